@@ -1,0 +1,98 @@
+"""The adapter protocol: how the engine talks to one platform.
+
+Adapters collect data and never judge. Each call returns an explicit result; a fault or an answer
+the adapter cannot read is ``error``/``unknown``, never a removal. Retries, rate limits and the
+evidence record are handled by :class:`audit.http.PlatformClient`, which adapters use for HTTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from audit.probe import Probe
+
+__all__ = [
+    "Adapter",
+    "NoticeResult",
+    "PostState",
+    "StatusResult",
+    "SubmitKind",
+    "SubmitResult",
+    "WithdrawResult",
+]
+
+
+class SubmitKind(StrEnum):
+    ACCEPTED = "accepted"  # the platform published it and gave a post id
+    REJECTED = "rejected"  # the platform refused it at submission (e.g. blocked at upload)
+    ERROR = "error"  # no usable answer (fault, timeout, unreadable body)
+
+
+class PostState(StrEnum):
+    VISIBLE = "visible"  # the post is up
+    REMOVED = "removed"  # the platform says it removed it (moderation)
+    GONE = "gone"  # it is not there, and the platform does not say why
+    UNKNOWN = "unknown"  # the answer matched nothing the adapter knows
+    ERROR = "error"  # no usable answer
+
+    @property
+    def is_down(self) -> bool:
+        return self in (PostState.REMOVED, PostState.GONE)
+
+    @property
+    def is_measured(self) -> bool:
+        return self in (PostState.VISIBLE, PostState.REMOVED, PostState.GONE)
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    kind: SubmitKind
+    post_id: str | None = None
+    detail: str = ""
+    data: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    state: PostState
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class NoticeResult:
+    filed: bool
+    reference: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class WithdrawResult:
+    withdrawn: bool  # True when the post is no longer up after the call (deleted or already gone)
+    detail: str = ""
+
+
+class Adapter(Protocol):
+    """One platform, reached through its API. All methods must return, never raise, on faults."""
+
+    name: str
+    supports_idempotency: bool
+
+    async def submit(self, probe: Probe, idempotency_key: str) -> SubmitResult:
+        """Post the probe; the idempotency key is the probe id (no marker in the content)."""
+
+    async def lookup(self, probe: Probe, idempotency_key: str) -> SubmitResult | None:
+        """Find a post made with this key (after a crash mid-submit); None if not supported."""
+
+    async def status(self, post_id: str) -> StatusResult:
+        """Look at the post once."""
+
+    async def notice(self, post_id: str, probe: Probe, reason: str, kind: str) -> NoticeResult:
+        """File a report (kind ``notice``) or removal order (kind ``order``) about the post."""
+
+    async def withdraw(self, post_id: str) -> WithdrawResult:
+        """Delete the post as its author."""
+
+    async def aclose(self) -> None:
+        """Release connections."""
