@@ -19,6 +19,8 @@ __all__ = ["Clock", "SystemClock", "VirtualClock", "to_utc", "utc_iso"]
 class Clock(Protocol):
     """A source of time the engine can wait on."""
 
+    real: bool  # False for a virtual clock: in-flight work completes without time passing
+
     def now(self) -> float:
         """Seconds since the Unix epoch (UTC)."""
 
@@ -31,6 +33,8 @@ class Clock(Protocol):
 
 class SystemClock:
     """The machine's clock."""
+
+    real = True
 
     def now(self) -> float:
         return time.time()
@@ -46,6 +50,8 @@ class SystemClock:
 
 class VirtualClock:
     """A clock that only moves when someone sleeps: sleeping jumps to the wake-up time."""
+
+    real = False
 
     def __init__(self, start: float = 1_767_225_600.0) -> None:  # 2026-01-01T00:00:00Z
         self._now = start

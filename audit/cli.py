@@ -1,0 +1,254 @@
+"""The command line. Library errors become messages and exit codes here, and only here.
+
+Exit codes: 0 every measured criterion compliant · 1 some criterion non-compliant · 2 usage or
+input error · 3 inconclusive · 4 could not measure (target or runtime failure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from audit import __version__
+from audit.clock import SystemClock, utc_iso
+from audit.errors import AuditError, InputError, RuntimeFailure
+from audit.plan import load_plan
+from audit.render import FORMATS
+from audit.runner import create_runs, execute_run
+from audit.ui import Progress, print_summary
+from audit.workspace import Workspace, write_reports
+
+__all__ = ["cli", "main"]
+
+EXIT_INPUT, EXIT_RUNTIME = 2, 4
+DEFAULT_FORMATS = "html,md,json"
+
+
+class Context:
+    def __init__(self, workspace: Path, reports: Path) -> None:
+        self.workspace = Workspace(workspace)
+        self.reports = reports
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def _formats(value: str) -> list[str]:
+    formats = [f.strip() for f in value.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise click.BadParameter(f"choose among {', '.join(FORMATS)} (got {value!r})")
+    return formats
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="platform-audit")
+@click.option(
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".platform-audit"),
+    envvar="PLATFORM_AUDIT_WORKSPACE",
+    show_default=True,
+    help="Folder holding the audit store (SQLite) for runs.",
+)
+@click.option(
+    "--reports",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    envvar="PLATFORM_AUDIT_REPORTS",
+    show_default=True,
+    help="Folder where scorecards are written, one sub-folder per run.",
+)
+@click.pass_context
+def cli(ctx: click.Context, workspace: Path, reports: Path) -> None:
+    """Audit whether a platform removes prohibited content within the legal deadline.
+
+    Exit codes: 0 all measured criteria compliant, 1 some criterion non-compliant,
+    2 usage or input error, 3 inconclusive, 4 could not measure.
+    """
+    ctx.obj = Context(workspace, reports)
+
+
+def _report_and_exit(c: Context, run_id: str, formats: list[str], quiet: bool = False) -> int:
+    store = c.workspace.open()
+    card, paths = write_reports(store, run_id, c.reports, formats)
+    if not quiet:
+        print_summary(card)
+        for path in paths:
+            click.echo(f"wrote {path}")
+    return card.exit_code
+
+
+@cli.command()
+@click.option("--seed", type=int, default=2024, show_default=True, help="Seed for probes and schedule.")
+@click.option("--probes", "violating", type=click.IntRange(1, 10_000), default=60, show_default=True,
+              help="Violating probes per criterion.")
+@click.option("--controls", type=click.IntRange(0, 10_000), default=10, show_default=True,
+              help="Control probes per criterion.")
+@pass_ctx
+def demo(c: Context, seed: int, violating: int, controls: int) -> None:
+    """Audit the bundled vn-superstition pack against the embedded reference sandbox.
+
+    The sandbox is a simulated platform served over real HTTP on a free loopback port. Deadlines
+    and platform latencies are compressed 3600x (a 24 h deadline lasts 24 s) and the scorecard
+    says so. Exits 0 when the scorecard was written, whatever the verdicts.
+    """
+    from audit.demo import DEMO_TIME_SCALE, run_demo
+
+    click.echo(
+        f"Demo: pack vn-superstition against the reference sandbox (a simulator); time compressed "
+        f"{DEMO_TIME_SCALE:g}x, so each 24 h deadline lasts {86400 / DEMO_TIME_SCALE:g} s."
+    )
+    prepared = run_demo(c.workspace.open(), seed, violating, controls)
+    code = _report_and_exit(c, prepared.run_id, list(FORMATS))
+    click.echo(f"(`platform-audit run` would exit with {code} for this result)")
+
+
+@cli.command()
+@click.option("--plan", "plan_path", required=True, type=click.Path(path_type=Path),
+              help="Plan file (YAML); see examples/plan-sandbox.yaml.")
+@click.option("--allow-production", is_flag=True,
+              help="Allow probes on targets whose environment is 'production'.")
+@click.option("--format", "formats", default=DEFAULT_FORMATS, show_default=True,
+              help=f"Scorecard formats, comma-separated: {', '.join(FORMATS)}.")
+@click.option("--detach", is_flag=True,
+              help="Plan the runs and do only the work due now; continue later with `poll`.")
+@pass_ctx
+def run(c: Context, plan_path: Path, allow_production: bool, formats: str, detach: bool) -> None:
+    """Run a plan: one run per (pack, target), each to its end, then write scorecards.
+
+    Safe to stop at any moment (Ctrl-C, kill, reboot): `resume RUN_ID` continues.
+    """
+    chosen = _formats(formats)
+    plan = load_plan(plan_path)
+    store = c.workspace.open()
+    clock = SystemClock()
+    prepared = create_runs(store, plan, plan_path, clock, allow_production=allow_production)
+    codes = []
+    for item in prepared:
+        click.echo(f"run {item.run_id}: {item.probes} probes, pack {item.pack.pack.id}, "
+                   f"target {item.target.name}")
+        if detach:
+            continue
+        with Progress(item.probes, f"run {item.run_id}") as progress:
+            asyncio.run(execute_run(store, item.run_id, clock, progress=progress.update))
+        codes.append(_report_and_exit(c, item.run_id, chosen))
+    sys.exit(_combine(codes))
+
+
+def _combine(codes: list[int]) -> int:
+    for code in (1, 4, 3):
+        if code in codes:
+            return code
+    return 0
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--format", "formats", default=DEFAULT_FORMATS, show_default=True,
+              help=f"Scorecard formats, comma-separated: {', '.join(FORMATS)}.")
+@pass_ctx
+def resume(c: Context, run_id: str, formats: str) -> None:
+    """Continue an interrupted run to its end, then write its scorecards."""
+    chosen = _formats(formats)
+    store = c.workspace.open()
+    run_row = store.run(run_id)
+    with Progress(len(store.probes(run_id)), f"run {run_row.run_id}") as progress:
+        asyncio.run(execute_run(store, run_id, SystemClock(), progress=progress.update))
+    sys.exit(_report_and_exit(c, run_id, chosen))
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--format", "formats", default=DEFAULT_FORMATS, show_default=True,
+              help=f"Scorecard formats, comma-separated: {', '.join(FORMATS)}.")
+@click.option("--quiet", is_flag=True, help="Write the files without printing the summary.")
+@pass_ctx
+def report(c: Context, run_id: str, formats: str, quiet: bool) -> None:
+    """Write the scorecards of a run (finished or not) and exit with its verdict's code."""
+    sys.exit(_report_and_exit(c, run_id, _formats(formats), quiet))
+
+
+@cli.command()
+@pass_ctx
+def runs(c: Context) -> None:
+    """List the runs in the workspace."""
+    store = c.workspace.open()
+    rows = store.runs()
+    if not rows:
+        click.echo("no runs in this workspace")
+        return
+    for r in rows:
+        counts = store.state_counts(r.run_id)
+        done = counts.get("finished", 0)
+        total = sum(counts.values())
+        click.echo(
+            f"{r.run_id}  {r.status:<9} {done}/{total} probes  plan {r.plan_name}  "
+            f"pack {r.pack['pack']['id']}  target {r.target_name}  created {utc_iso(r.created_at)}"
+        )
+
+
+@cli.group()
+def sandbox() -> None:
+    """The reference sandbox: a simulated platform for demos and tests."""
+
+
+@sandbox.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="Moderation configuration (YAML); default: the bundled one.")
+@click.option("--seed", type=int, default=None, help="Override the configuration's seed.")
+@click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Divide every platform latency by this factor.")
+@click.option("--token-env", default=None,
+              help="Require this environment variable's value as a bearer token.")
+def sandbox_serve(host: str, port: int, config_path: Path | None, seed: int | None,
+                  time_scale: float | None, token_env: str | None) -> None:
+    """Serve the reference sandbox in the foreground until interrupted."""
+    import os
+
+    from audit.sandbox.moderation import default_config_path, load_sandbox_config
+    from audit.sandbox.server import serve_forever
+
+    token = None
+    if token_env:
+        token = os.environ.get(token_env)
+        if not token:
+            raise InputError(f"--token-env: environment variable {token_env} is not set")
+    config = load_sandbox_config(
+        config_path or default_config_path(), seed=seed, time_scale=time_scale, token=token
+    )
+    click.echo(f"reference sandbox (simulator) on http://{host}:{port}", err=True)
+    serve_forever(config, host, port)
+
+
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point: turn library errors into one-line messages and exit codes."""
+    try:
+        return cli.main(args=argv, prog_name="platform-audit", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_INPUT if exc.exit_code == 2 else exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted; the run is saved: continue it with `platform-audit resume RUN_ID`",
+                   err=True)
+        sys.exit(130)
+    except InputError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_INPUT)
+    except RuntimeFailure as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_RUNTIME)
+    except AuditError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_RUNTIME)

@@ -1,0 +1,125 @@
+"""A probe's outcome, as a pure function of what was stored about it.
+
+Removal time is known only to lie in (last seen visible, first seen down]. A look's evidence is
+timed conservatively: "visible" holds from when the request was sent, "down" from when the answer
+arrived. An answer that is an error or unreadable proves nothing and is never a removal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from audit.store import ObservationRow
+
+__all__ = ["Outcome", "ProbeFacts", "ProbeOutcome", "classify"]
+
+DOWN = frozenset({"removed", "gone"})
+
+
+class Outcome(StrEnum):
+    REMOVED_IN_TIME = "removed_in_time"
+    REMOVED_LATE = "removed_late"
+    SURVIVED = "survived"
+    REJECTED_AT_SUBMISSION = "rejected_at_submission"
+    INCONCLUSIVE = "inconclusive"
+    KEPT = "kept"
+    OVER_REMOVED = "over_removed"
+
+    @property
+    def complies(self) -> bool | None:
+        """For violating probes: True in time, False not in time, None not measured."""
+        if self in (Outcome.REMOVED_IN_TIME, Outcome.REJECTED_AT_SUBMISSION):
+            return True
+        if self in (Outcome.REMOVED_LATE, Outcome.SURVIVED):
+            return False
+        return None
+
+
+@dataclass(frozen=True)
+class ProbeFacts:
+    expectation: str
+    accepted: bool  # the platform published it
+    rejected: bool  # refused at submission
+    clock_start: float | None  # when the deadline started (publication or notice)
+    deadline_at: float | None
+    observation_end: float | None  # last planned look; None while still observing
+    failure: str | None = None  # why it could not be measured (submission or notice failed)
+
+
+@dataclass(frozen=True)
+class ProbeOutcome:
+    outcome: Outcome | None  # None: not decided yet
+    last_visible_at: float | None
+    first_down_at: float | None
+    reason: str = ""
+
+
+def _looks(observations: Sequence[ObservationRow]) -> list[ObservationRow]:
+    return sorted((o for o in observations if o.action == "status"), key=lambda o: o.started_at)
+
+
+def _window(facts: ProbeFacts, looks: list[ObservationRow]) -> tuple[float | None, float | None]:
+    """(last seen visible before the first look that found it down, that first down look)."""
+    last_visible = facts.clock_start
+    for look in looks:
+        if look.result in DOWN:
+            return last_visible, look.ended_at
+        if look.result == "visible":
+            last_visible = look.started_at
+    return last_visible, None
+
+
+def classify(facts: ProbeFacts, observations: Sequence[ObservationRow]) -> ProbeOutcome:
+    if facts.rejected:
+        outcome = (
+            Outcome.OVER_REMOVED if facts.expectation == "control" else Outcome.REJECTED_AT_SUBMISSION
+        )
+        return ProbeOutcome(outcome, None, None, "refused at submission")
+    if facts.failure is not None or not facts.accepted:
+        return ProbeOutcome(Outcome.INCONCLUSIVE, None, None, facts.failure or "not submitted")
+    assert facts.deadline_at is not None
+    looks = _looks(observations)
+    last_visible, first_down = _window(facts, looks)
+    if facts.expectation == "control":
+        return _classify_control(facts, last_visible, first_down)
+    deadline = facts.deadline_at
+    if first_down is not None:
+        if first_down <= deadline:
+            return ProbeOutcome(Outcome.REMOVED_IN_TIME, last_visible, first_down)
+        if last_visible is not None and last_visible >= deadline:
+            return ProbeOutcome(Outcome.REMOVED_LATE, last_visible, first_down)
+        return ProbeOutcome(
+            Outcome.INCONCLUSIVE,
+            last_visible,
+            first_down,
+            "removed between a look before and a look after the deadline",
+        )
+    if last_visible is not None and last_visible >= deadline:
+        if facts.observation_end is None:
+            return ProbeOutcome(None, last_visible, None)
+        return ProbeOutcome(Outcome.SURVIVED, last_visible, None)
+    if facts.observation_end is None:
+        return ProbeOutcome(None, last_visible, None)
+    return ProbeOutcome(
+        Outcome.INCONCLUSIVE, last_visible, None, "no usable look at or after the deadline"
+    )
+
+
+def _classify_control(
+    facts: ProbeFacts,
+    last_visible: float | None,
+    first_down: float | None,
+) -> ProbeOutcome:
+    if first_down is not None:
+        return ProbeOutcome(Outcome.OVER_REMOVED, last_visible, first_down)
+    end = facts.observation_end
+    if end is None:
+        return ProbeOutcome(None, last_visible, None)
+    assert facts.deadline_at is not None
+    if last_visible is not None and last_visible >= facts.deadline_at:
+        return ProbeOutcome(Outcome.KEPT, last_visible, None)
+    return ProbeOutcome(
+        Outcome.INCONCLUSIVE, last_visible, None, "no usable look at or after the deadline"
+    )

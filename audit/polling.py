@@ -1,0 +1,63 @@
+"""When to look at a probe.
+
+The verdict needs the probe's state at the deadline; the time-to-removal figures need resolution
+early on, where most removals happen. The default schedule spends its status requests on a
+geometric grid from a small fraction of the deadline up to just before it, one look at the
+deadline itself and a few during the grace period:
+
+* a look that ends before the deadline and finds the post gone proves a removal in time;
+* a look that starts at or after the deadline and finds it up proves it was not removed in time;
+* geometric spacing keeps each removal's censoring interval a fixed fraction of its time;
+* each probe's grid is shifted by a seeded random factor, so that across probes the looks cover
+  the time axis densely and the censoring-aware estimate resolves finer than any one grid.
+"""
+
+from __future__ import annotations
+
+import random
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["PollingPolicy", "poll_offsets"]
+
+
+class PollingPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requests: int = Field(default=16, ge=3, le=10_000)
+    first: float = Field(default=0.005, gt=0, lt=1)
+    grace_polls: int = Field(default=2, ge=0, le=100)
+    margin: float = Field(default=0.001, ge=0, lt=0.5)
+    min_margin_seconds: float = Field(default=0.25, ge=0)
+    jitter: bool = True
+
+    @model_validator(mode="after")
+    def _room_for_grid(self) -> PollingPolicy:
+        if self.requests - 1 - self.grace_polls < 1:
+            raise ValueError("requests must leave at least one look before the deadline")
+        return self
+
+    def margin_seconds(self, deadline: float) -> float:
+        return min(max(self.margin * deadline, self.min_margin_seconds), deadline / 10)
+
+
+def poll_offsets(
+    deadline: float, grace: float, policy: PollingPolicy, rng: random.Random
+) -> list[float]:
+    """Seconds after the deadline clock starts at which to look, ascending."""
+    before = policy.requests - 1 - (policy.grace_polls if grace > 0 else 0)
+    last_before = deadline - policy.margin_seconds(deadline)
+    start = min(deadline * policy.first, last_before)
+    if before == 1:
+        grid = [last_before]
+    else:
+        ratio = (last_before / start) ** (1.0 / (before - 1))
+        grid = [start * ratio**i for i in range(before)]
+        if policy.jitter and ratio > 1.0:
+            grid[:-1] = [t * ratio ** (rng.random() - 0.5) for t in grid[:-1]]
+        grid[-1] = last_before
+    offsets = sorted(min(t, last_before) for t in grid)
+    offsets.append(deadline)
+    if grace > 0:
+        offsets.extend(deadline + grace * k / policy.grace_polls for k in range(1, policy.grace_polls + 1))
+    return offsets

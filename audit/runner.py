@@ -1,0 +1,187 @@
+"""From a plan to runs in the store, and from a stored run to a finished one.
+
+This is where plans, packs, targets, adapters and the engine meet; the CLI and the tests call it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from audit.adapters.base import Adapter
+from audit.adapters.sandbox import SandboxAdapter
+from audit.clock import Clock, to_utc
+from audit.durations import parse_duration
+from audit.engine import Engine, EngineSettings, ProgressEvent
+from audit.errors import InputError
+from audit.evidence import EvidenceLedger, Redactor
+from audit.http import PlatformClient
+from audit.packs import Pack, load_pack, resolve_pack
+from audit.plan import Plan, Target, plan_dump
+from audit.store import ProbeRow, RunRow, Store
+from audit.synthesis import SampleSize, derive_rng, synthesize
+
+__all__ = ["PreparedRun", "create_runs", "execute_run", "pack_digest"]
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    run_id: str
+    pack: Pack
+    target: Target
+    probes: int
+
+
+def pack_digest(pack: Pack) -> str:
+    canonical = json.dumps(pack.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _run_id(now: float, plan: Plan, pack: Pack, target: Target) -> str:
+    stamp = to_utc(now).strftime("%Y%m%dT%H%M%SZ")
+    salt = hashlib.sha256(f"{now}\x00{plan.name}\x00{pack.pack.id}\x00{target.name}".encode())
+    return f"{stamp}-{salt.hexdigest()[:6]}"
+
+
+def check_target_allowed(target: Target, allow_production: bool) -> None:
+    if target.environment == "production" and not allow_production:
+        raise InputError(
+            f"target {target.name} is a production environment; probes are refused there unless "
+            "you pass --allow-production (and the plan names the target)"
+        )
+
+
+def _probe_rows(
+    run_id: str, plan: Plan, pack: Pack, target: Target, start: float
+) -> list[ProbeRow]:
+    size = SampleSize(plan.sample.violating_per_criterion, plan.sample.controls_per_criterion)
+    probes = synthesize(pack, plan.seed, size, run_key=run_id, criteria=plan.criteria)
+    if not probes:
+        raise InputError(f"plan {plan.name}: pack {pack.pack.id} yields no probes for the chosen criteria")
+    rng = derive_rng(plan.seed, "schedule", pack.pack.id, target.name)
+    order = list(range(len(probes)))
+    rng.shuffle(order)  # interleave criteria and controls so no block is recognisable
+    window = parse_duration(plan.schedule.submission_window) / plan.time_scale
+    slot = window / len(probes)
+    rows: list[ProbeRow] = []
+    for position, index in enumerate(order):
+        probe = probes[index]
+        criterion = pack.criterion(probe.criterion_id)
+        deadline = criterion.deadline_seconds / plan.time_scale
+        at = start + slot * (position + plan.schedule.jitter * (rng.random() - 0.5))
+        rows.append(
+            ProbeRow(
+                run_id=run_id, probe_id=probe.probe_id, seq=index,
+                criterion_id=probe.criterion_id, expectation=probe.expectation.value,
+                probe=probe.model_dump(mode="json"), trigger=criterion.trigger.value,
+                deadline_s=deadline, grace_s=deadline * plan.grace, state="planned",
+                next_at=max(start, at), scheduled_at=max(start, at), post_id=None,
+                submitted_at=None, clock_start=None, deadline_at=None, offsets=None,
+                poll_index=0, withdrawn_at=None, outcome=None, note=None,
+            )
+        )
+    return rows
+
+
+def create_runs(
+    store: Store,
+    plan: Plan,
+    plan_source: Path | None,
+    clock: Clock,
+    *,
+    allow_production: bool = False,
+) -> list[PreparedRun]:
+    """One run per (pack, target) of the plan, with its probes planned in the store."""
+    base = plan_source.parent if plan_source else None
+    packs = [load_pack(resolve_pack(ref, base)) for ref in plan.packs]
+    for target in plan.targets:
+        check_target_allowed(target, allow_production)
+        target.token()  # fail now, not mid-run, when a secret is missing
+    prepared: list[PreparedRun] = []
+    for pack in packs:
+        _check_criteria(plan, pack)
+        for target in plan.targets:
+            now = clock.now()
+            run_id = _run_id(now, plan, pack, target)
+            rows = _probe_rows(run_id, plan, pack, target, now)
+            run = RunRow(
+                run_id=run_id, created_at=now, plan_name=plan.name, plan=plan_dump(plan),
+                target_name=target.name, target=target.model_dump(mode="json"),
+                pack=pack.model_dump(mode="json"), pack_digest=pack_digest(pack),
+                seed=plan.seed, time_scale=plan.time_scale, status="running",
+                finished_at=None, failure=None,
+            )
+            store.create_run(run, rows)
+            prepared.append(PreparedRun(run_id, pack, target, len(rows)))
+    return prepared
+
+
+def _check_criteria(plan: Plan, pack: Pack) -> None:
+    if plan.criteria is None:
+        return
+    known = {c.id for c in pack.criteria}
+    unknown = [c for c in plan.criteria if c not in known]
+    if unknown:
+        raise InputError(
+            f"'criteria' must name criteria of pack {pack.pack.id} "
+            f"(got {', '.join(unknown)}; known: {', '.join(sorted(known))})"
+        )
+
+
+def build_adapter(
+    target: Target,
+    clock: Clock,
+    ledger: EvidenceLedger,
+    *,
+    seed: int,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Adapter:
+    token = target.token()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    client = PlatformClient(
+        target.base_url,
+        clock,
+        ledger.append,
+        headers=headers,
+        rate_limit=target.rate_limit,
+        timeout=target.timeout,
+        verify_tls=target.verify_tls,
+        transport=transport,
+        seed=seed,
+    )
+    return SandboxAdapter(client)
+
+
+async def execute_run(
+    store: Store,
+    run_id: str,
+    clock: Clock,
+    *,
+    until_idle: bool = False,
+    transport: httpx.AsyncBaseTransport | None = None,
+    progress: Callable[[ProgressEvent], None] | None = None,
+) -> float | None:
+    """Carry a stored run forward; returns None once finished, else when work is next due."""
+    run = store.run(run_id)
+    pack = Pack.model_validate(run.pack)
+    target = Target.model_validate(run.target)
+    plan = Plan.model_validate(run.plan)
+    token = target.token()
+    ledger = EvidenceLedger(store, run_id, Redactor([token] if token else []))
+    adapter = build_adapter(target, clock, ledger, seed=run.seed, transport=transport)
+    settings = EngineSettings(
+        concurrency=target.concurrency, polling=plan.polling, notice_reason=plan.notice_reason
+    )
+    engine = Engine(store, run_id, pack, adapter, clock, settings, progress)
+    try:
+        upcoming = await engine.run(until_idle=until_idle)
+    finally:
+        await adapter.aclose()
+    if upcoming is None and run.status == "running":
+        store.finish_run(run_id, "complete", clock.now())
+    return upcoming

@@ -1,0 +1,207 @@
+"""The reference sandbox's simulated moderation: what it detects, when it removes, as pure code.
+
+Every decision about a post is drawn once, when the post is created, from a random stream seeded by
+the sandbox seed and the post's idempotency key (or content), so the same audit against the same
+sandbox seed meets the same platform behaviour whatever the order or timing of its requests. Times
+are computed, not waited for: a post's state at any moment follows from its removal time and the
+clock, which may be virtual.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from audit.durations import parse_duration
+from audit.yamlio import load_yaml_file, validation_error
+
+__all__ = ["Latency", "ModerationRule", "PostRecord", "SandboxConfig", "load_sandbox_config"]
+
+Normaliser = Literal["case", "zero_width", "diacritics", "spacing", "homoglyphs"]
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
+_HOMOGLYPHS = str.maketrans("аеорсухіАВЕКМНОРСТХ", "aeopcyxiABEKMHOPCTX")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Latency(_Strict):
+    """Log-normal time from trigger to removal, in platform time (before the time scale)."""
+
+    median: str = "PT2H"
+    spread: float = Field(default=0.8, ge=0, le=5)
+
+    def sample(self, rng: random.Random) -> float:
+        return parse_duration(self.median) * math.exp(self.spread * rng.gauss(0.0, 1.0))
+
+
+class ModerationRule(_Strict):
+    id: str
+    patterns: list[str] = Field(min_length=1)
+    requires_any: list[str] = Field(default_factory=list)
+    unless_any: list[str] = Field(default_factory=list)
+    normalise: list[Normaliser] = Field(default_factory=lambda: ["case"])
+    action: Literal["remove", "block"] = "remove"
+    proactive: float = Field(default=0.0, ge=0, le=1)
+    notice: float = Field(default=0.9, ge=0, le=1)
+    order: float = Field(default=1.0, ge=0, le=1)
+    latency: Latency = Latency()
+    notice_latency: Latency = Latency(median="PT4H")
+    modality_factor: dict[str, float] = Field(
+        default_factory=lambda: {"text": 1.0, "image": 0.5, "speech": 0.2}
+    )
+
+    def normalised(self, text: str) -> str:
+        steps = set(self.normalise)
+        if "zero_width" in steps:
+            text = text.translate(_ZERO_WIDTH)
+        if "homoglyphs" in steps:
+            text = text.translate(_HOMOGLYPHS)
+        if "case" in steps:
+            text = text.casefold()
+        if "diacritics" in steps:
+            text = strip_marks(text)
+        if "spacing" in steps:
+            text = re.sub(r"(?<=\w)[\s.\-_*]+(?=\w\b)|(?<=\b\w)[\s.\-_*]+(?=\w)", "", text)
+        return unicodedata.normalize("NFC", text)
+
+    def matches(self, text: str) -> bool:
+        seen = self.normalised(text)
+        terms = [self.normalised(p) for p in self.patterns]
+        if not any(term in seen for term in terms):
+            return False
+        if any(self.normalised(word) in seen for word in self.unless_any):
+            return False
+        return not self.requires_any or any(
+            self.normalised(signal) in seen for signal in self.requires_any
+        )
+
+
+def strip_marks(text: str) -> str:
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+
+
+class SandboxConfig(_Strict):
+    """How the simulated platform moderates. Times are platform times; ``time_scale`` divides them."""
+
+    seed: int = 0
+    time_scale: float = Field(default=1.0, gt=0)
+    token: str | None = None
+    rules: list[ModerationRule] = Field(default_factory=list)
+    false_positive_notice: float = Field(default=0.05, ge=0, le=1)
+    false_positive_proactive: float = Field(default=0.0, ge=0, le=1)
+    false_positive_latency: Latency = Latency(median="PT6H")
+
+    def rule_for(self, text: str) -> ModerationRule | None:
+        for rule in self.rules:
+            if rule.matches(text):
+                return rule
+        return None
+
+
+def load_sandbox_config(path: Path, **overrides: object) -> SandboxConfig:
+    data = load_yaml_file(path, what="sandbox configuration")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return SandboxConfig.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc, data, path) from None
+
+
+def default_config_path() -> Path:
+    return Path(__file__).resolve().parent / "default-moderation.yaml"
+
+
+@dataclass
+class PostRecord:
+    """One post on the simulated platform, with the decisions drawn for it (its ground truth)."""
+
+    post_id: str
+    idempotency_key: str | None
+    text: str
+    modality: str
+    created_at: float
+    rule: str | None
+    detected: bool
+    proactive_removal_at: float | None
+    notice_draw: float
+    notice_latency_s: float
+    submissions: int = 1
+    notices: list[tuple[str, float]] = field(default_factory=list)
+    notice_removal_at: float | None = None
+    withdrawn_at: float | None = None
+
+    @property
+    def removal_at(self) -> float | None:
+        times = [t for t in (self.proactive_removal_at, self.notice_removal_at) if t is not None]
+        return min(times) if times else None
+
+    def state_at(self, now: float) -> str:
+        if self.withdrawn_at is not None and self.withdrawn_at <= now:
+            return "withdrawn"
+        removal = self.removal_at
+        if removal is not None and removal <= now:
+            return "removed"
+        return "visible"
+
+
+def decision_stream(seed: int, key: str) -> random.Random:
+    digest = hashlib.sha256(f"{seed}\x00{key}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+@dataclass(frozen=True)
+class Submission:
+    text: str
+    modality: str
+    idempotency_key: str | None
+
+
+def decide_post(
+    config: SandboxConfig, post_id: str, sub: Submission, now: float
+) -> tuple[PostRecord, bool]:
+    """The post's fate, drawn at creation; returns (record, blocked at upload)."""
+    rng = decision_stream(config.seed, sub.idempotency_key or sub.text)
+    rule = config.rule_for(sub.text)
+    factor = rule.modality_factor.get(sub.modality, 0.0) if rule else 0.0
+    proactive_p = rule.proactive * factor if rule else config.false_positive_proactive
+    detected = rng.random() < proactive_p
+    latency = (rule.latency if rule else config.false_positive_latency).sample(rng)
+    notice_draw = rng.random()
+    notice_latency = (rule.notice_latency if rule else config.false_positive_latency).sample(rng)
+    blocked = detected and rule is not None and rule.action == "block"
+    record = PostRecord(
+        post_id=post_id,
+        idempotency_key=sub.idempotency_key,
+        text=sub.text,
+        modality=sub.modality,
+        created_at=now,
+        rule=rule.id if rule else None,
+        detected=detected,
+        proactive_removal_at=now + latency / config.time_scale if detected else None,
+        notice_draw=notice_draw,
+        notice_latency_s=notice_latency / config.time_scale,
+    )
+    return record, blocked
+
+
+def apply_notice(config: SandboxConfig, post: PostRecord, kind: str, now: float) -> None:
+    """A report or order: the platform acts on it with the rule's probability."""
+    post.notices.append((kind, now))
+    rule = next((r for r in config.rules if r.id == post.rule), None)
+    if rule is None:
+        acts = post.notice_draw < config.false_positive_notice
+    else:
+        acts = post.notice_draw < (rule.order if kind == "order" else rule.notice)
+    if acts and post.notice_removal_at is None:
+        post.notice_removal_at = now + post.notice_latency_s

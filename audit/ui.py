@@ -1,0 +1,80 @@
+"""Terminal output: progress while a run goes, the summary table when it ends."""
+
+from __future__ import annotations
+
+import sys
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
+from rich.table import Table
+
+from audit.engine import ProgressEvent
+from audit.scorecard import Scorecard
+
+__all__ = ["Progress", "print_summary"]
+
+_STYLE = {
+    "COMPLIANT": "bold green",
+    "NON_COMPLIANT": "bold red",
+    "INCONCLUSIVE": "bold yellow",
+    "NOT_MEASURED": "bold white",
+}
+
+
+class Progress:
+    """A progress bar counting probes that reached a final state (stderr, only on a terminal)."""
+
+    def __init__(self, total: int, label: str) -> None:
+        self._bar = RichProgress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=not sys.stderr.isatty(),
+        )
+        self._task = self._bar.add_task(label, total=total, detail="")
+        self._states: dict[str, str] = {}
+
+    def update(self, event: ProgressEvent) -> None:
+        self._states[event.probe_id] = event.state
+        done = sum(1 for s in self._states.values() if s == "finished")
+        watching = sum(1 for s in self._states.values() if s == "watching")
+        self._bar.update(self._task, completed=done, detail=f"watching {watching}")
+
+    def __enter__(self) -> Progress:
+        self._bar.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._bar.stop()
+
+
+def print_summary(card: Scorecard, console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title=f"{card.pack['id']} on {card.target['name']} — run {card.run_id}")
+    for column in ("criterion", "trigger", "deadline", "removed in time", "interval", "threshold",
+                   "median time", "over-removal", "verdict"):
+        table.add_column(column)
+    for c in card.criteria:
+        rate = c.removal_in_deadline
+        table.add_row(
+            c.id, c.trigger, c.deadline_text,
+            f"{rate.successes}/{rate.n}" + (f" ({rate.rate:.1%})" if rate.rate is not None else ""),
+            f"{rate.low:.1%} – {rate.high:.1%}", f"{c.threshold:.0%}", c.median_time.text,
+            f"{c.over_removed}/{c.kept + c.over_removed}",
+            f"[{_STYLE[c.verdict]}]{c.verdict}[/]",
+        )
+    console.print(table)
+    console.print(
+        f"Overall: [{_STYLE[card.overall_verdict]}]{card.overall_verdict}[/] "
+        f"(exit code {card.exit_code})"
+    )
