@@ -15,6 +15,7 @@ import click
 
 from audit import __version__
 from audit.clock import SystemClock, utc_iso
+from audit.commands import all_commands
 from audit.errors import AuditError, InputError, RuntimeFailure
 from audit.plan import load_plan
 from audit.render import FORMATS
@@ -227,6 +228,10 @@ def sandbox_serve(host: str, port: int, config_path: Path | None, seed: int | No
     serve_forever(config, host, port)
 
 
+
+
+for _command in all_commands():
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> Any:

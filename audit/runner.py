@@ -13,14 +13,12 @@ from pathlib import Path
 
 import httpx
 
-from audit.adapters.base import Adapter
-from audit.adapters.sandbox import SandboxAdapter
+from audit.adapters.factory import build_adapter
 from audit.clock import Clock, to_utc
 from audit.durations import parse_duration
 from audit.engine import Engine, EngineSettings, ProgressEvent
 from audit.errors import InputError
 from audit.evidence import EvidenceLedger, Redactor
-from audit.http import PlatformClient
 from audit.packs import Pack, load_pack, resolve_pack
 from audit.plan import Plan, Target, plan_dump
 from audit.store import ProbeRow, RunRow, Store
@@ -131,30 +129,6 @@ def _check_criteria(plan: Plan, pack: Pack) -> None:
             f"'criteria' must name criteria of pack {pack.pack.id} "
             f"(got {', '.join(unknown)}; known: {', '.join(sorted(known))})"
         )
-
-
-def build_adapter(
-    target: Target,
-    clock: Clock,
-    ledger: EvidenceLedger,
-    *,
-    seed: int,
-    transport: httpx.AsyncBaseTransport | None = None,
-) -> Adapter:
-    token = target.token()
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    client = PlatformClient(
-        target.base_url,
-        clock,
-        ledger.append,
-        headers=headers,
-        rate_limit=target.rate_limit,
-        timeout=target.timeout,
-        verify_tls=target.verify_tls,
-        transport=transport,
-        seed=seed,
-    )
-    return SandboxAdapter(client)
 
 
 async def execute_run(

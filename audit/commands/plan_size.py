@@ -144,3 +144,6 @@ def plan_size(
     if probes is not None:
         lines += _detectable(probes, threshold, confidence, power)
     click.echo("\n".join(lines))
+
+
+COMMANDS = [plan_size]

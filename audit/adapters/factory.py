@@ -1,0 +1,38 @@
+"""Building the adapter a target names."""
+
+from __future__ import annotations
+
+import httpx
+
+from audit.adapters.base import Adapter
+from audit.adapters.sandbox import SandboxAdapter
+from audit.clock import Clock
+from audit.evidence import EvidenceLedger
+from audit.http import PlatformClient
+from audit.plan import Target
+
+__all__ = ["build_adapter"]
+
+
+def build_adapter(
+    target: Target,
+    clock: Clock,
+    ledger: EvidenceLedger,
+    *,
+    seed: int,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Adapter:
+    token = target.token()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    client = PlatformClient(
+        target.base_url,
+        clock,
+        ledger.append,
+        headers=headers,
+        rate_limit=target.rate_limit,
+        timeout=target.timeout,
+        verify_tls=target.verify_tls,
+        transport=transport,
+        seed=seed,
+    )
+    return SandboxAdapter(client)
