@@ -85,11 +85,24 @@ def _report_and_exit(c: Context, run_id: str, formats: list[str], quiet: bool = 
 
 
 @cli.command()
-@click.option("--seed", type=int, default=2024, show_default=True, help="Seed for probes and schedule.")
-@click.option("--probes", "violating", type=click.IntRange(1, 10_000), default=60, show_default=True,
-              help="Violating probes per criterion.")
-@click.option("--controls", type=click.IntRange(0, 10_000), default=10, show_default=True,
-              help="Control probes per criterion.")
+@click.option(
+    "--seed", type=int, default=2024, show_default=True, help="Seed for probes and schedule."
+)
+@click.option(
+    "--probes",
+    "violating",
+    type=click.IntRange(1, 10_000),
+    default=60,
+    show_default=True,
+    help="Violating probes per criterion.",
+)
+@click.option(
+    "--controls",
+    type=click.IntRange(0, 10_000),
+    default=10,
+    show_default=True,
+    help="Control probes per criterion.",
+)
 @pass_ctx
 def demo(c: Context, seed: int, violating: int, controls: int) -> None:
     """Audit the bundled vn-superstition pack against the embedded reference sandbox.
@@ -110,14 +123,30 @@ def demo(c: Context, seed: int, violating: int, controls: int) -> None:
 
 
 @cli.command()
-@click.option("--plan", "plan_path", required=True, type=click.Path(path_type=Path),
-              help="Plan file (YAML); see examples/plan-sandbox.yaml.")
-@click.option("--allow-production", is_flag=True,
-              help="Allow probes on targets whose environment is 'production'.")
-@click.option("--format", "formats", default=DEFAULT_FORMATS, show_default=True,
-              help=f"Scorecard formats, comma-separated: {', '.join(FORMATS)}.")
-@click.option("--detach", is_flag=True,
-              help="Plan the runs and do only the work due now; continue later with `poll`.")
+@click.option(
+    "--plan",
+    "plan_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Plan file (YAML); see examples/plan-sandbox.yaml.",
+)
+@click.option(
+    "--allow-production",
+    is_flag=True,
+    help="Allow probes on targets whose environment is 'production'.",
+)
+@click.option(
+    "--format",
+    "formats",
+    default=DEFAULT_FORMATS,
+    show_default=True,
+    help=f"Scorecard formats, comma-separated: {', '.join(FORMATS)}.",
+)
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="Plan the runs and do only the work due now; continue later with `poll`.",
+)
 @pass_ctx
 def run(c: Context, plan_path: Path, allow_production: bool, formats: str, detach: bool) -> None:
     """Run a plan: one run per (pack, target), each to its end, then write scorecards.
@@ -131,8 +160,10 @@ def run(c: Context, plan_path: Path, allow_production: bool, formats: str, detac
     prepared = create_runs(store, plan, plan_path, clock, allow_production=allow_production)
     codes = []
     for item in prepared:
-        click.echo(f"run {item.run_id}: {item.probes} probes, pack {item.pack.pack.id}, "
-                   f"target {item.target.name}")
+        click.echo(
+            f"run {item.run_id}: {item.probes} probes, pack {item.pack.pack.id}, "
+            f"target {item.target.name}"
+        )
         if detach:
             continue
         with Progress(item.probes, f"run {item.run_id}") as progress:
@@ -150,8 +181,13 @@ def _combine(codes: list[int]) -> int:
 
 @cli.command()
 @click.argument("run_id")
-@click.option("--format", "formats", default=DEFAULT_FORMATS, show_default=True,
-              help=f"Scorecard formats, comma-separated: {', '.join(FORMATS)}.")
+@click.option(
+    "--format",
+    "formats",
+    default=DEFAULT_FORMATS,
+    show_default=True,
+    help=f"Scorecard formats, comma-separated: {', '.join(FORMATS)}.",
+)
 @pass_ctx
 def resume(c: Context, run_id: str, formats: str) -> None:
     """Continue an interrupted run to its end, then write its scorecards."""
@@ -165,8 +201,13 @@ def resume(c: Context, run_id: str, formats: str) -> None:
 
 @cli.command()
 @click.argument("run_id")
-@click.option("--format", "formats", default=DEFAULT_FORMATS, show_default=True,
-              help=f"Scorecard formats, comma-separated: {', '.join(FORMATS)}.")
+@click.option(
+    "--format",
+    "formats",
+    default=DEFAULT_FORMATS,
+    show_default=True,
+    help=f"Scorecard formats, comma-separated: {', '.join(FORMATS)}.",
+)
 @click.option("--quiet", is_flag=True, help="Write the files without printing the summary.")
 @pass_ctx
 def report(c: Context, run_id: str, formats: str, quiet: bool) -> None:
@@ -201,15 +242,31 @@ def sandbox() -> None:
 @sandbox.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to bind.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help="Moderation configuration (YAML); default: the bundled one.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Moderation configuration (YAML); default: the bundled one.",
+)
 @click.option("--seed", type=int, default=None, help="Override the configuration's seed.")
-@click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Divide every platform latency by this factor.")
-@click.option("--token-env", default=None,
-              help="Require this environment variable's value as a bearer token.")
-def sandbox_serve(host: str, port: int, config_path: Path | None, seed: int | None,
-                  time_scale: float | None, token_env: str | None) -> None:
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Divide every platform latency by this factor.",
+)
+@click.option(
+    "--token-env", default=None, help="Require this environment variable's value as a bearer token."
+)
+def sandbox_serve(
+    host: str,
+    port: int,
+    config_path: Path | None,
+    seed: int | None,
+    time_scale: float | None,
+    token_env: str | None,
+) -> None:
     """Serve the reference sandbox in the foreground until interrupted."""
     import os
 
@@ -228,8 +285,6 @@ def sandbox_serve(host: str, port: int, config_path: Path | None, seed: int | No
     serve_forever(config, host, port)
 
 
-
-
 for _command in all_commands():
     cli.add_command(_command)
 
@@ -245,8 +300,10 @@ def main(argv: list[str] | None = None) -> Any:
         exc.show()
         sys.exit(EXIT_INPUT if exc.exit_code == 2 else exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("interrupted; the run is saved: continue it with `platform-audit resume RUN_ID`",
-                   err=True)
+        click.echo(
+            "interrupted; the run is saved: continue it with `platform-audit resume RUN_ID`",
+            err=True,
+        )
         sys.exit(130)
     except InputError as exc:
         click.echo(f"error: {exc}", err=True)

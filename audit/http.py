@@ -185,9 +185,9 @@ class PlatformClient:
         hinted = parse_retry_after(
             exchange.headers.get("retry-after"), self._clock.now(), self._retry.max_delay
         )
-        backoff = self._retry.base_delay * 2 ** (attempt - 1)
+        backoff = float(self._retry.base_delay * 2 ** (attempt - 1))
         backoff *= 0.5 + self._rng.random()  # jitter
-        return max(hinted or 0.0, min(backoff, self._retry.max_delay))
+        return float(max(hinted or 0.0, min(backoff, self._retry.max_delay)))
 
     async def _send_once(self, request: httpx.Request, attempt: int) -> Exchange:
         started, mono = self._clock.now(), self._clock.monotonic()
@@ -199,8 +199,16 @@ class PlatformClient:
                 await response.aclose()
         except httpx.HTTPError as exc:
             return Exchange(
-                None, {}, b"", False, f"{type(exc).__name__}: {exc}", started, self._clock.now(),
-                attempt, mono, self._clock.monotonic(),
+                None,
+                {},
+                b"",
+                False,
+                f"{type(exc).__name__}: {exc}",
+                started,
+                self._clock.now(),
+                attempt,
+                mono,
+                self._clock.monotonic(),
             )
         error = None
         if response.is_redirect:
@@ -209,8 +217,16 @@ class PlatformClient:
             error = f"response body larger than {MAX_BODY_BYTES} bytes"
         headers = {k.lower(): v for k, v in response.headers.items()}
         return Exchange(
-            response.status_code, headers, body, truncated, error, started, self._clock.now(),
-            attempt, mono, self._clock.monotonic(),
+            response.status_code,
+            headers,
+            body,
+            truncated,
+            error,
+            started,
+            self._clock.now(),
+            attempt,
+            mono,
+            self._clock.monotonic(),
         )
 
     def _record(

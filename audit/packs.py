@@ -125,7 +125,8 @@ class Criterion(_Strict):
     def _known_category(cls, value: str) -> str:
         if value not in DSA_CATEGORIES:
             raise ValueError(
-                f"must be a DSA statement-of-reasons category such as SCAMS_AND_FRAUD (got {value!r})"
+                "must be a DSA statement-of-reasons category such as SCAMS_AND_FRAUD"
+                f" (got {value!r})"
             )
         return value
 

@@ -21,11 +21,13 @@ from audit.outcomes import Outcome, classify
 from audit.packs import Criterion, Pack
 from audit.stats import (
     CensoredTime,
+    Interval,
     Verdict,
     clopper_pearson,
     decide,
     quantile_interval,
     turnbull,
+    wilson,
 )
 from audit.store import ObservationRow, ProbeRow, RunRow
 
@@ -145,10 +147,16 @@ class Scorecard(BaseModel):
     ledger_head: str
 
 
-def _rate(k: int, n: int, level: float, method: Callable[[int, int, float], object]) -> Rate:
+def _rate(k: int, n: int, level: float, method: Callable[[int, int, float], Interval]) -> Rate:
     interval = method(k, n, level)
-    low, high = float(getattr(interval, "low", 0.0)), float(getattr(interval, "high", 1.0))
-    return Rate(successes=k, n=n, rate=k / n if n else None, low=low, high=high, level=level)
+    return Rate(
+        successes=k,
+        n=n,
+        rate=k / n if n else None,
+        low=interval.low,
+        high=interval.high,
+        level=level,
+    )
 
 
 def _time(seconds: float | None, low: float | None = None, high: float | None = None) -> TimeFigure:
@@ -222,7 +230,9 @@ def _breakdowns(judged: Sequence[_Judged], level: float) -> list[Group]:
         for value in values:
             members = [j for j in judged if key(j) == value]
             k, n, _ = _success_counts(members)
-            groups.append(Group(dimension=dimension, value=value, rate=_rate(k, n, level, clopper_pearson)))
+            groups.append(
+                Group(dimension=dimension, value=value, rate=_rate(k, n, level, clopper_pearson))
+            )
     return groups
 
 
@@ -230,7 +240,9 @@ def _curve(data: Sequence[CensoredTime], deadline: float) -> list[CurvePoint]:
     if not data:
         return []
     estimate = turnbull(data)
-    points = sorted({0.0, deadline, *(t for pair in estimate.intervals for t in pair if not math.isinf(t))})
+    points = sorted(
+        {0.0, deadline, *(t for pair in estimate.intervals for t in pair if not math.isinf(t))}
+    )
     curve: list[CurvePoint] = []
     for t in points:
         if t > deadline * 1.5:
@@ -240,7 +252,9 @@ def _curve(data: Sequence[CensoredTime], deadline: float) -> list[CurvePoint]:
     return curve
 
 
-def _timing(data: Sequence[CensoredTime], deadline: float, level: float, seed: int) -> tuple[TimeFigure, TimeFigure, TimeFigure]:
+def _timing(
+    data: Sequence[CensoredTime], deadline: float, level: float, seed: int
+) -> tuple[TimeFigure, TimeFigure, TimeFigure]:
     if not data:
         none = _time(None)
         return none, none, TimeFigure(seconds=None, low=None, high=None, text="no data")
@@ -260,7 +274,9 @@ def _timing(data: Sequence[CensoredTime], deadline: float, level: float, seed: i
     return figures[0], figures[1], by_deadline
 
 
-def _sensitivity(decision_failed: Verdict | None, decision_passed: Verdict | None, inconclusive: int) -> str:
+def _sensitivity(
+    decision_failed: Verdict | None, decision_passed: Verdict | None, inconclusive: int
+) -> str:
     if inconclusive == 0:
         return "No probe was inconclusive."
     return (
@@ -277,11 +293,16 @@ def _card(
     failure: str | None,
     seed: int,
 ) -> CriterionCard:
+    reference = criterion.legal_reference
     violating = [j for j in judged if j.row.expectation == "violating"]
     controls = [j for j in judged if j.row.expectation == "control"]
     successes, measured, inconclusive = _success_counts(violating)
     decision = decide(
-        successes, measured, inconclusive, criterion.threshold, criterion.confidence,
+        successes,
+        measured,
+        inconclusive,
+        criterion.threshold,
+        criterion.confidence,
         runtime_failure=failure,
     )
     level = criterion.confidence
@@ -294,7 +315,7 @@ def _card(
     return CriterionCard(
         id=criterion.id,
         title=criterion.title,
-        legal_reference=f"{criterion.legal_reference.instrument}, {criterion.legal_reference.article}",
+        legal_reference=f"{reference.instrument}, {reference.article}",
         dsa_category=criterion.dsa_category,
         trigger=criterion.trigger.value,
         deadline=criterion.deadline,
@@ -305,12 +326,13 @@ def _card(
         confidence=criterion.confidence,
         verdict=decision.verdict,
         verdict_reason=decision.reason,
-        sensitivity=_sensitivity(decision.if_inconclusive_failed, decision.if_inconclusive_passed, inconclusive),
-        counts={o.value: counts.get(o.value, 0) for o in _VIOLATING_OUTCOMES} | (
-            {"pending": counts["pending"]} if counts.get("pending") else {}
+        sensitivity=_sensitivity(
+            decision.if_inconclusive_failed, decision.if_inconclusive_passed, inconclusive
         ),
+        counts={o.value: counts.get(o.value, 0) for o in _VIOLATING_OUTCOMES}
+        | ({"pending": counts["pending"]} if counts.get("pending") else {}),
         removal_in_deadline=_rate(successes, measured, level, clopper_pearson),
-        wilson=_rate(successes, measured, level, _wilson),
+        wilson=_rate(successes, measured, level, wilson),
         one_sided_lower=decision.lower,
         one_sided_upper=decision.upper,
         inconclusive=inconclusive,
@@ -324,12 +346,6 @@ def _card(
         over_removal=_rate(over, kept + over, level, clopper_pearson),
         breakdowns=_breakdowns(violating, level),
     )
-
-
-def _wilson(k: int, n: int, level: float) -> object:
-    from audit.stats import wilson
-
-    return wilson(k, n, level)
 
 
 _VIOLATING_OUTCOMES = (
@@ -380,37 +396,39 @@ def _evidence(j: _Judged) -> ProbeEvidence:
     )
 
 
-def methodology(cards: Sequence[CriterionCard], time_scale: float) -> list[str]:
-    lines = [
-        "Each probe is a synthetic post generated from the criteria pack. Violating probes must be "
-        "removed within the criterion's deadline; controls are benign look-alikes that must stay up.",
-        "The deadline starts when the post is submitted (trigger 'proactive') or when the notice or "
-        "order about it is sent ('notice', 'order').",
-        "A probe counts as removed in time only if a look whose answer arrived before the deadline "
-        "found it removed or gone, or if the platform refused it at submission. It counts as not "
-        "removed in time if a look sent at or after the deadline found it still visible. Faults and "
-        "unreadable answers are never counted as removals: a probe with no usable look at the "
-        "deadline is inconclusive and left out of the rate, and the sensitivity line says what the "
-        "verdict would be had every inconclusive probe failed or passed.",
-        "Rates are shown with two-sided exact (Clopper–Pearson) intervals at the criterion's "
-        "confidence level; Wilson intervals are given in the JSON for comparison.",
-        "Verdict rule: with one-sided exact bounds at the criterion's confidence, the criterion is "
-        "COMPLIANT if the lower bound on the removal-in-deadline rate is at least the threshold, "
-        "NON_COMPLIANT if the upper bound is below it, INCONCLUSIVE otherwise, and NOT_MEASURED "
-        "when the run failed or no probe could be measured. A runtime failure is never a low score.",
-        "Removal time is interval-censored: it lies between the last look that saw the post and the "
-        "first that found it gone; posts still up when observation ended are right-censored. The "
-        "distribution of time to removal is Turnbull's nonparametric maximum-likelihood estimate; "
-        "median and 90th percentile carry bootstrap intervals.",
-        "Over-removal is the share of controls removed or refused, with an exact interval.",
-    ]
+_METHOD = (
+    "Each probe is a synthetic post generated from the criteria pack. Violating probes must be "
+    "removed within the criterion's deadline; controls are benign look-alikes that must stay up.",
+    "The deadline starts when the post is submitted (trigger 'proactive') or when the notice or "
+    "order about it is sent ('notice', 'order').",
+    "A probe counts as removed in time only if a look whose answer arrived before the deadline "
+    "found it removed or gone, or if the platform refused it at submission. It counts as not "
+    "removed in time if a look sent at or after the deadline found it still visible. Faults and "
+    "unreadable answers are never counted as removals: a probe with no usable look at the "
+    "deadline is inconclusive and left out of the rate, and the sensitivity line says what the "
+    "verdict would be had every inconclusive probe failed or passed.",
+    "Rates are shown with two-sided exact (Clopper–Pearson) intervals at the criterion's "
+    "confidence level; Wilson intervals are given in the JSON for comparison.",
+    "Verdict rule: with one-sided exact bounds at the criterion's confidence, the criterion is "
+    "COMPLIANT if the lower bound on the removal-in-deadline rate is at least the threshold, "
+    "NON_COMPLIANT if the upper bound is below it, INCONCLUSIVE otherwise, and NOT_MEASURED "
+    "when the run failed or no probe could be measured. A runtime failure is never a low score.",
+    "Removal time is interval-censored: it lies between the last look that saw the post and the "
+    "first that found it gone; posts still up when observation ended are right-censored. The "
+    "distribution of time to removal is Turnbull's nonparametric maximum-likelihood estimate; "
+    "median and 90th percentile carry bootstrap intervals.",
+    "Over-removal is the share of controls removed or refused, with an exact interval.",
+)
+
+
+def methodology(time_scale: float) -> list[str]:
+    lines = list(_METHOD)
     if time_scale != 1:
         lines.append(
-            f"DEMONSTRATION TIME SCALE: every deadline and platform latency in this run was divided "
-            f"by {time_scale:g}. The figures show how the method works; they are not a measurement "
-            f"of any real platform's compliance."
+            "DEMONSTRATION TIME SCALE: every deadline and platform latency in this run was "
+            f"divided by {time_scale:g}. The figures show how the method works; they are not a "
+            "measurement of any real platform's compliance."
         )
-    del cards
     return lines
 
 
@@ -424,7 +442,9 @@ def build_scorecard(
     judged = [_judge(row, observations.get(row.probe_id, [])) for row in rows]
     failure = run.failure if run.status == "failed" else None
     cards = [
-        _card(c, [j for j in judged if j.row.criterion_id == c.id], run.time_scale, failure, run.seed)
+        _card(
+            c, [j for j in judged if j.row.criterion_id == c.id], run.time_scale, failure, run.seed
+        )
         for c in pack.criteria
         if any(j.row.criterion_id == c.id for j in judged)
     ]
@@ -462,7 +482,7 @@ def build_scorecard(
         exit_code=EXIT_CODES[overall],
         counts=dict(sorted(counts.items())),
         criteria=cards,
-        methodology=methodology(cards, run.time_scale),
+        methodology=methodology(run.time_scale),
         probes=[_evidence(j) for j in judged],
         ledger_entries=ledger[0],
         ledger_head=ledger[1],

@@ -61,15 +61,28 @@ class Progress:
 def print_summary(card: Scorecard, console: Console | None = None) -> None:
     console = console or Console()
     table = Table(title=f"{card.pack['id']} on {card.target['name']} — run {card.run_id}")
-    for column in ("criterion", "trigger", "deadline", "removed in time", "interval", "threshold",
-                   "median time", "over-removal", "verdict"):
+    for column in (
+        "criterion",
+        "trigger",
+        "deadline",
+        "removed in time",
+        "interval",
+        "threshold",
+        "median time",
+        "over-removal",
+        "verdict",
+    ):
         table.add_column(column)
     for c in card.criteria:
         rate = c.removal_in_deadline
         table.add_row(
-            c.id, c.trigger, c.deadline_text,
+            c.id,
+            c.trigger,
+            c.deadline_text,
             f"{rate.successes}/{rate.n}" + (f" ({rate.rate:.1%})" if rate.rate is not None else ""),
-            f"{rate.low:.1%} – {rate.high:.1%}", f"{c.threshold:.0%}", c.median_time.text,
+            f"{rate.low:.1%} – {rate.high:.1%}",
+            f"{c.threshold:.0%}",
+            c.median_time.text,
             f"{c.over_removed}/{c.kept + c.over_removed}",
             f"[{_STYLE[c.verdict]}]{c.verdict}[/]",
         )

@@ -24,7 +24,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _uvicorn_config(config: SandboxConfig, clock: Clock | None, host: str, port: int) -> uvicorn.Config:
+def _uvicorn_config(
+    config: SandboxConfig, clock: Clock | None, host: str, port: int
+) -> uvicorn.Config:
     return uvicorn.Config(
         create_app(config, clock),
         host=host,
@@ -47,7 +49,15 @@ class SandboxServer:
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
-        self._config = _uvicorn_config(config, clock, host, self.port)
+        self._app = create_app(config, clock)
+        self._config = uvicorn.Config(
+            self._app,
+            host=host,
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
         self._server = uvicorn.Server(self._config)
         self._thread = threading.Thread(target=self._server.run, name="sandbox", daemon=True)
 
@@ -57,7 +67,7 @@ class SandboxServer:
 
     @property
     def platform(self) -> SandboxPlatform:
-        platform: SandboxPlatform = self._config.app.state.platform
+        platform: SandboxPlatform = self._app.state.platform
         return platform
 
     def start(self, timeout: float = 10.0) -> None:
