@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
+from audit.durations import format_duration
 from audit.engine import ProgressEvent
 from audit.scorecard import Scorecard
 
@@ -59,7 +60,7 @@ class Progress:
 
 
 def print_summary(card: Scorecard, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or Console(width=None if sys.stdout.isatty() else 132)
     table = Table(title=f"{card.pack['id']} on {card.target['name']} — run {card.run_id}")
     for column in (
         "criterion",
@@ -78,7 +79,7 @@ def print_summary(card: Scorecard, console: Console | None = None) -> None:
         table.add_row(
             c.id,
             c.trigger,
-            c.deadline_text,
+            format_duration(c.deadline_seconds),
             f"{rate.successes}/{rate.n}" + (f" ({rate.rate:.1%})" if rate.rate is not None else ""),
             f"{rate.low:.1%} – {rate.high:.1%}",
             f"{c.threshold:.0%}",
@@ -87,6 +88,11 @@ def print_summary(card: Scorecard, console: Console | None = None) -> None:
             f"[{_STYLE[c.verdict]}]{c.verdict}[/]",
         )
     console.print(table)
+    if card.time_scale != 1:
+        console.print(
+            f"[yellow]Deadlines compressed {card.time_scale:g}x for a demonstration: these "
+            "figures show the method, not a real platform's compliance.[/]"
+        )
     console.print(
         f"Overall: [{_STYLE[card.overall_verdict]}]{card.overall_verdict}[/] "
         f"(exit code {card.exit_code})"
