@@ -292,7 +292,8 @@ def main() -> None:
     ]
     print("# Statistics study\n")
     print(
-        f"- command: `python bench/statistics_study.py --audits {args.audits} --seed {args.seed}`"
+        f"- command: `python bench/statistics_study.py --audits {args.audits} --seed {args.seed}"
+        f" --bootstrap-audits {args.bootstrap_audits} --resamples {args.resamples}`"
     )
     print(f"- machine: {_machine()}")
     print(
