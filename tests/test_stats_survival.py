@@ -33,11 +33,13 @@ RT_ALONE = [
     (36, INF), (46, INF),
 ]  # fmt: skip
 
-# The NPMLE for that group: the Turnbull intervals carrying positive mass, and the masses.
-# Fay & Shaw (2010), "Exact and asymptotic weighted logrank tests for interval censored data:
-# the interval R package", Journal of Statistical Software 36(2), section "Survival estimation"
-# (also the package vignette): summary(icfit(...)) for treatment "Rad", whose text notes
-# S(5) = 1 - 0.0463 = 0.9537 and that the results match the Icens package.
+# The NPMLE for that group: the Turnbull intervals carrying positive mass, and the masses, as
+# printed by summary(icfit(...)) for treatment "Rad" in Fay & Shaw (2010), "Exact and asymptotic
+# weighted logrank tests for interval censored data: the interval R package", Journal of
+# Statistical Software 36(2), section "Survival estimation" (the package vignette). The text of
+# that section (checked in the vignette source) states S(5) = 1 - 0.0463 = 0.9537 and that the
+# results match the Icens package; the printed table itself is Sweave output, not in the source,
+# so the whole mass vector is also certified independently by the Kuhn–Tucker test below.
 RT_ALONE_NPMLE = [
     ((4.0, 5.0), 0.0463),
     ((6.0, 7.0), 0.0334),
