@@ -116,7 +116,8 @@ def main() -> None:
         server.wait(timeout=10)
     n = len(requests)
     result = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
         "probes": args.probes - args.probes % 3 or 3,
         "requests": n,
         "concurrency": args.concurrency,
