@@ -2,58 +2,68 @@
 
 Each entry carries the hash of the previous one, so editing, removing or reordering any entry
 breaks the chain from that point on. Secrets are redacted before an entry is written.
+
+A ledger leaves the store as JSON Lines (:func:`ledger_lines`), one canonical line per entry; a
+reader (:func:`read_ledger`) checks every line's bytes, so changing any single byte of the file is
+found and named: the line, the entry and what is wrong with it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from audit.store import ExchangeRecord, Store
+from pydantic import TypeAdapter, ValidationError
 
-__all__ = ["GENESIS", "EvidenceLedger", "Redactor", "entry_hash", "verify_chain"]
+from audit.redaction import REDACTED, Redactor
+from audit.store import ExchangeRecord, ObservationRow, ProbeRow, RunRow, Store
+
+__all__ = [
+    "GENESIS",
+    "RECORD_FILES",
+    "REDACTED",
+    "ChainCheck",
+    "EvidenceLedger",
+    "Redactor",
+    "RunEvidence",
+    "canonical_json",
+    "check_agreement",
+    "check_chain",
+    "entry_hash",
+    "ledger_lines",
+    "parse_records",
+    "read_ledger",
+    "snapshot",
+    "verify_chain",
+]
 
 GENESIS = "sha256:" + "0" * 64
-REDACTED = "[REDACTED]"
+_LINE_KEYS = frozenset({"seq", "probe_id", "prev", "hash", "entry"})
 
 
-def entry_hash(prev_hash: str, seq: int, entry: dict[str, Any]) -> str:
-    canonical = json.dumps(
-        {"prev": prev_hash, "seq": seq, "entry": entry},
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+def canonical_json(value: Any) -> str:
+    """The one serialisation of a JSON value that hashes and signatures are computed over."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def entry_hash(prev_hash: str, seq: int, entry: dict[str, Any], probe_id: str | None = None) -> str:
+    """The hash of one entry: over the previous hash, its number, its probe and its content."""
+    canonical = canonical_json({"prev": prev_hash, "seq": seq, "probe": probe_id, "entry": entry})
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-class Redactor:
-    """Replaces every known secret value with ``[REDACTED]`` in text."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
-
-    def add(self, secret: str) -> None:
-        if len(secret) >= 4 and secret not in self._secrets:
-            self._secrets = sorted([*self._secrets, secret], key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return text
-
-    def scrub(self, value: Any) -> Any:
-        """Redact secrets anywhere inside a JSON-like value."""
-        if isinstance(value, str):
-            return self(value)
-        if isinstance(value, dict):
-            return {self(str(k)): self.scrub(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self.scrub(v) for v in value]
-        return value
+def _clean_text(value: Any) -> Any:
+    """Strings that encode as UTF-8 (lone surrogates replaced), recursively."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_clean_text(str(k)): _clean_text(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean_text(v) for v in value]
+    return value
 
 
 class EvidenceLedger:
@@ -70,25 +80,293 @@ class EvidenceLedger:
     def head(self) -> str:
         return self._head
 
+    @property
+    def redactor(self) -> Redactor:
+        return self._redact
+
     def append(self, probe_id: str | None, entry: dict[str, Any]) -> ExchangeRecord:
-        clean = self._redact.scrub(entry)
+        clean = _clean_text(self._redact.scrub(entry))
         seq = self._seq + 1
-        digest = entry_hash(self._head, seq, clean)
+        digest = entry_hash(self._head, seq, clean, probe_id)
         record = ExchangeRecord(seq, probe_id, clean, self._head, digest)
         self._store.append_exchange(self._run_id, record)
         self._seq, self._head = seq, digest
         return record
 
 
+@dataclass(frozen=True)
+class ChainCheck:
+    """The result of checking a ledger: where it first goes wrong, if anywhere."""
+
+    entries: int  # entries read
+    head: str  # hash of the last good entry (GENESIS when none)
+    bad_seq: int | None = None  # number of the first bad entry
+    bad_line: int | None = None  # its line in a JSON Lines file
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def place(self) -> str:
+        if self.bad_line is not None:
+            entry = f" (entry {self.bad_seq})" if self.bad_seq is not None else ""
+            return f"line {self.bad_line}{entry}"
+        return f"entry {self.bad_seq}"
+
+
+def _link_problem(record: ExchangeRecord, head: str, expected_seq: int) -> str | None:
+    if record.seq != expected_seq:
+        return (
+            f"entry number {record.seq} where {expected_seq} was expected "
+            "(entries removed, added or reordered)"
+        )
+    if record.prev_hash != head:
+        return "its previous-entry hash does not match the entry before it"
+    if entry_hash(head, record.seq, record.entry, record.probe_id) != record.hash:
+        return "its content does not match its hash (the entry was edited)"
+    return None
+
+
+def check_chain(records: Iterable[ExchangeRecord]) -> ChainCheck:
+    """Walk a ledger from the genesis hash; stop at the first entry that does not link."""
+    head, count = GENESIS, 0
+    for record in records:
+        problem = _link_problem(record, head, count + 1)
+        if problem is not None:
+            return ChainCheck(count, head, bad_seq=record.seq, problem=problem)
+        head, count = record.hash, count + 1
+    return ChainCheck(count, head)
+
+
 def verify_chain(records: Iterable[ExchangeRecord]) -> tuple[bool, str, int | None]:
     """Check a ledger; returns (ok, head hash, first bad sequence number or None)."""
-    head = GENESIS
-    expected_seq = 1
+    result = check_chain(records)
+    return result.ok, result.head, result.bad_seq
+
+
+# JSON Lines ---------------------------------------------------------------------------------
+def ledger_line(record: ExchangeRecord) -> str:
+    return canonical_json(
+        {
+            "seq": record.seq,
+            "probe_id": record.probe_id,
+            "prev": record.prev_hash,
+            "hash": record.hash,
+            "entry": record.entry,
+        }
+    )
+
+
+def ledger_lines(records: Iterable[ExchangeRecord]) -> Iterator[str]:
+    """Each entry as one canonical JSON line, newline-terminated."""
     for record in records:
-        if record.seq != expected_seq or record.prev_hash != head:
-            return False, head, record.seq
-        if entry_hash(head, record.seq, record.entry) != record.hash:
-            return False, head, record.seq
-        head = record.hash
-        expected_seq += 1
-    return True, head, None
+        yield ledger_line(record) + "\n"
+
+
+def _parse_line(raw: bytes) -> ExchangeRecord | str:
+    """One ledger line as a record, or what is wrong with it."""
+    try:
+        text = raw.decode("utf-8")
+        value = json.loads(text)
+    except UnicodeDecodeError:
+        return "not UTF-8 text"
+    except (ValueError, RecursionError) as exc:
+        return f"not valid JSON ({exc})"
+    if not isinstance(value, dict) or set(value) != _LINE_KEYS:
+        return "not a ledger entry (expected the keys entry, hash, prev, probe_id, seq)"
+    seq, probe_id, entry = value["seq"], value["probe_id"], value["entry"]
+    if not (isinstance(seq, int) and not isinstance(seq, bool)):
+        return f"'seq' must be a whole number (got {seq!r})"
+    if not (probe_id is None or isinstance(probe_id, str)) or not isinstance(entry, dict):
+        return "'probe_id' must be text or null and 'entry' an object"
+    if not isinstance(value["prev"], str) or not isinstance(value["hash"], str):
+        return "'prev' and 'hash' must be text"
+    record = ExchangeRecord(seq, probe_id, entry, value["prev"], value["hash"])
+    if ledger_line(record) != text:
+        return "not in canonical form (the bytes of the line were changed)"
+    return record
+
+
+def read_ledger(data: bytes) -> tuple[list[ExchangeRecord], ChainCheck]:
+    """Parse and check a JSON Lines ledger; the check names the first bad line and entry."""
+    if data and not data.endswith(b"\n"):
+        lines = data.split(b"\n")
+        last = len(lines)
+        return [], ChainCheck(0, GENESIS, None, last, "the file does not end with a newline")
+    records: list[ExchangeRecord] = []
+    head = GENESIS
+    for number, raw in enumerate(data.split(b"\n")[:-1], start=1):
+        parsed = _parse_line(raw)
+        if isinstance(parsed, str):
+            return records, ChainCheck(len(records), head, len(records) + 1, number, parsed)
+        problem = _link_problem(parsed, head, len(records) + 1)
+        if problem is not None:
+            return records, ChainCheck(len(records), head, parsed.seq, number, problem)
+        records.append(parsed)
+        head = parsed.hash
+    return records, ChainCheck(len(records), head)
+
+
+# store and ledger agree ----------------------------------------------------------------------
+_MEASURED = frozenset({"accepted", "rejected", "visible", "removed", "gone", "filed", "withdrawn"})
+_SLACK = 1e-3  # seconds: the observation and its exchanges are timed on the same clock
+
+
+def _post_segments(url: Any) -> list[str]:
+    return [part for part in str(url).split("?")[0].split("/") if part] if url else []
+
+
+def _index(records: Sequence[ExchangeRecord]) -> dict[str, list[ExchangeRecord]]:
+    """Exchanges by probe id, and those made without one by each segment of their URL path
+    (adapters address a post by its id in the path: ``/posts/{id}``)."""
+    index: dict[str, list[ExchangeRecord]] = {}
+    for record in records:
+        if record.probe_id is not None:
+            index.setdefault("probe:" + record.probe_id, []).append(record)
+            continue
+        for segment in set(_post_segments(record.entry.get("url"))):
+            index.setdefault("post:" + segment, []).append(record)
+    return index
+
+
+def _backing(
+    obs: ObservationRow, probe: ProbeRow | None, index: Mapping[str, list[ExchangeRecord]]
+) -> list[ExchangeRecord]:
+    """The exchanges made for this observation: same probe (or its post id), inside its window."""
+    candidates = list(index.get("probe:" + obs.probe_id, []))
+    if probe is not None and probe.post_id:
+        candidates += index.get("post:" + probe.post_id, [])
+    low, high = obs.started_at - _SLACK, obs.ended_at + _SLACK
+    return [
+        r
+        for r in sorted(candidates, key=lambda r: r.seq)
+        if _number(r.entry.get("started_at"), low - 1) >= low
+        and _number(r.entry.get("ended_at"), high + 1) <= high
+    ]
+
+
+def _number(value: Any, default: float) -> float:
+    return (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+    )
+
+
+def check_agreement(
+    probes: Sequence[ProbeRow],
+    observations: Mapping[str, Sequence[ObservationRow]],
+    records: Sequence[ExchangeRecord],
+) -> list[str]:
+    """Every measurement the store holds rests on an answer recorded in the ledger.
+
+    A measurement is an observation whose result is a platform's answer (accepted, rejected,
+    visible, removed, gone, filed, withdrawn). It must be backed by at least one exchange of the
+    same probe (by probe id, or by its post id in the URL) inside the observation's time window,
+    and the last of them must be an HTTP answer, not a fault. Returns the disagreements found.
+    """
+    index = _index(records)
+    rows = {p.probe_id: p for p in probes}
+    problems: list[str] = []
+    for probe_id, rows_of in observations.items():
+        for obs in rows_of:
+            if obs.result not in _MEASURED:
+                continue
+            backing = _backing(obs, rows.get(probe_id), index)
+            answered = backing and backing[-1].entry.get("status") is not None
+            if not answered:
+                what = "no exchange" if not backing else "only a fault"
+                problems.append(
+                    f"probe {probe_id}: the {obs.action} observation '{obs.result}' has "
+                    f"{what} in the ledger to back it"
+                )
+    return problems
+
+
+# a run's evidence as files ------------------------------------------------------------------
+LEDGER_FILE = "ledger.jsonl"
+RUN_FILE = "run.json"
+PROBES_FILE = "probes.jsonl"
+OBSERVATIONS_FILE = "observations.jsonl"
+RECORD_FILES = (LEDGER_FILE, RUN_FILE, PROBES_FILE, OBSERVATIONS_FILE)
+
+_RUN = TypeAdapter(RunRow)
+_PROBE = TypeAdapter(ProbeRow)
+_OBSERVATION = TypeAdapter(ObservationRow)
+
+
+@dataclass(frozen=True)
+class RunEvidence:
+    """One run's records, read from the store or from a bundle."""
+
+    run: RunRow
+    probes: list[ProbeRow]
+    observations: dict[str, list[ObservationRow]]
+    records: list[ExchangeRecord]
+
+    @property
+    def head(self) -> str:
+        return self.records[-1].hash if self.records else GENESIS
+
+    def files(self) -> dict[str, bytes]:
+        """The records as the files of a bundle: canonical JSON, one line per item."""
+        observations = [asdict(o) for rows in self.observations.values() for o in rows]
+        return {
+            LEDGER_FILE: "".join(ledger_lines(self.records)).encode("utf-8"),
+            RUN_FILE: pretty_json(asdict(self.run)),
+            PROBES_FILE: _json_lines([asdict(p) for p in self.probes]),
+            OBSERVATIONS_FILE: _json_lines(observations),
+        }
+
+
+def pretty_json(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def _json_lines(values: list[Any]) -> bytes:
+    return "".join(canonical_json(v) + "\n" for v in values).encode("utf-8")
+
+
+def snapshot(store: Store, run_id: str) -> RunEvidence:
+    """Everything about a run, read in one transaction so the parts agree with each other."""
+    with store.transaction():
+        return RunEvidence(
+            store.run(run_id),
+            store.probes(run_id),
+            store.observations(run_id),
+            list(store.exchanges(run_id)),
+        )
+
+
+def _parse_lines(name: str, data: bytes) -> list[Any]:
+    values = []
+    for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+        try:
+            values.append(json.loads(line))
+        except (ValueError, RecursionError) as exc:
+            raise ValueError(f"{name} line {number}: not valid JSON ({exc})") from None
+    return values
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def parse_records(files: Mapping[str, bytes], records: list[ExchangeRecord]) -> RunEvidence:
+    """A bundle's run, probes and observations; ValueError naming the file when unreadable."""
+    try:
+        run = _RUN.validate_python(json.loads(files[RUN_FILE].decode("utf-8")))
+    except (ValueError, RecursionError, ValidationError) as exc:
+        raise ValueError(f"{RUN_FILE}: not a run record ({first_line(exc)})") from None
+    try:
+        probes = [_PROBE.validate_python(v) for v in _parse_lines(PROBES_FILE, files[PROBES_FILE])]
+        rows = _parse_lines(OBSERVATIONS_FILE, files[OBSERVATIONS_FILE])
+        observed = [_OBSERVATION.validate_python(v) for v in rows]
+    except ValidationError as exc:
+        raise ValueError(
+            f"a probe or observation record is malformed ({first_line(exc)})"
+        ) from None
+    observations: dict[str, list[ObservationRow]] = {}
+    for obs in observed:
+        observations.setdefault(obs.probe_id, []).append(obs)
+    return RunEvidence(run, probes, observations, records)

@@ -1,0 +1,170 @@
+"""Evidence commands: ``export`` a signed bundle, ``verify`` one, rebuild its scorecard
+(``evidence-report``), and show the workspace signing ``key``.
+
+Registered in the main command group by the CLI module; this file only defines the commands.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from audit.bundle import (
+    DEFAULT_ARCHIVE,
+    Verification,
+    export_bundle,
+    scorecard_from_evidence,
+    verify_bundle,
+    verify_store,
+)
+from audit.errors import InputError
+from audit.keys import workspace_key
+from audit.render import render_formats
+from audit.store import Store
+from audit.workspace import Workspace
+
+__all__ = ["COMMANDS"]
+
+EXIT_OK, EXIT_TAMPERED = 0, 1
+
+
+def _context() -> tuple[Workspace, Path]:
+    """The workspace and reports folder chosen with the group's --workspace and --reports."""
+    obj = click.get_current_context().find_root().obj
+    workspace = getattr(obj, "workspace", None)
+    reports = getattr(obj, "reports", None)
+    if not isinstance(workspace, Workspace) or not isinstance(reports, Path):
+        return Workspace(Path(".platform-audit")), Path("reports")
+    return workspace, reports
+
+
+def _existing_store(workspace: Workspace) -> Store:
+    if not workspace.store_path.is_file():
+        raise InputError("no workspace store here (use --workspace)", source=workspace.store_path)
+    return workspace.open()
+
+
+def _print(result: Verification) -> None:
+    if result.ok:
+        click.echo(f"OK  {result.source}")
+    else:
+        click.echo(f"TAMPERED  {result.source}")
+        click.echo(f"  first bad place: {result.problems[0]}")
+        for problem in result.problems[1:]:
+            click.echo(f"  also: {problem}")
+    if result.run_id:
+        click.echo(f"  run {result.run_id}: {result.entries} ledger entries, head {result.head}")
+    if result.fingerprint:
+        click.echo(
+            f"  signed with key {result.fingerprint} (check it is the key the auditor published)"
+        )
+    for note in result.notes:
+        click.echo(f"  note: {note}")
+
+
+@click.command("verify")
+@click.argument("target", metavar="BUNDLE_OR_RUN_ID")
+@click.option(
+    "--key",
+    "expect_key",
+    metavar="FINGERPRINT",
+    default=None,
+    help="Fail unless the bundle is signed by this key (SHA256:..., as printed by `key`).",
+)
+@click.option(
+    "--rebuild",
+    is_flag=True,
+    help="Also rebuild the scorecard from the evidence and compare it with the signed one.",
+)
+def verify(target: str, expect_key: str | None, rebuild: bool) -> None:
+    """Check that a run's evidence is intact and name the first bad place.
+
+    BUNDLE_OR_RUN_ID is an evidence bundle (a .tar.gz archive or a folder), a report folder
+    holding evidence.tar.gz (its scorecards must equal the signed copies), or the id of a run in
+    the workspace (its ledger chain is checked in the store). A bundle is checked with nothing
+    but itself: the manifest's signature, every file's digest, the ledger's hash chain, and that
+    every measurement in the records rests on an answer in the ledger.
+
+    Exit codes: 0 intact, 1 tampered or damaged, 2 not a bundle or unknown run.
+    """
+    path = Path(target)
+    if path.exists():
+        result = verify_bundle(path, expect_key, rebuild)
+    else:
+        workspace, _ = _context()
+        if not workspace.store_path.is_file():
+            raise InputError(
+                "no such evidence bundle, and no workspace store holding runs", source=path
+            )
+        result = verify_store(workspace.open(), target)
+    _print(result)
+    sys.exit(EXIT_OK if result.ok else EXIT_TAMPERED)
+
+
+@click.command("export")
+@click.argument("run_id")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help=f"Archive (.tar.gz) or folder to write. [default: REPORTS/RUN_ID/{DEFAULT_ARCHIVE}]",
+)
+def export(run_id: str, out: Path | None) -> None:
+    """Write a run's signed evidence bundle: manifest, ledger, records and scorecards.
+
+    The bundle verifies on any machine with `platform-audit verify` and nothing else; the
+    signing key is the workspace's (created on first use under WORKSPACE/keys/).
+    """
+    workspace, reports = _context()
+    store = _existing_store(workspace)
+    result = export_bundle(store, workspace.root, run_id, out or reports / run_id / DEFAULT_ARCHIVE)
+    click.echo(f"wrote {result.path}")
+    click.echo(f"  run {result.run_id}: {result.entries} ledger entries, head {result.head}")
+    click.echo(f"  signed with key {result.fingerprint}")
+
+
+@click.command("evidence-report")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "formats",
+    default="html,md,json",
+    show_default=True,
+    help="Scorecard formats, comma-separated.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the scorecards. [default: REPORTS/RUN_ID-from-evidence]",
+)
+def evidence_report(bundle: Path, formats: str, out: Path | None) -> None:
+    """Rebuild a run's scorecard from its evidence bundle alone, and exit with its verdict's code.
+
+    The bundle must verify first. Exit codes as for `report`: 0 compliant, 1 non-compliant,
+    3 inconclusive, 4 not measured; 2 when the bundle is not usable.
+    """
+    card = scorecard_from_evidence(bundle)
+    _, reports = _context()
+    chosen = [f.strip() for f in formats.split(",") if f.strip()]
+    for path in render_formats(card, chosen, out or reports / f"{card.run_id}-from-evidence"):
+        click.echo(f"wrote {path}")
+    click.echo(f"overall verdict {card.overall_verdict} (rebuilt from {bundle})")
+    sys.exit(card.exit_code)
+
+
+@click.command("key")
+def key() -> None:
+    """Print the fingerprint of the workspace's signing key, creating the key on first use.
+
+    Publish this fingerprint: it lets anyone check that an evidence bundle was signed by you.
+    """
+    workspace, _ = _context()
+    signing = workspace_key(workspace.root)
+    click.echo(signing.fingerprint)
+    click.echo(f"  public key: {signing.path.with_suffix('.pub') if signing.path else '-'}")
+
+
+COMMANDS = [export, verify, evidence_report, key]

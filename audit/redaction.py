@@ -1,0 +1,168 @@
+"""Keeping secrets out of everything the tool writes.
+
+A :class:`Redactor` knows the secret values of a run (bearer tokens, passwords) and replaces them,
+and the encodings a platform might echo them in (percent-encoded, JSON- or HTML-escaped,
+base64), with ``[REDACTED]``. The HTTP client redacts every answer before an adapter, the store or
+the ledger sees it, so a platform that echoes a token back cannot make the audit write it down.
+
+Query parameters and headers with secret-looking names are redacted by name as well, whatever
+their value.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode
+
+__all__ = [
+    "REDACTED",
+    "Redactor",
+    "is_secret_header",
+    "is_secret_param",
+    "redact_query",
+    "secrets_in_headers",
+]
+
+REDACTED = "[REDACTED]"
+MIN_SECRET_LENGTH = 4  # shorter values would mangle ordinary text
+
+_SECRET_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "x-api-key",
+        "api-key",
+        "x-auth-token",
+        "x-access-token",
+        "private-token",
+        "x-csrf-token",
+    }
+)
+_SECRET_PARAMS = frozenset({"key", "auth", "code", "sig", "pass", "pwd", "session", "jwt"})
+_SECRET_SUFFIXES = (
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "apikey",
+    "signature",
+    "credential",
+    "sessionid",
+)
+
+
+def is_secret_header(name: str) -> bool:
+    return name.strip().lower() in _SECRET_HEADERS
+
+
+def is_secret_param(name: str) -> bool:
+    """True for query parameter names that carry credentials (``access_token``, ``api_key``)."""
+    plain = name.strip().lower().replace("-", "").replace("_", "")
+    return plain in _SECRET_PARAMS or plain.endswith(_SECRET_SUFFIXES)
+
+
+def redact_query(query: str) -> str:
+    """The query string with the values of secret-named parameters replaced."""
+    if not query:
+        return query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if not any(is_secret_param(name) for name, _ in pairs):
+        return query
+    clean = [(name, REDACTED if is_secret_param(name) else value) for name, value in pairs]
+    return urlencode(clean, safe="[]")
+
+
+def _credential_parts(value: str) -> list[str]:
+    """The secret pieces of an Authorization-style header value."""
+    parts = [value]
+    scheme, _, credential = value.strip().partition(" ")
+    if credential:
+        parts.append(credential.strip())
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(credential.strip(), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                decoded = ""
+            if decoded:
+                parts += [decoded, decoded.partition(":")[2]]
+    for cookie in value.split(";"):
+        parts.append(cookie.partition("=")[2].strip())
+    return parts
+
+
+def secrets_in_headers(headers: Mapping[str, str] | None) -> list[str]:
+    """The secret values carried by request headers such as ``Authorization``."""
+    found: list[str] = []
+    for name, value in (headers or {}).items():
+        if is_secret_header(name):
+            found += _credential_parts(value)
+    return found
+
+
+def _forms(secret: str) -> set[str]:
+    """The ways a platform may echo a secret: as is, percent-encoded, escaped, base64."""
+    raw = secret.encode("utf-8", "replace")
+    return {
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret),
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        json.dumps(secret)[1:-1],
+        secret.replace("/", "\\/"),
+        html.escape(secret),
+        base64.b64encode(raw).decode("ascii"),
+        base64.b64encode(raw).decode("ascii").rstrip("="),
+        base64.urlsafe_b64encode(raw).decode("ascii").rstrip("="),
+    }
+
+
+class Redactor:
+    """Replaces every known secret value with ``[REDACTED]`` in text, bytes and JSON values."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._texts: list[str] = []
+        self._bytes: list[bytes] = []
+        for secret in secrets:
+            self.add(secret)
+
+    def __bool__(self) -> bool:
+        return bool(self._texts)
+
+    def add(self, secret: str | None) -> None:
+        if not secret or len(secret.strip()) < MIN_SECRET_LENGTH:
+            return
+        forms = {f for f in _forms(secret.strip()) | _forms(secret) if len(f) >= MIN_SECRET_LENGTH}
+        merged = set(self._texts) | forms
+        self._texts = sorted(merged, key=lambda f: (-len(f), f))
+        self._bytes = [f.encode("utf-8", "replace") for f in self._texts]
+
+    def __call__(self, text: str) -> str:
+        for secret in self._texts:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    def redact_bytes(self, data: bytes) -> bytes:
+        for secret in self._bytes:
+            if secret in data:
+                data = data.replace(secret, REDACTED.encode("ascii"))
+        return data
+
+    def scrub(self, value: Any) -> Any:
+        """Redact secrets anywhere inside a JSON-like value (keys included)."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, bytes):
+            return self.redact_bytes(value)
+        if isinstance(value, dict):
+            return {self(str(k)): self.scrub(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.scrub(v) for v in value]
+        return value
