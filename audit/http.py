@@ -7,22 +7,43 @@ Adapters build requests; this module decides nothing about what an answer means.
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
 import email.utils
 import hashlib
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from audit.clock import Clock, utc_iso
+from audit.redaction import (
+    Redactor,
+    redact_fields,
+    redact_query,
+    secrets_in_headers,
+)
 
 __all__ = ["Exchange", "PlatformClient", "RateLimiter", "RetryPolicy", "parse_retry_after"]
 
 MAX_BODY_BYTES = 1 << 20  # larger bodies are cut here and marked truncated
 EVIDENCE_BODY_BYTES = 4096  # how much of each body the ledger keeps verbatim
-_KEPT_HEADERS = ("content-type", "retry-after", "location", "date", "x-request-id")
+_KEPT_HEADERS = (
+    "content-type",
+    "content-length",
+    "retry-after",
+    "location",
+    "date",
+    "x-request-id",
+    "server",
+    "ratelimit-remaining",
+    "x-ratelimit-remaining",
+)
+_KEPT_REQUEST_HEADERS = ("content-type", "content-length", "idempotency-key")
+MAX_HEADER_CHARS = 1024  # longer header values are cut, for adapters and the ledger alike
+TOTAL_TIMEOUT_FACTOR = 4  # a whole answer (headers and body) must arrive within 4x the timeout
 
 EvidenceSink = Callable[[str | None, dict[str, Any]], object]
 
@@ -49,6 +70,7 @@ class Exchange:
     attempts: int
     mono_started: float = 0.0
     mono_ended: float = 0.0
+    redacted: bool = False  # a known secret was cut out of the body
 
     @property
     def ok(self) -> bool:
@@ -62,7 +84,7 @@ class Exchange:
             return None
         try:
             return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return None
 
     def describe(self) -> str:
@@ -128,8 +150,11 @@ class PlatformClient:
         verify_tls: bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
         seed: int = 0,
+        secrets: Iterable[str] = (),
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._redactor = Redactor([*secrets_in_headers(headers), *secrets])
+        self._redactor.add(httpx.URL(self.base_url).password)
         self._clock = clock
         self._evidence = evidence
         self._retry = retry or RetryPolicy()
@@ -145,7 +170,14 @@ class PlatformClient:
         )
 
     def set_header(self, name: str, value: str) -> None:
+        for secret in secrets_in_headers({name: value}):
+            self._redactor.add(secret)
         self._client.headers[name] = value
+
+    def add_secret(self, secret: str) -> None:
+        """A value to cut from every answer and every ledger entry (e.g. a password sent in a
+        login body)."""
+        self._redactor.add(secret)
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -192,62 +224,93 @@ class PlatformClient:
     async def _send_once(self, request: httpx.Request, attempt: int) -> Exchange:
         started, mono = self._clock.now(), self._clock.monotonic()
         try:
-            response = await self._client.send(request, stream=True)
-            try:
-                body, truncated = await _read_capped(response)
-            finally:
-                await response.aclose()
-        except httpx.HTTPError as exc:
-            return Exchange(
-                None,
-                {},
-                b"",
-                False,
-                f"{type(exc).__name__}: {exc}",
-                started,
-                self._clock.now(),
-                attempt,
-                mono,
-                self._clock.monotonic(),
+            async with asyncio.timeout(_total_timeout(request)):
+                response = await self._client.send(request, stream=True)
+                try:
+                    body, truncated = await _read_capped(response)
+                finally:
+                    await response.aclose()
+        except (httpx.HTTPError, TimeoutError) as exc:
+            return self._redacted(
+                Exchange(
+                    None,
+                    {},
+                    b"",
+                    False,
+                    _fault(exc, request),
+                    started,
+                    self._clock.now(),
+                    attempt,
+                    mono,
+                    self._clock.monotonic(),
+                )
             )
         error = None
         if response.is_redirect:
             error = "redirect refused (the audit never follows redirects)"
         elif truncated:
             error = f"response body larger than {MAX_BODY_BYTES} bytes"
-        headers = {k.lower(): v for k, v in response.headers.items()}
-        return Exchange(
-            response.status_code,
-            headers,
-            body,
-            truncated,
-            error,
-            started,
-            self._clock.now(),
-            attempt,
-            mono,
-            self._clock.monotonic(),
+        headers = {k.lower(): v[:MAX_HEADER_CHARS] for k, v in response.headers.items()}
+        return self._redacted(
+            Exchange(
+                response.status_code,
+                headers,
+                body,
+                truncated,
+                error,
+                started,
+                self._clock.now(),
+                attempt,
+                mono,
+                self._clock.monotonic(),
+            )
         )
+
+    def _redacted(self, exchange: Exchange) -> Exchange:
+        """The exchange with every known secret cut out, before anyone else sees it."""
+        if not self._redactor:
+            return exchange
+        body = self._redactor.redact_bytes(exchange.body)
+        return dataclasses.replace(
+            exchange,
+            body=body,
+            headers={k: self._redactor(v) for k, v in exchange.headers.items()},
+            error=self._redactor(exchange.error) if exchange.error else exchange.error,
+            redacted=body != exchange.body,
+        )
+
+    def _request_facts(self, request: httpx.Request, exchange: Exchange) -> dict[str, Any]:
+        """Kept request headers and both bodies, as evidence: redacted (known secrets and
+        secret-named fields), then digested and cut to :data:`EVIDENCE_BODY_BYTES`."""
+        sent = request.content if isinstance(request.content, bytes) else b""
+        sent_type = request.headers.get("content-type", "")
+        answer_type = exchange.headers.get("content-type", "")
+        return {
+            "request_headers": {
+                k: self._redactor(v[:MAX_HEADER_CHARS])
+                for k, v in request.headers.items()
+                if k.lower() in _KEPT_REQUEST_HEADERS
+            },
+            **_body_evidence("request", self._redactor.redact_bytes(sent), sent_type),
+            **_body_evidence("response", exchange.body, answer_type),
+            "response_redacted": exchange.redacted,
+        }
 
     def _record(
         self, action: str, probe_id: str | None, request: httpx.Request, exchange: Exchange
     ) -> None:
-        req_body = request.content if isinstance(request.content, bytes) else b""
         self._evidence(
             probe_id,
             {
                 "action": action,
                 "attempt": exchange.attempts,
                 "method": request.method,
-                "url": str(request.url.copy_with(query=None)),
-                "query": request.url.query.decode("ascii", "replace"),
+                "url": str(request.url.copy_with(query=None, userinfo=b"")),
+                "query": redact_query(request.url.query.decode("ascii", "replace")),
                 "status": exchange.status,
                 "error": exchange.error,
                 "headers": {k: v for k, v in exchange.headers.items() if k in _KEPT_HEADERS},
-                "request_sha256": hashlib.sha256(req_body).hexdigest(),
-                "request_body": req_body[:EVIDENCE_BODY_BYTES].decode("utf-8", "replace"),
-                "response_sha256": hashlib.sha256(exchange.body).hexdigest(),
-                "response_body": exchange.body[:EVIDENCE_BODY_BYTES].decode("utf-8", "replace"),
+                **self._request_facts(request, exchange),
                 "response_truncated": exchange.truncated,
                 "started_utc": utc_iso(exchange.started_at),
                 "ended_utc": utc_iso(exchange.ended_at),
@@ -257,6 +320,42 @@ class PlatformClient:
                 "mono_ended": exchange.mono_ended,
             },
         )
+
+
+def _total_timeout(request: httpx.Request) -> float | None:
+    """How long a whole answer may take: a body dripped byte by byte cannot hold a request for
+    longer than this, whatever the per-read timeout."""
+    parts = request.extensions.get("timeout", {})
+    limits = [v for v in parts.values() if isinstance(v, int | float) and v > 0]
+    return TOTAL_TIMEOUT_FACTOR * max(limits) if limits else None
+
+
+def _fault(exc: Exception, request: httpx.Request) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"TotalTimeout: no complete answer within {_total_timeout(request):g} s"
+    return f"{type(exc).__name__}: {exc}"[:MAX_HEADER_CHARS]
+
+
+def _body_evidence(prefix: str, body: bytes, content_type: str) -> dict[str, Any]:
+    """Digest, size and the first :data:`EVIDENCE_BODY_BYTES` of a body, with secret-named
+    fields (``access_token``, ``client_secret``...) cut out first; text when it is UTF-8, else
+    base64."""
+    clean = redact_fields(body, content_type)
+    head = clean[:EVIDENCE_BODY_BYTES]
+    try:
+        text, encoding = head.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 3 and exc.reason == "unexpected end of data":
+            text, encoding = head[: exc.start].decode("utf-8"), "utf-8"
+        else:
+            text, encoding = base64.b64encode(head).decode("ascii"), "base64"
+    return {
+        f"{prefix}_sha256": hashlib.sha256(clean).hexdigest(),
+        f"{prefix}_bytes": len(body),
+        f"{prefix}_body": text,
+        f"{prefix}_body_encoding": encoding,
+        f"{prefix}_body_cut": len(clean) > EVIDENCE_BODY_BYTES,
+    }
 
 
 async def _read_capped(response: httpx.Response) -> tuple[bytes, bool]:

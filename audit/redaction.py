@@ -15,6 +15,7 @@ import base64
 import binascii
 import html
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode
@@ -24,6 +25,7 @@ __all__ = [
     "Redactor",
     "is_secret_header",
     "is_secret_param",
+    "redact_fields",
     "redact_query",
     "secrets_in_headers",
 ]
@@ -77,6 +79,46 @@ def redact_query(query: str) -> str:
         return query
     clean = [(name, REDACTED if is_secret_param(name) else value) for name, value in pairs]
     return urlencode(clean, safe="[]")
+
+
+def is_secret_field(name: str) -> bool:
+    """True for body field names that carry credentials; narrower than query parameters, so
+    that fields such as ``code`` or ``key`` in a platform's error bodies stay readable."""
+    plain = name.strip().lower().replace("-", "").replace("_", "")
+    return plain in ("authorization", "cookie") or plain.endswith(_SECRET_SUFFIXES)
+
+
+# A member "name": "value"; the value may run to the end of a cut body. Possessive and bounded,
+# so a hostile body of broken strings is scanned in linear time.
+_JSON_FIELD = re.compile(
+    rb'"([A-Za-z0-9_.-]{1,64})"(\s{0,16}:\s{0,16})"(?:[^"\\]|\\.)*+(?:"|\Z)', re.DOTALL
+)
+_FORM_FIELD = re.compile(rb"(^|&)([^=&]{1,64})=([^&]*)")
+
+
+def redact_fields(body: bytes, content_type: str = "") -> bytes:
+    """A body with the values of secret-named fields replaced: JSON string members anywhere
+    (even in a cut or broken document), and form fields when the body is form-encoded."""
+
+    def json_member(match: re.Match[bytes]) -> bytes:
+        name = match.group(1).decode("ascii")
+        if not is_secret_field(name):
+            return match.group(0)
+        closed = match.end() - match.end(2) >= 2 and match.group(0).endswith(b'"')
+        end = b'"' if closed else b""  # a value cut at the end of the body stays unterminated
+        return b'"' + match.group(1) + b'"' + match.group(2) + b'"' + REDACTED.encode() + end
+
+    def form_field(match: re.Match[bytes]) -> bytes:
+        name = match.group(2).decode("utf-8", "replace")
+        if not (is_secret_field(name) or is_secret_param(name)):
+            return match.group(0)
+        return match.group(1) + match.group(2) + b"=" + REDACTED.encode()
+
+    if b'"' in body:
+        body = _JSON_FIELD.sub(json_member, body)
+    if "x-www-form-urlencoded" in content_type.lower():
+        body = _FORM_FIELD.sub(form_field, body)
+    return body
 
 
 def _credential_parts(value: str) -> list[str]:
