@@ -14,6 +14,7 @@ import hashlib
 import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -26,7 +27,14 @@ from audit.redaction import (
     secrets_in_headers,
 )
 
-__all__ = ["Exchange", "PlatformClient", "RateLimiter", "RetryPolicy", "parse_retry_after"]
+__all__ = [
+    "Exchange",
+    "PlatformClient",
+    "RateLimiter",
+    "RetryPolicy",
+    "parse_rate_limit_reset",
+    "parse_retry_after",
+]
 
 MAX_BODY_BYTES = 1 << 20  # larger bodies are cut here and marked truncated
 EVIDENCE_BODY_BYTES = 4096  # how much of each body the ledger keeps verbatim
@@ -54,6 +62,7 @@ class RetryPolicy:
     base_delay: float = 1.0
     max_delay: float = 300.0
     retry_statuses: frozenset[int] = frozenset({408, 425, 429, 500, 502, 503, 504})
+    reset_header: str | None = None  # e.g. X-RateLimit-Reset, used when Retry-After is absent
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,28 @@ class Exchange:
             return f"no answer: {self.error}"
         text = self.body[:200].decode("utf-8", "replace")
         return f"HTTP {self.status}" + (f" {text}" if text else "")
+
+
+def parse_rate_limit_reset(value: str | None, now: float, cap: float) -> float | None:
+    """Seconds to wait from a rate-limit reset header: epoch seconds, a delay in seconds, an
+    ISO 8601 date-time or an HTTP date; clamped to [0, cap]."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        number = float(value)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return parse_retry_after(value, now, cap)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        number = when.timestamp()
+    if number != number:  # NaN
+        return None
+    seconds = number - now if number > 1e9 else number  # an epoch, or a delay
+    return min(max(seconds, 0.0), cap)
 
 
 def parse_retry_after(value: str | None, now: float, cap: float) -> float | None:
@@ -193,10 +224,16 @@ class PlatformClient:
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
+        timeout: float | None = None,
     ) -> Exchange:
-        """Send with retries; every attempt goes to the evidence ledger."""
+        """Send with retries; every attempt goes to the evidence ledger.
+
+        ``path`` is relative to the base URL, or an absolute URL (e.g. an OAuth token endpoint
+        named by a profile). ``timeout`` overrides the client's timeout for this request.
+        """
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         request = self._client.build_request(
-            method, path, json=json_body, content=content, headers=headers, data=data
+            method, path, json=json_body, content=content, headers=headers, data=data, **extra
         )
         attempt = 0
         while True:
@@ -217,6 +254,12 @@ class PlatformClient:
         hinted = parse_retry_after(
             exchange.headers.get("retry-after"), self._clock.now(), self._retry.max_delay
         )
+        if hinted is None and self._retry.reset_header:
+            hinted = parse_rate_limit_reset(
+                exchange.headers.get(self._retry.reset_header.lower()),
+                self._clock.now(),
+                self._retry.max_delay,
+            )
         backoff = float(self._retry.base_delay * 2 ** (attempt - 1))
         backoff *= 0.5 + self._rng.random()  # jitter
         return float(max(hinted or 0.0, min(backoff, self._retry.max_delay)))
@@ -296,6 +339,10 @@ class PlatformClient:
             "response_redacted": exchange.redacted,
         }
 
+    def _kept_header(self, name: str) -> bool:
+        reset = self._retry.reset_header
+        return name in _KEPT_HEADERS or (reset is not None and name == reset.lower())
+
     def _record(
         self, action: str, probe_id: str | None, request: httpx.Request, exchange: Exchange
     ) -> None:
@@ -309,7 +356,7 @@ class PlatformClient:
                 "query": redact_query(request.url.query.decode("ascii", "replace")),
                 "status": exchange.status,
                 "error": exchange.error,
-                "headers": {k: v for k, v in exchange.headers.items() if k in _KEPT_HEADERS},
+                "headers": {k: v for k, v in exchange.headers.items() if self._kept_header(k)},
                 **self._request_facts(request, exchange),
                 "response_truncated": exchange.truncated,
                 "started_utc": utc_iso(exchange.started_at),
