@@ -22,6 +22,10 @@ def build_adapter(
     seed: int,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> Adapter:
+    if target.adapter == "profile":
+        from audit.adapters.profile import build_profile_adapter
+
+        return build_profile_adapter(target, clock, ledger, seed=seed, transport=transport)
     token = target.token()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     client = PlatformClient(

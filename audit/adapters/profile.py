@@ -1,0 +1,414 @@
+"""An adapter driven by a target profile: a platform's API described in YAML, no Python.
+
+The profile (:mod:`profile_model`) says what to send and how to read the answers; this module
+sends through :class:`audit.http.PlatformClient` and applies the first matching rule. Like every
+adapter it collects and never judges: an answer no rule matches is ``error`` (submission) or
+``unknown`` (status), kept with the response, never a removal. Methods return, never raise.
+
+A post is identified by the fields of the profile's ``submit.post`` (e.g. a Matrix room and
+event). With one field the post id is that value; with several it is their URL-encoded form
+(``room_id=...&event_id=...``), so a later look needs nothing but the stored post id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import httpx
+
+from audit.adapters.base import (
+    NoticeResult,
+    PostState,
+    StatusResult,
+    SubmitKind,
+    SubmitResult,
+    WithdrawResult,
+)
+from audit.adapters.profile_auth import (
+    Authenticator,
+    AuthFailure,
+    NoAuthenticator,
+    build_authenticator,
+)
+from audit.adapters.profile_load import check_target, target_variables
+from audit.adapters.profile_match import extract_text, first_match, matches, search
+from audit.adapters.profile_model import (
+    CheckStep,
+    LookupRule,
+    NoticeSpec,
+    Profile,
+    RequestSpec,
+    SubmitRule,
+    rate_per_second,
+)
+from audit.adapters.profile_request import SecretScrubber, render_request
+from audit.adapters.profile_template import Template, TemplateError, tree_references
+from audit.clock import Clock
+from audit.evidence import EvidenceLedger
+from audit.http import Exchange, PlatformClient, RateLimiter, RetryPolicy
+from audit.plan import Target
+from audit.probe import Probe
+
+__all__ = ["ProfileAdapter", "build_profile_adapter", "decode_post_id", "encode_post_id"]
+
+DETAIL_LIMIT = 500
+
+
+class _Fault(Exception):
+    """A request could not be made or read; the message is the result's detail."""
+
+
+def encode_post_id(fields: Mapping[str, str]) -> str:
+    if len(fields) == 1:
+        return next(iter(fields.values()))
+    return urlencode(list(fields.items()))
+
+
+def decode_post_id(post_id: str, names: Sequence[str]) -> dict[str, str]:
+    if len(names) == 1:
+        return {names[0]: post_id}
+    try:
+        fields = dict(parse_qsl(post_id, keep_blank_values=True, strict_parsing=True))
+    except ValueError:
+        fields = {}
+    if sorted(fields) != sorted(names):
+        raise _Fault(f"post id {post_id!r} does not have the profile's fields {', '.join(names)}")
+    return fields
+
+
+def _request_names(spec: RequestSpec) -> set[str]:
+    names = set(Template.parse(spec.path).references)
+    for text in [*spec.query.values(), *spec.headers.values(), *(spec.form or {}).values()]:
+        names.update(Template.parse(text).references)
+    names.update(tree_references(spec.body))
+    return names
+
+
+class ProfileAdapter:
+    """One platform, reached through the API its profile describes."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        client: PlatformClient,
+        clock: Clock,
+        variables: Mapping[str, str],
+        secrets: Mapping[str, str],
+        scrubber: SecretScrubber,
+    ) -> None:
+        self.profile = profile
+        self.name = f"profile:{profile.name}"
+        self.supports_idempotency = profile.idempotent
+        self._client = client
+        self._vars = dict(variables)
+        self._secrets = dict(secrets)
+        self._scrubber = scrubber
+        values = self._values({})
+        self._auth: dict[str, Authenticator] = {"none": NoAuthenticator()}
+        self._auth["author"] = build_authenticator(profile.auth, client, values, clock, scrubber)
+        if profile.notifier_auth is not None:
+            self._auth["notifier"] = build_authenticator(
+                profile.notifier_auth, client, values, clock, scrubber
+            )
+        self._limiters = {
+            section: RateLimiter(clock, rate_per_second(spec.rate_limit))
+            for section, spec in self._requests().items()
+            if spec.rate_limit is not None
+        }
+        captured = {f"vars.{name}" for step in profile.setup for name in step.capture}
+        self._needs_setup = {
+            section for section, spec in self._requests().items() if _request_names(spec) & captured
+        }
+        if profile.preflight:
+            self._needs_setup.update({"submit", "lookup"})
+        self._setup_lock = asyncio.Lock()
+        self._setup_error: str | None = None
+        self._probe_of: dict[str, str] = {}  # post id -> probe id, for the evidence ledger
+        self._checked = False
+
+    def _requests(self) -> dict[str, RequestSpec]:
+        p = self.profile
+        sections: dict[str, Any] = {
+            "submit": p.submit,
+            "lookup": p.lookup,
+            "status": p.status,
+            "notice": p.notice,
+            "order": p.order,
+            "withdraw": p.withdraw,
+        }
+        return {name: s.request for name, s in sections.items() if s is not None}
+
+    # values and details ------------------------------------------------------------------
+    def _values(self, extra: Mapping[str, str]) -> dict[str, str]:
+        values = {f"vars.{k}": v for k, v in self._vars.items()}
+        values.update({f"secrets.{k}": v for k, v in self._secrets.items()})
+        values.update(extra)
+        return values
+
+    def _scrub(self, text: str) -> str:
+        clean = self._scrubber.text(text)
+        return clean if len(clean) <= DETAIL_LIMIT else clean[: DETAIL_LIMIT - 3] + "..."
+
+    def _describe(self, exchange: Exchange, prefix: str = "") -> str:
+        return self._scrub(prefix + exchange.describe())
+
+    def _rule_detail(self, expression: str | None, exchange: Exchange) -> str:
+        if expression is None:
+            return f"HTTP {exchange.status}"
+        value = search(expression, exchange.json())
+        if value is None:
+            return f"HTTP {exchange.status}"
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        return self._scrub(text)
+
+    @staticmethod
+    def _probe_values(probe: Probe, key: str) -> dict[str, str]:
+        return {
+            "probe.text": probe.text,
+            "probe.language": probe.language,
+            "probe.modality": probe.modality.value,
+            "idempotency_key": key,
+        }
+
+    def _post_values(self, post_id: str, action: str) -> dict[str, str]:
+        names = list(self.profile.submit.post)
+        fields = decode_post_id(post_id, names)
+        key = hashlib.sha256(f"{action}\x00{post_id}".encode()).hexdigest()[:24]
+        values = {f"post.{name}": value for name, value in fields.items()}
+        values.update({"post_id": post_id, "request_key": f"{action[0]}{key}"})
+        return values
+
+    # sending -----------------------------------------------------------------------------
+    async def _exchange(
+        self, section: str, spec: RequestSpec, extra: Mapping[str, str], probe_id: str | None
+    ) -> Exchange:
+        if section in self._needs_setup:
+            await self._ensure_setup()
+        try:
+            rendered = render_request(spec, self._values(extra))
+        except TemplateError as exc:
+            raise _Fault(f"the profile's {section} request cannot be made: {exc}") from None
+        limiter = self._limiters.get(section)
+        if limiter is not None:
+            await limiter.acquire()
+        auth = self._auth[spec.auth]
+        try:
+            headers = await auth.headers()
+            exchange = await self._send(rendered, headers, section, probe_id)
+            if exchange.status == 401 and auth.refreshable:
+                auth.invalidate(headers)
+                headers = await auth.headers()
+                exchange = await self._send(rendered, headers, section, probe_id)
+        except AuthFailure as exc:
+            raise _Fault(self._scrub(str(exc))) from None
+        return exchange
+
+    async def _send(
+        self, rendered: Any, auth_headers: Mapping[str, str], action: str, probe_id: str | None
+    ) -> Exchange:
+        return await self._client.request(
+            rendered.method,
+            rendered.path,
+            action=action,
+            probe_id=probe_id,
+            json_body=rendered.json_body,
+            data=rendered.form,
+            headers={**rendered.headers, **auth_headers},
+            timeout=rendered.timeout or self.profile.timeout,
+        )
+
+    async def _ensure_setup(self) -> None:
+        """Setup steps whose variables are missing, then preflight checks; once."""
+        async with self._setup_lock:
+            if self._setup_error is not None:
+                raise _Fault(self._setup_error)
+            steps: list[tuple[str, str, CheckStep]] = [
+                (f"setup step '{s.name}'", "setup", s)
+                for s in self.profile.setup
+                if not all(name in self._vars for name in s.capture)
+            ]
+            if not self._checked:
+                steps += [
+                    (f"preflight check '{c.name}'", "preflight", c) for c in self.profile.preflight
+                ]
+            for what, section, step in steps:
+                try:
+                    await self._run_step(section, step)
+                except _Fault as exc:
+                    self._setup_error = f"{what} failed: {exc}"
+                    raise _Fault(self._setup_error) from None
+            self._checked = True
+
+    async def _run_step(self, section: str, step: CheckStep) -> None:
+        exchange = await self._exchange(section, step.request, {}, None)
+        if not exchange.ok or not matches(step.expect, exchange):
+            raise _Fault(self._describe(exchange))
+        body = exchange.json()
+        for name, expression in getattr(step, "capture", {}).items():
+            value = extract_text(expression, body)
+            if value is None:
+                raise _Fault(f"no value for '{name}' at {expression!r} in the answer")
+            self._vars[name] = value
+
+    # reading submissions -----------------------------------------------------------------
+    def _post_id(self, exchange: Exchange) -> str | None:
+        submit = self.profile.submit
+        body = exchange.json()
+        captured: dict[str, str] = {}
+        for name, expression in submit.capture.items():
+            value = extract_text(expression, body)
+            if value is None:
+                return None
+            captured[f"captured.{name}"] = value
+        values = self._values(captured)
+        try:
+            fields = {n: Template.parse(t).render(values) for n, t in submit.post.items()}
+        except TemplateError:
+            return None
+        if not all(fields.values()):
+            return None
+        return encode_post_id(fields)
+
+    def _read_submission(
+        self, rules: Sequence[SubmitRule | LookupRule], exchange: Exchange
+    ) -> SubmitResult:
+        if not exchange.ok:
+            return SubmitResult(SubmitKind.ERROR, detail=self._describe(exchange))
+        rule = first_match(rules, exchange)
+        if rule is None:
+            detail = self._describe(exchange, "answer matches no rule: ")
+            return SubmitResult(SubmitKind.ERROR, detail=detail)
+        if rule.result == "accepted":
+            post_id = self._post_id(exchange)
+            if post_id is None:
+                detail = self._describe(exchange, "accepted, but the post id cannot be read: ")
+                return SubmitResult(SubmitKind.ERROR, detail=detail)
+            return SubmitResult(SubmitKind.ACCEPTED, post_id=post_id)
+        detail = self._rule_detail(rule.detail, exchange)
+        if rule.result == "rejected":
+            return SubmitResult(SubmitKind.REJECTED, detail=detail)
+        if rule.result == "not_found":
+            return SubmitResult(
+                SubmitKind.ERROR, detail=f"not found: never reached the platform ({detail})"
+            )
+        return SubmitResult(SubmitKind.ERROR, detail=detail)
+
+    # the adapter protocol ----------------------------------------------------------------
+    async def submit(self, probe: Probe, idempotency_key: str) -> SubmitResult:
+        spec = self.profile.submit
+        values = self._probe_values(probe, idempotency_key)
+        try:
+            exchange = await self._exchange("submit", spec.request, values, probe.probe_id)
+        except _Fault as exc:
+            return SubmitResult(SubmitKind.ERROR, detail=str(exc))
+        return self._remember(probe, self._read_submission(spec.outcomes, exchange))
+
+    def _remember(self, probe: Probe, result: SubmitResult) -> SubmitResult:
+        if result.post_id is not None:
+            self._probe_of[result.post_id] = probe.probe_id
+        return result
+
+    async def lookup(self, probe: Probe, idempotency_key: str) -> SubmitResult | None:
+        spec = self.profile.lookup
+        if spec is None:
+            return None
+        values = self._probe_values(probe, idempotency_key)
+        try:
+            exchange = await self._exchange("lookup", spec.request, values, probe.probe_id)
+        except _Fault as exc:
+            return SubmitResult(SubmitKind.ERROR, detail=str(exc))
+        return self._remember(probe, self._read_submission(spec.outcomes, exchange))
+
+    async def status(self, post_id: str) -> StatusResult:
+        spec = self.profile.status
+        try:
+            values = self._post_values(post_id, "status")
+            probe_id = self._probe_of.get(post_id)
+            exchange = await self._exchange("status", spec.request, values, probe_id)
+        except _Fault as exc:
+            return StatusResult(PostState.ERROR, str(exc))
+        if not exchange.ok:
+            return StatusResult(PostState.ERROR, self._describe(exchange))
+        rule = first_match(spec.outcomes, exchange)
+        if rule is None:
+            return StatusResult(PostState.UNKNOWN, self._describe(exchange, "matches no rule: "))
+        return StatusResult(PostState(rule.result), self._rule_detail(rule.detail, exchange))
+
+    async def notice(self, post_id: str, probe: Probe, reason: str, kind: str) -> NoticeResult:
+        spec: NoticeSpec | None = self.profile.notice
+        section = "notice"
+        if kind == "order" and self.profile.order is not None:
+            spec, section = self.profile.order, "order"
+        if spec is None:
+            return NoticeResult(False, detail="the profile describes no notice request")
+        try:
+            values = self._post_values(post_id, section)
+            values.update(self._probe_values(probe, probe.probe_id), reason=reason, kind=kind)
+            exchange = await self._exchange(section, spec.request, values, probe.probe_id)
+        except _Fault as exc:
+            return NoticeResult(False, detail=str(exc))
+        rule = first_match(spec.outcomes, exchange)
+        if rule is None or rule.result != "filed":
+            return NoticeResult(False, detail=self._describe(exchange))
+        reference = None
+        if rule.reference is not None:
+            reference = extract_text(rule.reference, exchange.json())
+        return NoticeResult(True, reference, f"HTTP {exchange.status}")
+
+    async def withdraw(self, post_id: str) -> WithdrawResult:
+        spec = self.profile.withdraw
+        try:
+            values = self._post_values(post_id, "withdraw")
+            probe_id = self._probe_of.get(post_id)
+            exchange = await self._exchange("withdraw", spec.request, values, probe_id)
+        except _Fault as exc:
+            return WithdrawResult(False, str(exc))
+        rule = first_match(spec.outcomes, exchange)
+        if rule is None or rule.result != "withdrawn":
+            return WithdrawResult(False, self._describe(exchange))
+        return WithdrawResult(True, f"HTTP {exchange.status}")
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _min_rate(*rates: float | None) -> float | None:
+    given = [r for r in rates if r is not None]
+    return min(given) if given else None
+
+
+def build_profile_adapter(
+    target: Target,
+    clock: Clock,
+    ledger: EvidenceLedger,
+    *,
+    seed: int,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> ProfileAdapter:
+    """The adapter for a profile target; raises InputError when the target does not fit."""
+    profile = check_target(target)
+    secrets = target.secret_values()
+    scrubber = SecretScrubber()
+    scrubber.listen(ledger.redactor.add)  # every secret, once known, is cut from the ledger
+    client = PlatformClient(
+        target.base_url,
+        clock,
+        scrubber.sink(ledger.append),
+        rate_limit=_min_rate(target.rate_limit, rate_per_second(profile.rate_limit)),
+        timeout=profile.timeout or target.timeout,
+        retry=RetryPolicy(attempts=profile.retry.attempts, reset_header=profile.retry.reset_header),
+        verify_tls=target.verify_tls,
+        transport=transport,
+        seed=seed,
+        secrets=secrets.values(),
+    )
+    scrubber.listen(client.add_secret)  # and from answers, before the adapter reads them
+    for value in secrets.values():
+        scrubber.add(value)
+    variables = target_variables(target, profile)
+    return ProfileAdapter(profile, client, clock, variables, secrets, scrubber)

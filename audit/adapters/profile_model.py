@@ -1,0 +1,347 @@
+"""The shape of a target profile: a platform's API described in YAML, validated here.
+
+A profile says how to authenticate, how to post a probe, how to read the answer (accepted,
+rejected at submission, or an error), how to look at a post later (visible, removed, gone or
+unknown), how to file a notice and how to withdraw the post. Rules are tried in order and the
+first whose ``when`` holds decides; an answer no rule matches is ``error`` (submit, lookup) or
+``unknown`` (status), never a removal. See docs/audit-your-sandbox.md.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from audit.durations import parse_duration
+
+__all__ = [
+    "AuthSpec",
+    "BearerAuth",
+    "CheckStep",
+    "FieldTest",
+    "LoginAuth",
+    "LookupRule",
+    "NoAuth",
+    "NoticeRule",
+    "OAuth2ClientCredentials",
+    "Profile",
+    "RateSpec",
+    "RequestSpec",
+    "SetupStep",
+    "StatusRule",
+    "SubmitRule",
+    "When",
+    "WithdrawRule",
+]
+
+_IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+Ident = Annotated[str, Field(pattern=_IDENT)]
+Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+_STATUS_CLASS = re.compile(r"^[1-5]xx$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class RateSpec(_Strict):
+    """At most ``requests`` per ``per`` (an ISO 8601 duration), e.g. 30 per PT30M."""
+
+    requests: int = Field(ge=1)
+    per: str
+
+    @field_validator("per")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        try:
+            parse_duration(value)
+        except ValueError:
+            raise ValueError(
+                f"must be a positive ISO 8601 duration such as PT1M (got {value!r})"
+            ) from None
+        return value
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / parse_duration(self.per)
+
+
+Rate = Annotated[float, Field(gt=0)] | RateSpec
+
+
+def rate_per_second(rate: float | RateSpec | None) -> float | None:
+    if rate is None or isinstance(rate, float | int):
+        return rate
+    return rate.per_second
+
+
+class RequestSpec(_Strict):
+    """One HTTP request. Strings are templates; ``path`` is relative to the base URL."""
+
+    method: Method
+    path: str = Field(description="Path on the target's base URL, starting with '/'.")
+    query: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any = Field(default=None, alias="json", description="JSON body; strings are templates.")
+    form: dict[str, str] | None = Field(default=None, description="Form-encoded body.")
+    auth: Literal["author", "notifier", "none"] = "author"
+    timeout: float | None = Field(default=None, gt=0, le=600)
+    rate_limit: Rate | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _relative_path(cls, value: str) -> str:
+        if not value.startswith("/") or value.startswith("//"):
+            raise ValueError(f"must be a path starting with a single '/' (got {value!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _one_body(self) -> RequestSpec:
+        if self.body is not None and self.form is not None:
+            raise ValueError("a request has either 'json' or 'form', not both")
+        return self
+
+
+_OPS = ("equals", "one_of", "exists", "matches", "empty")
+
+
+class FieldTest(_Strict):
+    """One test on a value of the response body, picked by a JMESPath expression."""
+
+    equals: Any = None
+    one_of: list[Any] | None = None
+    exists: bool | None = None
+    matches: str | None = Field(default=None, description="A regular expression (search).")
+    empty: bool | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> FieldTest:
+        chosen = [op for op in _OPS if op in self.model_fields_set]
+        if len(chosen) != 1:
+            raise ValueError(
+                f"must set exactly one of {', '.join(_OPS)} (got {', '.join(chosen) or 'none'})"
+            )
+        if self.matches is not None:
+            try:
+                re.compile(self.matches)
+            except re.error as exc:
+                raise ValueError(f"'matches' is not a valid regular expression ({exc})") from None
+        return self
+
+    @property
+    def op(self) -> str:
+        return next(op for op in _OPS if op in self.model_fields_set)
+
+
+class When(_Strict):
+    """A condition on a response: its status code and tests on body fields (all must hold)."""
+
+    status: list[int | str] | None = Field(
+        default=None, description="Status codes (200) or classes ('2xx'); any if omitted."
+    )
+    fields: dict[str, FieldTest] = Field(
+        default_factory=dict, description="JMESPath expression -> test on its value."
+    )
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return [value] if isinstance(value, int | str) else value
+
+    @field_validator("status")
+    @classmethod
+    def _codes(cls, value: list[int | str] | None) -> list[int | str] | None:
+        for code in value or []:
+            ok = (isinstance(code, int) and 100 <= code <= 599) or (
+                isinstance(code, str) and _STATUS_CLASS.match(code)
+            )
+            if not ok:
+                raise ValueError(f"must hold status codes such as 200 or '4xx' (got {code!r})")
+        return value
+
+
+class _Rule(_Strict):
+    when: When
+    detail: str | None = Field(default=None, description="JMESPath: text kept with the result.")
+
+
+class SubmitRule(_Rule):
+    result: Literal["accepted", "rejected", "error"]
+
+
+class LookupRule(_Rule):
+    result: Literal["accepted", "rejected", "not_found", "error"]
+
+
+class StatusRule(_Rule):
+    result: Literal["visible", "removed", "gone", "unknown"]
+
+
+class NoticeRule(_Rule):
+    result: Literal["filed", "failed"]
+    reference: str | None = Field(default=None, description="JMESPath: the report's id.")
+
+
+class WithdrawRule(_Rule):
+    result: Literal["withdrawn", "failed"]
+
+
+class _Section(_Strict):
+    request: RequestSpec
+
+
+class SubmitSpec(_Section):
+    capture: dict[Ident, str] = Field(
+        default_factory=dict, description="Name -> JMESPath on an accepted response."
+    )
+    post: dict[Ident, str] = Field(
+        min_length=1, description="The post's identity: name -> template over vars/captured."
+    )
+    outcomes: list[SubmitRule] = Field(min_length=1)
+
+
+class LookupSpec(_Section):
+    outcomes: list[LookupRule] = Field(min_length=1)
+
+
+class StatusSpec(_Section):
+    outcomes: list[StatusRule] = Field(min_length=1)
+
+
+class NoticeSpec(_Section):
+    outcomes: list[NoticeRule] = Field(min_length=1)
+
+
+class WithdrawSpec(_Section):
+    outcomes: list[WithdrawRule] = Field(min_length=1)
+
+
+class CheckStep(_Section):
+    """A request whose answer must satisfy ``expect`` before anything is posted (preflight):
+    e.g. that the author may post in the room. If it fails, submissions are errors (the run
+    cannot measure), never refusals that would count for the platform."""
+
+    name: str = Field(min_length=1)
+    expect: When
+
+
+class SetupStep(CheckStep):
+    """A request made once before the first request that needs its captured variables.
+
+    It runs only when at least one variable it captures has no value yet, so a target that
+    supplies the value (e.g. an existing room) skips it.
+    """
+
+    capture: dict[Ident, str] = Field(min_length=1)
+
+
+class VariableSpec(_Strict):
+    description: str = ""
+    default: str | None = None
+
+
+class SecretSpec(_Strict):
+    description: str = ""
+    required: bool = True
+
+
+class NoAuth(_Strict):
+    kind: Literal["none"]
+
+
+class BearerAuth(_Strict):
+    kind: Literal["bearer"]
+    token: str = Field(description="Template, usually '{secrets.token}'.")
+    header: str = "Authorization"
+    scheme: str = "Bearer"
+
+
+class _TokenAuth(_Strict):
+    token: str = Field(default="access_token", description="JMESPath: the token in the answer.")
+    expires_in: str | None = Field(
+        default="expires_in", description="JMESPath: lifetime of the token, if the answer says."
+    )
+    expires_in_unit: Literal["s", "ms"] = "s"
+    refresh_margin: float = Field(default=30.0, ge=0, description="Refresh this early (seconds).")
+    header: str = "Authorization"
+    scheme: str = "Bearer"
+
+
+class OAuth2ClientCredentials(_TokenAuth):
+    """RFC 6749 section 4.4; the token is fetched again before it expires or after a 401."""
+
+    kind: Literal["oauth2_client_credentials"]
+    token_url: str = Field(description="A path on the base URL, or an absolute https:// URL.")
+    client_id: str
+    client_secret: str
+    scope: str | None = None
+    client_auth: Literal["basic", "body"] = "basic"
+
+    @field_validator("token_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        relative = value.startswith("/") and not value.startswith("//")
+        if not (relative or re.match(r"^https?://[^\s/]+", value)):
+            raise ValueError(f"must be a path starting with '/' or an http(s) URL (got {value!r})")
+        return value
+
+
+class LoginAuth(_TokenAuth):
+    """A login request whose answer carries a token (e.g. Matrix m.login.password)."""
+
+    kind: Literal["login"]
+    request: RequestSpec
+
+    @field_validator("request")
+    @classmethod
+    def _no_auth(cls, value: RequestSpec) -> RequestSpec:
+        if value.auth != "none":
+            raise ValueError("the login request must have auth: none")
+        return value
+
+
+AuthSpec = Annotated[
+    NoAuth | BearerAuth | OAuth2ClientCredentials | LoginAuth, Field(discriminator="kind")
+]
+
+
+class RetrySpec(_Strict):
+    attempts: int = Field(default=4, ge=1, le=20)
+    reset_header: str | None = Field(
+        default=None,
+        description="Header giving when a rate limit resets (epoch, seconds or date), "
+        "honoured like Retry-After when that header is absent.",
+    )
+
+
+class Profile(_Strict):
+    """A platform's API, described for the audit."""
+
+    schema_version: Literal[1]
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    title: str
+    description: str = ""
+    environment: Literal["sandbox", "production"] | None = Field(
+        default=None, description="'production': every target using it must say so too."
+    )
+    idempotent: bool = Field(
+        default=False,
+        description="The platform de-duplicates submissions by the idempotency key.",
+    )
+    variables: dict[Ident, VariableSpec] = Field(default_factory=dict)
+    secrets: dict[Ident, SecretSpec] = Field(default_factory=dict)
+    auth: AuthSpec = NoAuth(kind="none")
+    notifier_auth: AuthSpec | None = None
+    rate_limit: Rate | None = None
+    timeout: float | None = Field(default=None, gt=0, le=600)
+    retry: RetrySpec = RetrySpec()
+    setup: list[SetupStep] = Field(default_factory=list)
+    preflight: list[CheckStep] = Field(default_factory=list)
+    submit: SubmitSpec
+    lookup: LookupSpec | None = None
+    status: StatusSpec
+    notice: NoticeSpec | None = None
+    order: NoticeSpec | None = Field(default=None, description="Defaults to 'notice'.")
+    withdraw: WithdrawSpec
