@@ -1,0 +1,260 @@
+"""The built-in `mastodon` profile against an in-process stand-in for Mastodon's REST API.
+
+No Mastodon server can run here (it needs PostgreSQL, Redis and Sidekiq), so ``FakeMastodon``
+reproduces the documented answers (docs.joinmastodon.org: statuses, reports, accounts, rate
+limits): 200 Status on POST/GET/DELETE /api/v1/statuses, the Idempotency-Key replay, 404
+"Record not found" after a moderator's or the author's delete, 200 Report on POST
+/api/v1/reports, 401 for a bad token, and 429 with X-RateLimit-Reset (no Retry-After).
+A moderator deletes some statuses an hour after they are reported or posted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from audit.adapters.profile_load import BUILTIN_PROFILES_DIR
+from audit.clock import VirtualClock, utc_iso
+from audit.plan import Plan, Sample, Schedule, SecretRef, Target
+from audit.runner import create_runs, execute_run
+from audit.store import Store
+
+AUTHOR_TOKEN, NOTIFIER_TOKEN = "mastodon-author-token-0001", "mastodon-notifier-token-0002"
+ACCOUNTS = {AUTHOR_TOKEN: "109001", NOTIFIER_TOKEN: "109002"}
+MODERATION_DELAY = 3600.0
+RESET_AFTER = 300.0
+
+
+def moderated(text: str) -> bool:
+    return hashlib.sha256(text.encode()).digest()[0] % 2 == 0
+
+
+def not_found() -> JSONResponse:
+    return JSONResponse({"error": "Record not found"}, status_code=404)
+
+
+@dataclass
+class FakeMastodon:
+    clock: VirtualClock
+    statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    keys: dict[tuple[str, str], str] = field(default_factory=dict)
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    deletes: list[float] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # AccountWarning entities
+    throttled_at: float | None = None
+    retried_at: float | None = None
+    next_id: int = 110_000_000_000_000_000
+
+    def account(self, request: Request) -> str | None:
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        return ACCOUNTS.get(token)
+
+    def sweep(self) -> None:
+        """The moderator deletes moderated statuses an hour after posting (a strike)."""
+        now = self.clock.now()
+        for status_id, status in self.statuses.items():
+            due = status["created"] + MODERATION_DELAY
+            if moderated(status["text"]) and status["deleted"] is None and now >= due:
+                status["deleted"], status["deleted_by"] = due, "moderator"
+                self.warnings.append({"action": "delete_statuses", "status_ids": [status_id]})
+
+    def view(self, status_id: str) -> dict[str, Any]:
+        status = self.statuses[status_id]
+        return {
+            "id": status_id,
+            "created_at": utc_iso(status["created"]),
+            "content": f"<p>{status['text']}</p>",
+            "visibility": status["visibility"],
+            "language": status["language"],
+            "sensitive": False,
+            "account": {"id": status["account"], "username": "author"},
+        }
+
+    async def verify(self, request: Request) -> Response:
+        account = self.account(request)
+        if account is None:
+            return JSONResponse({"error": "The access token is invalid"}, status_code=401)
+        return JSONResponse({"id": account, "username": "author", "acct": "author"})
+
+    async def post_status(self, request: Request) -> Response:
+        account = self.account(request)
+        if account is None:
+            return JSONResponse({"error": "The access token is invalid"}, status_code=401)
+        body = await request.json()
+        if not body.get("status"):
+            return JSONResponse({"error": "Validation failed: Text can't be blank"}, 422)
+        key = (account, request.headers.get("idempotency-key", ""))
+        if key[1] and key in self.keys:
+            return JSONResponse(self.view(self.keys[key]))
+        self.next_id += 1
+        status_id = str(self.next_id)
+        self.statuses[status_id] = {
+            "text": body["status"],
+            "language": body.get("language"),
+            "visibility": body.get("visibility", "public"),
+            "account": account,
+            "created": self.clock.now(),
+            "deleted": None,
+            "deleted_by": None,
+        }
+        if key[1]:
+            self.keys[key] = status_id
+        return JSONResponse(self.view(status_id))
+
+    async def get_status(self, request: Request) -> Response:
+        self.sweep()
+        status = self.statuses.get(request.path_params["id"])
+        if status is None or status["deleted"] is not None:
+            return not_found()
+        return JSONResponse(self.view(request.path_params["id"]))
+
+    async def delete_status(self, request: Request) -> Response:
+        self.sweep()
+        account = self.account(request)
+        status = self.statuses.get(request.path_params["id"])
+        if status is None or status["deleted"] is not None or status["account"] != account:
+            return not_found()
+        status["deleted"], status["deleted_by"] = self.clock.now(), "author"
+        self.deletes.append(self.clock.now())
+        return JSONResponse({**self.view(request.path_params["id"]), "text": status["text"]})
+
+    async def report(self, request: Request) -> Response:
+        account = self.account(request)
+        if account is None:
+            return JSONResponse({"error": "The access token is invalid"}, status_code=401)
+        if self.throttled_at is None:  # the first report meets the rate limit
+            self.throttled_at = self.clock.now()
+            reset = datetime.fromtimestamp(self.throttled_at + RESET_AFTER, tz=UTC)
+            headers = {"X-RateLimit-Reset": reset.isoformat(timespec="microseconds")}
+            return JSONResponse({"error": "Too many requests"}, status_code=429, headers=headers)
+        self.retried_at = self.retried_at or self.clock.now()
+        body = await request.json()
+        if body.get("account_id") not in ACCOUNTS.values():
+            return not_found()
+        report = {
+            "id": str(len(self.reports) + 48914),
+            "action_taken": False,
+            "category": body.get("category", "other"),
+            "comment": body.get("comment", ""),
+            "status_ids": body.get("status_ids"),
+            "target_account": {"id": body["account_id"]},
+            "by": account,
+        }
+        self.reports.append(report)
+        return JSONResponse({k: v for k, v in report.items() if k != "by"})
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/api/v1/accounts/verify_credentials", self.verify, methods=["GET"]),
+                Route("/api/v1/statuses", self.post_status, methods=["POST"]),
+                Route("/api/v1/statuses/{id}", self.get_status, methods=["GET"]),
+                Route("/api/v1/statuses/{id}", self.delete_status, methods=["DELETE"]),
+                Route("/api/v1/reports", self.report, methods=["POST"]),
+            ]
+        )
+
+
+def mastodon_plan(profile: str, secrets: dict[str, SecretRef]) -> Plan:
+    target = Target(
+        name="mastodon",
+        base_url="https://mastodon.test",
+        profile=profile,
+        secrets=secrets,
+        rate_limit=None,
+    )
+    return Plan(
+        name="mastodon",
+        packs=["vn-superstition"],
+        targets=[target],
+        seed=5,
+        sample=Sample(violating_per_criterion=4, controls_per_criterion=1),
+        schedule=Schedule(submission_window="PT30M"),
+    )
+
+
+def run(tmp_path: Path, plan: Plan) -> tuple[FakeMastodon, Store, str]:
+    clock = VirtualClock()
+    server = FakeMastodon(clock)
+    store = Store(tmp_path / "audit.sqlite")
+    (prepared,) = create_runs(store, plan, None, clock)
+    transport = httpx.ASGITransport(server.app())
+    asyncio.run(execute_run(store, prepared.run_id, clock, transport=transport))
+    return server, store, prepared.run_id
+
+
+@pytest.fixture
+def tokens(monkeypatch: pytest.MonkeyPatch) -> dict[str, SecretRef]:
+    monkeypatch.setenv("MASTODON_TEST_TOKEN", AUTHOR_TOKEN)
+    monkeypatch.setenv("MASTODON_TEST_NOTIFIER", NOTIFIER_TOKEN)
+    return {"token": SecretRef(env="MASTODON_TEST_TOKEN")}
+
+
+def expected(row_text: str, expectation: str, trigger: str) -> str:
+    if not moderated(row_text):
+        return "kept" if expectation == "control" else "survived"
+    return "over_removed" if expectation == "control" else "removed_in_time"
+
+
+def test_mastodon_profile_audit(tmp_path: Path, tokens: dict[str, SecretRef]) -> None:
+    server, store, run_id = run(tmp_path, mastodon_plan("mastodon", tokens))
+    rows = store.probes(run_id)
+    observations = store.observations(run_id)
+    for row in rows:
+        assert row.outcome == expected(row.probe["text"], row.expectation, row.trigger), row
+        status = server.statuses[str(row.post_id)]
+        assert status["text"] == row.probe["text"] and status["visibility"] == "unlisted"
+        assert status["deleted"] is not None  # by the moderator or, at the end, the author
+        down = [
+            o for o in observations[row.probe_id] if o.action == "status" and o.result != "visible"
+        ]
+        assert all(o.result == "gone" for o in down)  # a 404 is `gone`, never `removed`
+    assert len(server.statuses) == len(rows)  # no status posted twice
+    # every report names the author's account (read by the setup step) and the status
+    noticed = {str(r.post_id) for r in rows if r.trigger in ("notice", "order")}
+    assert {tuple(r["status_ids"]) for r in server.reports} == {(i,) for i in noticed}
+    assert all(r["target_account"]["id"] == ACCOUNTS[AUTHOR_TOKEN] for r in server.reports)
+    # X-RateLimit-Reset honoured; deletes spaced at 30 per 30 minutes
+    assert server.throttled_at is not None and server.retried_at is not None
+    assert server.retried_at - server.throttled_at >= RESET_AFTER - 1e-6
+    gaps = [b - a for a, b in zip(server.deletes, server.deletes[1:], strict=False)]
+    assert gaps and min(gaps) >= 60.0 - 1e-6
+
+
+def test_reports_can_come_from_a_separate_reporter(
+    tmp_path: Path, tokens: dict[str, SecretRef]
+) -> None:
+    data = yaml.safe_load((BUILTIN_PROFILES_DIR / "mastodon.yaml").read_text(encoding="utf-8"))
+    data["secrets"]["notifier_token"] = {"description": "reporter account's token"}
+    data["notifier_auth"] = {"kind": "bearer", "token": "{secrets.notifier_token}"}
+    data["notice"]["request"]["auth"] = "notifier"
+    profile = tmp_path / "mastodon-reporter.yaml"
+    profile.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    secrets = {**tokens, "notifier_token": SecretRef(env="MASTODON_TEST_NOTIFIER")}
+    server, store, run_id = run(tmp_path, mastodon_plan(str(profile), secrets))
+    assert server.reports
+    assert {r["by"] for r in server.reports} == {ACCOUNTS[NOTIFIER_TOKEN]}
+    assert all(r["target_account"]["id"] == ACCOUNTS[AUTHOR_TOKEN] for r in server.reports)
+    assert all(r.outcome != "inconclusive" for r in store.probes(run_id))
+
+
+def test_a_bad_token_measures_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MASTODON_TEST_TOKEN", "revoked-token-value")
+    plan = mastodon_plan("mastodon", {"token": SecretRef(env="MASTODON_TEST_TOKEN")})
+    server, store, run_id = run(tmp_path, plan)
+    rows = store.probes(run_id)
+    assert {r.outcome for r in rows} == {"inconclusive"}
+    assert all("failed: HTTP 401" in (r.note or "") for r in rows)
+    assert not server.statuses
