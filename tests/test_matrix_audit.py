@@ -1,0 +1,262 @@
+"""A real audit against a real Matrix homeserver (Synapse), through the built-in `matrix` profile.
+
+The homeserver's moderation module (tests/synapse/moderation.py) is told to reject one criterion
+of the bundled vn-superstition pack at send time, to redact another after a short delay, and to
+leave the third alone. The audit runs on the system clock with time compressed so a 24 h deadline
+lasts 6 s; its scorecard must agree, probe by probe, with the module's own log of what it did.
+
+Needs .venv-synapse (scripts/install-synapse.sh): skipped without it, a failure when CI is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from audit.adapters.profile import decode_post_id
+from audit.clock import SystemClock
+from audit.evidence import check_agreement, verify_chain
+from audit.packs import load_pack, resolve_pack
+from audit.plan import Plan, Sample, Schedule, Target
+from audit.polling import PollingPolicy
+from audit.runner import create_runs, execute_run
+from audit.scorecard import Scorecard
+from audit.store import Store
+from audit.synthesis import SampleSize, synthesize
+from audit.workspace import scorecard_for
+from tests.synapse.harness import (
+    ModerationPolicy,
+    SynapseServer,
+    create_room,
+    join_room,
+    register_user,
+    room_path,
+    running_synapse,
+    synapse_python,
+    synapse_venv,
+)
+
+pytestmark = pytest.mark.slow
+
+SEED = 11
+VIOLATING, CONTROLS = 3, 1
+REJECTED, REDACTED, LEFT = "VN-SUP-01", "VN-SUP-02", "VN-SUP-03"
+DEADLINE_SECONDS = 6.0  # the pack's 24 h deadlines, compressed
+TIME_SCALE = 86_400 / DEADLINE_SECONDS
+REDACT_DELAY_SECONDS = 1.0
+TOKEN_ENV = "AUDIT_TEST_MATRIX_TOKEN"
+
+
+def require_synapse() -> None:
+    if synapse_python() is not None:
+        return
+    reason = f"Synapse is not installed ({synapse_venv()} missing): run scripts/install-synapse.sh"
+    if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+        pytest.fail(f"{reason} (CI is set, so this is a failure, not a skip)")
+    pytest.skip(reason)
+
+
+def exactly(texts: set[str]) -> tuple[str, ...]:
+    """Regexes matching exactly these texts. Characters outside the BMP (emoji) become '.': the
+    harness writes Synapse's config as ASCII JSON, whose surrogate-pair escapes YAML decodes as
+    two lone surrogates that would never match."""
+
+    def pattern(text: str) -> str:
+        return "".join("." if ord(ch) > 0xFFFF else re.escape(ch) for ch in text)
+
+    return tuple(rf"\A{pattern(text)}\Z" for text in sorted(texts))
+
+
+def moderation_policy() -> ModerationPolicy:
+    """Patterns matching exactly the violating probes of two criteria (probe text depends only
+    on pack and seed, so it is known before the run)."""
+    pack = load_pack(resolve_pack("vn-superstition"))
+    probes = synthesize(pack, SEED, SampleSize(VIOLATING, CONTROLS), run_key="policy")
+    violating = {
+        c: {p.text for p in probes if p.criterion_id == c and p.expectation == "violating"}
+        for c in (REJECTED, REDACTED)
+    }
+    return ModerationPolicy(
+        reject_patterns=exactly(violating[REJECTED]),
+        redact_patterns=exactly(violating[REDACTED]),
+        redact_delay_seconds=REDACT_DELAY_SECONDS,
+    )
+
+
+@dataclass(frozen=True)
+class Homeserver:
+    server: SynapseServer
+    room_id: str
+    author_token: str
+    admin_token: str
+
+
+@pytest.fixture(scope="module")
+def homeserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homeserver]:
+    require_synapse()
+    policy = moderation_policy()
+    with running_synapse(tmp_path_factory.mktemp("synapse"), policy) as server:
+        author = register_user(server, "author", "author-password")
+        moderator = register_user(server, policy.moderator_localpart, "mod-password", admin=True)
+        room_id = create_room(
+            server,
+            author,
+            invite=[server.moderator_user_id],
+            power_levels={server.moderator_user_id: 50},
+        )
+        join_room(server, moderator, room_id)
+        yield Homeserver(server, room_id, author, moderator)
+
+
+def matrix_plan(base_url: str, room_id: str) -> Plan:
+    target = Target(
+        name="synapse",
+        base_url=base_url,
+        profile="matrix",
+        variables={"room_id": room_id},
+        token_env=TOKEN_ENV,
+        rate_limit=None,
+        verify_tls=True,
+    )
+    return Plan(
+        name="matrix-audit",
+        packs=["vn-superstition"],
+        targets=[target],
+        seed=SEED,
+        sample=Sample(violating_per_criterion=VIOLATING, controls_per_criterion=CONTROLS),
+        schedule=Schedule(submission_window="PT2H"),  # 0.5 s once compressed
+        polling=PollingPolicy(requests=8, grace_polls=1),
+        time_scale=TIME_SCALE,
+    )
+
+
+@dataclass(frozen=True)
+class Audit:
+    store: Store
+    run_id: str
+    card: Scorecard
+    seconds: float
+
+
+@pytest.fixture(scope="module")
+def audit(homeserver: Homeserver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audit]:
+    os.environ[TOKEN_ENV] = homeserver.author_token
+    try:
+        store = Store(tmp_path_factory.mktemp("workspace") / "audit.sqlite")
+        clock = SystemClock()
+        plan = matrix_plan(homeserver.server.base_url, homeserver.room_id)
+        started = time.monotonic()
+        (prepared,) = create_runs(store, plan, None, clock)
+        asyncio.run(execute_run(store, prepared.run_id, clock))
+        seconds = time.monotonic() - started
+        yield Audit(store, prepared.run_id, scorecard_for(store, prepared.run_id), seconds)
+        store.close()
+    finally:
+        os.environ.pop(TOKEN_ENV, None)
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def get_event(home: Homeserver, room_id: str, event_id: str) -> dict[str, Any]:
+    url = f"{home.server.base_url}{room_path(room_id)}/event/{event_id}"
+    headers = {"Authorization": f"Bearer {home.author_token}"}
+    response = httpx.get(url, headers=headers, timeout=10.0)
+    assert response.status_code == 200, response.text
+    event: dict[str, Any] = response.json()
+    return event
+
+
+def test_scorecard_agrees_with_the_moderation_log(homeserver: Homeserver, audit: Audit) -> None:
+    log = homeserver.server.moderation_records()
+    by_body = {record["body_sha256"]: record for record in log}
+    expected = {"rejected": "rejected_at_submission", "redacted": "removed_in_time"}
+    seen = set()
+    for probe in audit.card.probes:
+        record = by_body[sha256(probe.text)]  # every probe reached the module
+        seen.add(record["event_id"])
+        decision = record["decision"]
+        if decision == "left":
+            wanted = "kept" if probe.expectation == "control" else "survived"
+        else:
+            wanted = expected[decision]
+        assert probe.outcome == wanted, (probe.criterion_id, decision, probe.outcome, probe.reason)
+        if decision != "rejected":
+            assert probe.post_id is not None
+            assert decode_post_id(probe.post_id, ["room_id", "event_id"]) == {
+                "room_id": homeserver.room_id,
+                "event_id": record["event_id"],
+            }
+    assert {r["event_id"] for r in log} == seen  # nothing posted twice, nothing unaccounted
+    decisions = {
+        (p.criterion_id, p.expectation, by_body[sha256(p.text)]["decision"])
+        for p in audit.card.probes
+    }
+    assert (REJECTED, "violating", "rejected") in decisions
+    assert (REDACTED, "violating", "redacted") in decisions
+    assert (LEFT, "violating", "left") in decisions
+    assert audit.seconds < 45, audit.seconds
+
+
+def test_verdicts_follow_the_platforms_behaviour(audit: Audit) -> None:
+    cards = {c.id: c for c in audit.card.criteria}
+    assert cards[REJECTED].removal_in_deadline.successes == VIOLATING
+    assert cards[REDACTED].removal_in_deadline.successes == VIOLATING
+    assert cards[LEFT].removal_in_deadline.successes == 0
+    assert cards[LEFT].verdict != "COMPLIANT"
+    assert all(c.over_removed == 0 for c in cards.values())
+
+
+def test_every_probe_is_withdrawn(homeserver: Homeserver, audit: Audit) -> None:
+    author = homeserver.server.user_id("author")
+    posted = [row for row in audit.store.probes(audit.run_id) if row.post_id is not None]
+    assert posted
+    for row in posted:
+        assert row.state == "finished" and row.withdrawn_at is not None, row
+        assert row.post_id is not None
+        post = decode_post_id(row.post_id, ["room_id", "event_id"])
+        event = get_event(homeserver, post["room_id"], post["event_id"])
+        assert event["content"] == {}
+        because = event["unsigned"]["redacted_because"]
+        if row.outcome in ("survived", "kept"):  # nobody else redacted it: the author did
+            assert because["sender"] == author
+
+
+def test_notices_reached_the_homeserver(homeserver: Homeserver, audit: Audit) -> None:
+    noticed = {
+        decode_post_id(row.post_id, ["room_id", "event_id"])["event_id"]
+        for row in audit.store.probes(audit.run_id)
+        if row.post_id is not None and row.trigger in ("notice", "order")
+    }
+    url = f"{homeserver.server.base_url}/_synapse/admin/v1/event_reports"
+    headers = {"Authorization": f"Bearer {homeserver.admin_token}"}
+    reports = httpx.get(url, headers=headers, params={"limit": 100}, timeout=10.0).json()
+    assert noticed and noticed <= {r["event_id"] for r in reports["event_reports"]}
+
+
+def test_the_access_token_is_in_no_file_the_run_wrote(homeserver: Homeserver, audit: Audit) -> None:
+    folder = Path(audit.store.path).parent
+    secret = homeserver.author_token.encode()
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert secret not in path.read_bytes(), path
+
+
+def test_every_measurement_rests_on_the_ledger(audit: Audit) -> None:
+    records = list(audit.store.exchanges(audit.run_id))
+    assert verify_chain(records)[0]
+    probes, observations = audit.store.probes(audit.run_id), audit.store.observations(audit.run_id)
+    assert check_agreement(probes, observations, records) == []
+    actions = {r.entry["action"] for r in records}
+    assert {"preflight", "submit", "status", "notice", "withdraw"} <= actions
