@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import re
 import time
@@ -23,12 +24,14 @@ from typing import Any
 import httpx
 import pytest
 
-from audit.adapters.profile import decode_post_id
+from audit.adapters.base import PostState, SubmitKind
+from audit.adapters.profile import build_profile_adapter, decode_post_id
 from audit.clock import SystemClock
 from audit.evidence import check_agreement, verify_chain
 from audit.packs import load_pack, resolve_pack
-from audit.plan import Plan, Sample, Schedule, Target
+from audit.plan import Plan, Sample, Schedule, SecretRef, Target
 from audit.polling import PollingPolicy
+from audit.redaction import Redactor
 from audit.runner import create_runs, execute_run
 from audit.scorecard import Scorecard
 from audit.store import Store
@@ -48,6 +51,7 @@ from tests.synapse.harness import (
 
 pytestmark = pytest.mark.slow
 
+ROOT = Path(__file__).resolve().parents[1]
 SEED = 11
 VIOLATING, CONTROLS = 3, 1
 REJECTED, REDACTED, LEFT = "VN-SUP-01", "VN-SUP-02", "VN-SUP-03"
@@ -179,7 +183,7 @@ def get_event(home: Homeserver, room_id: str, event_id: str) -> dict[str, Any]:
 
 
 def test_scorecard_agrees_with_the_moderation_log(homeserver: Homeserver, audit: Audit) -> None:
-    log = homeserver.server.moderation_records()
+    log = [r for r in homeserver.server.moderation_records() if r["room_id"] == homeserver.room_id]
     by_body = {record["body_sha256"]: record for record in log}
     expected = {"rejected": "rejected_at_submission", "redacted": "removed_in_time"}
     seen = set()
@@ -260,3 +264,62 @@ def test_every_measurement_rests_on_the_ledger(audit: Audit) -> None:
     assert check_agreement(probes, observations, records) == []
     actions = {r.entry["action"] for r in records}
     assert {"preflight", "submit", "status", "notice", "withdraw"} <= actions
+
+
+class ListLedger:
+    """Stands in for the evidence ledger: keeps entries, redacted as the real one does."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self.redactor = Redactor()
+
+    def append(self, probe_id: str | None, entry: dict[str, Any]) -> None:
+        self.entries.append(self.redactor.scrub(entry))
+
+
+def test_password_login_profile_creates_its_room_and_posts(
+    homeserver: Homeserver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The example profile logs in with a password, creates a room (no room_id given), posts,
+    re-posts with the same transaction id, looks, withdraws."""
+    monkeypatch.setenv("AUDIT_TEST_MATRIX_PASSWORD", "author-password")
+    target = Target(
+        name="login",
+        base_url=homeserver.server.base_url,
+        profile=str(ROOT / "examples" / "profiles" / "matrix-password-login.yaml"),
+        variables={"user": "author"},
+        secrets={"password": SecretRef(env="AUDIT_TEST_MATRIX_PASSWORD")},
+        rate_limit=None,
+    )
+    pack = load_pack(resolve_pack("vn-superstition"))
+    probe = next(
+        p
+        for p in synthesize(pack, SEED, SampleSize(1, 1), run_key="login")
+        if p.criterion_id == LEFT and p.expectation == "control"
+    )
+    ledger = ListLedger()
+
+    async def exercise() -> list[Any]:
+        adapter = build_profile_adapter(target, SystemClock(), ledger, seed=1)  # type: ignore[arg-type]
+        try:
+            first = await adapter.submit(probe, probe.probe_id)
+            assert first.post_id is not None, first
+            again = await adapter.submit(probe, probe.probe_id)
+            seen = await adapter.status(first.post_id)
+            withdrawn = await adapter.withdraw(first.post_id)
+            after = await adapter.status(first.post_id)
+            return [first, again, seen, withdrawn, after]
+        finally:
+            await adapter.aclose()
+
+    first, again, seen, withdrawn, after = asyncio.run(exercise())
+    assert first.kind is SubmitKind.ACCEPTED and again.post_id == first.post_id
+    post = decode_post_id(first.post_id, ["room_id", "event_id"])
+    assert post["room_id"] != homeserver.room_id  # the setup step made a room
+    assert seen.state is PostState.VISIBLE
+    assert withdrawn.withdrawn and after.state is PostState.REMOVED
+    assert homeserver.server.user_id("author") in after.detail  # redacted by its author
+    actions = [e["action"] for e in ledger.entries]
+    assert actions[:3] == ["auth", "setup", "preflight"]
+    recorded = json.dumps(ledger.entries)
+    assert "author-password" not in recorded and "syt_" not in recorded  # no password, no token
