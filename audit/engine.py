@@ -7,38 +7,51 @@ acts on it)::
                    │  (proactive: straight to watching)   ▲
                    └────────── refused / failed ──────────┴─▶ finished
 
-A probe found in ``submitting`` after a crash is reconciled: looked up by its idempotency key,
-re-sent with the same key only where the platform de-duplicates by key, and otherwise marked
-inconclusive, never blindly posted twice.
+The engine runs under the run's lock (:mod:`audit.locking`), so it is the only writer of the
+run's probes: it reads them once, keeps a write-through copy with a heap of due times, and writes
+every transition (with the observation that caused it) in one transaction before going on.
+
+A probe found in ``submitting`` when the engine starts was interrupted mid-submission (nobody
+else can be submitting it: the lock says so). It is reconciled at once: looked up by its
+idempotency key, re-sent with the same key only where the platform de-duplicates by key, and
+otherwise marked inconclusive, never blindly posted twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import heapq
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from audit.adapters.base import Adapter, SubmitKind, SubmitResult
 from audit.clock import Clock
-from audit.outcomes import Outcome, ProbeFacts, classify
+from audit.outcomes import (
+    Outcome,
+    ProbeFacts,
+    Window,
+    classify_window,
+    extend_window,
+    look_window,
+)
 from audit.packs import Pack
-from audit.polling import PollingPolicy, poll_offsets
+from audit.polling import PollingPolicy, next_poll_index, poll_offsets
 from audit.probe import Probe
 from audit.store import ObservationRow, ProbeRow, Store
 from audit.synthesis import derive_rng
 
 __all__ = ["Engine", "EngineSettings", "ProgressEvent", "probe_facts"]
 
-RECONCILE_AFTER = 30.0  # seconds a submission may be in flight before a restart reconciles it
-WITHDRAW_RETRY = 60.0
+RECONCILE_AFTER = 30.0  # shown as a submitting probe's next step; a restart reconciles at once
+WITHDRAW_RETRY = 60.0  # first retry of a failed withdrawal; doubles each time
 WITHDRAW_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
 class EngineSettings:
     concurrency: int = 16
-    polling: PollingPolicy = PollingPolicy()
+    polling: PollingPolicy = field(default_factory=PollingPolicy)
     notice_reason: str = "This post offers a prohibited service under {instrument}, {article}."
 
 
@@ -52,11 +65,14 @@ class ProgressEvent:
 _SUBMIT_ACTIONS = frozenset({"submit", "lookup", "resubmit"})
 
 
+def _observation_end(row: ProbeRow) -> float | None:
+    if row.offsets and row.clock_start is not None and row.poll_index >= len(row.offsets):
+        return row.clock_start + row.offsets[-1]
+    return None
+
+
 def probe_facts(row: ProbeRow, observations: list[ObservationRow]) -> ProbeFacts:
     """What the store says about a probe, in the terms :func:`classify` needs."""
-    end = None
-    if row.offsets and row.clock_start is not None and row.poll_index >= len(row.offsets):
-        end = row.clock_start + row.offsets[-1]
     rejected = any(o.action in _SUBMIT_ACTIONS and o.result == "rejected" for o in observations)
     failure = None
     if any(o.action in ("notice", "order") and o.result == "failed" for o in observations):
@@ -69,9 +85,36 @@ def probe_facts(row: ProbeRow, observations: list[ObservationRow]) -> ProbeFacts
         rejected=rejected,
         clock_start=row.clock_start,
         deadline_at=row.deadline_at,
-        observation_end=end,
+        observation_end=_observation_end(row),
         failure=failure,
     )
+
+
+def _watching_facts(row: ProbeRow, poll_index: int) -> ProbeFacts:
+    """The facts of a probe being watched (accepted, its deadline clock running), with the
+    planned looks up to ``poll_index`` made."""
+    assert row.offsets is not None
+    assert row.clock_start is not None
+    done = poll_index >= len(row.offsets)
+    return ProbeFacts(
+        expectation=row.expectation,
+        accepted=True,
+        rejected=False,
+        clock_start=row.clock_start,
+        deadline_at=row.deadline_at,
+        observation_end=row.clock_start + row.offsets[-1] if done else None,
+    )
+
+
+@dataclass
+class _Live:
+    """The engine's copy of one probe with work left (the store has the same, committed)."""
+
+    row: ProbeRow
+    window: Window = (None, None)
+    withdrawals: int = 0
+    version: int = 0
+    probe: Probe | None = field(default=None, repr=False)
 
 
 class Engine:
@@ -92,46 +135,90 @@ class Engine:
         self.clock = clock
         self.settings = settings
         self._progress = progress
+        self._live: dict[str, _Live] = {}
+        self._due: list[tuple[float, int, int, str]] = []  # (next_at, seq, version, probe_id)
 
     # loop -------------------------------------------------------------------------------
-    async def run(self, *, until_idle: bool = False) -> float | None:
+    async def run(self, *, until_idle: bool = False, stop_at: float | None = None) -> float | None:
         """Do due work; return None when every probe is finished, else the next due time.
 
         With ``until_idle`` it returns as soon as nothing is due now (for cron-style polling);
-        otherwise it sleeps on the clock until the next piece of work.
+        with ``stop_at`` it keeps going, sleeping on the clock, until the next piece of work is
+        due after that time; otherwise it runs until every probe is finished.
         """
+        self._load()
         inflight: dict[str, asyncio.Task[None]] = {}
-        try:
-            while True:
-                self._start_due(inflight)
+        with self.store.exchanges_with_transitions():
+            try:
+                while True:
+                    self._start_due(inflight)
+                    if inflight:
+                        await self._wait_some(inflight)
+                        continue
+                    upcoming = self._next_due()
+                    if upcoming is None or until_idle:
+                        return upcoming
+                    if stop_at is not None and upcoming > stop_at:
+                        return upcoming
+                    await self.clock.sleep_until(upcoming)
+            finally:
+                for task in inflight.values():
+                    task.cancel()
                 if inflight:
-                    await self._wait_some(inflight)
-                    continue
-                upcoming = self.store.next_due_time(self.run_id)
-                if upcoming is None or until_idle:
-                    return upcoming
-                await self.clock.sleep_until(upcoming)
-        finally:
-            for task in inflight.values():
-                task.cancel()
-            if inflight:
-                await asyncio.gather(*inflight.values(), return_exceptions=True)
+                    await asyncio.gather(*inflight.values(), return_exceptions=True)
+
+    def _load(self) -> None:
+        """Read the probes with work left; interrupted submissions become due now."""
+        self._live.clear()
+        self._due.clear()
+        now = self.clock.now()
+        for row in self.store.live_probes(self.run_id):
+            if row.state == "submitting":
+                row = dataclasses.replace(row, next_at=now)
+            self._live[row.probe_id] = _Live(row)
+            self._schedule(self._live[row.probe_id])
+        looks: dict[str, list[ObservationRow]] = {}
+        for obs in self.store.live_looks(self.run_id):
+            if obs.action == "withdraw":
+                self._live[obs.probe_id].withdrawals += 1
+            else:
+                looks.setdefault(obs.probe_id, []).append(obs)
+        for probe_id, history in looks.items():
+            self._live[probe_id].window = look_window(history)
+
+    def _schedule(self, live: _Live) -> None:
+        live.version += 1
+        if live.row.next_at is not None:
+            entry = (live.row.next_at, live.row.seq, live.version, live.row.probe_id)
+            heapq.heappush(self._due, entry)
+
+    def _pop_stale(self, inflight: dict[str, asyncio.Task[None]]) -> None:
+        while self._due:
+            _, _, version, probe_id = self._due[0]
+            live = self._live.get(probe_id)
+            if live is not None and live.version == version and probe_id not in inflight:
+                return
+            heapq.heappop(self._due)
+
+    def _next_due(self, inflight: dict[str, asyncio.Task[None]] | None = None) -> float | None:
+        self._pop_stale(inflight or {})
+        return self._due[0][0] if self._due else None
 
     def _start_due(self, inflight: dict[str, asyncio.Task[None]]) -> None:
-        room = self.settings.concurrency - len(inflight)
-        if room <= 0:
-            return
-        due = self.store.due_probes(self.run_id, self.clock.now(), room, exclude=inflight)
-        for row in due:
-            inflight[row.probe_id] = asyncio.create_task(self._step(row))
+        now = self.clock.now()
+        while len(inflight) < self.settings.concurrency:
+            upcoming = self._next_due(inflight)
+            if upcoming is None or upcoming > now:
+                return
+            probe_id = heapq.heappop(self._due)[3]
+            inflight[probe_id] = asyncio.create_task(self._step(self._live[probe_id]))
 
     async def _wait_some(self, inflight: dict[str, asyncio.Task[None]]) -> None:
-        upcoming = self.store.next_due_time(self.run_id, exclude=inflight)
         timeout = None
-        if upcoming is not None and len(inflight) < self.settings.concurrency:
+        upcoming = self._next_due(inflight)
+        if upcoming is not None and self.clock.real and len(inflight) < self.settings.concurrency:
             timeout = max(0.0, upcoming - self.clock.now())
-            if not self.clock.real:
-                timeout = None  # virtual time: in-flight work completes without time passing
+        # virtual time: in-flight work completes without time passing, so wait for it
         done, _ = await asyncio.wait(
             inflight.values(), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
         )
@@ -140,88 +227,94 @@ class Engine:
                 del inflight[probe_id]
                 task.result()
 
+    # transitions ------------------------------------------------------------------------
+    def _commit(self, live: _Live, obs: ObservationRow | None = None, **fields: object) -> None:
+        """Write the transition (and what caused it) to the store, then to the engine's copy."""
+        self.store.update_probe(self.run_id, live.row.probe_id, obs, **fields)
+        live.row = dataclasses.replace(live.row, **fields)  # type: ignore[arg-type]
+        if live.row.state == "finished" and live.row.next_at is None:
+            del self._live[live.row.probe_id]
+        elif "next_at" in fields:
+            self._schedule(live)
+
+    def _emit(self, probe_id: str, state: str, outcome: str | None = None) -> None:
+        if self._progress is not None:
+            self._progress(ProgressEvent(probe_id, state, outcome))
+
+    def _probe(self, live: _Live) -> Probe:
+        if live.probe is None:
+            live.probe = Probe.model_validate(live.row.probe)
+        return live.probe
+
     # steps ------------------------------------------------------------------------------
-    async def _step(self, row: ProbeRow) -> None:
+    async def _step(self, live: _Live) -> None:
         handler = {
             "planned": self._submit,
             "submitting": self._reconcile,
             "noticing": self._notice,
             "watching": self._look,
             "withdrawing": self._withdraw,
-        }.get(row.state)
+        }.get(live.row.state)
         if handler is None:
-            self.store.update_probe(self.run_id, row.probe_id, next_at=None)
+            self._commit(live, next_at=None)
             return
-        await handler(row)
+        await handler(live)
 
-    def _probe(self, row: ProbeRow) -> Probe:
-        return Probe.model_validate(row.probe)
-
-    def _emit(self, probe_id: str, state: str, outcome: str | None = None) -> None:
-        if self._progress is not None:
-            self._progress(ProgressEvent(probe_id, state, outcome))
-
-    async def _submit(self, row: ProbeRow) -> None:
+    async def _submit(self, live: _Live) -> None:
         now = self.clock.now()
-        self.store.update_probe(
-            self.run_id,
-            row.probe_id,
-            state="submitting",
-            submitted_at=now,
-            next_at=now + RECONCILE_AFTER,
-        )
-        result = await self.adapter.submit(self._probe(row), row.probe_id)
-        self._after_submit(row, now, result, "submit")
+        self._commit(live, state="submitting", submitted_at=now, next_at=now + RECONCILE_AFTER)
+        result = await self.adapter.submit(self._probe(live), live.row.probe_id)
+        self._after_submit(live, now, result, "submit")
 
-    async def _reconcile(self, row: ProbeRow) -> None:
-        probe = self._probe(row)
-        found = await self.adapter.lookup(probe, row.probe_id)
+    async def _reconcile(self, live: _Live) -> None:
+        probe = self._probe(live)
+        found = await self.adapter.lookup(probe, live.row.probe_id)
+        row = live.row
         intent = row.submitted_at if row.submitted_at is not None else self.clock.now()
         if found is not None and found.kind is not SubmitKind.ERROR:
-            self._after_submit(row, intent, found, "lookup")
+            self._after_submit(live, intent, found, "lookup")
             return
+        detail = found.detail if found is not None else "the platform offers no lookup"
+        lookup = ObservationRow(row.probe_id, "lookup", "error", intent, self.clock.now(), detail)
+        self._commit(live, lookup)
         if self.adapter.supports_idempotency:
             # The platform de-duplicates by key, so sending again cannot post twice.
             result = await self.adapter.submit(probe, row.probe_id)
-            self._after_submit(row, intent, result, "resubmit")
+            self._after_submit(live, intent, result, "resubmit")
             return
         self._finish(
-            row,
+            live,
             Outcome.INCONCLUSIVE,
             "interrupted during submission; the platform cannot tell whether it was posted",
         )
 
-    def _after_submit(self, row: ProbeRow, intent: float, result: SubmitResult, action: str) -> None:
+    def _after_submit(self, live: _Live, intent: float, result: SubmitResult, action: str) -> None:
+        row = live.row
         now = self.clock.now()
         obs = ObservationRow(row.probe_id, action, result.kind.value, intent, now, result.detail)
         if result.kind is SubmitKind.REJECTED:
             outcome = (
-                Outcome.OVER_REMOVED if row.expectation == "control" else Outcome.REJECTED_AT_SUBMISSION
+                Outcome.OVER_REMOVED
+                if row.expectation == "control"
+                else Outcome.REJECTED_AT_SUBMISSION
             )
-            self._finish(row, outcome, "refused at submission", obs)
+            self._finish(live, outcome, "refused at submission", obs)
         elif result.kind is SubmitKind.ERROR or result.post_id is None:
-            self._finish(row, Outcome.INCONCLUSIVE, f"submission failed: {result.detail}", obs)
+            self._finish(live, Outcome.INCONCLUSIVE, f"submission failed: {result.detail}", obs)
         elif row.trigger == "proactive":
-            self._start_clock(row, result.post_id, intent, obs)
+            self._start_clock(live, result.post_id, intent, obs)
         else:
-            self.store.update_probe(
-                self.run_id,
-                row.probe_id,
-                obs,
-                state="noticing",
-                post_id=result.post_id,
-                next_at=now,
-            )
+            self._commit(live, obs, state="noticing", post_id=result.post_id, next_at=now)
             self._emit(row.probe_id, "noticing")
 
     def _start_clock(
-        self, row: ProbeRow, post_id: str, start: float, obs: ObservationRow | None
+        self, live: _Live, post_id: str, start: float, obs: ObservationRow | None
     ) -> None:
+        row = live.row
         rng = derive_rng(self.run_id, row.probe_id, "polls")
         offsets = poll_offsets(row.deadline_s, row.grace_s, self.settings.polling, rng)
-        self.store.update_probe(
-            self.run_id,
-            row.probe_id,
+        self._commit(
+            live,
             obs,
             state="watching",
             post_id=post_id,
@@ -233,59 +326,60 @@ class Engine:
         )
         self._emit(row.probe_id, "watching")
 
-    async def _notice(self, row: ProbeRow) -> None:
+    async def _notice(self, live: _Live) -> None:
+        row = live.row
         assert row.post_id is not None
         start = row.clock_start
         if start is None:  # store the intent first: a restart re-files but keeps this start
             start = self.clock.now()
-            self.store.update_probe(self.run_id, row.probe_id, clock_start=start)
+            self._commit(live, clock_start=start)
         criterion = self.pack.criterion(row.criterion_id)
         reason = self.settings.notice_reason.format(
             instrument=criterion.legal_reference.instrument,
             article=criterion.legal_reference.article,
         )
-        result = await self.adapter.notice(row.post_id, self._probe(row), reason, row.trigger)
+        result = await self.adapter.notice(row.post_id, self._probe(live), reason, row.trigger)
         obs = ObservationRow(
-            row.probe_id, row.trigger, "filed" if result.filed else "failed", start,
-            self.clock.now(), result.detail,
+            row.probe_id,
+            row.trigger,
+            "filed" if result.filed else "failed",
+            start,
+            self.clock.now(),
+            result.detail,
         )
         if not result.filed:
-            self._finish(row, Outcome.INCONCLUSIVE, f"{row.trigger} could not be filed", obs, True)
+            self._finish(live, Outcome.INCONCLUSIVE, f"{row.trigger} could not be filed", obs)
             return
-        self._start_clock(row, row.post_id, start, obs)
+        self._start_clock(live, row.post_id, start, obs)
 
-    async def _look(self, row: ProbeRow) -> None:
-        assert row.post_id is not None and row.offsets is not None and row.clock_start is not None
+    async def _look(self, live: _Live) -> None:
+        row = live.row
+        assert row.post_id is not None
+        assert row.offsets is not None
+        assert row.clock_start is not None
         started = self.clock.now()
         status = await self.adapter.status(row.post_id)
         obs = ObservationRow(
             row.probe_id, "status", status.state.value, started, self.clock.now(), status.detail
         )
-        index = row.poll_index + 1
-        moved = _replace(row, poll_index=index)
-        history = self.store.observations_of(self.run_id, row.probe_id) + [obs]
-        decided = classify(probe_facts(moved, history), history)
+        # planned looks that fell due while the engine was down are not made in a burst
+        index = next_poll_index(row.offsets, row.clock_start, row.poll_index, started)
+        live.window = extend_window(live.window, obs)
+        decided = classify_window(_watching_facts(row, index), live.window)
         if decided.outcome is not None:
-            self._finish(row, decided.outcome, decided.reason, obs, withdraw=True, poll_index=index)
+            self._finish(live, decided.outcome, decided.reason, obs, poll_index=index)
             return
-        self.store.update_probe(
-            self.run_id,
-            row.probe_id,
-            obs,
-            poll_index=index,
-            next_at=row.clock_start + row.offsets[index],
-        )
+        self._commit(live, obs, poll_index=index, next_at=row.clock_start + row.offsets[index])
 
     def _finish(
         self,
-        row: ProbeRow,
+        live: _Live,
         outcome: Outcome,
         reason: str,
         obs: ObservationRow | None = None,
-        withdraw: bool = False,
         poll_index: int | None = None,
     ) -> None:
-        up = withdraw or row.post_id is not None
+        up = live.row.post_id is not None
         fields: dict[str, object] = {
             "outcome": outcome.value,
             "note": reason or None,
@@ -294,23 +388,21 @@ class Engine:
         }
         if poll_index is not None:
             fields["poll_index"] = poll_index
-        self.store.update_probe(self.run_id, row.probe_id, obs, **fields)
-        self._emit(row.probe_id, str(fields["state"]), outcome.value)
+        probe_id = live.row.probe_id
+        self._commit(live, obs, **fields)
+        self._emit(probe_id, str(fields["state"]), outcome.value)
 
-    async def _withdraw(self, row: ProbeRow) -> None:
+    async def _withdraw(self, live: _Live) -> None:
+        row = live.row
         assert row.post_id is not None
         started = self.clock.now()
         result = await self.adapter.withdraw(row.post_id)
         now = self.clock.now()
-        obs = ObservationRow(
-            row.probe_id, "withdraw", "withdrawn" if result.withdrawn else "failed", started, now,
-            result.detail,
-        )
-        attempts = self.store.count_actions(self.run_id, row.probe_id, "withdraw") + 1
-        if result.withdrawn or attempts >= WITHDRAW_ATTEMPTS:
-            self.store.update_probe(
-                self.run_id,
-                row.probe_id,
+        obs = _withdraw_observation(row.probe_id, result.withdrawn, started, now, result.detail)
+        live.withdrawals += 1
+        if result.withdrawn or live.withdrawals >= WITHDRAW_ATTEMPTS:
+            self._commit(
+                live,
                 obs,
                 state="finished",
                 withdrawn_at=now if result.withdrawn else None,
@@ -318,9 +410,12 @@ class Engine:
             )
             self._emit(row.probe_id, "finished", row.outcome)
             return
-        self.store.update_probe(self.run_id, row.probe_id, obs, next_at=now + WITHDRAW_RETRY)
+        delay = WITHDRAW_RETRY * 2 ** (live.withdrawals - 1)
+        self._commit(live, obs, next_at=now + delay)
 
 
-def _replace(row: ProbeRow, **changes: object) -> ProbeRow:
-    return dataclasses.replace(row, **changes)  # type: ignore[arg-type]
-
+def _withdraw_observation(
+    probe_id: str, withdrawn: bool, started: float, ended: float, detail: str
+) -> ObservationRow:
+    result = "withdrawn" if withdrawn else "failed"
+    return ObservationRow(probe_id, "withdraw", result, started, ended, detail)

@@ -13,9 +13,21 @@ from enum import StrEnum
 
 from audit.store import ObservationRow
 
-__all__ = ["Outcome", "ProbeFacts", "ProbeOutcome", "classify"]
+__all__ = [
+    "Outcome",
+    "ProbeFacts",
+    "ProbeOutcome",
+    "Window",
+    "classify",
+    "classify_window",
+    "extend_window",
+    "look_window",
+]
 
 DOWN = frozenset({"removed", "gone"})
+
+Window = tuple[float | None, float | None]
+"""(last seen up, first seen down): when each look was sent and answered respectively."""
 
 
 class Outcome(StrEnum):
@@ -60,28 +72,45 @@ def _looks(observations: Sequence[ObservationRow]) -> list[ObservationRow]:
     return sorted((o for o in observations if o.action == "status"), key=lambda o: o.started_at)
 
 
-def _window(facts: ProbeFacts, looks: list[ObservationRow]) -> tuple[float | None, float | None]:
-    """(last seen visible before the first look that found it down, that first down look)."""
-    last_visible = facts.clock_start
-    for look in looks:
-        if look.result in DOWN:
-            return last_visible, look.ended_at
-        if look.result == "visible":
-            last_visible = look.started_at
-    return last_visible, None
+def extend_window(window: Window, look: ObservationRow) -> Window:
+    """The window after one more look (in time order): the state is monotone, so a look after
+    the first one that found the post down changes nothing, and an error proves nothing."""
+    last_visible, first_down = window
+    if first_down is not None:
+        return window
+    if look.result in DOWN:
+        return last_visible, look.ended_at
+    if look.result == "visible":
+        return look.started_at, None
+    return window
+
+
+def look_window(observations: Sequence[ObservationRow]) -> Window:
+    """(last look that saw the post up before it was first seen down, that first down look)."""
+    window: Window = (None, None)
+    for look in _looks(observations):
+        window = extend_window(window, look)
+    return window
 
 
 def classify(facts: ProbeFacts, observations: Sequence[ObservationRow]) -> ProbeOutcome:
+    return classify_window(facts, look_window(observations))
+
+
+def classify_window(facts: ProbeFacts, window: Window) -> ProbeOutcome:
+    """The outcome from the facts and the look window alone (see :func:`look_window`)."""
     if facts.rejected:
         outcome = (
-            Outcome.OVER_REMOVED if facts.expectation == "control" else Outcome.REJECTED_AT_SUBMISSION
+            Outcome.OVER_REMOVED
+            if facts.expectation == "control"
+            else Outcome.REJECTED_AT_SUBMISSION
         )
         return ProbeOutcome(outcome, None, None, "refused at submission")
     if facts.failure is not None or not facts.accepted:
         return ProbeOutcome(Outcome.INCONCLUSIVE, None, None, facts.failure or "not submitted")
     assert facts.deadline_at is not None
-    looks = _looks(observations)
-    last_visible, first_down = _window(facts, looks)
+    seen_up, first_down = window
+    last_visible = seen_up if seen_up is not None else facts.clock_start
     if facts.expectation == "control":
         return _classify_control(facts, last_visible, first_down)
     deadline = facts.deadline_at

@@ -18,7 +18,7 @@ import random
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["PollingPolicy", "poll_offsets"]
+__all__ = ["PollingPolicy", "next_poll_index", "poll_offsets"]
 
 
 class PollingPolicy(BaseModel):
@@ -59,5 +59,17 @@ def poll_offsets(
     offsets = sorted(min(t, last_before) for t in grid)
     offsets.append(deadline)
     if grace > 0:
-        offsets.extend(deadline + grace * k / policy.grace_polls for k in range(1, policy.grace_polls + 1))
+        offsets.extend(
+            deadline + grace * k / policy.grace_polls for k in range(1, policy.grace_polls + 1)
+        )
     return offsets
+
+
+def next_poll_index(offsets: list[float], clock_start: float, index: int, looked_at: float) -> int:
+    """The planned look to make after the look planned at ``offsets[index]``, made at
+    ``looked_at``: looks whose time has passed meanwhile (the auditor was down) are skipped,
+    since one late look tells all they would have. ``len(offsets)`` when none is left."""
+    following = index + 1
+    while following < len(offsets) and clock_start + offsets[following] <= looked_at:
+        following += 1
+    return following

@@ -13,18 +13,28 @@ from pathlib import Path
 
 import httpx
 
+from audit.adapters.base import Adapter
 from audit.adapters.factory import build_adapter
 from audit.clock import Clock, to_utc
 from audit.durations import parse_duration
 from audit.engine import Engine, EngineSettings, ProgressEvent
 from audit.errors import InputError
 from audit.evidence import EvidenceLedger, Redactor
+from audit.locking import RunBusy, RunLock, lock_dir
 from audit.packs import Pack, load_pack, resolve_pack
 from audit.plan import Plan, Target, plan_dump
-from audit.store import ProbeRow, RunRow, Store
+from audit.store import ProbeRow, RunRow, SlotTaken, Store
+from audit.sweep import CleanupReport, Sweeper
 from audit.synthesis import SampleSize, derive_rng, synthesize
 
-__all__ = ["PreparedRun", "create_runs", "execute_run", "pack_digest"]
+__all__ = [
+    "PreparedRun",
+    "cleanup_run",
+    "create_runs",
+    "execute_run",
+    "pack_digest",
+    "run_lock",
+]
 
 
 @dataclass(frozen=True)
@@ -60,7 +70,9 @@ def _probe_rows(
     size = SampleSize(plan.sample.violating_per_criterion, plan.sample.controls_per_criterion)
     probes = synthesize(pack, plan.seed, size, run_key=run_id, criteria=plan.criteria)
     if not probes:
-        raise InputError(f"plan {plan.name}: pack {pack.pack.id} yields no probes for the chosen criteria")
+        raise InputError(
+            f"plan {plan.name}: pack {pack.pack.id} yields no probes for the chosen criteria"
+        )
     rng = derive_rng(plan.seed, "schedule", pack.pack.id, target.name)
     order = list(range(len(probes)))
     rng.shuffle(order)  # interleave criteria and controls so no block is recognisable
@@ -74,13 +86,27 @@ def _probe_rows(
         at = start + slot * (position + plan.schedule.jitter * (rng.random() - 0.5))
         rows.append(
             ProbeRow(
-                run_id=run_id, probe_id=probe.probe_id, seq=index,
-                criterion_id=probe.criterion_id, expectation=probe.expectation.value,
-                probe=probe.model_dump(mode="json"), trigger=criterion.trigger.value,
-                deadline_s=deadline, grace_s=deadline * plan.grace, state="planned",
-                next_at=max(start, at), scheduled_at=max(start, at), post_id=None,
-                submitted_at=None, clock_start=None, deadline_at=None, offsets=None,
-                poll_index=0, withdrawn_at=None, outcome=None, note=None,
+                run_id=run_id,
+                probe_id=probe.probe_id,
+                seq=index,
+                criterion_id=probe.criterion_id,
+                expectation=probe.expectation.value,
+                probe=probe.model_dump(mode="json"),
+                trigger=criterion.trigger.value,
+                deadline_s=deadline,
+                grace_s=deadline * plan.grace,
+                state="planned",
+                next_at=max(start, at),
+                scheduled_at=max(start, at),
+                post_id=None,
+                submitted_at=None,
+                clock_start=None,
+                deadline_at=None,
+                offsets=None,
+                poll_index=0,
+                withdrawn_at=None,
+                outcome=None,
+                note=None,
             )
         )
     return rows
@@ -93,8 +119,14 @@ def create_runs(
     clock: Clock,
     *,
     allow_production: bool = False,
+    slot: float | None = None,
 ) -> list[PreparedRun]:
-    """One run per (pack, target) of the plan, with its probes planned in the store."""
+    """One run per (pack, target) of the plan, with its probes planned in the store.
+
+    With ``slot`` (a cron slot of a recurring plan, see :mod:`audit.schedule`) each run claims
+    the slot for its pack and target in the same transaction; a run another process already
+    made for that slot is left out, so two pollers never start the same scheduled run twice.
+    """
     base = plan_source.parent if plan_source else None
     packs = [load_pack(resolve_pack(ref, base)) for ref in plan.packs]
     for target in plan.targets:
@@ -108,13 +140,24 @@ def create_runs(
             run_id = _run_id(now, plan, pack, target)
             rows = _probe_rows(run_id, plan, pack, target, now)
             run = RunRow(
-                run_id=run_id, created_at=now, plan_name=plan.name, plan=plan_dump(plan),
-                target_name=target.name, target=target.model_dump(mode="json"),
-                pack=pack.model_dump(mode="json"), pack_digest=pack_digest(pack),
-                seed=plan.seed, time_scale=plan.time_scale, status="running",
-                finished_at=None, failure=None,
+                run_id=run_id,
+                created_at=now,
+                plan_name=plan.name,
+                plan=plan_dump(plan),
+                target_name=target.name,
+                target=target.model_dump(mode="json"),
+                pack=pack.model_dump(mode="json"),
+                pack_digest=pack_digest(pack),
+                seed=plan.seed,
+                time_scale=plan.time_scale,
+                status="running",
+                finished_at=None,
+                failure=None,
             )
-            store.create_run(run, rows)
+            try:
+                store.create_run(run, rows, slot=slot)
+            except SlotTaken:
+                continue
             prepared.append(PreparedRun(run_id, pack, target, len(rows)))
     return prepared
 
@@ -131,31 +174,92 @@ def _check_criteria(plan: Plan, pack: Pack) -> None:
         )
 
 
+@dataclass
+class _Parts:
+    run: RunRow
+    pack: Pack
+    target: Target
+    plan: Plan
+    adapter: Adapter
+
+
+def _parts(
+    store: Store, run_id: str, clock: Clock, transport: httpx.AsyncBaseTransport | None
+) -> _Parts:
+    run = store.run(run_id)
+    target = Target.model_validate(run.target)
+    token = target.token()
+    ledger = EvidenceLedger(store, run_id, Redactor([token] if token else []))
+    adapter = build_adapter(target, clock, ledger, seed=run.seed, transport=transport)
+    return _Parts(
+        run, Pack.model_validate(run.pack), target, Plan.model_validate(run.plan), adapter
+    )
+
+
+def run_lock(store: Store, run_id: str) -> RunLock:
+    """The lock a process must hold to carry the run forward or clean it up."""
+    return RunLock(lock_dir(store.path), run_id)
+
+
 async def execute_run(
     store: Store,
     run_id: str,
     clock: Clock,
     *,
     until_idle: bool = False,
+    stop_at: float | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     progress: Callable[[ProgressEvent], None] | None = None,
 ) -> float | None:
-    """Carry a stored run forward; returns None once finished, else when work is next due."""
-    run = store.run(run_id)
-    pack = Pack.model_validate(run.pack)
-    target = Target.model_validate(run.target)
-    plan = Plan.model_validate(run.plan)
-    token = target.token()
-    ledger = EvidenceLedger(store, run_id, Redactor([token] if token else []))
-    adapter = build_adapter(target, clock, ledger, seed=run.seed, transport=transport)
-    settings = EngineSettings(
-        concurrency=target.concurrency, polling=plan.polling, notice_reason=plan.notice_reason
-    )
-    engine = Engine(store, run_id, pack, adapter, clock, settings, progress)
+    """Carry a stored run forward; returns None once finished, else when work is next due.
+
+    Takes the run's lock first: raises :class:`~audit.locking.RunBusy` (a runtime failure) when
+    another process is working on the run. ``until_idle`` and ``stop_at`` are as for
+    :meth:`Engine.run`.
+    """
+    with run_lock(store, run_id):
+        parts = _parts(store, run_id, clock, transport)
+        settings = EngineSettings(
+            concurrency=parts.target.concurrency,
+            polling=parts.plan.polling,
+            notice_reason=parts.plan.notice_reason,
+        )
+        engine = Engine(store, run_id, parts.pack, parts.adapter, clock, settings, progress)
+        try:
+            upcoming = await engine.run(until_idle=until_idle, stop_at=stop_at)
+        finally:
+            await parts.adapter.aclose()
+        if upcoming is None and store.run(run_id).status == "running":
+            store.finish_run(run_id, "complete", clock.now())
+        return upcoming
+
+
+async def cleanup_run(
+    store: Store,
+    run_id: str,
+    clock: Clock,
+    *,
+    wait: float = 0.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> CleanupReport:
+    """Withdraw every probe of the run still up and stop the run (see :mod:`audit.sweep`).
+
+    Waits up to ``wait`` seconds for the run's lock, then raises :class:`RunBusy`.
+    """
+    lock = run_lock(store, run_id)
+    if not lock.acquire(wait=wait):
+        raise RunBusy(run_id, lock.holder())
     try:
-        upcoming = await engine.run(until_idle=until_idle)
+        parts = _parts(store, run_id, clock, transport)
+        sweeper = Sweeper(store, run_id, parts.adapter, clock, parts.target.concurrency)
+        try:
+            report = await sweeper.sweep()
+        finally:
+            await parts.adapter.aclose()
+        if report.cancelled or report.cut_short:
+            store.finish_run(run_id, "cancelled", clock.now(), "stopped by cleanup")
+        elif parts.run.status == "running" and store.next_due_time(run_id) is None:
+            store.finish_run(run_id, "complete", clock.now())
+        return report
     finally:
-        await adapter.aclose()
-    if upcoming is None and run.status == "running":
-        store.finish_run(run_id, "complete", clock.now())
-    return upcoming
+        lock.release()

@@ -2,23 +2,48 @@
 
 Every state change of a probe is committed before the engine acts on it, so a run killed at any
 moment resumes from what is on disk. WAL mode lets ``status`` read while a run writes.
+
+Schema versions: 1 runs, probes, observations, exchanges; 2 adds ``scheduled_runs`` (which cron
+slot of a recurring plan made which run). Upgrades only add tables, so a version-1 store opens
+as version 2; a store written by a newer version is refused rather than misread.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from audit.errors import InputError, RuntimeFailure
+from audit.store_rows import (
+    PLANNED_COLUMNS,
+    ExchangeRecord,
+    ObservationRow,
+    ProbeRow,
+    RunRow,
+    ScheduledRun,
+    SlotTaken,
+    insert_sql,
+    planned_probe_to_sql,
+    probe_from_sql,
+    run_from_sql,
+    run_to_sql,
+)
 
-__all__ = ["ExchangeRecord", "ObservationRow", "ProbeRow", "RunRow", "Store"]
+__all__ = [
+    "ExchangeRecord",
+    "ObservationRow",
+    "ProbeRow",
+    "RunRow",
+    "ScheduledRun",
+    "SlotTaken",
+    "Store",
+]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -73,6 +98,15 @@ CREATE TABLE IF NOT EXISTS observations (
     detail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS observations_probe ON observations (run_id, probe_id);
+CREATE TABLE IF NOT EXISTS scheduled_runs (
+    plan_name TEXT NOT NULL,
+    slot REAL NOT NULL,
+    pack_id TEXT NOT NULL,
+    target_name TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (plan_name, slot, pack_id, target_name)
+);
 CREATE TABLE IF NOT EXISTS exchanges (
     run_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -83,111 +117,6 @@ CREATE TABLE IF NOT EXISTS exchanges (
     PRIMARY KEY (run_id, seq)
 );
 """
-
-
-@dataclass(frozen=True)
-class RunRow:
-    run_id: str
-    created_at: float
-    plan_name: str
-    plan: dict[str, Any]
-    target_name: str
-    target: dict[str, Any]
-    pack: dict[str, Any]
-    pack_digest: str
-    seed: int
-    time_scale: float
-    status: str
-    finished_at: float | None
-    failure: str | None
-
-
-@dataclass(frozen=True)
-class ProbeRow:
-    run_id: str
-    probe_id: str
-    seq: int
-    criterion_id: str
-    expectation: str
-    probe: dict[str, Any]
-    trigger: str
-    deadline_s: float
-    grace_s: float
-    state: str
-    next_at: float | None
-    scheduled_at: float
-    post_id: str | None
-    submitted_at: float | None
-    clock_start: float | None
-    deadline_at: float | None
-    offsets: list[float] | None
-    poll_index: int
-    withdrawn_at: float | None
-    outcome: str | None
-    note: str | None
-
-
-@dataclass(frozen=True)
-class ObservationRow:
-    probe_id: str
-    action: str
-    result: str
-    started_at: float
-    ended_at: float
-    detail: str
-
-
-@dataclass(frozen=True)
-class ExchangeRecord:
-    seq: int
-    probe_id: str | None
-    entry: dict[str, Any]
-    prev_hash: str
-    hash: str
-
-
-def _run_row(row: sqlite3.Row) -> RunRow:
-    return RunRow(
-        run_id=row["run_id"],
-        created_at=row["created_at"],
-        plan_name=row["plan_name"],
-        plan=json.loads(row["plan_json"]),
-        target_name=row["target_name"],
-        target=json.loads(row["target_json"]),
-        pack=json.loads(row["pack_json"]),
-        pack_digest=row["pack_digest"],
-        seed=row["seed"],
-        time_scale=row["time_scale"],
-        status=row["status"],
-        finished_at=row["finished_at"],
-        failure=row["failure"],
-    )
-
-
-def _probe_row(row: sqlite3.Row) -> ProbeRow:
-    return ProbeRow(
-        run_id=row["run_id"],
-        probe_id=row["probe_id"],
-        seq=row["seq"],
-        criterion_id=row["criterion_id"],
-        expectation=row["expectation"],
-        probe=json.loads(row["probe_json"]),
-        trigger=row["trigger"],
-        deadline_s=row["deadline_s"],
-        grace_s=row["grace_s"],
-        state=row["state"],
-        next_at=row["next_at"],
-        scheduled_at=row["scheduled_at"],
-        post_id=row["post_id"],
-        submitted_at=row["submitted_at"],
-        clock_start=row["clock_start"],
-        deadline_at=row["deadline_at"],
-        offsets=json.loads(row["offsets"]) if row["offsets"] else None,
-        poll_index=row["poll_index"],
-        withdrawn_at=row["withdrawn_at"],
-        outcome=row["outcome"],
-        note=row["note"],
-    )
 
 
 class Store:
@@ -201,85 +130,115 @@ class Store:
         except (OSError, sqlite3.Error) as exc:
             raise RuntimeFailure(f"cannot open the workspace store {path}: {exc}") from None
         self._db.row_factory = sqlite3.Row
+        self._pending: list[tuple[str, ExchangeRecord]] = []
+        self._deferring = 0
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
-            self._db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+            self._migrate()
         except sqlite3.DatabaseError as exc:
             raise InputError(f"not a platform-audit workspace store ({exc})", source=path) from None
+
+    def _migrate(self) -> None:
+        found = self._schema_version()
+        if found is not None and found > SCHEMA_VERSION:
+            raise InputError(
+                f"the workspace store has schema version {found}, newer than this "
+                f"platform-audit understands ({SCHEMA_VERSION}); upgrade platform-audit",
+                source=self.path,
+            )
+        if found == SCHEMA_VERSION:
+            return
+        with self.transaction() as db:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(
+                "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key)"
+                " DO UPDATE SET value = excluded.value",
+                (str(SCHEMA_VERSION),),
+            )
+
+    def _schema_version(self) -> int | None:
+        has_meta = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone()
+        if has_meta is None:
+            return None
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else None
 
     def close(self) -> None:
         self._db.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; exchange records waiting to be written go in it too."""
         self._db.execute("BEGIN IMMEDIATE")
+        pending, self._pending = self._pending, []
         try:
+            self._write_exchanges(pending)
             yield self._db
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            self._pending = pending + self._pending
             raise
-        self._db.execute("COMMIT")
 
     # runs -------------------------------------------------------------------------------
-    def create_run(self, run: RunRow, probes: Sequence[ProbeRow]) -> None:
+    def create_run(
+        self, run: RunRow, probes: Sequence[ProbeRow], slot: float | None = None
+    ) -> None:
+        """Store a run and its planned probes; with ``slot``, also claim that cron slot of the
+        plan for the run's pack and target, atomically (:class:`SlotTaken` if already claimed)."""
         with self.transaction() as db:
+            if slot is not None:
+                self._claim_slot(db, run, slot)
+            values = run_to_sql(run)
+            db.execute(insert_sql("runs", list(values)), values)
+            db.executemany(
+                insert_sql("probes", PLANNED_COLUMNS), (planned_probe_to_sql(p) for p in probes)
+            )
+
+    @staticmethod
+    def _claim_slot(db: sqlite3.Connection, run: RunRow, slot: float) -> None:
+        try:
             db.execute(
-                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO scheduled_runs VALUES (?,?,?,?,?,?)",
                 (
+                    run.plan_name,
+                    slot,
+                    run.pack["pack"]["id"],
+                    run.target_name,
                     run.run_id,
                     run.created_at,
-                    run.plan_name,
-                    json.dumps(run.plan, sort_keys=True),
-                    run.target_name,
-                    json.dumps(run.target, sort_keys=True),
-                    json.dumps(run.pack, sort_keys=True),
-                    run.pack_digest,
-                    run.seed,
-                    run.time_scale,
-                    run.status,
-                    run.finished_at,
-                    run.failure,
                 ),
             )
-            db.executemany(
-                "INSERT INTO probes (run_id, probe_id, seq, criterion_id, expectation, probe_json,"
-                " trigger, deadline_s, grace_s, state, next_at, scheduled_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    (
-                        p.run_id,
-                        p.probe_id,
-                        p.seq,
-                        p.criterion_id,
-                        p.expectation,
-                        json.dumps(p.probe, sort_keys=True, ensure_ascii=False),
-                        p.trigger,
-                        p.deadline_s,
-                        p.grace_s,
-                        p.state,
-                        p.next_at,
-                        p.scheduled_at,
-                    )
-                    for p in probes
-                ),
-            )
+        except sqlite3.IntegrityError:
+            raise SlotTaken(f"{run.plan_name} @ {slot}") from None
+
+    def scheduled_runs(self, plan_name: str) -> list[ScheduledRun]:
+        rows = self._db.execute(
+            "SELECT * FROM scheduled_runs WHERE plan_name = ? ORDER BY slot, pack_id, target_name",
+            (plan_name,),
+        ).fetchall()
+        return [ScheduledRun(*r) for r in rows]
 
     def run(self, run_id: str) -> RunRow:
         row = self._db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             known = [r.run_id for r in self.runs()[-5:]]
-            hint = f" (recent runs: {', '.join(known)})" if known else " (the workspace has no runs)"
+            hint = (
+                f" (recent runs: {', '.join(known)})" if known else " (the workspace has no runs)"
+            )
             raise InputError(f"no run {run_id!r} in this workspace{hint}", source=self.path)
-        return _run_row(row)
+        return run_from_sql(row)
 
     def runs(self) -> list[RunRow]:
         rows = self._db.execute("SELECT * FROM runs ORDER BY created_at, run_id").fetchall()
-        return [_run_row(r) for r in rows]
+        return [run_from_sql(r) for r in rows]
 
     def finish_run(self, run_id: str, status: str, at: float, failure: str | None = None) -> None:
         with self.transaction() as db:
@@ -293,7 +252,7 @@ class Store:
         rows = self._db.execute(
             "SELECT * FROM probes WHERE run_id = ? ORDER BY seq", (run_id,)
         ).fetchall()
-        return [_probe_row(r) for r in rows]
+        return [probe_from_sql(r) for r in rows]
 
     def probe(self, run_id: str, probe_id: str) -> ProbeRow:
         row = self._db.execute(
@@ -301,31 +260,58 @@ class Store:
         ).fetchone()
         if row is None:
             raise KeyError(probe_id)
-        return _probe_row(row)
+        return probe_from_sql(row)
 
-    def due_probes(
-        self, run_id: str, now: float, limit: int, exclude: Iterable[str] = ()
-    ) -> list[ProbeRow]:
-        skip = list(exclude)
-        marks = ",".join("?" * len(skip))
-        rows = self._db.execute(
-            "SELECT * FROM probes WHERE run_id = ? AND next_at IS NOT NULL AND next_at <= ?"
-            + (f" AND probe_id NOT IN ({marks})" if skip else "")
-            + " ORDER BY next_at, seq LIMIT ?",
-            (run_id, now, *skip, limit),
-        ).fetchall()
-        return [_probe_row(r) for r in rows]
-
-    def next_due_time(self, run_id: str, exclude: Iterable[str] = ()) -> float | None:
-        skip = list(exclude)
-        marks = ",".join("?" * len(skip))
+    def next_due_time(self, run_id: str) -> float | None:
         row = self._db.execute(
-            "SELECT MIN(next_at) FROM probes WHERE run_id = ? AND next_at IS NOT NULL"
-            + (f" AND probe_id NOT IN ({marks})" if skip else ""),
-            (run_id, *skip),
+            "SELECT MIN(next_at) FROM probes WHERE run_id = ? AND next_at IS NOT NULL", (run_id,)
         ).fetchone()
         value = row[0] if row else None
         return float(value) if value is not None else None
+
+    def live_probes(self, run_id: str) -> list[ProbeRow]:
+        """Probes with work left: not finished, or with a next step scheduled."""
+        rows = self._db.execute(
+            "SELECT * FROM probes WHERE run_id = ? AND (state != 'finished' OR next_at IS NOT NULL)"
+            " ORDER BY seq",
+            (run_id,),
+        ).fetchall()
+        return [probe_from_sql(r) for r in rows]
+
+    def probes_up(self, run_id: str) -> list[ProbeRow]:
+        """Probes the platform accepted and that were not (yet) withdrawn."""
+        rows = self._db.execute(
+            "SELECT * FROM probes WHERE run_id = ? AND post_id IS NOT NULL"
+            " AND withdrawn_at IS NULL ORDER BY seq",
+            (run_id,),
+        ).fetchall()
+        return [probe_from_sql(r) for r in rows]
+
+    def live_looks(self, run_id: str) -> list[ObservationRow]:
+        """Status looks and withdrawals of the probes with work left, in the order made."""
+        rows = self._db.execute(
+            "SELECT o.probe_id, o.action, o.result, o.started_at, o.ended_at, o.detail"
+            " FROM observations o JOIN probes p ON p.run_id = o.run_id AND p.probe_id = o.probe_id"
+            " WHERE o.run_id = ? AND o.action IN ('status', 'withdraw')"
+            " AND (p.state != 'finished' OR p.next_at IS NOT NULL) ORDER BY o.id",
+            (run_id,),
+        ).fetchall()
+        return [ObservationRow(*r) for r in rows]
+
+    def outcome_counts(self, run_id: str) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT outcome, COUNT(*) FROM probes WHERE run_id = ? AND outcome IS NOT NULL"
+            " GROUP BY outcome",
+            (run_id,),
+        ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def action_counts(self, run_id: str) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT action, COUNT(*) FROM observations WHERE run_id = ? GROUP BY action",
+            (run_id,),
+        ).fetchall()
+        return {r[0]: r[1] for r in rows}
 
     def state_counts(self, run_id: str) -> dict[str, int]:
         rows = self._db.execute(
@@ -385,16 +371,40 @@ class Store:
         return (row[0], row[1]) if row else (0, "")
 
     def append_exchange(self, run_id: str, record: ExchangeRecord) -> None:
-        with self.transaction() as db:
-            db.execute(
+        self._pending.append((run_id, record))
+        if not self._deferring:
+            with self.transaction():
+                pass
+
+    @contextmanager
+    def exchanges_with_transitions(self) -> Iterator[None]:
+        """While open, exchange records wait and are written in the transaction of the next
+        probe transition, so a step (its exchanges and the transition they led to) costs one
+        commit. A crash can lose only exchanges whose transition was lost with them; whatever
+        waits is written when the block closes."""
+        self._deferring += 1
+        try:
+            yield
+        finally:
+            self._deferring -= 1
+            if not self._deferring and self._pending:
+                with self.transaction():
+                    pass
+
+    def _write_exchanges(self, pending: list[tuple[str, ExchangeRecord]]) -> None:
+        if pending:
+            self._db.executemany(
                 "INSERT INTO exchanges VALUES (?,?,?,?,?,?)",
                 (
-                    run_id,
-                    record.seq,
-                    record.probe_id,
-                    json.dumps(record.entry, sort_keys=True, ensure_ascii=False),
-                    record.prev_hash,
-                    record.hash,
+                    (
+                        run_id,
+                        r.seq,
+                        r.probe_id,
+                        json.dumps(r.entry, sort_keys=True, ensure_ascii=False),
+                        r.prev_hash,
+                        r.hash,
+                    )
+                    for run_id, r in pending
                 ),
             )
 

@@ -1,0 +1,95 @@
+"""Probes left in ``submitting`` by a crash are reconciled, never blindly posted twice."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+
+from audit.clock import VirtualClock
+from audit.runner import execute_run
+from audit.store import Store
+from tests.durable_support import plan, planned_run, posts_by_key, virtual_platform
+
+
+def _crash_mid_submission(store: Store, run_id: str, clock: VirtualClock) -> str:
+    """The first probe due: its intent stored, as if the process died during the POST."""
+    row = min(store.probes(run_id), key=lambda r: r.next_at or 0)
+    clock.advance((row.next_at or clock.now()) - clock.now())
+    store.update_probe(
+        run_id, row.probe_id, state="submitting", submitted_at=clock.now(), next_at=clock.now() + 30
+    )
+    return row.probe_id
+
+
+def _post(base: httpx.Client, probe: dict[str, str], key: str) -> None:
+    answer = base.post(
+        "/api/v1/posts", json={"text": probe["text"]}, headers={"Idempotency-Key": key}
+    )
+    assert answer.status_code in (201, 422)
+
+
+def test_post_that_reached_the_platform_is_found_not_reposted(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    platform = virtual_platform(clock)
+    store = Store(tmp_path / "audit.sqlite")
+    run_id = planned_run(store, plan(2, 1), clock)
+    probe_id = _crash_mid_submission(store, run_id, clock)
+    probe = store.probe(run_id, probe_id).probe
+
+    async def reach_platform() -> None:
+        async with httpx.AsyncClient(transport=platform.transport, base_url="http://s") as c:
+            await c.post(
+                "/api/v1/posts", json={"text": probe["text"]}, headers={"Idempotency-Key": probe_id}
+            )
+
+    asyncio.run(reach_platform())
+    asyncio.run(execute_run(store, run_id, clock, transport=platform.transport))
+
+    post = posts_by_key(platform.truth()).get(probe_id)
+    row = store.probe(run_id, probe_id)
+    actions = [o.action for o in store.observations(run_id)[probe_id]]
+    assert actions[0] == "lookup"
+    assert "submit" not in actions and "resubmit" not in actions
+    if post is not None:  # accepted: found by its key, watched, withdrawn, posted once
+        assert post["submissions"] == 1
+        assert row.post_id == post["id"]
+        assert post["withdrawn_at"] is not None
+    assert row.state == "finished"
+    assert row.outcome is not None
+
+
+def test_post_that_never_reached_the_platform_is_sent_once_with_its_key(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    platform = virtual_platform(clock)
+    store = Store(tmp_path / "audit.sqlite")
+    run_id = planned_run(store, plan(2, 1), clock)
+    probe_id = _crash_mid_submission(store, run_id, clock)
+
+    asyncio.run(execute_run(store, run_id, clock, transport=platform.transport))
+
+    actions = [o.action for o in store.observations(run_id)[probe_id]]
+    assert actions[:2] == ["lookup", "resubmit"]
+    truth = platform.truth()
+    keys = [p["idempotency_key"] for p in truth["posts"]] + [
+        b["idempotency_key"] for b in truth["blocked"]
+    ]
+    assert keys.count(probe_id) == 1
+    assert all(p["submissions"] == 1 for p in truth["posts"])
+
+
+def test_reconciliation_is_immediate_on_restart(tmp_path: Path) -> None:
+    """The lock guarantees nobody else is submitting, so there is no reason to wait."""
+    clock = VirtualClock()
+    platform = virtual_platform(clock)
+    store = Store(tmp_path / "audit.sqlite")
+    run_id = planned_run(store, plan(2, 1), clock)
+    probe_id = _crash_mid_submission(store, run_id, clock)
+    crashed_at = clock.now()
+
+    asyncio.run(execute_run(store, run_id, clock, until_idle=True, transport=platform.transport))
+
+    lookup = store.observations(run_id)[probe_id][0]
+    assert lookup.action == "lookup"
+    assert lookup.ended_at == crashed_at
