@@ -191,9 +191,8 @@ def _parse_line(raw: bytes) -> ExchangeRecord | str:
 def read_ledger(data: bytes) -> tuple[list[ExchangeRecord], ChainCheck]:
     """Parse and check a JSON Lines ledger; the check names the first bad line and entry."""
     if data and not data.endswith(b"\n"):
-        lines = data.split(b"\n")
-        last = len(lines)
-        return [], ChainCheck(0, GENESIS, None, last, "the file does not end with a newline")
+        last = data.count(b"\n") + 1
+        return [], ChainCheck(0, GENESIS, last, last, "the file does not end with a newline")
     records: list[ExchangeRecord] = []
     head = GENESIS
     for number, raw in enumerate(data.split(b"\n")[:-1], start=1):

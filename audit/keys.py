@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def _create(folder: Path, path: Path) -> SigningKey:
     """Write a new key atomically: a private temporary file, then a hard link that fails if
     another process created the key first (then that key is used)."""
     key = Ed25519PrivateKey.generate()
-    tmp = folder / f".{KEY_FILE}.{os.getpid()}.tmp"
+    tmp = folder / f".{KEY_FILE}.{secrets.token_hex(8)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:

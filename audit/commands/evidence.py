@@ -46,6 +46,10 @@ def _existing_store(workspace: Workspace) -> Store:
     return workspace.open()
 
 
+def _looks_like_a_path(target: str) -> bool:
+    return "/" in target or "\\" in target or target.endswith((".tar.gz", ".tgz"))
+
+
 def _print(result: Verification) -> None:
     if result.ok:
         click.echo(f"OK  {result.source}")
@@ -90,7 +94,7 @@ def verify(target: str, expect_key: str | None, rebuild: bool) -> None:
     Exit codes: 0 intact, 1 tampered or damaged, 2 not a bundle or unknown run.
     """
     path = Path(target)
-    if path.exists():
+    if path.exists() or _looks_like_a_path(target):
         result = verify_bundle(path, expect_key, rebuild)
     else:
         workspace, _ = _context()
