@@ -232,7 +232,7 @@ def write_config(data_dir: Path, port: int, secret: str, policy: ModerationPolic
     (data_dir / "log.config.yaml").write_text(json.dumps(log_config, indent=2), encoding="utf-8")
     config_path = data_dir / "homeserver.yaml"
     config = build_config(data_dir, port, secret, policy)
-    config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
+    config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
     config_path.chmod(0o600)
     return config_path
 
