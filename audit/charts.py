@@ -1,62 +1,481 @@
-"""Geometry for the scorecard's inline SVG charts, computed here so templates stay logic-light."""
+"""Geometry for the inline SVG charts, computed here so templates only draw what they are given.
+
+Three kinds of chart, each a frozen dataclass of plain numbers and labels:
+
+* :class:`RateBar` — a removal rate with its verdict bounds against the threshold, on a
+  :class:`RateAxis` shared by every bar of a page so bars can be compared by eye;
+* :class:`CurveChart` — the share of violating probes removed over time (Turnbull bounds as a
+  band), the deadline and the required share marked, with a text table of the same figures;
+* :class:`OutcomeBar` — violating probes by outcome as one stacked bar.
+
+Times on axes are shown in platform time: a run on a compressed clock (``time_scale`` > 1) is
+drawn as if it had run at full length, which is what the deadlines in the pack mean.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from audit.scorecard import CriterionCard, Scorecard
+from audit.durations import format_duration
+from audit.scorecard import (
+    CriterionCard,
+    CurvePoint,
+    Group,
+    ProbeEvidence,
+    Scorecard,
+    TimeFigure,
+)
 
-__all__ = ["chart_context"]
+__all__ = [
+    "CurveChart",
+    "OutcomeBar",
+    "RateAxis",
+    "RateBar",
+    "ScorecardPage",
+    "clock_text",
+    "curve_chart",
+    "headline",
+    "outcome_bar",
+    "page_context",
+    "rate_axis",
+    "rate_bar",
+    "share_at",
+    "time_text",
+    "trend_chart",
+]
 
-BAR_W, BAR_H = 320, 28
-CURVE_W, CURVE_H, PAD = 320, 140, 28
+OUTCOME_COLOURS = {
+    "removed_in_time": "#1b7f3b",
+    "rejected_at_submission": "#0f5a29",
+    "removed_late": "#d9822b",
+    "survived": "#b3261e",
+    "inconclusive": "#8c8c8c",
+    "pending": "#c9c9c9",
+}
 
 
-def _x(value: float, width: float = BAR_W) -> float:
-    return round(max(0.0, min(1.0, value)) * width, 2)
+@dataclass(frozen=True)
+class Tick:
+    x: float
+    label: str
 
 
-def _rate_bar(card: CriterionCard) -> dict[str, Any]:
-    rate = card.removal_in_deadline
-    return {
-        "width": BAR_W,
-        "height": BAR_H,
-        "low": _x(rate.low),
-        "high": _x(rate.high),
-        "point": _x(rate.rate) if rate.rate is not None else None,
-        "threshold": _x(card.threshold),
-    }
+@dataclass(frozen=True)
+class RateAxis:
+    """A horizontal rate axis from ``low`` to 100 %, ``width`` pixels long."""
+
+    low: float
+    width: float
+    ticks: tuple[Tick, ...]
+
+    def x(self, value: float) -> float:
+        span = 1.0 - self.low
+        return round(max(0.0, min(1.0, (value - self.low) / span)) * self.width, 1)
 
 
-def _curve(card: CriterionCard) -> dict[str, Any]:
+def rate_axis(values: Iterable[float | None], width: float = 420) -> RateAxis:
+    """An axis that starts at a round 10 % below every value given, so differences show."""
+    present = [v for v in values if v is not None and not math.isnan(v)]
+    smallest = min(present, default=0.0)
+    low = max(0.0, math.floor((smallest - 0.02) * 10) / 10)
+    step = 0.05 if 1.0 - low <= 0.3 else (0.1 if 1.0 - low <= 0.6 else 0.2)
+    count = round((1.0 - low) / step)
+    axis = RateAxis(low=low, width=width, ticks=())
+    ticks = tuple(
+        Tick(axis.x(low + i * step), f"{(low + i * step) * 100:.0f} %") for i in range(count + 1)
+    )
+    return RateAxis(low=low, width=width, ticks=ticks)
+
+
+@dataclass(frozen=True)
+class RateBar:
+    width: float
+    lower: float | None  # x of the lower verdict bound
+    upper: float | None
+    point: float | None
+    threshold: float
+    ticks: tuple[Tick, ...]
+
+
+def rate_bar(
+    axis: RateAxis,
+    rate: float | None,
+    lower: float | None,
+    upper: float | None,
+    threshold: float,
+) -> RateBar:
+    return RateBar(
+        width=axis.width,
+        lower=None if lower is None else axis.x(lower),
+        upper=None if upper is None else axis.x(upper),
+        point=None if rate is None else axis.x(rate),
+        threshold=axis.x(threshold),
+        ticks=axis.ticks,
+    )
+
+
+@dataclass(frozen=True)
+class ShareAt:
+    """The share removed by a moment, as Turnbull bounds (equal when the data pin it down)."""
+
+    label: str
+    low: float
+    high: float
+
+
+def share_at(curve: Sequence[CurvePoint], t: float) -> tuple[float, float]:
+    """Bounds on the share removed by ``t``: the estimate is non-decreasing between points."""
+    lows = [p.low for p in curve if p.t <= t]
+    highs = [p.high for p in curve if p.t >= t]
+    low = max(lows, default=0.0)
+    high = min(highs, default=max((p.high for p in curve), default=1.0))
+    return low, max(low, high)
+
+
+@dataclass(frozen=True)
+class CurveChart:
+    width: int
+    height: int
+    left: int
+    top: int
+    right: float
+    bottom: float
+    band: str  # polygon between the upper and lower step functions
+    lower: str  # polyline
+    upper: str  # polyline
+    deadline_x: float
+    threshold_y: float
+    x_ticks: tuple[Tick, ...]
+    y_ticks: tuple[Tick, ...]
+    shares: tuple[ShareAt, ...]
+    axis_title: str
+
+
+_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
+
+
+def clock_text(seconds: float) -> str:
+    """A moment on a deadline's clock in the unit a legal deadline uses: ``6 h``, ``36 h``,
+    ``7 d``, ``45 min``."""
+    for unit, size, limit in (("d", 86400.0, 3 * 86400.0), ("h", 3600.0, 3600.0)):
+        if seconds >= limit:
+            return f"{seconds / size:.3g} {unit}"
+    if seconds >= 60:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds:.3g} s"
+
+
+def _steps(points: Sequence[tuple[float, float]], t_max: float) -> list[tuple[float, float]]:
+    """A right-continuous step function through ``points`` (t, share), drawn up to ``t_max``."""
+    path: list[tuple[float, float]] = []
+    previous = 0.0
+    for t, share in points:
+        path += [(t, previous), (t, share)]
+        previous = share
+    path.append((t_max, previous))
+    return path
+
+
+def curve_chart(card: CriterionCard, time_scale: float) -> CurveChart | None:
     if not card.curve:
-        return {"points": "", "upper": "", "deadline": None, "width": CURVE_W, "height": CURVE_H}
-    t_max = max(max(p.t for p in card.curve), card.deadline_seconds) or 1.0
-    inner_w, inner_h = CURVE_W - 2 * PAD, CURVE_H - 2 * PAD
+        return None
+    width, height, left, top, right_pad, bottom_pad = 460, 230, 46, 18, 16, 44
+    deadline = card.deadline_seconds
+    t_max = deadline * (1.5 if max(p.t for p in card.curve) > deadline * 1.25 else 1.25)
+    inner_w, inner_h = width - left - right_pad, height - top - bottom_pad
 
-    def xy(t: float, f: float) -> str:
-        return f"{PAD + t / t_max * inner_w:.1f},{PAD + (1 - f) * inner_h:.1f}"
+    def px(t: float) -> float:
+        return round(left + min(t, t_max) / t_max * inner_w, 1)
 
-    low: list[str] = []
-    high: list[str] = []
-    prev_low = prev_high = 0.0
-    for point in card.curve:
-        low += [xy(point.t, prev_low), xy(point.t, point.low)]
-        high += [xy(point.t, prev_high), xy(point.t, point.high)]
-        prev_low, prev_high = point.low, point.high
-    low.append(xy(t_max, prev_low))
-    high.append(xy(t_max, prev_high))
-    return {
-        "width": CURVE_W,
-        "height": CURVE_H,
-        "pad": PAD,
-        "points": " ".join(low),
-        "upper": " ".join(high),
-        "deadline": round(PAD + card.deadline_seconds / t_max * inner_w, 1),
-        "bottom": PAD + inner_h,
-        "right": PAD + inner_w,
-    }
+    def py(share: float) -> float:
+        return round(top + (1.0 - share) * inner_h, 1)
+
+    def path(steps: list[tuple[float, float]]) -> str:
+        return " ".join(f"{px(t)},{py(s)}" for t, s in steps)
+
+    low = _steps([(p.t, p.low) for p in card.curve], t_max)
+    high = _steps([(p.t, p.high) for p in card.curve], t_max)
+    scaled = time_scale != 1
+    return CurveChart(
+        width=width,
+        height=height,
+        left=left,
+        top=top,
+        right=left + inner_w,
+        bottom=top + inner_h,
+        band=path(high + low[::-1]),
+        lower=path(low),
+        upper=path(high),
+        deadline_x=px(deadline),
+        threshold_y=py(card.threshold),
+        x_ticks=tuple(
+            Tick(px(f * deadline), "0" if f == 0 else clock_text(f * deadline * time_scale))
+            for f in _FRACTIONS
+            if f * deadline <= t_max + 1e-9
+        ),
+        y_ticks=tuple(Tick(py(s), f"{s * 100:.0f} %") for s in (0.0, 0.25, 0.5, 0.75, 1.0)),
+        shares=_shares(card, time_scale),
+        axis_title="time after the deadline started"
+        + (f" (platform time: run time × {time_scale:g})" if scaled else ""),
+    )
 
 
-def chart_context(card: Scorecard) -> dict[str, dict[str, Any]]:
-    return {c.id: {"bar": _rate_bar(c), "curve": _curve(c)} for c in card.criteria}
+def _shares(card: CriterionCard, time_scale: float) -> tuple[ShareAt, ...]:
+    rows: list[ShareAt] = []
+    for fraction in (0.25, 0.5, 0.75, 1.0):
+        t = fraction * card.deadline_seconds
+        low, high = share_at(card.curve, t)
+        label = clock_text(t * time_scale)
+        if fraction == 1.0:
+            label += " (deadline)"
+        rows.append(ShareAt(label=label, low=low, high=high))
+    return tuple(rows)
+
+
+@dataclass(frozen=True)
+class Segment:
+    outcome: str
+    count: int
+    x: float
+    width: float
+    colour: str
+
+
+@dataclass(frozen=True)
+class OutcomeBar:
+    width: float
+    total: int
+    segments: tuple[Segment, ...]
+
+
+def outcome_bar(counts: dict[str, int], width: float = 420) -> OutcomeBar:
+    total = sum(counts.values())
+    segments: list[Segment] = []
+    x = 0.0
+    for outcome, count in counts.items():
+        if count <= 0:
+            continue
+        w = round(count / total * width, 1)
+        colour = OUTCOME_COLOURS.get(outcome, "#5f6368")
+        segments.append(
+            Segment(outcome=outcome, count=count, x=round(x, 1), width=w, colour=colour)
+        )
+        x += w
+    return OutcomeBar(width=width, total=total, segments=tuple(segments))
+
+
+# The page: every derived figure the scorecard templates show --------------------------------
+def time_text(figure: TimeFigure, time_scale: float) -> str:
+    """A time figure in platform time (run time × ``time_scale``), with its interval."""
+    if time_scale == 1 or figure.seconds is None:
+        return figure.text
+    text = format_duration(figure.seconds * time_scale)
+    if figure.low is not None:
+        high = "∞" if figure.high is None else format_duration(figure.high * time_scale)
+        text += f" ({format_duration(figure.low * time_scale)} – {high})"
+    return text
+
+
+@dataclass(frozen=True)
+class CriterionView:
+    card: CriterionCard
+    bar: RateBar
+    mini: RateBar
+    curve: CurveChart | None
+    outcomes: OutcomeBar
+    median: str
+    p90: str
+    breakdowns: tuple[tuple[str, tuple[Group, ...]], ...]  # dimensions with several groups
+    uniform: tuple[tuple[str, str], ...]  # dimensions where every probe had the same value
+
+
+@dataclass(frozen=True)
+class EvidenceGroup:
+    criterion_id: str
+    title: str
+    probes: tuple[ProbeEvidence, ...]
+
+
+@dataclass(frozen=True)
+class ScorecardPage:
+    headline: str
+    verdict_counts: tuple[tuple[str, int], ...]
+    violating: int
+    controls: int
+    duration: str
+    axis: RateAxis
+    criteria: tuple[CriterionView, ...]
+    evidence: tuple[EvidenceGroup, ...]
+    evasions: dict[str, list[Any]]  # by criterion id, when the scorecard reports them
+
+
+def _criterion_view(
+    c: CriterionCard, axis: RateAxis, mini: RateAxis, scale: float
+) -> CriterionView:
+    dimensions: dict[str, list[Group]] = {}
+    for group in c.breakdowns:
+        dimensions.setdefault(group.dimension, []).append(group)
+    return CriterionView(
+        card=c,
+        bar=rate_bar(
+            axis, c.removal_in_deadline.rate, c.one_sided_lower, c.one_sided_upper, c.threshold
+        ),
+        mini=rate_bar(
+            mini, c.removal_in_deadline.rate, c.one_sided_lower, c.one_sided_upper, c.threshold
+        ),
+        curve=curve_chart(c, scale),
+        outcomes=outcome_bar(c.counts),
+        median=time_text(c.median_time, scale),
+        p90=time_text(c.p90_time, scale),
+        breakdowns=tuple((d, tuple(g)) for d, g in dimensions.items() if len(g) > 1),
+        uniform=tuple((d, g[0].value) for d, g in dimensions.items() if len(g) == 1),
+    )
+
+
+def headline(card: Scorecard) -> str:
+    """One sentence a reader can act on: which criteria fail, or why there is no verdict."""
+    platform, total = card.target["name"], len(card.criteria)
+    by_verdict: dict[str, list[str]] = {}
+    for c in card.criteria:
+        by_verdict.setdefault(str(c.verdict), []).append(c.id)
+    failing, unsure = by_verdict.get("NON_COMPLIANT", []), by_verdict.get("INCONCLUSIVE", [])
+    unmeasured = by_verdict.get("NOT_MEASURED", [])
+    if total == 0:
+        return f"No criterion of this run could be measured on {platform}."
+    parts: list[str] = []
+    if failing:
+        parts.append(
+            f"{platform} did not remove prohibited content within the deadline often enough "
+            f"on {len(failing)} of {total} criteria ({', '.join(failing)})."
+        )
+    if unsure:
+        parts.append(
+            f"For {len(unsure)} of {total} ({', '.join(unsure)}) the probes cannot tell whether "
+            "the requirement is met; more probes are needed."
+        )
+    if unmeasured:
+        parts.append(
+            f"{len(unmeasured)} of {total} ({', '.join(unmeasured)}) could not be measured; "
+            "no verdict is given for them."
+        )
+    if not parts:
+        parts.append(
+            f"{platform} removed prohibited content within the deadline at or above the required "
+            f"rate on all {total} criteria."
+        )
+    return " ".join(parts)
+
+
+def _duration(start: str | None, end: str | None, scale: float) -> str:
+    if not start or not end:
+        return "still running" if start else "–"
+    seconds = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+    text = format_duration(max(0.0, seconds))
+    return text + (f" (platform time {format_duration(seconds * scale)})" if scale != 1 else "")
+
+
+def _evidence(card: Scorecard) -> tuple[EvidenceGroup, ...]:
+    groups = []
+    for c in card.criteria:
+        probes = sorted(
+            (p for p in card.probes if p.criterion_id == c.id),
+            key=lambda p: (p.expectation != "violating", p.clock_start_utc or "", p.probe_id),
+        )
+        groups.append(EvidenceGroup(criterion_id=c.id, title=c.title, probes=tuple(probes)))
+    return tuple(groups)
+
+
+def page_context(card: Scorecard) -> ScorecardPage:
+    bounds = [b for c in card.criteria for b in (c.one_sided_lower, c.removal_in_deadline.rate)]
+    axis = rate_axis([*bounds, *(c.threshold for c in card.criteria)])
+    mini = RateAxis(low=axis.low, width=150, ticks=())
+    order = ("NON_COMPLIANT", "INCONCLUSIVE", "NOT_MEASURED", "COMPLIANT")
+    verdicts = [str(c.verdict) for c in card.criteria]
+    return ScorecardPage(
+        headline=headline(card),
+        verdict_counts=tuple((v, verdicts.count(v)) for v in order if v in verdicts),
+        violating=sum(1 for p in card.probes if p.expectation == "violating"),
+        controls=sum(1 for p in card.probes if p.expectation == "control"),
+        duration=_duration(card.period_start_utc, card.period_end_utc, card.time_scale),
+        axis=axis,
+        criteria=tuple(_criterion_view(c, axis, mini, card.time_scale) for c in card.criteria),
+        evidence=_evidence(card),
+        evasions=_evasions(card),
+    )
+
+
+def _evasions(card: Scorecard) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {}
+    for finding in getattr(card, "evasions", None) or []:
+        found.setdefault(str(getattr(finding, "criterion_id", "")), []).append(finding)
+    return found
+
+
+# Trend: one criterion's rate over a plan's runs -------------------------------------------------
+@dataclass(frozen=True)
+class TrendPoint:
+    x: float
+    y: float | None
+    y_lower: float | None
+    y_upper: float | None
+    verdict: str
+    label: str
+
+
+@dataclass(frozen=True)
+class TrendChart:
+    width: int
+    height: int
+    left: int
+    top: int
+    right: int
+    bottom: int
+    points: tuple[TrendPoint, ...]
+    line: str
+    threshold_y: float
+    y_ticks: tuple[Tick, ...]
+
+
+TrendInput = tuple[
+    float | None, float | None, float | None, str, str
+]  # rate, lo, hi, verdict, label
+
+
+def trend_chart(points: Sequence[TrendInput], threshold: float) -> TrendChart:
+    """Rates with their verdict bounds, one column per run, the threshold across."""
+    width, height, left, top, right, bottom = 460, 200, 46, 14, 444, 166
+    axis = rate_axis([v for p in points for v in p[:2]] + [threshold], width=bottom - top)
+
+    def y(value: float | None) -> float | None:
+        return None if value is None else round(bottom - axis.x(value), 1)
+
+    step = (right - left) / max(1, len(points))
+    drawn = tuple(
+        TrendPoint(
+            x=round(left + step * (i + 0.5), 1),
+            y=y(rate),
+            y_lower=y(lower),
+            y_upper=y(upper),
+            verdict=verdict,
+            label=label,
+        )
+        for i, (rate, lower, upper, verdict, label) in enumerate(points)
+    )
+    line = " ".join(f"{p.x},{p.y}" for p in drawn if p.y is not None)
+    ticks = tuple(Tick(round(bottom - t.x, 1), t.label) for t in axis.ticks)
+    return TrendChart(
+        width=width,
+        height=height,
+        left=left,
+        top=top,
+        right=right,
+        bottom=bottom,
+        points=drawn,
+        line=line,
+        threshold_y=y(threshold) or bottom,
+        y_ticks=ticks,
+    )
