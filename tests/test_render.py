@@ -1,0 +1,203 @@
+"""Renderers: gold files for every format, the JSON Schema, JUnit and CSV read back by parsers.
+
+Gold files live in tests/gold/. After an intended change of output, regenerate them (and the
+committed JSON Schema) with ``UPDATE_GOLD=1 pytest tests/test_render.py`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import jsonschema
+import pytest
+from junitparser import Error, Failure, JUnitXml, Skipped
+
+from audit.cli import main
+from audit.errors import InputError
+from audit.render import (
+    CSV_FIELDS,
+    RENDERERS,
+    SCHEMA_ID,
+    csv_cell,
+    inert,
+    json_text,
+    render_formats,
+    render_html,
+    render_json,
+    render_junit,
+    scorecard_schema,
+)
+from audit.scorecard import SCHEMA_VERSION, Scorecard
+from audit.stats import Verdict
+from audit.store import Store
+from tests.scorecards import gold_plan, gold_scorecard, platform, run_on_virtual_clock, scrub
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLD = Path(__file__).resolve().parent / "gold"
+SCHEMA_FILE = ROOT / "schemas" / "scorecard.schema.json"
+UPDATE = os.environ.get("UPDATE_GOLD") == "1"
+
+
+@pytest.fixture(scope="module")
+def card(tmp_path_factory: pytest.TempPathFactory) -> Scorecard:
+    return gold_scorecard(tmp_path_factory.mktemp("gold"))
+
+
+def _check_gold(name: str, text: str) -> None:
+    path = GOLD / name
+    if UPDATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8", newline="")
+        return
+    assert path.exists(), f"{path} is missing; create it with UPDATE_GOLD=1"
+    expected = path.read_bytes().decode("utf-8")
+    assert text == expected, f"{name} differs from its gold file; if intended, UPDATE_GOLD=1"
+
+
+@pytest.mark.parametrize("fmt", list(RENDERERS))
+def test_each_format_matches_its_gold_file(card: Scorecard, fmt: str) -> None:
+    filename, renderer = RENDERERS[fmt]
+    _check_gold(filename, scrub(renderer(card, None)))
+
+
+def test_committed_json_schema_is_current() -> None:
+    generated = json_text(scorecard_schema())
+    if UPDATE:
+        SCHEMA_FILE.parent.mkdir(parents=True, exist_ok=True)
+        SCHEMA_FILE.write_text(generated, encoding="utf-8")
+    committed = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    assert committed["$id"] == SCHEMA_ID, "bump or regenerate: $id does not carry SCHEMA_VERSION"
+    assert committed == json.loads(generated), (
+        "schemas/scorecard.schema.json is out of date with the Scorecard model: bump "
+        "SCHEMA_VERSION (docs/scorecards.md says how) and regenerate with UPDATE_GOLD=1"
+    )
+
+
+def _validate(document: object) -> None:
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.Draft202012Validator(schema).validate(document)
+
+
+def test_json_scorecard_validates_against_the_schema(card: Scorecard) -> None:
+    document = json.loads(render_json(card))
+    assert document["schema_version"] == SCHEMA_VERSION
+    _validate(document)
+
+
+def test_schema_rejects_a_scorecard_missing_a_verdict(card: Scorecard) -> None:
+    document = json.loads(render_json(card))
+    del document["criteria"][0]["verdict"]
+    with pytest.raises(jsonschema.ValidationError, match="verdict"):
+        _validate(document)
+
+
+def _with_verdicts(card: Scorecard, *verdicts: Verdict) -> Scorecard:
+    first = card.criteria[0]
+    criteria = [
+        first.model_copy(update={"id": f"X-{i}", "verdict": v}) for i, v in enumerate(verdicts)
+    ]
+    return card.model_copy(update={"criteria": criteria})
+
+
+def test_junit_has_a_case_per_criterion_read_by_a_junit_parser(card: Scorecard) -> None:
+    mixed = _with_verdicts(
+        card, Verdict.COMPLIANT, Verdict.NON_COMPLIANT, Verdict.INCONCLUSIVE, Verdict.NOT_MEASURED
+    )
+    xml = JUnitXml.fromstring(render_junit(mixed))
+    (suite,) = list(xml)
+    cases = list(suite)
+    assert len(cases) == suite.tests == 4
+    kinds = [type(case.result[0]) if case.result else None for case in cases]
+    assert kinds == [None, Failure, Skipped, Error]
+    assert (suite.failures, suite.skipped, suite.errors) == (1, 1, 1)
+    assert cases[1].result[0].type == "NON_COMPLIANT"
+    assert "removed within" in cases[1].result[0].message
+    properties = {p.name: p.value for p in suite.properties()}
+    assert properties["run_id"] == card.run_id
+    assert properties["overall_verdict"] == card.overall_verdict
+
+
+def test_junit_timestamp_fits_the_junit_schema(card: Scorecard) -> None:
+    (suite,) = list(JUnitXml.fromstring(render_junit(card)))
+    stamp = suite._elem.get("timestamp")
+    assert stamp is not None and len(stamp) == 19 and stamp[10] == "T"  # xs:dateTime, no zone
+
+
+def test_csv_lists_every_probe_with_a_header(card: Scorecard) -> None:
+    _, renderer = RENDERERS["csv"]
+    rows = list(csv.DictReader(io.StringIO(renderer(card, None), newline="")))
+    assert len(rows) == len(card.probes)
+    assert tuple(rows[0]) == CSV_FIELDS
+    assert {r["probe_id"] for r in rows} == {p.probe_id for p in card.probes}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("  =1+1", "'  =1+1"),
+        ("\t=1", "'\t=1"),
+        ("＝1+1", "'＝1+1"),
+        ("plain", "plain"),
+        (None, ""),
+        (3, "3"),
+    ],
+)
+def test_csv_cells_never_start_a_formula(value: object, expected: str) -> None:
+    assert csv_cell(value) == expected
+
+
+def test_inert_shows_bidi_and_control_characters() -> None:
+    assert inert("a\u202eb\x00c\u2066") == "a<U+202E>b<U+0000>c<U+2066>"
+    assert inert("Tiếng Việt ✓") == "Tiếng Việt ✓"
+
+
+def test_json_keeps_data_but_escapes_reordering_characters() -> None:
+    text = json_text({"t": "a\u202eb\u2028c"})
+    assert "\u202e" not in text and "\\u202e" in text
+    assert json.loads(text) == {"t": "a\u202eb\u2028c"}
+
+
+def test_a_folder_of_templates_overrides_the_bundled_ones(card: Scorecard, tmp_path: Path) -> None:
+    (tmp_path / "scorecard.html.j2").write_text("<p>{{ card.run_id }} {{ page.headline }}</p>")
+    assert render_html(card, tmp_path).startswith(f"<p>{card.run_id} ")
+
+
+def test_a_missing_template_is_an_input_error(card: Scorecard, tmp_path: Path) -> None:
+    (tmp_path / "scorecard.html.j2").write_text('{% include "nowhere.j2" %}')
+    with pytest.raises(InputError, match="nowhere"):
+        render_html(card, tmp_path)
+
+
+def test_unknown_format_is_refused(card: Scorecard, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="pdf"):
+        render_formats(card, ["html", "pdf"], tmp_path)
+
+
+def test_report_writes_all_five_formats_from_one_run(tmp_path: Path) -> None:
+    workspace, reports = tmp_path / "ws", tmp_path / "reports"
+    store = Store(workspace / "audit.sqlite")
+    run_id = run_on_virtual_clock(store, gold_plan(), platform())
+    store.close()
+    args = ["--workspace", str(workspace), "--reports", str(reports), "report", run_id]
+    with pytest.raises(SystemExit) as exited:
+        main([*args, "--format", "html,json,junit,csv,md", "--quiet"])
+    assert exited.value.code in (1, 3)
+    written = sorted(p.name for p in (reports / run_id).iterdir())
+    assert written == [
+        "junit.xml",
+        "probes.csv",
+        "scorecard.html",
+        "scorecard.json",
+        "scorecard.md",
+    ]
+    _validate(json.loads((reports / run_id / "scorecard.json").read_text(encoding="utf-8")))
+    JUnitXml.fromfile(str(reports / run_id / "junit.xml"))
