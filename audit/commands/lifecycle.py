@@ -1,0 +1,359 @@
+"""Commands for audits that outlive a process: ``poll``, ``status``, ``cleanup``, ``schedule``.
+
+``poll`` is what cron, a systemd timer or a Kubernetes CronJob runs: it starts the runs of
+recurring plans whose cron slot has come, does the work due now for every unfinished run (or
+for the RUN_IDs given), writes the scorecards of runs that finish, prints when it next needs to
+run, and exits. Two pollers on one workspace never do the same work: each run is carried by the
+process holding its lock, and a poller that finds a run busy skips it.
+
+Exit codes of ``poll``: 0 the due work was done (a run skipped because another poller holds it
+is normal, not an error) · 2 usage or input error · 4 some run could not be carried forward
+(store or target failure; the other runs were). Verdicts never change ``poll``'s exit code:
+``report RUN_ID`` exits with the verdict's code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from audit.clock import SystemClock, utc_iso
+from audit.durations import format_duration, parse_duration
+from audit.errors import AuditError, InputError
+from audit.locking import RunBusy
+from audit.plan import load_plan
+from audit.runner import cleanup_run, create_runs, execute_run, run_lock
+from audit.schedule import DEFAULT_MAX_LATENESS, decide_slot, parse_cron
+from audit.store import Store
+from audit.sweep import CleanupReport
+
+__all__ = ["COMMANDS", "cleanup", "poll", "schedule", "status"]
+
+EXIT_OK, EXIT_RUNTIME = 0, 4
+_STATES = ("planned", "submitting", "noticing", "watching", "withdrawing", "finished")
+_SHORTHAND = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?$")
+_UNIT = {None: 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _workspace() -> tuple[Store, Path]:
+    """The store and the reports folder the main command group was given."""
+    root: Any = click.get_current_context().find_root().obj
+    store: Store = root.workspace.open()
+    return store, Path(root.reports)
+
+
+def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """A duration option: seconds (``90``), a unit (``50s``, ``5m``, ``2h``, ``1d``) or ISO 8601."""
+    del ctx
+    if value is None:
+        return None
+    match = _SHORTHAND.match(value.strip())
+    if match:
+        return float(match.group(1)) * _UNIT[match.group(2)]
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"'{param.name}' must be a duration such as 50s, 5m, 2h or PT5M (got {value!r})"
+        ) from None
+
+
+def _when(epoch: float | None, now: float) -> str:
+    if epoch is None:
+        return "none"
+    delta = epoch - now
+    relative = f"in {format_duration(delta)}" if delta > 0 else "now"
+    return f"{utc_iso(epoch)} ({relative})"
+
+
+# poll -------------------------------------------------------------------------------------
+@dataclass
+class PolledRun:
+    run_id: str
+    result: str  # finished | pending | busy | failed
+    next_at: float | None = None
+    detail: str = ""
+
+
+async def _poll_one(
+    store: Store, run_id: str, clock: SystemClock, stop_at: float | None
+) -> PolledRun:
+    try:
+        upcoming = await execute_run(
+            store, run_id, clock, until_idle=stop_at is None, stop_at=stop_at
+        )
+    except RunBusy as exc:
+        return PolledRun(run_id, "busy", detail=str(exc))
+    except AuditError as exc:
+        return PolledRun(run_id, "failed", detail=str(exc))
+    return PolledRun(run_id, "finished" if upcoming is None else "pending", upcoming)
+
+
+async def _poll_runs(
+    store: Store, run_ids: list[str], clock: SystemClock, stop_at: float | None
+) -> list[PolledRun]:
+    return list(await asyncio.gather(*(_poll_one(store, r, clock, stop_at) for r in run_ids)))
+
+
+def _start_scheduled(
+    store: Store, plan_path: Path, clock: SystemClock, max_lateness: float
+) -> tuple[list[str], float, str]:
+    """Start the plan's runs for its latest cron slot if due: (run ids, next slot, message)."""
+    plan = load_plan(plan_path)
+    if plan.schedule.cron is None:
+        raise InputError(
+            "'schedule.cron' must be set for `poll --plan` (use `run --plan` for a one-off run)",
+            source=plan_path,
+        )
+    cron = parse_cron(plan.schedule.cron, plan_path)
+    started = {s.slot for s in store.scheduled_runs(plan.name)}
+    decision = decide_slot(cron, clock.now(), started, max_lateness)
+    if decision.due is None:
+        why = "missed: more than the allowed lateness ago" if decision.missed else "started"
+        return [], decision.next_slot, f"latest slot {utc_iso(decision.latest)} {why}"
+    prepared = create_runs(store, plan, plan_path, clock, slot=decision.due)
+    ids = [p.run_id for p in prepared]
+    made = ", ".join(ids) if ids else "already started by another poller"
+    return ids, decision.next_slot, f"slot {utc_iso(decision.due)}: {made}"
+
+
+def _write_finished(store: Store, reports: Path, polled: list[PolledRun], formats: str) -> None:
+    from audit.workspace import write_reports
+
+    chosen = [f.strip() for f in formats.split(",") if f.strip()]
+    for item in polled:
+        if item.result == "finished":
+            card, paths = write_reports(store, item.run_id, reports, chosen)
+            verdicts = ", ".join(f"{c.id} {c.verdict.value}" for c in card.criteria)
+            item.detail = f"{verdicts}; scorecards in {paths[0].parent}" if paths else verdicts
+
+
+def _poll_line(item: PolledRun, now: float) -> str:
+    if item.result == "pending":
+        return f"run {item.run_id}: next step {_when(item.next_at, now)}"
+    if item.result == "finished":
+        return f"run {item.run_id}: finished; {item.detail}"
+    if item.result == "busy":
+        return f"run {item.run_id}: skipped; {item.detail}"
+    return f"run {item.run_id}: could not be carried forward: {item.detail}"
+
+
+@click.command("poll")
+@click.argument("run_ids", nargs=-1)
+@click.option(
+    "--plan",
+    "plans",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A recurring plan (with schedule.cron): start its run when a slot has come. Repeatable.",
+)
+@click.option(
+    "--for",
+    "work_for",
+    default=None,
+    callback=_seconds,
+    help="Keep doing work as it falls due for this long (e.g. 50s), then exit. Default: only "
+    "what is due now.",
+)
+@click.option(
+    "--max-lateness",
+    default=None,
+    callback=_seconds,
+    help="Start a cron slot at most this late (e.g. 1h; default 1h); older slots are skipped.",
+)
+@click.option("--format", "formats", default="html,md,json", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def poll(
+    run_ids: tuple[str, ...],
+    plans: tuple[Path, ...],
+    work_for: float | None,
+    max_lateness: float | None,
+    formats: str,
+    as_json: bool,
+) -> None:
+    """Do the work due now for every unfinished run (or the RUN_IDs), then exit.
+
+    Prints when it next needs to run. Exit codes: 0 done (runs held by another poller are
+    skipped), 2 usage or input error, 4 some run could not be carried forward.
+    """
+    (store, reports), clock = _workspace(), SystemClock()
+    messages, slots, started = [], [], []
+    for plan_path in plans:
+        ids, next_slot, message = _start_scheduled(
+            store, plan_path, clock, max_lateness or DEFAULT_MAX_LATENESS
+        )
+        messages.append(f"plan {plan_path}: {message}")
+        slots.append(next_slot)
+        started += ids
+    chosen = list(run_ids) + started if run_ids else _unfinished(store)
+    for run_id in chosen:
+        store.run(run_id)  # an unknown id is an input error, before any work
+    stop_at = clock.now() + work_for if work_for else None
+    polled = asyncio.run(_poll_runs(store, chosen, clock, stop_at))
+    _write_finished(store, reports, polled, formats)
+    _print_poll(messages, polled, slots, clock.now(), as_json)
+    sys.exit(EXIT_RUNTIME if any(p.result == "failed" for p in polled) else EXIT_OK)
+
+
+def _unfinished(store: Store) -> list[str]:
+    return [r.run_id for r in store.runs() if r.status == "running"]
+
+
+def _print_poll(
+    messages: list[str], polled: list[PolledRun], slots: list[float], now: float, as_json: bool
+) -> None:
+    times = [p.next_at for p in polled if p.next_at is not None] + slots
+    upcoming = min(times) if times else None
+    if as_json:
+        data = {
+            "plans": messages,
+            "runs": [asdict(p) for p in polled],
+            "next_at": upcoming,
+            "next_utc": utc_iso(upcoming),
+        }
+        click.echo(json.dumps(data, indent=2))
+        return
+    for line in messages + [_poll_line(p, now) for p in polled]:
+        click.echo(line)
+    if not polled and not messages:
+        click.echo("no unfinished runs in this workspace")
+    click.echo(f"next: {_when(upcoming, now)}")
+
+
+# status -----------------------------------------------------------------------------------
+def _status_data(store: Store, run_id: str, now: float) -> dict[str, Any]:
+    run = store.run(run_id)
+    states = store.state_counts(run_id)
+    total = sum(states.values())
+    looks = store.action_counts(run_id).get("status", 0)
+    holder = run_lock(store, run_id).holder()
+    upcoming = store.next_due_time(run_id)
+    return {
+        "run_id": run_id,
+        "status": run.status,
+        "plan": run.plan_name,
+        "pack": run.pack["pack"]["id"],
+        "target": run.target_name,
+        "created_utc": utc_iso(run.created_at),
+        "probes": total,
+        "states": {s: states.get(s, 0) for s in _STATES},
+        "outcomes": store.outcome_counts(run_id),
+        "up_on_platform": len(store.probes_up(run_id)),
+        "status_looks": looks,
+        "looks_per_probe": round(looks / total, 2) if total else 0.0,
+        "next_at": upcoming,
+        "next_utc": utc_iso(upcoming),
+        "expected_end_utc": utc_iso(_expected_end(store, run_id, now)),
+        "lock": asdict(holder) if holder else None,
+    }
+
+
+def _expected_end(store: Store, run_id: str, now: float) -> float | None:
+    """When the last planned step of the run falls (the last look of its last probe)."""
+    ends = []
+    for row in store.live_probes(run_id):
+        if row.offsets and row.clock_start is not None:
+            ends.append(row.clock_start + row.offsets[-1])
+        else:
+            ends.append(max(row.next_at or now, now) + row.deadline_s + row.grace_s)
+    return max(ends) if ends else None
+
+
+def _status_lines(data: dict[str, Any], now: float) -> list[str]:
+    states = " · ".join(f"{k} {v}" for k, v in data["states"].items())
+    outcomes = " · ".join(f"{k} {v}" for k, v in sorted(data["outcomes"].items())) or "none yet"
+    lock = data["lock"]
+    held = "free" if lock is None else f"held by pid {lock['pid']} on {lock['host']}"
+    return [
+        f"run {data['run_id']} ({data['status']}): plan {data['plan']}, pack {data['pack']}, "
+        f"target {data['target']}, created {data['created_utc']}",
+        f"probes {data['probes']}: {states}",
+        f"outcomes: {outcomes}",
+        f"up on the platform: {data['up_on_platform']} (posted and not withdrawn)",
+        f"status looks: {data['status_looks']} ({data['looks_per_probe']} per probe)",
+        f"next step: {_when(data['next_at'], now)}; last step expected "
+        f"{data['expected_end_utc'] or 'none'}",
+        f"lock: {held}",
+    ]
+
+
+@click.command("status")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def status(run_id: str, as_json: bool) -> None:
+    """Show a run's progress: probes by state and outcome, what is still up, the next step."""
+    store, _ = _workspace()
+    now = SystemClock().now()
+    data = _status_data(store, run_id, now)
+    text = json.dumps(data, indent=2) if as_json else "\n".join(_status_lines(data, now))
+    click.echo(text)
+
+
+# cleanup ----------------------------------------------------------------------------------
+@click.command("cleanup")
+@click.argument("run_id")
+@click.option(
+    "--wait",
+    default="0",
+    callback=_seconds,
+    help="Wait this long for a process working on the run to let it go (e.g. 30s).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def cleanup(run_id: str, wait: float, as_json: bool) -> None:
+    """Withdraw every probe of the run still up on the platform, and stop the run.
+
+    Probes not yet submitted are cancelled; probes still watched lose their verdict
+    (inconclusive). Exit codes: 0 nothing of the run is left up, 4 some withdrawal failed
+    (run cleanup again), 2 usage or input error.
+    """
+    store, _ = _workspace()
+    report = asyncio.run(cleanup_run(store, run_id, SystemClock(), wait=wait))
+    click.echo(json.dumps(asdict(report), indent=2) if as_json else _cleanup_text(report))
+    sys.exit(EXIT_OK if report.clean else EXIT_RUNTIME)
+
+
+def _cleanup_text(report: CleanupReport) -> str:
+    lines = [
+        f"run {report.run_id}: withdrew {len(report.withdrawn)} probes; "
+        f"{report.already_down} were already down or never posted",
+        f"cancelled {len(report.cancelled)} probes not yet submitted; "
+        f"{len(report.cut_short)} lost their verdict (withdrawn while watched)",
+    ]
+    lines += [f"withdrawal failed for {p}: {why}" for p, why in sorted(report.failed.items())]
+    lines.append("nothing of the run is left up" if report.clean else "run cleanup again")
+    return "\n".join(lines)
+
+
+# schedule ---------------------------------------------------------------------------------
+@click.command("schedule")
+@click.option("--plan", "plan_path", required=True, type=click.Path(path_type=Path))
+@click.option("--count", type=click.IntRange(1, 100), default=5, show_default=True)
+@click.option("--max-lateness", default=None, callback=_seconds, help="As for poll (default 1h).")
+def schedule(plan_path: Path, count: int, max_lateness: float | None) -> None:
+    """Show a recurring plan's cron schedule: next slots, whether one is due, runs started."""
+    plan = load_plan(plan_path)
+    if plan.schedule.cron is None:
+        raise InputError("'schedule.cron' is not set: the plan is not recurring", source=plan_path)
+    cron = parse_cron(plan.schedule.cron, plan_path)
+    (store, _), now = _workspace(), SystemClock().now()
+    history = store.scheduled_runs(plan.name)
+    decision = decide_slot(cron, now, {s.slot for s in history}, max_lateness or 3600.0)
+    click.echo(f"plan {plan.name}: cron {cron.text!r} (zone {cron.zone.key})")
+    if decision.due is not None:
+        click.echo(f"due now: slot {utc_iso(decision.due)} (`poll --plan` starts it)")
+    elif decision.missed:
+        click.echo(f"missed: slot {utc_iso(decision.latest)} is older than the allowed lateness")
+    click.echo("next slots: " + ", ".join(utc_iso(t) or "" for t in cron.upcoming(now, count)))
+    for item in history[-10:]:
+        state = store.run(item.run_id).status
+        click.echo(f"slot {utc_iso(item.slot)}: run {item.run_id} ({state})")
+
+
+COMMANDS = [poll, status, cleanup, schedule]
