@@ -210,6 +210,7 @@ def read_ledger(data: bytes) -> tuple[list[ExchangeRecord], ChainCheck]:
 # store and ledger agree ----------------------------------------------------------------------
 _MEASURED = frozenset({"accepted", "rejected", "visible", "removed", "gone", "filed", "withdrawn"})
 _SLACK = 1e-3  # seconds: the observation and its exchanges are timed on the same clock
+_ACTION_OF = {"resubmit": "submit"}  # observation action -> the exchanges' action
 
 
 def _post_segments(url: Any) -> list[str]:
@@ -232,17 +233,22 @@ def _index(records: Sequence[ExchangeRecord]) -> dict[str, list[ExchangeRecord]]
 def _backing(
     obs: ObservationRow, probe: ProbeRow | None, index: Mapping[str, list[ExchangeRecord]]
 ) -> list[ExchangeRecord]:
-    """The exchanges made for this observation: same probe (or its post id), inside its window."""
+    """The exchanges made for this observation: same probe (or its post id), inside its time
+    window, and of the same action where the adapter named it so (on a virtual clock the next
+    step of a probe may start at the very instant this one ended)."""
     candidates = list(index.get("probe:" + obs.probe_id, []))
     if probe is not None and probe.post_id:
         candidates += index.get("post:" + probe.post_id, [])
     low, high = obs.started_at - _SLACK, obs.ended_at + _SLACK
-    return [
+    inside = [
         r
         for r in sorted(candidates, key=lambda r: r.seq)
         if _number(r.entry.get("started_at"), low - 1) >= low
         and _number(r.entry.get("ended_at"), high + 1) <= high
     ]
+    action = _ACTION_OF.get(obs.action, obs.action)
+    same = [r for r in inside if r.entry.get("action") == action]
+    return same or inside
 
 
 def _number(value: Any, default: float) -> float:
@@ -261,7 +267,8 @@ def check_agreement(
     A measurement is an observation whose result is a platform's answer (accepted, rejected,
     visible, removed, gone, filed, withdrawn). It must be backed by at least one exchange of the
     same probe (by probe id, or by its post id in the URL) inside the observation's time window,
-    and the last of them must be an HTTP answer, not a fault. Returns the disagreements found.
+    of the same action when there are such, and the last of them (the attempt the adapter read
+    after retries) must be an HTTP answer, not a fault. Returns the disagreements found.
     """
     index = _index(records)
     rows = {p.probe_id: p for p in probes}
