@@ -80,13 +80,15 @@ class RateAxis:
 def rate_axis(values: Iterable[float | None], width: float = 420) -> RateAxis:
     """An axis that starts at a round 10 % below every value given, so differences show."""
     present = [v for v in values if v is not None and not math.isnan(v)]
-    smallest = min(present, default=0.0)
-    low = max(0.0, math.floor((smallest - 0.02) * 10) / 10)
-    step = 0.05 if 1.0 - low <= 0.3 else (0.1 if 1.0 - low <= 0.6 else 0.2)
-    count = round((1.0 - low) / step)
+    smallest = max(0.0, min(present, default=0.0) - 0.02)
+    span = 1.0 - math.floor(smallest * 10) / 10
+    step = 0.05 if span <= 0.3 else (0.1 if span <= 0.6 else 0.2)
+    count = math.floor(smallest / step + 1e-9)  # ticks below the axis start
+    low = round(count * step, 10)
     axis = RateAxis(low=low, width=width, ticks=())
     ticks = tuple(
-        Tick(axis.x(low + i * step), f"{(low + i * step) * 100:.0f} %") for i in range(count + 1)
+        Tick(axis.x(k * step), f"{k * step * 100:.0f} %")
+        for k in range(count, round(1.0 / step) + 1)
     )
     return RateAxis(low=low, width=width, ticks=ticks)
 

@@ -117,6 +117,11 @@ def _pct(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value * 100:.{digits}f} %"
 
 
+def _bounds(lower: float | None, upper: float | None) -> str:
+    """Verdict bounds as a range, or a dash when nothing was measured."""
+    return "–" if lower is None or upper is None else f"{_pct(lower)} – {_pct(upper)}"
+
+
 def _timestamp(value: str | None) -> Markup:
     """An ISO 8601 UTC stamp as a <time> element that may wrap between date and time."""
     if not value:
@@ -147,6 +152,7 @@ def _environment(extra: Path | None) -> jinja2.Environment:
         md=_md_prose,
         mdcode=_md_code,
         pct=_pct,
+        bounds=_bounds,
         ts=_timestamp,
         clock=clock_text,
         css_text=lambda v: re.sub(r"[^A-Za-z0-9 ._:-]", "", str(v)),
