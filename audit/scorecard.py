@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from audit import __version__
+from audit.arms import EvasionFinding, minimal_evasion, tally_arms
 from audit.clock import utc_iso
 from audit.durations import format_duration
 from audit.engine import probe_facts
@@ -145,6 +146,7 @@ class Scorecard(BaseModel):
     probes: list[ProbeEvidence]
     ledger_entries: int
     ledger_head: str
+    evasions: list[EvasionFinding] = []
 
 
 def _rate(k: int, n: int, level: float, method: Callable[[int, int, float], Interval]) -> Rate:
@@ -432,6 +434,28 @@ def methodology(time_scale: float) -> list[str]:
     return lines
 
 
+def _evasions(pack: Pack, judged: Sequence[_Judged]) -> list[EvasionFinding]:
+    """Per criterion, the simplest variant arm of this run whose text probes survive."""
+    findings: list[EvasionFinding] = []
+    for criterion in pack.criteria:
+        outcomes = [
+            (j.row.probe_id, list(j.row.probe.get("variants") or []), _complies(j))
+            for j in judged
+            if j.row.criterion_id == criterion.id
+            and j.row.expectation == "violating"
+            and j.row.probe.get("modality", "text") == "text"
+        ]
+        arms = tally_arms(outcomes)
+        found = minimal_evasion(criterion.id, arms, criterion.threshold, criterion.confidence)
+        if found is not None:
+            findings.append(found)
+    return findings
+
+
+def _complies(j: _Judged) -> bool | None:
+    return j.outcome.complies if j.outcome is not None else None
+
+
 def build_scorecard(
     run: RunRow,
     rows: Sequence[ProbeRow],
@@ -486,6 +510,7 @@ def build_scorecard(
         probes=[_evidence(j) for j in judged],
         ledger_entries=ledger[0],
         ledger_head=ledger[1],
+        evasions=_evasions(pack, judged),
     )
 
 
