@@ -14,14 +14,25 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from audit.durations import parse_duration
 from audit.errors import InputError
 from audit.resources import bundled_packs_dir
+from audit.variants import VARIANTS, variant_names
 from audit.yamlio import load_yaml_file, validation_error
 
 __all__ = [
+    "NEVER_GENERATED",
     "Criterion",
     "LegalReference",
     "Modality",
@@ -52,6 +63,20 @@ DSA_CATEGORIES = frozenset(
         "SELF_HARM",
         "SCOPE_OF_PLATFORM_SERVICE",
         "UNSAFE_AND_PROHIBITED_PRODUCTS",
+        "VIOLENCE",
+    }
+)
+
+# Categories the tool never writes content for: a criterion in one of them must be
+# `safe_to_generate: false` and take its probes from a regulator-supplied corpus.
+NEVER_GENERATED = frozenset(
+    {
+        "ILLEGAL_OR_HARMFUL_SPEECH",
+        "NON_CONSENSUAL_BEHAVIOUR",
+        "PORNOGRAPHY_OR_SEXUALIZED_CONTENT",
+        "PROTECTION_OF_MINORS",
+        "RISK_FOR_PUBLIC_SECURITY",
+        "SELF_HARM",
         "VIOLENCE",
     }
 )
@@ -108,6 +133,7 @@ class Criterion(_Strict):
     slots: dict[str, list[str]] = Field(default_factory=dict)
     templates: list[ProbeTemplate] = Field(default_factory=list)
     controls: list[ProbeTemplate] = Field(default_factory=list)
+    corpus: str | None = Field(default=None, min_length=1, validate_default=True)
 
     @field_validator("deadline")
     @classmethod
@@ -127,6 +153,57 @@ class Criterion(_Strict):
             raise ValueError(
                 "must be a DSA statement-of-reasons category such as SCAMS_AND_FRAUD"
                 f" (got {value!r})"
+            )
+        return value
+
+    @field_validator("variants")
+    @classmethod
+    def _known_variants(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name not in VARIANTS:
+                raise ValueError(
+                    f"must name known variants ({', '.join(variant_names())}) (got {name!r})"
+                )
+        if len(value) != len(set(value)):
+            raise ValueError(f"must not repeat a variant (got {value!r})")
+        return value
+
+    @field_validator("safe_to_generate")
+    @classmethod
+    def _grave_never_generated(cls, value: bool, info: ValidationInfo) -> bool:
+        category = info.data.get("dsa_category")
+        if value and category in NEVER_GENERATED:
+            raise ValueError(
+                f"must be false for DSA category {category}: the tool never writes content in "
+                "the gravest categories; give a regulator-supplied 'corpus' instead "
+                "(see docs/packs.md)"
+            )
+        return value
+
+    @field_validator("variants", "slots", "templates", "controls")
+    @classmethod
+    def _nothing_to_generate(cls, value: Any, info: ValidationInfo) -> Any:
+        if value and info.data.get("safe_to_generate") is False:
+            raise ValueError(
+                "must be empty when safe_to_generate is false: the criterion's corpus files "
+                "are submitted verbatim"
+            )
+        return value
+
+    @field_validator("corpus")
+    @classmethod
+    def _corpus_when_not_generated(cls, value: str | None, info: ValidationInfo) -> str | None:
+        safe = info.data.get("safe_to_generate")
+        if safe is True and value is not None:
+            raise ValueError(
+                "must be left out when safe_to_generate is true: such a criterion takes its "
+                "probes from its templates"
+            )
+        if safe is False and value is None:
+            raise ValueError(
+                "is required when safe_to_generate is false: such a criterion is never "
+                "generated and takes its probes from a folder of regulator-supplied files "
+                "(see docs/packs.md)"
             )
         return value
 
@@ -174,6 +251,9 @@ class Pack(_Strict):
     schema_version: Literal[1] = 1
     pack: PackMeta
     criteria: list[Criterion] = Field(min_length=1)
+    # The folder the pack was loaded from: corpus paths are relative to it. Not part of the
+    # pack's data (nor of its digest); None for a pack rebuilt from a stored run.
+    _source_dir: Path | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _unique_criteria(self) -> Pack:
@@ -187,6 +267,19 @@ class Pack(_Strict):
             if criterion.id == criterion_id:
                 return criterion
         raise KeyError(criterion_id)
+
+    @property
+    def source_dir(self) -> Path | None:
+        return self._source_dir
+
+    def corpus_dir(self, criterion: Criterion) -> Path:
+        """Where a criterion's corpus lives: its ``corpus`` path, relative to the pack folder."""
+        if criterion.corpus is None:
+            raise KeyError(f"criterion {criterion.id} has no corpus")
+        path = Path(criterion.corpus).expanduser()
+        if path.is_absolute() or self._source_dir is None:
+            return path
+        return self._source_dir / path
 
 
 def _criterion_context(data: Any, loc: tuple[int | str, ...]) -> tuple[str, int]:
@@ -205,9 +298,11 @@ def load_pack(path: Path) -> Pack:
         path = path / "pack.yaml"
     data = load_yaml_file(path, what="criteria pack")
     try:
-        return Pack.model_validate(data)
+        pack = Pack.model_validate(data)
     except ValidationError as exc:
         raise validation_error(exc, data, path, _criterion_context) from None
+    pack._source_dir = path.resolve().parent
+    return pack
 
 
 def list_bundled_packs() -> list[Path]:
