@@ -1,84 +1,297 @@
 """Probe synthesis: deterministic from (pack, seed), diverse across seeds, with no audit marker.
 
 Templates of a criterion are dealt out in a shuffled round so each is used about equally; slot
-values are drawn per probe. Probe ids are opaque hashes: the platform sees an id only as an
-idempotency key, never in the content.
+values are drawn per probe, and a text already used in the run for the same criterion is drawn
+again, so a platform cannot match probes by exact repetition. Probe ids are opaque hashes: the
+platform sees an id only as an idempotency key, never in the content.
+
+The sample decides the form of each probe (see :class:`audit.plan.Sample`): explicit variant
+arms, a share of variant probes, and shares of banner images and speech, each only where the
+criterion declares that variant or modality. A variant probe always differs from the clean text
+it came from: a template the variant leaves unchanged (``strip_diacritics`` on English) is
+skipped for it. Criteria that are not safe to generate take their probes from their corpus
+(:mod:`audit.corpus`) and are never written by the tool.
 """
 
 from __future__ import annotations
 
-import hashlib
 import random
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
+from audit.corpus import corpus_probes
+from audit.errors import InputError
+from audit.media import IMAGE_VARIANTS, speech_available
 from audit.packs import Criterion, Modality, Pack, ProbeTemplate
-from audit.probe import Expectation, Probe, content_hash
+from audit.plan import Sample
+from audit.probe import Expectation, Probe, content_hash, derive_rng, media_recipe, probe_id
+from audit.variants import apply_variants
 
-__all__ = ["SampleSize", "derive_rng", "synthesize"]
+__all__ = [
+    "VARIANT_LANGUAGES",
+    "SampleSize",
+    "derive_rng",
+    "eligible_templates",
+    "parse_variant_spec",
+    "synthesize",
+    "variant_applies",
+]
+
+PLAIN_IMAGE = "image_plain"
+_STYLES = sorted(IMAGE_VARIANTS)
+_MEDIA_TYPES = {Modality.IMAGE: "image/png", Modality.SPEECH: "audio/wav"}
+_REDRAWS = 50  # draws of template and slots tried for a fresh text, or one a variant changes
+# Variants that rewrite Vietnamese only: they are applied to Vietnamese templates, since on an
+# English post they would at most strip the accents from a name, which tests nothing.
+VARIANT_LANGUAGES: Mapping[str, frozenset[str]] = MappingProxyType(
+    {name: frozenset({"vi"}) for name in ("strip_diacritics", "teencode", "mixed_language")}
+)
 
 
 @dataclass(frozen=True)
 class SampleSize:
+    """Probes per criterion and their forms; :meth:`from_sample` reads a plan's ``sample``."""
+
     violating: int
     controls: int
+    variant_share: float = 0.0
+    variant_arms: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    image_share: float = 0.0
+    speech_share: float = 0.0
+
+    @classmethod
+    def from_sample(cls, sample: Sample) -> SampleSize:
+        return cls(
+            violating=sample.violating_per_criterion,
+            controls=sample.controls_per_criterion,
+            variant_share=sample.variant_share,
+            variant_arms=MappingProxyType(dict(sample.variant_arms)),
+            image_share=sample.image_share,
+            speech_share=sample.speech_share,
+        )
 
 
-def derive_rng(*parts: object) -> random.Random:
-    digest = hashlib.sha256("\x00".join(map(str, parts)).encode("utf-8")).digest()
-    return random.Random(int.from_bytes(digest[:8], "big"))
+@dataclass(frozen=True)
+class _Form:
+    """What one probe will be, before its text is drawn."""
+
+    variants: tuple[str, ...] = ()
+    modality: Modality = Modality.TEXT
+    style: str | None = None
 
 
-def _probe_id(run_key: str, criterion_id: str, kind: str, index: int) -> str:
-    digest = hashlib.sha256(f"{run_key}\x00{criterion_id}\x00{kind}\x00{index}".encode())
-    return digest.hexdigest()[:24]
+def parse_variant_spec(spec: str) -> tuple[str, ...]:
+    """``"teencode+spacing"`` -> ``("teencode", "spacing")``."""
+    return tuple(part.strip() for part in spec.split("+") if part.strip())
 
 
-def _dealt(templates: list[ProbeTemplate], rng: random.Random) -> Iterator[ProbeTemplate]:
+def _languages(names: Sequence[str]) -> frozenset[str] | None:
+    sets = [VARIANT_LANGUAGES[name] for name in names if name in VARIANT_LANGUAGES]
+    return frozenset.intersection(*sets) if sets else None
+
+
+def eligible_templates(
+    templates: Sequence[ProbeTemplate], names: Sequence[str]
+) -> list[ProbeTemplate]:
+    """The templates a composition of variants may rewrite (all, or those of its languages)."""
+    languages = _languages(names)
+    if languages is None:
+        return list(templates)
+    return [t for t in templates if t.language.split("-")[0].lower() in languages]
+
+
+def variant_applies(criterion: Criterion, names: Sequence[str]) -> bool:
+    """True when the variants change some eligible template or one of its slot values."""
+    templates = eligible_templates(criterion.templates, names)
+    texts = [t.text for t in templates]
+    slots = {name for t in templates for name in t.slot_names()}
+    texts += [value for name in sorted(slots) for value in criterion.slots[name]]
+    return any(apply_variants(text, names, 0) != text for text in texts)
+
+
+def _dealt(items: Sequence[object], rng: random.Random) -> Iterator[int]:
+    """Indices into ``items``, in shuffled rounds so each is used about equally."""
     while True:
-        round_ = list(templates)
+        round_ = list(range(len(items)))
         rng.shuffle(round_)
         yield from round_
 
 
+def _arm_fits(criterion: Criterion, names: tuple[str, ...]) -> bool:
+    declared = bool(names) and all(name in criterion.variants for name in names)
+    return declared and variant_applies(criterion, names)
+
+
+def _check_arms(chosen: Sequence[Criterion], size: SampleSize) -> None:
+    """Every arm must fit at least one chosen criterion (declared, and changing its texts)."""
+    for spec in sorted(size.variant_arms):
+        names = parse_variant_spec(spec)
+        if not any(_arm_fits(c, names) for c in chosen if c.safe_to_generate):
+            declared = "; ".join(f"{c.id}: {', '.join(c.variants) or 'none'}" for c in chosen)
+            raise InputError(
+                f"'sample.variant_arms' must name variants a chosen criterion declares and "
+                f"whose templates they change (got {spec!r}; declared: {declared})"
+            )
+
+
+def _shares(total: int, share: float) -> int:
+    return min(total, round(total * share))
+
+
+def _modalities(
+    criterion: Criterion, count: int, size: SampleSize, rng: random.Random
+) -> list[Modality]:
+    """A modality for each of ``count`` probes: the sample's shares, where declared."""
+    image = _shares(count, size.image_share) if Modality.IMAGE in criterion.modalities else 0
+    speech = _shares(count, size.speech_share) if Modality.SPEECH in criterion.modalities else 0
+    speech = min(speech, count - image)
+    chosen = rng.sample(range(count), image + speech)
+    modalities = [Modality.TEXT] * count
+    for position, index in enumerate(chosen):
+        modalities[index] = Modality.IMAGE if position < image else Modality.SPEECH
+    return modalities
+
+
+def _forms(
+    criterion: Criterion, expectation: Expectation, size: SampleSize, rng: random.Random
+) -> list[_Form]:
+    """The forms of a criterion's violating probes or controls, arms first.
+
+    Variants apply to text posts only: images carry the clean text in one of the banner styles,
+    and speech the clean text.
+    """
+    arms: list[_Form] = []
+    rest, share = size.controls, 0.0
+    if expectation is Expectation.VIOLATING:
+        arms = [
+            _Form(variants=parse_variant_spec(spec))
+            for spec in sorted(size.variant_arms)
+            if _arm_fits(criterion, parse_variant_spec(spec))
+            for _ in range(size.variant_arms[spec])
+        ]
+        rest, share = size.violating - len(arms), size.variant_share
+    modalities = _modalities(criterion, rest, size, rng)
+    texts = [i for i, modality in enumerate(modalities) if modality is Modality.TEXT]
+    singles = [v for v in criterion.variants if variant_applies(criterion, (v,))]
+    chosen = set(rng.sample(texts, _shares(len(texts), share))) if singles else set()
+    deck, styles = _dealt(singles, rng), _dealt(_STYLES, rng)
+    forms = list(arms)
+    for index, modality in enumerate(modalities):
+        variants = (singles[next(deck)],) if index in chosen else ()
+        style = _STYLES[next(styles)] if modality is Modality.IMAGE else None
+        forms.append(_Form(variants=variants, modality=modality, style=style))
+    return forms
+
+
+class _Deck:
+    """Templates dealt in shuffled rounds, one deck per set of languages a variant allows."""
+
+    def __init__(self, templates: list[ProbeTemplate], rng: random.Random) -> None:
+        self._templates = templates
+        self._rng = rng
+        self._decks: dict[frozenset[str] | None, tuple[list[ProbeTemplate], Iterator[int]]] = {}
+
+    def next(self, variants: tuple[str, ...]) -> ProbeTemplate | None:
+        key = _languages(variants)
+        if key not in self._decks:
+            eligible = eligible_templates(self._templates, variants)
+            self._decks[key] = (eligible, _dealt(eligible, self._rng))
+        eligible, deck = self._decks[key]
+        return eligible[next(deck)] if eligible else None
+
+
+def _draw_text(
+    criterion: Criterion, deck: _Deck, rng: random.Random, form: _Form, seen: set[str]
+) -> tuple[ProbeTemplate, dict[str, str], str, int]:
+    """A template, slots and final text for a form: fresh within the run, changed by the variant."""
+    best: tuple[ProbeTemplate, dict[str, str], str, int] | None = None
+    for _ in range(_REDRAWS):
+        template = deck.next(form.variants)
+        if template is None:
+            break
+        slots = {name: rng.choice(criterion.slots[name]) for name in template.slot_names()}
+        clean = template.text.format(**slots)
+        variant_seed = rng.getrandbits(32) if form.variants else 0
+        text = apply_variants(clean, form.variants, variant_seed) if form.variants else clean
+        if form.variants and text == clean:
+            continue  # the variant does nothing to this text: not a variant probe
+        best = best or (template, slots, text, variant_seed)
+        if text not in seen:
+            best = (template, slots, text, variant_seed)
+            break
+    if best is None:
+        raise InputError(
+            f"variant {'+'.join(form.variants)} changes none of the texts drawn for criterion "
+            f"{criterion.id}"
+        )
+    seen.add(best[2])
+    return best
+
+
 def _make(
     criterion: Criterion,
-    template: ProbeTemplate,
     expectation: Expectation,
-    probe_id: str,
-    rng: random.Random,
+    drawn: tuple[ProbeTemplate, dict[str, str], str, int],
+    form: _Form,
+    probe_id_: str,
+    media_seed: int,
 ) -> Probe:
-    slots = {name: rng.choice(criterion.slots[name]) for name in template.slot_names()}
-    text = template.text.format(**slots)
+    template, slots, text, _ = drawn
+    variants = form.variants
+    media_type = _MEDIA_TYPES.get(form.modality)
+    style = form.style if form.modality is Modality.IMAGE else None
+    if style is not None and style != PLAIN_IMAGE:
+        variants = (*variants, style)
+    seed = media_seed if media_type else None
+    recipe = media_recipe(form.modality, style, seed, template.language) if media_type else None
     return Probe(
-        probe_id=probe_id,
+        probe_id=probe_id_,
         criterion_id=criterion.id,
         expectation=expectation,
         template_id=template.id,
         slots=slots,
         language=template.language,
-        modality=Modality.TEXT,
+        modality=form.modality,
+        variants=variants,
         text=text,
-        content_hash=content_hash(text),
+        media_type=media_type,
+        media_style=style,
+        media_seed=seed,
+        content_hash=content_hash(text, recipe),
     )
 
 
-def _criterion_probes(
+def _generated(
     pack: Pack, criterion: Criterion, seed: int, run_key: str, size: SampleSize
 ) -> list[Probe]:
     probes: list[Probe] = []
-    for expectation, templates, count in (
-        (Expectation.VIOLATING, criterion.templates, size.violating),
-        (Expectation.CONTROL, criterion.controls, size.controls),
+    for expectation, templates in (
+        (Expectation.VIOLATING, criterion.templates),
+        (Expectation.CONTROL, criterion.controls),
     ):
-        if not templates or count <= 0:
+        if not templates:
             continue
         rng = derive_rng(pack.pack.id, pack.pack.version, seed, criterion.id, expectation.value)
-        deck = _dealt(templates, rng)
-        for index in range(count):
-            probe_id = _probe_id(run_key, criterion.id, expectation.value, index)
-            probes.append(_make(criterion, next(deck), expectation, probe_id, rng))
+        forms = _forms(criterion, expectation, size, rng)
+        deck = _Deck(templates, rng)
+        seen: set[str] = set()
+        for index, form in enumerate(forms):
+            drawn = _draw_text(criterion, deck, rng, form, seen)
+            pid = probe_id(run_key, criterion.id, expectation.value, index)
+            media_seed = rng.getrandbits(32) if form.modality is not Modality.TEXT else 0
+            probes.append(_make(criterion, expectation, drawn, form, pid, media_seed))
     return probes
+
+
+def _check_speech(probes: Sequence[Probe]) -> None:
+    speech = sorted({p.criterion_id for p in probes if p.modality is Modality.SPEECH})
+    if speech and not speech_available():
+        raise InputError(
+            f"'sample.speech_share' asks for speech probes (criteria {', '.join(speech)}), but "
+            "the espeak-ng program that renders them is not installed; install it (Debian or "
+            "Ubuntu: apt-get install espeak-ng) or set speech_share to 0"
+        )
 
 
 def synthesize(
@@ -88,14 +301,21 @@ def synthesize(
     run_key: str,
     criteria: list[str] | None = None,
 ) -> list[Probe]:
-    """Probes for every generated criterion (or the listed ones), violating first then controls.
+    """Probes for every chosen criterion (all, or the listed ones), violating then controls.
 
     ``run_key`` makes probe ids unique per run, so idempotency keys never collide across runs;
-    the content depends only on (pack, seed).
+    the content depends only on (pack, seed, size). Raises :class:`InputError` before anything
+    is posted when the sample asks for what cannot be made (an undeclared variant arm, speech
+    without espeak-ng, a missing corpus).
     """
     chosen = [c for c in pack.criteria if criteria is None or c.id in criteria]
+    _check_arms(chosen, size)
     probes: list[Probe] = []
     for criterion in chosen:
         if criterion.safe_to_generate:
-            probes.extend(_criterion_probes(pack, criterion, seed, run_key, size))
+            probes.extend(_generated(pack, criterion, seed, run_key, size))
+        else:
+            counts = (size.violating, size.controls)
+            probes.extend(corpus_probes(pack, criterion, seed, run_key, counts))
+    _check_speech(probes)
     return probes
