@@ -1,6 +1,21 @@
-"""Adapter for the reference sandbox's API (see :mod:`audit.sandbox.app`)."""
+"""Adapter for the reference sandbox's API (see :mod:`audit.sandbox.app`).
+
+Text probes are posted as text. Image and speech probes are posted as media (base64 in the JSON
+body, with its SHA-256), the bytes produced at submission from the probe's recipe or corpus
+file, with an empty caption: the content is in the media only.
+
+Simulator affordance: the reference sandbox cannot read pixels or audio, so for generated media
+this adapter tells it the text the media was rendered from, in the
+``X-Sandbox-Simulated-Content`` header. It does so only after the server has identified itself
+as the simulator (``GET /_sandbox/health`` answering ``"simulator": true``). Adapters for real
+platforms never send such a header: a real platform must find the text in the media itself.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
 
 from audit.adapters.base import (
     NoticeResult,
@@ -10,10 +25,15 @@ from audit.adapters.base import (
     SubmitResult,
     WithdrawResult,
 )
+from audit.errors import AuditError
 from audit.http import Exchange, PlatformClient
+from audit.packs import Modality
 from audit.probe import Probe
+from audit.probe_media import probe_media
 
-__all__ = ["SandboxAdapter"]
+__all__ = ["SIMULATION_HEADER", "SandboxAdapter"]
+
+SIMULATION_HEADER = "X-Sandbox-Simulated-Content"
 
 
 def _submit_result(exchange: Exchange) -> SubmitResult:
@@ -22,7 +42,11 @@ def _submit_result(exchange: Exchange) -> SubmitResult:
     body = exchange.json()
     if exchange.status in (200, 201) and isinstance(body, dict) and isinstance(body.get("id"), str):
         return SubmitResult(SubmitKind.ACCEPTED, post_id=body["id"])
-    if exchange.status == 422 and isinstance(body, dict) and body.get("error") == "policy_violation":
+    if (
+        exchange.status == 422
+        and isinstance(body, dict)
+        and body.get("error") == "policy_violation"
+    ):
         return SubmitResult(SubmitKind.REJECTED, detail=str(body.get("message", "")))
     return SubmitResult(SubmitKind.ERROR, detail=exchange.describe())
 
@@ -33,16 +57,58 @@ class SandboxAdapter:
 
     def __init__(self, client: PlatformClient) -> None:
         self._client = client
+        self._simulator: bool | None = None
+
+    async def _is_simulator(self) -> bool:
+        """Whether the server says it is the reference simulator (asked once)."""
+        if self._simulator is None:
+            exchange = await self._client.request("GET", "/_sandbox/health", action="identify")
+            body = exchange.json()
+            self._simulator = (
+                exchange.ok
+                and exchange.status == 200
+                and isinstance(body, dict)
+                and body.get("simulator") is True
+            )
+        return self._simulator
+
+    async def _media_post(
+        self, probe: Probe, headers: dict[str, str]
+    ) -> dict[str, object] | SubmitResult:
+        try:
+            media = await asyncio.to_thread(probe_media, probe)
+        except AuditError as exc:
+            return SubmitResult(SubmitKind.ERROR, detail=f"media could not be produced: {exc}")
+        if media is None or probe.media_type is None:
+            return SubmitResult(SubmitKind.ERROR, detail="media probe without media")
+        if probe.corpus_file is None and await self._is_simulator():
+            headers[SIMULATION_HEADER] = base64.b64encode(probe.text.encode()).decode("ascii")
+        return {
+            "text": "",
+            "modality": probe.modality.value,
+            "media": {
+                "type": probe.media_type,
+                "sha256": hashlib.sha256(media).hexdigest(),
+                "data": base64.b64encode(media).decode("ascii"),
+            },
+        }
 
     async def submit(self, probe: Probe, idempotency_key: str) -> SubmitResult:
-        body: dict[str, str] = {"text": probe.text, "modality": probe.modality.value}
+        headers = {"Idempotency-Key": idempotency_key}
+        body: dict[str, object] | SubmitResult
+        if probe.modality is Modality.TEXT:
+            body = {"text": probe.text, "modality": probe.modality.value}
+        else:
+            body = await self._media_post(probe, headers)
+            if isinstance(body, SubmitResult):
+                return body
         exchange = await self._client.request(
             "POST",
             "/api/v1/posts",
             action="submit",
             probe_id=probe.probe_id,
             json_body=body,
-            headers={"Idempotency-Key": idempotency_key},
+            headers=headers,
         )
         return _submit_result(exchange)
 

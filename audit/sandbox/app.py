@@ -3,18 +3,34 @@
 It is a simulator, documented as such: it exists so that the audit can be run, demonstrated and
 tested end to end against a real HTTP server. API (JSON):
 
-    POST   /api/v1/posts                 {"text", "modality"?, "alt_text"?, "media"?}  201 | 422
+    POST   /api/v1/posts                 {"text", "modality"?, "media"?}             201 | 422
     GET    /api/v1/posts?idempotency_key=K                                           200 | 404
     GET    /api/v1/posts/{id}            200 visible | 410 removed | 404 withdrawn/unknown
     POST   /api/v1/posts/{id}/reports    {"kind": "notice"|"order", "reason"}         202
     DELETE /api/v1/posts/{id}            204 (the author withdraws the post)
-    GET    /_sandbox/health              200
+    GET    /_sandbox/health              200 {"status": "ok", "simulator": true}
     GET    /_sandbox/truth               ground truth of every post (for tests and demos)
+
+Media posts. ``modality`` is ``image`` or ``speech`` and ``media`` is
+``{"type": "image/png", "sha256": "<hex>", "data": "<base64>"}``; ``text`` is then the caption
+and may be empty. The sandbox checks the type against the file's signature and the digest
+against the bytes, and keeps the digest and size, not the bytes.
+
+Simulator affordance. The sandbox cannot read pixels or audio. A client may tell it what the
+media shows in the ``X-Sandbox-Simulated-Content`` header (base64 of the UTF-8 text the media
+was rendered from); the simulated image or speech classifier then matches its rules against that
+text, scaled by the rule's ``modality_factor`` (see :mod:`audit.sandbox.moderation`). Without the
+header the media is opaque to the simulated classifier. Only the reference sandbox's adapter
+sends the header, and only to a server that identifies itself as this simulator; no adapter for
+a real platform ever sends it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import hashlib
 from typing import Any
 
 from starlette.applications import Starlette
@@ -24,6 +40,7 @@ from starlette.routing import Route
 
 from audit.clock import Clock, SystemClock, utc_iso
 from audit.sandbox.moderation import (
+    Media,
     PostRecord,
     SandboxConfig,
     Submission,
@@ -34,6 +51,70 @@ from audit.sandbox.moderation import (
 __all__ = ["SandboxPlatform", "create_app"]
 
 MAX_TEXT = 20_000
+MAX_MEDIA = 10 * 1024 * 1024
+MAX_BODY = 16 * 1024 * 1024
+SIMULATION_HEADER = "x-sandbox-simulated-content"
+_SIGNATURES: dict[str, tuple[tuple[int, bytes], ...]] = {
+    "image/png": ((0, b"\x89PNG\r\n\x1a\n"),),
+    "image/jpeg": ((0, b"\xff\xd8\xff"),),
+    "image/webp": ((0, b"RIFF"), (8, b"WEBP")),
+    "audio/wav": ((0, b"RIFF"), (8, b"WAVE")),
+    "audio/mpeg": ((0, b"ID3"),),
+    "audio/ogg": ((0, b"OggS"),),
+}
+_MODALITY_OF = {"image": "image/", "speech": "audio/"}
+
+
+class BadPost(ValueError):
+    """A post the sandbox refuses as malformed (HTTP 400)."""
+
+
+def _decode_simulated(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise BadPost(f"{SIMULATION_HEADER} must be base64 of UTF-8 text") from None
+
+
+def _media(body: dict[str, Any], modality: str, simulated: str | None) -> Media:
+    media = body.get("media")
+    if not isinstance(media, dict):
+        raise BadPost(f"a {modality} post needs 'media': {{type, sha256, data}}")
+    media_type, data = media.get("type"), media.get("data")
+    if media_type not in _SIGNATURES or not str(media_type).startswith(_MODALITY_OF[modality]):
+        raise BadPost(f"'media.type' {media_type!r} is not an accepted {modality} type")
+    try:
+        raw = base64.b64decode(str(data), validate=True)
+    except binascii.Error:
+        raise BadPost("'media.data' must be base64") from None
+    if not raw or len(raw) > MAX_MEDIA:
+        raise BadPost(f"'media.data' must hold 1 to {MAX_MEDIA} bytes")
+    if not all(raw[at : at + len(sig)] == sig for at, sig in _SIGNATURES[str(media_type)]):
+        raise BadPost(f"'media.data' is not a {media_type} file")
+    digest = hashlib.sha256(raw).hexdigest()
+    if media.get("sha256") not in (None, digest):
+        raise BadPost("'media.sha256' does not match the uploaded bytes")
+    return Media(str(media_type), digest, len(raw), simulated)
+
+
+def parse_submission(body: Any, headers: dict[str, str]) -> Submission:
+    """A post from a request body and headers; :class:`BadPost` says what is wrong."""
+    if not isinstance(body, dict):
+        raise BadPost("body must be a JSON object")
+    text, modality = body.get("text", ""), body.get("modality", "text")
+    if modality not in ("text", "image", "speech"):
+        raise BadPost("'modality' must be text, image or speech")
+    if not isinstance(text, str) or len(text) > MAX_TEXT:
+        raise BadPost(f"'text' must be a string of at most {MAX_TEXT} characters")
+    key = headers.get("idempotency-key")
+    if modality == "text":
+        if not text or "media" in body:
+            raise BadPost("'text' must be a non-empty string (and a text post has no media)")
+        return Submission(text, modality, key)
+    simulated = _decode_simulated(headers.get(SIMULATION_HEADER))
+    return Submission(text, modality, key, _media(body, modality, simulated))
 
 
 class SandboxPlatform:
@@ -68,11 +149,23 @@ class SandboxPlatform:
                     "withdrawn_at": p.withdrawn_at,
                     "submissions": p.submissions,
                     "state": p.state_at(now),
+                    "media": _media_truth(p),
                 }
                 for p in self.posts.values()
             ],
             "blocked": self.blocked,
         }
+
+
+def _media_truth(post: PostRecord) -> dict[str, Any] | None:
+    if post.media is None:
+        return None
+    return {
+        "type": post.media.media_type,
+        "sha256": post.media.sha256,
+        "size": post.media.size,
+        "simulated": post.media.simulated_content is not None,
+    }
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -105,34 +198,32 @@ def create_app(config: SandboxConfig, clock: Clock | None = None) -> Starlette:
     async def create_post(request: Request) -> Response:
         if not authorised(request):
             return _error(401, "unauthorised", "missing or wrong bearer token")
+        if int(request.headers.get("content-length") or 0) > MAX_BODY:
+            return _error(413, "too_large", f"body larger than {MAX_BODY} bytes")
         try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, "bad_request", "body must be JSON")
-        text = body.get("text") if isinstance(body, dict) else None
-        if not isinstance(text, str) or not text or len(text) > MAX_TEXT:
-            return _error(400, "bad_request", "'text' must be a non-empty string")
-        modality = body.get("modality", "text")
-        seen_text = body.get("alt_text") or text if modality != "text" else text
-        key = request.headers.get("idempotency-key")
+            sub = parse_submission(await request.json(), dict(request.headers))
+        except ValueError as exc:
+            message = str(exc) if isinstance(exc, BadPost) else "body must be JSON"
+            return _error(400, "bad_request", message)
         async with platform._lock:
-            now = platform.clock.now()
-            if key and key in platform.by_key:
-                post = platform.posts[platform.by_key[key]]
-                post.submissions += 1
-                return JSONResponse({"id": post.post_id, "state": "visible"}, status_code=200)
-            post_id = f"{len(platform.posts) + len(platform.blocked) + 1:07d}"
-            record, blocked = decide_post(
-                config, post_id, Submission(str(seen_text), str(modality), key), now
+            return _create(sub)
+
+    def _create(sub: Submission) -> Response:
+        now, key = platform.clock.now(), sub.idempotency_key
+        if key and key in platform.by_key:
+            post = platform.posts[platform.by_key[key]]
+            post.submissions += 1
+            return JSONResponse({"id": post.post_id, "state": "visible"}, status_code=200)
+        post_id = f"{len(platform.posts) + len(platform.blocked) + 1:07d}"
+        record, blocked = decide_post(config, post_id, sub, now)
+        if blocked:
+            platform.blocked.append(
+                {"idempotency_key": key, "rule": record.rule, "at": now, "modality": sub.modality}
             )
-            if blocked:
-                platform.blocked.append(
-                    {"idempotency_key": key, "rule": record.rule, "at": now, "modality": modality}
-                )
-                return _error(422, "policy_violation", "this content violates community rules")
-            platform.posts[post_id] = record
-            if key:
-                platform.by_key[key] = post_id
+            return _error(422, "policy_violation", "this content violates community rules")
+        platform.posts[post_id] = record
+        if key:
+            platform.by_key[key] = post_id
         return JSONResponse({"id": post_id, "state": "visible"}, status_code=201)
 
     async def find_post(request: Request) -> Response:

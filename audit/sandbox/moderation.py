@@ -5,6 +5,15 @@ the sandbox seed and the post's idempotency key (or content), so the same audit 
 sandbox seed meets the same platform behaviour whatever the order or timing of its requests. Times
 are computed, not waited for: a post's state at any moment follows from its removal time and the
 clock, which may be virtual.
+
+Per-modality detection. A text post is classified on its text. A media post (image or speech) is
+classified on its caption like a text post, and on its media by a simulated image or speech
+classifier: the simulator cannot read pixels or audio, so it learns what the media shows from
+the ``X-Sandbox-Simulated-Content`` header (see :mod:`audit.sandbox.app`) and matches the rules
+against that, with the rule's proactive probability scaled by its ``modality_factor`` for the
+modality. Media without that header are opaque to the simulated classifier. Either channel can
+detect the post: the probability is ``1 - (1 - p_caption) * (1 - p_media)``. Notices and orders
+are reviewed with the rule that matched either channel, as a human reviewer sees both.
 """
 
 from __future__ import annotations
@@ -23,7 +32,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from audit.durations import parse_duration
 from audit.yamlio import load_yaml_file, validation_error
 
-__all__ = ["Latency", "ModerationRule", "PostRecord", "SandboxConfig", "load_sandbox_config"]
+__all__ = [
+    "Latency",
+    "Media",
+    "ModerationRule",
+    "PostRecord",
+    "SandboxConfig",
+    "Submission",
+    "load_sandbox_config",
+]
 
 Normaliser = Literal["case", "zero_width", "diacritics", "spacing", "homoglyphs"]
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
@@ -49,7 +66,7 @@ class ModerationRule(_Strict):
     patterns: list[str] = Field(min_length=1)
     requires_any: list[str] = Field(default_factory=list)
     unless_any: list[str] = Field(default_factory=list)
-    normalise: list[Normaliser] = Field(default_factory=lambda: ["case"])
+    normalise: list[Normaliser] = Field(default_factory=lambda: list[Normaliser](["case"]))
     action: Literal["remove", "block"] = "remove"
     proactive: float = Field(default=0.0, ge=0, le=1)
     notice: float = Field(default=0.9, ge=0, le=1)
@@ -92,7 +109,10 @@ def strip_marks(text: str) -> str:
 
 
 class SandboxConfig(_Strict):
-    """How the simulated platform moderates. Times are platform times; ``time_scale`` divides them."""
+    """How the simulated platform moderates.
+
+    Times are platform times; ``time_scale`` divides them.
+    """
 
     seed: int = 0
     time_scale: float = Field(default=1.0, gt=0)
@@ -122,6 +142,16 @@ def default_config_path() -> Path:
     return Path(__file__).resolve().parent / "default-moderation.yaml"
 
 
+@dataclass(frozen=True)
+class Media:
+    """An uploaded file as the sandbox keeps it: its type, digest and size, not its bytes."""
+
+    media_type: str
+    sha256: str
+    size: int
+    simulated_content: str | None  # what the media shows, when the uploader told the simulator
+
+
 @dataclass
 class PostRecord:
     """One post on the simulated platform, with the decisions drawn for it (its ground truth)."""
@@ -140,6 +170,7 @@ class PostRecord:
     notices: list[tuple[str, float]] = field(default_factory=list)
     notice_removal_at: float | None = None
     withdrawn_at: float | None = None
+    media: Media | None = None
 
     @property
     def removal_at(self) -> float | None:
@@ -162,19 +193,34 @@ def decision_stream(seed: int, key: str) -> random.Random:
 
 @dataclass(frozen=True)
 class Submission:
-    text: str
+    text: str  # the post's text, or a media post's caption (may be empty)
     modality: str
     idempotency_key: str | None
+    media: Media | None = None
+
+
+def _detection(config: SandboxConfig, sub: Submission) -> tuple[ModerationRule | None, float]:
+    """The rule that matches the post (media first, then caption) and the chance of detection."""
+    caption = config.rule_for(sub.text) if sub.text else None
+    seen = sub.media.simulated_content if sub.media is not None else None
+    media = config.rule_for(seen) if seen else None
+    rule = media or caption
+    if rule is None:
+        return None, config.false_positive_proactive
+    p_caption = caption.proactive * caption.modality_factor.get("text", 0.0) if caption else 0.0
+    if media is None:
+        return rule, p_caption
+    p_media = media.proactive * media.modality_factor.get(sub.modality, 0.0)
+    return rule, 1.0 - (1.0 - p_caption) * (1.0 - p_media)
 
 
 def decide_post(
     config: SandboxConfig, post_id: str, sub: Submission, now: float
 ) -> tuple[PostRecord, bool]:
     """The post's fate, drawn at creation; returns (record, blocked at upload)."""
-    rng = decision_stream(config.seed, sub.idempotency_key or sub.text)
-    rule = config.rule_for(sub.text)
-    factor = rule.modality_factor.get(sub.modality, 0.0) if rule else 0.0
-    proactive_p = rule.proactive * factor if rule else config.false_positive_proactive
+    digest = sub.media.sha256 if sub.media is not None else ""
+    rng = decision_stream(config.seed, sub.idempotency_key or sub.text + digest)
+    rule, proactive_p = _detection(config, sub)
     detected = rng.random() < proactive_p
     latency = (rule.latency if rule else config.false_positive_latency).sample(rng)
     notice_draw = rng.random()
@@ -191,6 +237,7 @@ def decide_post(
         proactive_removal_at=now + latency / config.time_scale if detected else None,
         notice_draw=notice_draw,
         notice_latency_s=notice_latency / config.time_scale,
+        media=sub.media,
     )
     return record, blocked
 
