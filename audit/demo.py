@@ -1,11 +1,25 @@
-"""The demo: the bundled pack against the embedded reference sandbox, on a compressed clock."""
+"""The demo: the bundled pack against the embedded reference sandbox, on a compressed clock.
+
+Two steps, both against the reference sandbox (a simulator) served over real HTTP:
+
+1. A small **minimal evasion search** (:mod:`audit.evasion`) for VN-SUP-01, whose clean probes
+   the sandbox removes: it screens the simplest variants in rounds of ordinary runs. The search
+   runs against a second instance of the same simulated platform (same moderation and seed) whose
+   clock is compressed :data:`SEARCH_SPEEDUP` times more, so each round takes seconds.
+2. The **audit**: every criterion with clean, variant and banner-image probes, plus an arm of
+   probes carrying the evasion the search found. Its scorecard shows removal rates per variant
+   and per modality, and the minimal evasion with its evidence from this run.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
-from audit.clock import SystemClock
+import httpx
+
+from audit.arms import EvasionFinding
+from audit.clock import Clock, SystemClock
+from audit.evasion import EvasionSearch, PlanRounds, SearchResult, SearchSettings
 from audit.plan import Plan, Sample, Schedule, Target
 from audit.runner import PreparedRun, create_runs, execute_run
 from audit.sandbox.moderation import SandboxConfig, default_config_path, load_sandbox_config
@@ -13,12 +27,25 @@ from audit.sandbox.server import SandboxServer
 from audit.store import Store
 from audit.ui import Progress
 
-__all__ = ["DEMO_TIME_SCALE", "demo_plan", "run_demo"]
+__all__ = ["DEMO_TIME_SCALE", "SEARCH_SPEEDUP", "demo_plan", "run_demo"]
 
 DEMO_TIME_SCALE = 3600.0  # one hour of platform time per second: a 24 h deadline lasts 24 s
+SEARCH_SPEEDUP = 4.0  # the search's sandbox runs four times faster still: 6 s per 24 h
+SEARCH_CRITERION = "VN-SUP-01"
+SEARCH_SETTINGS = SearchSettings(clean=8, screen=4, confirm=0, budget=40)
+VARIANT_SHARE = 0.35  # of the text probes outside the evasion arm
+IMAGE_SHARE = 0.2
+EVASION_ARM = 12  # probes per criterion carrying the evasion the search found
 
 
-def demo_plan(base_url: str, seed: int, violating: int, controls: int) -> Plan:
+def demo_plan(
+    base_url: str,
+    seed: int,
+    violating: int,
+    controls: int,
+    arms: dict[str, int] | None = None,
+    time_scale: float = DEMO_TIME_SCALE,
+) -> Plan:
     return Plan(
         name="demo",
         packs=["vn-superstition"],
@@ -32,29 +59,57 @@ def demo_plan(base_url: str, seed: int, violating: int, controls: int) -> Plan:
             )
         ],
         seed=seed,
-        sample=Sample(violating_per_criterion=violating, controls_per_criterion=controls),
+        sample=Sample(
+            violating_per_criterion=violating,
+            controls_per_criterion=controls,
+            variant_share=VARIANT_SHARE,
+            image_share=IMAGE_SHARE,
+            variant_arms=arms or {},
+        ),
         schedule=Schedule(submission_window="PT2H", jitter=0.5),
-        time_scale=DEMO_TIME_SCALE,
+        time_scale=time_scale,
     )
 
 
-def sandbox_config(seed: int | None = None) -> SandboxConfig:
+def sandbox_config(seed: int | None = None, speedup: float = 1.0) -> SandboxConfig:
     config = load_sandbox_config(default_config_path())
-    update: dict[str, object] = {"time_scale": DEMO_TIME_SCALE}
+    update: dict[str, object] = {"time_scale": DEMO_TIME_SCALE * speedup}
     if seed is not None:
         update["seed"] = seed
     return config.model_copy(update=update)
 
 
+def search_evasion(
+    store: Store,
+    base_url: str,
+    seed: int,
+    clock: Clock,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> SearchResult:
+    """The demo's evasion search for VN-SUP-01 against a sandbox at the search's speed."""
+    plan = demo_plan(base_url, seed, 1, 0, time_scale=DEMO_TIME_SCALE * SEARCH_SPEEDUP)
+    rounds = PlanRounds(store, plan, SEARCH_CRITERION, clock, transport=transport)
+    return asyncio.run(EvasionSearch(rounds.criterion, rounds, SEARCH_SETTINGS).run())
+
+
+def evasion_arms(finding: EvasionFinding | None, violating: int) -> dict[str, int]:
+    """The arm the audit adds for a found evasion (a quarter of the probes at most)."""
+    size = min(EVASION_ARM, violating // 4)
+    if finding is None or size == 0:
+        return {}
+    return {"+".join(finding.variants): size}
+
+
 def run_demo(store: Store, seed: int, violating: int, controls: int) -> PreparedRun:
     clock = SystemClock()
-    with SandboxServer(sandbox_config(), clock) as server:
-        plan = demo_plan(server.base_url, seed, violating, controls)
+    with (
+        SandboxServer(sandbox_config(), clock) as server,
+        SandboxServer(sandbox_config(speedup=SEARCH_SPEEDUP), clock) as fast,
+    ):
+        search = search_evasion(store, fast.base_url, seed, clock)
+        arms = evasion_arms(search.finding, violating)
+        plan = demo_plan(server.base_url, seed, violating, controls, arms)
         (prepared,) = create_runs(store, plan, None, clock)
         with Progress(prepared.probes, f"run {prepared.run_id}") as progress:
             asyncio.run(execute_run(store, prepared.run_id, clock, progress=progress.update))
     return prepared
-
-
-def demo_paths(reports: Path, run_id: str) -> Path:
-    return reports / run_id
