@@ -201,3 +201,31 @@ def test_report_writes_all_five_formats_from_one_run(tmp_path: Path) -> None:
     ]
     _validate(json.loads((reports / run_id / "scorecard.json").read_text(encoding="utf-8")))
     JUnitXml.fromfile(str(reports / run_id / "junit.xml"))
+
+
+def test_an_evasion_finding_is_shown_on_its_criterion(card: Scorecard) -> None:
+    from audit.arms import EvasionFinding
+
+    finding = EvasionFinding(
+        criterion_id=card.criteria[1].id,
+        variants=["strip_diacritics"],
+        label="strip_diacritics",
+        complexity=1,
+        clean_removed=10,
+        clean_measured=10,
+        removed=1,
+        measured=10,
+        upper=0.39,
+        threshold=0.95,
+        confidence=0.95,
+        arms_tested=3,
+        also_evading=[],
+        probe_ids=[],
+        summary="Posts without diacritics <b>get through</b>: 1 of 10 removed in time.",
+    )
+    shown = card.model_copy(update={"evasions": [finding]})
+    html = RENDERERS["html"][1](shown, None)
+    card_html = html[html.index(f'id="{card.criteria[1].id}"') :]
+    card_html = card_html[: card_html.index("</article>")]
+    assert "Posts without diacritics &lt;b&gt;get through&lt;/b&gt;" in card_html
+    assert "Evasion that gets through" in RENDERERS["md"][1](shown, None)

@@ -67,8 +67,8 @@ def diff_text(view: RunDiff) -> str:
     for c in view.changes:
         before = f"{_pct(c.before.rate)} {c.before.verdict}" if c.before else "–"
         after = f"{_pct(c.after.rate)} {c.after.verdict}" if c.after else "–"
-        mark = c.direction if c.changed else "within noise"
-        lines.append(f"  {c.criterion_id:<12} {before:<24} → {after:<24} {mark:<12} {c.note}")
+        mark = f"* {c.direction.upper()}:" if c.changed else "  "
+        lines.append(f"{mark} {c.criterion_id:<10} {before:<23} → {after:<23} {c.note}")
     lines.append(
         f"{len(view.changed)} of {len(view.changes)} criteria changed beyond noise."
         if view.changed
