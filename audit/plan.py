@@ -228,7 +228,7 @@ class Plan(_Strict):
     packs: list[str] = Field(min_length=1)
     criteria: list[str] | None = None
     targets: list[Target] = Field(min_length=1)
-    seed: int = 0
+    seed: int = Field(default=0, ge=-(2**63), lt=2**63)  # stored as a 64-bit integer
     sample: Sample = Sample()
     schedule: Schedule = Schedule()
     polling: PollingPolicy = PollingPolicy()
