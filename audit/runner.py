@@ -67,7 +67,7 @@ def check_target_allowed(target: Target, allow_production: bool) -> None:
 def _probe_rows(
     run_id: str, plan: Plan, pack: Pack, target: Target, start: float
 ) -> list[ProbeRow]:
-    size = SampleSize(plan.sample.violating_per_criterion, plan.sample.controls_per_criterion)
+    size = SampleSize.from_sample(plan.sample)
     probes = synthesize(pack, plan.seed, size, run_key=run_id, criteria=plan.criteria)
     if not probes:
         raise InputError(
