@@ -21,10 +21,8 @@ from audit.runner import create_runs, execute_run
 from audit.sandbox.app import create_app
 from audit.store import Store
 from audit.workspace import scorecard_for
-from tests.test_evasion_support import needs_runner_sample
 
 
-@needs_runner_sample
 def test_demo_scorecard_shows_variant_and_modality_rates_and_a_minimal_evasion(
     tmp_path: Path,
 ) -> None:

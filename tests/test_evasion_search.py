@@ -32,7 +32,6 @@ from audit.plan import Sample
 from audit.store import Store
 from audit.workspace import scorecard_for
 from tests.test_evasion_support import (
-    needs_runner_sample,
     run_virtual,
     sandbox_config,
     sandbox_plan,
@@ -238,7 +237,6 @@ def test_plan_rounds_refuse_what_cannot_be_searched(tmp_path: Path) -> None:
     store.close()
 
 
-@needs_runner_sample
 def test_search_through_runs_posts_observes_and_withdraws_every_probe(tmp_path: Path) -> None:
     import httpx
 
@@ -270,7 +268,6 @@ def test_search_through_runs_posts_observes_and_withdraws_every_probe(tmp_path: 
     store.close()
 
 
-@needs_runner_sample
 def test_scorecard_reports_the_minimal_evasion_of_a_run(tmp_path: Path) -> None:
     sample = Sample(
         violating_per_criterion=40,
@@ -289,7 +286,6 @@ def test_scorecard_reports_the_minimal_evasion_of_a_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@needs_runner_sample
 def test_evasion_command_over_real_http(tmp_path: Path) -> None:
     from audit.cli import cli
     from audit.clock import SystemClock

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import tempfile
-from functools import cache
-from pathlib import Path
 
 import httpx
-import pytest
 
 from audit.clock import VirtualClock
 from audit.plan import Plan, Sample, Schedule, Target
@@ -45,31 +41,3 @@ def run_virtual(
     transport = httpx.ASGITransport(app)
     asyncio.run(execute_run(store, prepared.run_id, clock, transport=transport))
     return prepared.run_id, app.state.platform
-
-
-@cache
-def runner_passes_sample() -> bool:
-    """True once audit.runner hands synthesis the plan's whole sample (arms and shares).
-
-    Until then the runner builds ``SampleSize(violating, controls)`` and every probe of a run is
-    clean text; the tests that post variant or media probes through a run wait for that change.
-    """
-    sample = Sample(
-        violating_per_criterion=1, controls_per_criterion=0, variant_arms={"spacing": 1}
-    )
-    with tempfile.TemporaryDirectory() as folder:
-        store = Store(Path(folder) / "probe.sqlite")
-        try:
-            plan = sandbox_plan(sample, criteria=["VN-SUP-01"])
-            (prepared,) = create_runs(store, plan, None, VirtualClock())
-            rows = store.probes(prepared.run_id)
-            return bool(rows and rows[0].probe.get("variants"))
-        finally:
-            store.close()
-
-
-needs_runner_sample = pytest.mark.skipif(
-    not runner_passes_sample(),
-    reason="audit/runner.py does not yet pass plan.sample to synthesis "
-    "(SampleSize.from_sample); variant and media probes cannot be planned through a run",
-)

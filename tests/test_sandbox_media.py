@@ -30,7 +30,6 @@ from audit.sandbox.server import SandboxServer
 from audit.store import Store
 from audit.synthesis import SampleSize, synthesize
 from tests.test_evasion_support import (
-    needs_runner_sample,
     run_virtual,
     sandbox_config,
     sandbox_plan,
@@ -239,7 +238,6 @@ def test_media_that_cannot_be_made_is_a_failed_submission(
 # --- through a run --------------------------------------------------------------------------
 
 
-@needs_runner_sample
 def test_a_run_posts_images_that_the_platform_detects_less_often(tmp_path: Path) -> None:
     sample = Sample(violating_per_criterion=60, controls_per_criterion=0, image_share=0.5)
     store = Store(tmp_path / "audit.sqlite")
@@ -255,7 +253,6 @@ def test_a_run_posts_images_that_the_platform_detects_less_often(tmp_path: Path)
 
 
 @pytest.mark.slow
-@needs_runner_sample
 def test_media_probes_cross_real_http(tmp_path: Path) -> None:
     from audit.runner import create_runs, execute_run
 
