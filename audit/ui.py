@@ -59,6 +59,13 @@ class Progress:
         self._bar.stop()
 
 
+def _bounds(lower: float | None, upper: float | None) -> str:
+    """The one-sided exact bounds the verdict is decided on."""
+    if lower is None or upper is None:
+        return "–"
+    return f"{lower:.1%} – {upper:.1%}"
+
+
 def print_summary(card: Scorecard, console: Console | None = None) -> None:
     console = console or Console(width=None if sys.stdout.isatty() else 132)
     table = Table(title=f"{card.pack['id']} on {card.target['name']} — run {card.run_id}")
@@ -67,7 +74,7 @@ def print_summary(card: Scorecard, console: Console | None = None) -> None:
         "trigger",
         "deadline",
         "removed in time",
-        "interval",
+        "verdict bounds",
         "threshold",
         "median time",
         "over-removal",
@@ -81,7 +88,7 @@ def print_summary(card: Scorecard, console: Console | None = None) -> None:
             c.trigger,
             format_duration(c.deadline_seconds),
             f"{rate.successes}/{rate.n}" + (f" ({rate.rate:.1%})" if rate.rate is not None else ""),
-            f"{rate.low:.1%} – {rate.high:.1%}",
+            _bounds(c.one_sided_lower, c.one_sided_upper),
             f"{c.threshold:.0%}",
             c.median_time.text,
             f"{c.over_removed}/{c.kept + c.over_removed}",
