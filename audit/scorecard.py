@@ -487,6 +487,7 @@ def build_scorecard(
             "base_url": str(run.target.get("base_url", "")),
             "environment": str(run.target.get("environment", "")),
             "adapter": str(run.target.get("adapter", "")),
+            "profile": str(run.target.get("profile") or ""),
         },
         pack={
             "id": pack.pack.id,
