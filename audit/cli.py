@@ -18,7 +18,7 @@ from audit.clock import SystemClock, utc_iso
 from audit.commands import all_commands
 from audit.errors import AuditError, InputError, RuntimeFailure
 from audit.plan import load_plan
-from audit.render import FORMATS
+from audit.render import FORMATS, render_formats
 from audit.runner import create_runs, execute_run
 from audit.ui import Progress, print_summary
 from audit.workspace import Workspace, write_reports
@@ -200,7 +200,7 @@ def resume(c: Context, run_id: str, formats: str) -> None:
 
 
 @cli.command()
-@click.argument("run_id")
+@click.argument("run_id", required=False)
 @click.option(
     "--format",
     "formats",
@@ -208,11 +208,35 @@ def resume(c: Context, run_id: str, formats: str) -> None:
     show_default=True,
     help=f"Scorecard formats, comma-separated: {', '.join(FORMATS)}.",
 )
+@click.option(
+    "--from-evidence",
+    "bundle",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Rebuild the scorecard from an exported evidence bundle alone, not the workspace.",
+)
 @click.option("--quiet", is_flag=True, help="Write the files without printing the summary.")
 @pass_ctx
-def report(c: Context, run_id: str, formats: str, quiet: bool) -> None:
-    """Write the scorecards of a run (finished or not) and exit with its verdict's code."""
-    sys.exit(_report_and_exit(c, run_id, _formats(formats), quiet))
+def report(c: Context, run_id: str | None, formats: str, bundle: Path | None, quiet: bool) -> None:
+    """Write the scorecards of a run (finished or not) and exit with its verdict's code.
+
+    With --from-evidence BUNDLE the scorecard is rebuilt from the bundle's ledger alone and
+    written to reports/<run-id>/ (RUN_ID is then not needed).
+    """
+    chosen = _formats(formats)
+    if bundle is None:
+        if run_id is None:
+            raise click.UsageError("give a RUN_ID, or --from-evidence BUNDLE")
+        sys.exit(_report_and_exit(c, run_id, chosen, quiet))
+    from audit.bundle import scorecard_from_evidence
+
+    card = scorecard_from_evidence(bundle)
+    paths = render_formats(card, chosen, c.reports / card.run_id)
+    if not quiet:
+        print_summary(card)
+        for path in paths:
+            click.echo(f"wrote {path}")
+    sys.exit(card.exit_code)
 
 
 @cli.command()
