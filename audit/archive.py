@@ -136,5 +136,8 @@ def read_folder(path: Path) -> tuple[dict[str, bytes], list[str], list[str]]:
             if total > MAX_CONTENT_BYTES:
                 problems.append(f"the folder holds more than {MAX_CONTENT_BYTES} bytes")
                 break
-            files[entry.name] = entry.read_bytes()
+            try:
+                files[entry.name] = entry.read_bytes()
+            except OSError as exc:
+                problems.append(f"{entry.name}: cannot be read ({exc.strerror or exc})")
     return files, problems, ignored

@@ -159,6 +159,8 @@ def _manifest_body(evidence: RunEvidence, files: dict[str, bytes], clock: Clock)
 
 
 def _write_folder(files: dict[str, bytes], out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError("the export folder is a file (name an archive .tar.gz)", source=out)
     if out.exists() and any(out.iterdir()) and not (out / MANIFEST_FILE).exists():
         raise InputError("the export folder exists and is not an evidence bundle", source=out)
     out.mkdir(parents=True, exist_ok=True)
@@ -188,10 +190,13 @@ def export_bundle(
     files[README_FILE] = _readme(run_id, key)
     body = _manifest_body(evidence, files, clock or SystemClock())
     files[MANIFEST_FILE] = write_manifest(body, key)
-    if is_archive_path(out):
-        _write_file(write_archive(files, f"evidence-{run_id}"), out)
-    else:
-        _write_folder(files, out)
+    try:
+        if is_archive_path(out):
+            _write_file(write_archive(files, f"evidence-{run_id}"), out)
+        else:
+            _write_folder(files, out)
+    except OSError as exc:
+        raise InputError(f"cannot write the bundle ({exc.strerror or exc})", source=out) from None
     return ExportResult(
         out, run_id, key.fingerprint, len(evidence.records), evidence.head, len(files)
     )
@@ -272,8 +277,15 @@ def _examine(
         result.problems.append(str(exc))
         return None
     disagreements = check_agreement(evidence.probes, evidence.observations, records)
-    result.problems += [f"store and ledger disagree: {d}" for d in disagreements[:20]]
+    result.problems += _disagreements(disagreements)
     return evidence
+
+
+def _disagreements(found: list[str], shown: int = 20) -> list[str]:
+    lines = [f"store and ledger disagree: {d}" for d in found[:shown]]
+    if len(found) > shown:
+        lines.append(f"store and ledger disagree: {len(found) - shown} more such observations")
+    return lines
 
 
 def _json_difference(a: Any, b: Any, path: str = "") -> str | None:
@@ -322,7 +334,12 @@ def _first_difference(a: bytes, b: bytes) -> str:
 def _bundle_files(path: Path, result: Verification) -> dict[str, bytes]:
     """The files of a bundle at ``path``; InputError when it is no bundle at all."""
     if path.is_dir():
-        files, problems, ignored = read_folder(path)
+        try:
+            files, problems, ignored = read_folder(path)
+        except OSError as exc:
+            raise InputError(
+                f"the bundle folder cannot be read ({exc.strerror})", source=path
+            ) from None
         result.problems += problems
         result.notes += [f"{name}: hidden file ignored" for name in ignored]
         return files
@@ -406,8 +423,7 @@ def verify_store(store: Store, run_id: str) -> Verification:
         result.problems.append(f"ledger {chain.place()}: {chain.problem}")
         return result
     observations = store.observations(run_id)
-    disagreements = check_agreement(store.probes(run_id), observations, records)
-    result.problems += [f"store and ledger disagree: {d}" for d in disagreements[:20]]
+    result.problems += _disagreements(check_agreement(store.probes(run_id), observations, records))
     return result
 
 

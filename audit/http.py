@@ -274,40 +274,33 @@ class PlatformClient:
                 finally:
                     await response.aclose()
         except (httpx.HTTPError, TimeoutError) as exc:
-            return self._redacted(
-                Exchange(
-                    None,
-                    {},
-                    b"",
-                    False,
-                    _fault(exc, request),
-                    started,
-                    self._clock.now(),
-                    attempt,
-                    mono,
-                    self._clock.monotonic(),
-                )
-            )
+            fault = _fault(exc, request)
+            return self._finished(None, {}, b"", False, fault, (started, mono), attempt)
         error = None
         if response.is_redirect:
             error = "redirect refused (the audit never follows redirects)"
         elif truncated:
             error = f"response body larger than {MAX_BODY_BYTES} bytes"
         headers = {k.lower(): v[:MAX_HEADER_CHARS] for k, v in response.headers.items()}
-        return self._redacted(
-            Exchange(
-                response.status_code,
-                headers,
-                body,
-                truncated,
-                error,
-                started,
-                self._clock.now(),
-                attempt,
-                mono,
-                self._clock.monotonic(),
-            )
+        status = response.status_code
+        return self._finished(status, headers, body, truncated, error, (started, mono), attempt)
+
+    def _finished(
+        self,
+        status: int | None,
+        headers: dict[str, str],
+        body: bytes,
+        truncated: bool,
+        error: str | None,
+        start: tuple[float, float],
+        attempt: int,
+    ) -> Exchange:
+        """The exchange as it ends now (wall and monotonic time), with known secrets cut out."""
+        now, mono = self._clock.now(), self._clock.monotonic()
+        exchange = Exchange(
+            status, headers, body, truncated, error, start[0], now, attempt, start[1], mono
         )
+        return self._redacted(exchange)
 
     def _redacted(self, exchange: Exchange) -> Exchange:
         """The exchange with every known secret cut out, before anyone else sees it."""

@@ -78,6 +78,26 @@ def _parse(text: str) -> Any:
         loader.dispose()
 
 
+def _parse_or_refuse(text: str, path: Path, what: str) -> Any:
+    """The document, or one InputError naming the file (and the line, when YAML says)."""
+    try:
+        return _parse(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        place = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else None
+        problem = printable(str(getattr(exc, "problem", None) or "invalid YAML"), 200)
+        raise InputError(
+            f"{what} is not valid YAML ({problem})", source=path, where=place
+        ) from None
+    except RecursionError:
+        raise InputError(f"{what} is nested too deeply", source=path) from None
+    except _CONSTRUCTOR_ERRORS as exc:  # 2024-02-30, or `!!timestamp x` (PyYAML crashes)
+        problem = printable(str(exc), 200)
+        raise InputError(f"{what} is not valid YAML (bad value: {problem})", source=path) from None
+    except _AliasBomb as exc:
+        raise InputError(f"{what} is refused: {exc}", source=path) from None
+
+
 def load_yaml_file(path: Path, *, what: str) -> Any:
     """Parse a YAML file; every failure is an InputError naming the file."""
     try:
@@ -99,20 +119,7 @@ def load_yaml_file(path: Path, *, what: str) -> Any:
         raise InputError(
             f"{what} must be UTF-8 text (bad byte at offset {exc.start})", source=path
         ) from None
-    try:
-        data = _parse(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        place = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else None
-        problem = printable(str(getattr(exc, "problem", None) or "invalid YAML"), 200)
-        raise InputError(f"{what} is not valid YAML ({problem})", source=path, where=place) from None
-    except RecursionError:
-        raise InputError(f"{what} is nested too deeply", source=path) from None
-    except _CONSTRUCTOR_ERRORS as exc:  # 2024-02-30, or `!!timestamp x` (PyYAML crashes)
-        problem = printable(str(exc), 200)
-        raise InputError(f"{what} is not valid YAML (bad value: {problem})", source=path) from None
-    except _AliasBomb as exc:
-        raise InputError(f"{what} is refused: {exc}", source=path) from None
+    data = _parse_or_refuse(text, path, what)
     if not isinstance(data, dict):
         raise InputError(
             f"{what} must be a YAML mapping at the top level (got {type(data).__name__})",

@@ -319,6 +319,25 @@ def test_store_of_another_run_is_not_created_by_verify(
     assert code == 2 and not (tmp_path / "ws").exists()
 
 
+def test_export_to_a_place_that_cannot_take_it(audit: SmallAudit, tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(InputError, match="is a file"):
+        export_bundle(audit.store, audit.root, audit.run_id, tmp_path / "plain", audit.clock)
+    with pytest.raises(InputError, match="cannot write the bundle"):
+        export_bundle(
+            audit.store, audit.root, audit.run_id, tmp_path / "plain" / "b.tar.gz", audit.clock
+        )
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="not an evidence bundle"):
+        export_bundle(audit.store, audit.root, audit.run_id, tmp_path / "busy", audit.clock)
+
+
+def test_re_export_into_a_bundle_folder_replaces_it(folder: Path, audit: SmallAudit) -> None:
+    export_bundle(audit.store, audit.root, audit.run_id, folder, audit.clock)
+    assert verify_bundle(folder).ok
+
+
 def test_a_store_that_is_not_a_store(tmp_path: Path) -> None:
     (tmp_path / "audit.sqlite").write_bytes(b"not sqlite" * 100)
     with pytest.raises(InputError):
