@@ -87,6 +87,7 @@ def probe_facts(row: ProbeRow, observations: list[ObservationRow]) -> ProbeFacts
         deadline_at=row.deadline_at,
         observation_end=_observation_end(row),
         failure=failure,
+        posted_at=row.submitted_at,
     )
 
 
@@ -103,6 +104,7 @@ def _watching_facts(row: ProbeRow, poll_index: int) -> ProbeFacts:
         clock_start=row.clock_start,
         deadline_at=row.deadline_at,
         observation_end=row.clock_start + row.offsets[-1] if done else None,
+        posted_at=row.submitted_at,
     )
 
 

@@ -58,6 +58,10 @@ class ProbeFacts:
     deadline_at: float | None
     observation_end: float | None  # last planned look; None while still observing
     failure: str | None = None  # why it could not be measured (submission or notice failed)
+    # when the post was last known up before any look: the submission was sent then. For a
+    # notice-triggered probe that is before the deadline clock starts, and the platform may
+    # remove the post (proactively) before the notice; None: take the clock's start.
+    posted_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,8 @@ def classify_window(facts: ProbeFacts, window: Window) -> ProbeOutcome:
         return ProbeOutcome(Outcome.INCONCLUSIVE, None, None, facts.failure or "not submitted")
     assert facts.deadline_at is not None
     seen_up, first_down = window
-    last_visible = seen_up if seen_up is not None else facts.clock_start
+    known_up = facts.posted_at if facts.posted_at is not None else facts.clock_start
+    last_visible = seen_up if seen_up is not None else known_up
     if facts.expectation == "control":
         return _classify_control(facts, last_visible, first_down)
     deadline = facts.deadline_at
