@@ -135,8 +135,10 @@ def _manifest_body(evidence: RunEvidence, files: dict[str, bytes], clock: Clock)
         "run_id": run.run_id,
         "plan_name": run.plan_name,
         "status": run.status,
-        "target": {k: str(run.target.get(k, "")) for k in ("name", "adapter", "base_url")}
-        | {"environment": str(run.target.get("environment", ""))},
+        "target": {
+            key: str(run.target.get(key, ""))
+            for key in ("name", "adapter", "base_url", "environment")
+        },
         "pack": {"id": str(meta.get("id", "")), "version": str(meta.get("version", ""))},
         "seed": run.seed,
         "time_scale": float(run.time_scale),

@@ -23,8 +23,12 @@ from audit.store import ExchangeRecord, ObservationRow, ProbeRow, RunRow, Store
 
 __all__ = [
     "GENESIS",
+    "LEDGER_FILE",
+    "OBSERVATIONS_FILE",
+    "PROBES_FILE",
     "RECORD_FILES",
     "REDACTED",
+    "RUN_FILE",
     "ChainCheck",
     "EvidenceLedger",
     "Redactor",
@@ -33,8 +37,10 @@ __all__ = [
     "check_agreement",
     "check_chain",
     "entry_hash",
+    "first_line",
     "ledger_lines",
     "parse_records",
+    "pretty_json",
     "read_ledger",
     "snapshot",
     "verify_chain",

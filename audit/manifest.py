@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from audit.evidence import canonical_json
+from audit.evidence import canonical_json, pretty_json
 from audit.keys import ALGORITHM, SigningKey, fingerprint, signature_valid
 
 __all__ = [
@@ -102,11 +102,6 @@ def file_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def _layout(value: Any) -> bytes:
-    """The one byte layout of ``manifest.json``."""
-    return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
-
-
 def write_manifest(body: dict[str, Any], key: SigningKey) -> bytes:
     """Sign ``body`` (with the key's public half added) and lay the manifest out as bytes."""
     signed = {
@@ -119,7 +114,7 @@ def write_manifest(body: dict[str, Any], key: SigningKey) -> bytes:
     }
     ManifestBody.model_validate(signed)  # never sign what a reader would refuse
     signature = key.sign(canonical_json(signed).encode("utf-8"))
-    return _layout(
+    return pretty_json(
         {"signed": signed, "signature": {"algorithm": ALGORITHM, "value": signature.hex()}}
     )
 
@@ -175,7 +170,7 @@ def read_manifest(data: bytes, expect_key: str | None = None) -> ManifestCheck:
     if doc is None:
         return ManifestCheck(None, [f"{MANIFEST_FILE}: {problem}"])
     check = ManifestCheck(doc)
-    if _layout(value) != data:
+    if pretty_json(value) != data:
         check.problems.append(f"{MANIFEST_FILE}: not in its canonical layout (bytes were changed)")
     problem = _signature_problem(value, doc)
     if problem is not None:
