@@ -355,12 +355,6 @@ class AlwaysFaulty(HostilePlatform):
         return await fault(self.kind, self.requests, self)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the sandbox adapter reads any 404 as 'gone', so an HTML 404 page from a proxy or CDN "
-    "counts as a removal; fix in audit/adapters/sandbox.py (status(): 'gone' only for the "
-    "platform's JSON not_found body)",
-)
 def test_an_html_404_page_is_not_a_removal(tmp_path: Path) -> None:
     clock = VirtualClock()
 

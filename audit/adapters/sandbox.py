@@ -51,6 +51,11 @@ def _submit_result(exchange: Exchange) -> SubmitResult:
     return SubmitResult(SubmitKind.ERROR, detail=exchange.describe())
 
 
+def _platform_not_found(body: object) -> bool:
+    """The sandbox's own 404 answer; any other 404 (a proxy's HTML page) proves nothing."""
+    return isinstance(body, dict) and body.get("error") == "not_found"
+
+
 class SandboxAdapter:
     name = "sandbox"
     supports_idempotency = True
@@ -119,7 +124,11 @@ class SandboxAdapter:
             action="lookup",
             probe_id=probe.probe_id,
         )
-        if exchange.status == 404 and exchange.error is None:
+        if (
+            exchange.status == 404
+            and exchange.error is None
+            and _platform_not_found(exchange.json())
+        ):
             return SubmitResult(SubmitKind.ERROR, detail="not found: never reached the platform")
         if exchange.status == 410:
             body = exchange.json()
@@ -137,7 +146,7 @@ class SandboxAdapter:
             return StatusResult(PostState.VISIBLE)
         if exchange.status == 410 and state == "removed":
             return StatusResult(PostState.REMOVED, str(body.get("reason", "")))
-        if exchange.status == 404:
+        if exchange.status == 404 and _platform_not_found(body):
             return StatusResult(PostState.GONE, "not found")
         return StatusResult(PostState.UNKNOWN, exchange.describe())
 
@@ -158,7 +167,8 @@ class SandboxAdapter:
         exchange = await self._client.request(
             "DELETE", f"/api/v1/posts/{post_id}", action="withdraw"
         )
-        if exchange.ok and exchange.status in (200, 204, 404, 410):
+        gone = exchange.status == 404 and _platform_not_found(exchange.json())
+        if exchange.ok and (exchange.status in (200, 204, 410) or gone):
             return WithdrawResult(True, f"HTTP {exchange.status}")
         return WithdrawResult(False, exchange.describe())
 
