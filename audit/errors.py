@@ -36,12 +36,19 @@ class InputError(AuditError):
     ) -> None:
         self.source = str(source) if source is not None else None
         self.where = where
+        self.message = message
         text = message
         if source is not None:
             text += f" in {source}"
         if where:
             text += f", {where}"
         super().__init__(text)
+
+    def naming(self, source: str | Path | None) -> InputError:
+        """This error, naming ``source`` when it names no file yet."""
+        if self.source is not None or source is None:
+            return self
+        return InputError(self.message, source=source, where=self.where)
 
 
 class PlatformFault(AuditError):

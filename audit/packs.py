@@ -321,6 +321,5 @@ def resolve_pack(ref: str, base: Path | None = None) -> Path:
         return candidate
     names = ", ".join(p.name for p in list_bundled_packs())
     raise InputError(
-        f"pack {ref!r} is neither a bundled pack ({names}) nor an existing file",
-        source=base,
+        f"'packs' must name a bundled pack ({names}) or an existing file (got {ref!r})"
     )

@@ -112,6 +112,18 @@ def _probe_rows(
     return rows
 
 
+def _checked_packs(plan: Plan, plan_source: Path | None, allow_production: bool) -> list[Pack]:
+    """The plan's packs, once every check that needs no platform has passed."""
+    base = plan_source.parent if plan_source else None
+    packs = [load_pack(resolve_pack(ref, base)) for ref in plan.packs]
+    for target in plan.targets:
+        check_target_allowed(target, allow_production)
+        target.token()  # fail now, not mid-run, when a secret is missing
+    for pack in packs:
+        _check_criteria(plan, pack)
+    return packs
+
+
 def create_runs(
     store: Store,
     plan: Plan,
@@ -127,18 +139,19 @@ def create_runs(
     the slot for its pack and target in the same transaction; a run another process already
     made for that slot is left out, so two pollers never start the same scheduled run twice.
     """
-    base = plan_source.parent if plan_source else None
-    packs = [load_pack(resolve_pack(ref, base)) for ref in plan.packs]
-    for target in plan.targets:
-        check_target_allowed(target, allow_production)
-        target.token()  # fail now, not mid-run, when a secret is missing
+    try:
+        packs = _checked_packs(plan, plan_source, allow_production)
+    except InputError as exc:
+        raise exc.naming(plan_source) from None
     prepared: list[PreparedRun] = []
     for pack in packs:
-        _check_criteria(plan, pack)
         for target in plan.targets:
             now = clock.now()
             run_id = _run_id(now, plan, pack, target)
-            rows = _probe_rows(run_id, plan, pack, target, now)
+            try:
+                rows = _probe_rows(run_id, plan, pack, target, now)
+            except InputError as exc:
+                raise exc.naming(plan_source) from None
             run = RunRow(
                 run_id=run_id,
                 created_at=now,
