@@ -17,6 +17,7 @@ from audit import __version__
 from audit.clock import SystemClock, utc_iso
 from audit.commands import all_commands
 from audit.errors import AuditError, InputError, RuntimeFailure
+from audit.options import allow_production_option, formats_option
 from audit.plan import load_plan
 from audit.render import FORMATS, render_formats
 from audit.runner import create_runs, execute_run
@@ -26,7 +27,6 @@ from audit.workspace import Workspace, write_reports
 __all__ = ["cli", "main"]
 
 EXIT_INPUT, EXIT_RUNTIME = 2, 4
-DEFAULT_FORMATS = "html,md,json"
 
 
 class Context:
@@ -36,14 +36,6 @@ class Context:
 
 
 pass_ctx = click.make_pass_decorator(Context)
-
-
-def _formats(value: str) -> list[str]:
-    formats = [f.strip() for f in value.split(",") if f.strip()]
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise click.BadParameter(f"choose among {', '.join(FORMATS)} (got {value!r})")
-    return formats
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -130,30 +122,21 @@ def demo(c: Context, seed: int, violating: int, controls: int) -> None:
     type=click.Path(path_type=Path),
     help="Plan file (YAML); see examples/plan-sandbox.yaml.",
 )
-@click.option(
-    "--allow-production",
-    is_flag=True,
-    help="Allow probes on targets whose environment is 'production'.",
-)
-@click.option(
-    "--format",
-    "formats",
-    default=DEFAULT_FORMATS,
-    show_default=True,
-    help=f"Scorecard formats, comma-separated: {', '.join(FORMATS)}.",
-)
+@allow_production_option
+@formats_option()
 @click.option(
     "--detach",
     is_flag=True,
     help="Plan the runs and do only the work due now; continue later with `poll`.",
 )
 @pass_ctx
-def run(c: Context, plan_path: Path, allow_production: bool, formats: str, detach: bool) -> None:
+def run(
+    c: Context, plan_path: Path, allow_production: bool, formats: list[str], detach: bool
+) -> None:
     """Run a plan: one run per (pack, target), each to its end, then write scorecards.
 
     Safe to stop at any moment (Ctrl-C, kill, reboot): `resume RUN_ID` continues.
     """
-    chosen = _formats(formats)
     plan = load_plan(plan_path)
     store = c.workspace.open()
     clock = SystemClock()
@@ -168,7 +151,7 @@ def run(c: Context, plan_path: Path, allow_production: bool, formats: str, detac
             continue
         with Progress(item.probes, f"run {item.run_id}") as progress:
             asyncio.run(execute_run(store, item.run_id, clock, progress=progress.update))
-        codes.append(_report_and_exit(c, item.run_id, chosen))
+        codes.append(_report_and_exit(c, item.run_id, formats))
     sys.exit(_combine(codes))
 
 
@@ -181,33 +164,20 @@ def _combine(codes: list[int]) -> int:
 
 @cli.command()
 @click.argument("run_id")
-@click.option(
-    "--format",
-    "formats",
-    default=DEFAULT_FORMATS,
-    show_default=True,
-    help=f"Scorecard formats, comma-separated: {', '.join(FORMATS)}.",
-)
+@formats_option()
 @pass_ctx
-def resume(c: Context, run_id: str, formats: str) -> None:
+def resume(c: Context, run_id: str, formats: list[str]) -> None:
     """Continue an interrupted run to its end, then write its scorecards."""
-    chosen = _formats(formats)
     store = c.workspace.open()
     run_row = store.run(run_id)
     with Progress(len(store.probes(run_id)), f"run {run_row.run_id}") as progress:
         asyncio.run(execute_run(store, run_id, SystemClock(), progress=progress.update))
-    sys.exit(_report_and_exit(c, run_id, chosen))
+    sys.exit(_report_and_exit(c, run_id, formats))
 
 
 @cli.command()
 @click.argument("run_id", required=False)
-@click.option(
-    "--format",
-    "formats",
-    default=DEFAULT_FORMATS,
-    show_default=True,
-    help=f"Scorecard formats, comma-separated: {', '.join(FORMATS)}.",
-)
+@formats_option()
 @click.option(
     "--from-evidence",
     "bundle",
@@ -217,21 +187,22 @@ def resume(c: Context, run_id: str, formats: str) -> None:
 )
 @click.option("--quiet", is_flag=True, help="Write the files without printing the summary.")
 @pass_ctx
-def report(c: Context, run_id: str | None, formats: str, bundle: Path | None, quiet: bool) -> None:
+def report(
+    c: Context, run_id: str | None, formats: list[str], bundle: Path | None, quiet: bool
+) -> None:
     """Write the scorecards of a run (finished or not) and exit with its verdict's code.
 
-    With --from-evidence BUNDLE the scorecard is rebuilt from the bundle's ledger alone and
-    written to reports/<run-id>/ (RUN_ID is then not needed).
+    With --from-evidence BUNDLE the scorecard is rebuilt from the signed records and ledger in
+    an exported bundle alone and written to reports/<run-id>/ (RUN_ID is then not needed).
     """
-    chosen = _formats(formats)
     if bundle is None:
         if run_id is None:
             raise click.UsageError("give a RUN_ID, or --from-evidence BUNDLE")
-        sys.exit(_report_and_exit(c, run_id, chosen, quiet))
+        sys.exit(_report_and_exit(c, run_id, formats, quiet))
     from audit.bundle import scorecard_from_evidence
 
     card = scorecard_from_evidence(bundle)
-    paths = render_formats(card, chosen, c.reports / card.run_id)
+    paths = render_formats(card, formats, c.reports / card.run_id)
     if not quiet:
         print_summary(card)
         for path in paths:

@@ -15,8 +15,8 @@ import click
 
 from audit.clock import SystemClock
 from audit.evasion import EvasionSearch, PlanRounds, SearchRound, SearchSettings, SearchStatus
+from audit.options import allow_production_option, formats_option
 from audit.plan import load_plan
-from audit.render import FORMATS
 from audit.workspace import write_reports
 
 __all__ = ["COMMANDS", "evasion"]
@@ -27,15 +27,6 @@ EXIT_CODES = {
     SearchStatus.CLEAN_NOT_REMOVED: 3,
     SearchStatus.BUDGET_SPENT: 3,
 }
-
-
-def _formats(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
-    del ctx, param
-    formats = [f.strip() for f in value.split(",") if f.strip()]
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise click.BadParameter(f"choose among {', '.join(FORMATS)} (got {value!r})")
-    return formats
 
 
 def _echo_round(found: SearchRound) -> None:
@@ -71,14 +62,8 @@ def _echo_round(found: SearchRound) -> None:
     "--confirm", type=click.IntRange(0, 10_000), default=12, show_default=True,
     help="Fresh probes to confirm the candidate (0: report the screening evidence).",
 )  # fmt: skip
-@click.option(
-    "--allow-production", is_flag=True,
-    help="Allow probes on a target whose environment is 'production'.",
-)  # fmt: skip
-@click.option(
-    "--format", "formats", default="html,md,json", show_default=True, callback=_formats,
-    help=f"Formats of the confirmation run's scorecard: {', '.join(FORMATS)}.",
-)  # fmt: skip
+@allow_production_option
+@formats_option("Formats of the confirmation run's scorecard")
 @click.pass_context
 def evasion(
     ctx: click.Context,

@@ -21,6 +21,7 @@ from audit.bundle import (
 )
 from audit.errors import InputError
 from audit.keys import workspace_key
+from audit.options import formats_option
 from audit.render import render_formats
 from audit.store import Store
 from audit.workspace import Workspace
@@ -131,20 +132,14 @@ def export(run_id: str, out: Path | None) -> None:
 
 @click.command("evidence-report")
 @click.argument("bundle", type=click.Path(path_type=Path))
-@click.option(
-    "--format",
-    "formats",
-    default="html,md,json",
-    show_default=True,
-    help="Scorecard formats, comma-separated.",
-)
+@formats_option()
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Folder for the scorecards. [default: REPORTS/RUN_ID-from-evidence]",
 )
-def evidence_report(bundle: Path, formats: str, out: Path | None) -> None:
+def evidence_report(bundle: Path, formats: list[str], out: Path | None) -> None:
     """Rebuild a run's scorecard from its evidence bundle alone, and exit with its verdict's code.
 
     The bundle must verify first. Exit codes as for `report`: 0 compliant, 1 non-compliant,
@@ -152,8 +147,7 @@ def evidence_report(bundle: Path, formats: str, out: Path | None) -> None:
     """
     card = scorecard_from_evidence(bundle)
     _, reports = _context()
-    chosen = [f.strip() for f in formats.split(",") if f.strip()]
-    for path in render_formats(card, chosen, out or reports / f"{card.run_id}-from-evidence"):
+    for path in render_formats(card, formats, out or reports / f"{card.run_id}-from-evidence"):
         click.echo(f"wrote {path}")
     click.echo(f"overall verdict {card.overall_verdict} (rebuilt from {bundle})")
     sys.exit(card.exit_code)

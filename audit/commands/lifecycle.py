@@ -28,6 +28,7 @@ from audit.clock import SystemClock, utc_iso
 from audit.durations import format_duration, parse_duration
 from audit.errors import AuditError, InputError
 from audit.locking import RunBusy
+from audit.options import formats_option
 from audit.plan import load_plan
 from audit.runner import cleanup_run, create_runs, execute_run, run_lock
 from audit.schedule import DEFAULT_MAX_LATENESS, decide_slot, parse_cron
@@ -124,13 +125,14 @@ def _start_scheduled(
     return ids, decision.next_slot, f"slot {utc_iso(decision.due)}: {made}"
 
 
-def _write_finished(store: Store, reports: Path, polled: list[PolledRun], formats: str) -> None:
+def _write_finished(
+    store: Store, reports: Path, polled: list[PolledRun], formats: list[str]
+) -> None:
     from audit.workspace import write_reports
 
-    chosen = [f.strip() for f in formats.split(",") if f.strip()]
     for item in polled:
         if item.result == "finished":
-            card, paths = write_reports(store, item.run_id, reports, chosen)
+            card, paths = write_reports(store, item.run_id, reports, formats)
             verdicts = ", ".join(f"{c.id} {c.verdict.value}" for c in card.criteria)
             item.detail = f"{verdicts}; scorecards in {paths[0].parent}" if paths else verdicts
 
@@ -168,14 +170,14 @@ def _poll_line(item: PolledRun, now: float) -> str:
     callback=_seconds,
     help="Start a cron slot at most this late (e.g. 1h; default 1h); older slots are skipped.",
 )
-@click.option("--format", "formats", default="html,md,json", show_default=True)
+@formats_option("Scorecard formats written for each run that finishes")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def poll(
     run_ids: tuple[str, ...],
     plans: tuple[Path, ...],
     work_for: float | None,
     max_lateness: float | None,
-    formats: str,
+    formats: list[str],
     as_json: bool,
 ) -> None:
     """Do the work due now for every unfinished run (or the RUN_IDs), then exit.
