@@ -33,6 +33,7 @@ from audit.stats.survival import (
     SurvivalEstimate,
     cdf_interval,
     quantile_interval,
+    quantile_intervals,
     turnbull,
 )
 from audit.stats.verdict import Verdict, VerdictDecision, decide
@@ -56,6 +57,7 @@ __all__ = [
     "min_successes_compliant",
     "probes_needed",
     "quantile_interval",
+    "quantile_intervals",
     "turnbull",
     "wilson",
 ]

@@ -28,7 +28,7 @@ the exact Clopper–Pearson interval instead, because the count removed by then 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +42,7 @@ __all__ = [
     "SurvivalEstimate",
     "cdf_interval",
     "quantile_interval",
+    "quantile_intervals",
     "turnbull",
 ]
 
@@ -115,6 +116,29 @@ class SurvivalEstimate:
                 upper += mass
         return min(lower, 1.0), min(upper, 1.0)
 
+    def cdf_many(self, times: Sequence[float]) -> list[tuple[float, float]]:
+        """:meth:`cdf` at each of ``times``, in O((intervals + times) log intervals).
+
+        The intervals are disjoint and sorted, so the masses counted at ``t`` are a leading run
+        of them, and their running sum (added in the same order as :meth:`cdf` adds them) gives
+        the same values to the last bit.
+        """
+        if not self.masses:
+            return [(0.0, 0.0) for _ in times]
+        ends = np.array(self.intervals, dtype=np.float64)
+        a, b = ends[:, 0], ends[:, 1]
+        if not _leading_runs(a, b):  # pragma: no cover - intervals are built sorted
+            return [self.cdf(t) for t in times]
+        running = np.concatenate(([0.0], np.cumsum(np.array(self.masses, dtype=np.float64))))
+        t = np.asarray(times, dtype=np.float64)
+        lows = np.searchsorted(b, t, side="right")
+        highs = np.searchsorted(a, t, side="left")
+        at = np.minimum(highs, a.size - 1)
+        highs = highs + ((highs < a.size) & (a[at] == b[at]) & (a[at] == t))
+        lower = np.minimum(running[lows], 1.0).tolist()
+        upper = np.minimum(running[highs], 1.0).tolist()
+        return list(zip(lower, upper, strict=True))
+
     def quantile(self, p: float) -> float | None:
         """Time by which a share ``p`` is surely removed under the NPMLE, or ``None``.
 
@@ -131,6 +155,16 @@ class SurvivalEstimate:
             if cumulative >= p - _MASS_TOL:
                 return None if math.isinf(b) else b
         return None
+
+
+def _leading_runs(a: FloatArray, b: FloatArray) -> bool:
+    """Whether the intervals counted by :meth:`SurvivalEstimate.cdf` at any ``t`` lead the
+    list: both ends non-decreasing, and a point interval never after a wider one starting at
+    the same time."""
+    if not (np.all(np.diff(a) >= 0) and np.all(np.diff(b) >= 0)):
+        return False
+    point = a == b
+    return not bool(np.any(point[1:] & ~point[:-1] & (a[1:] == a[:-1])))
 
 
 @dataclass(frozen=True)
@@ -222,12 +256,20 @@ class _Runs:
         gradient = np.cumsum(delta)[: self.m] / self.weight.sum()
         new = mass * gradient
         new /= new.sum()
-        return new, float(np.dot(self.weight, np.log(covered))), gradient
+        return new, _weighted_sum(self.weight, np.log(covered)), gradient
 
 
 _TINY = float(np.finfo(np.float64).tiny)
 _KKT_SLACK = 1e-6  # a zero mass whose gradient exceeds 1 by more than this is revived
 _LINE_SEARCH_HALVINGS = 20
+_STALLED_REVIVALS = 20  # revivals in a row that raise the likelihood by no more than _LL_GAIN
+_LL_GAIN = 1e-9
+
+
+def _weighted_sum(weight: FloatArray, values: FloatArray) -> float:
+    """``sum(weight * values)``, without BLAS: numpy's dot hands vectors of more than a few
+    thousand elements to OpenBLAS threads, whose start-up costs more than the sum itself."""
+    return float(np.sum(weight * values))
 
 
 def _log_likelihood(runs: _Runs, mass: FloatArray) -> float:
@@ -235,7 +277,7 @@ def _log_likelihood(runs: _Runs, mass: FloatArray) -> float:
     covered = cumulative[runs.stop] - cumulative[runs.first]
     if np.any(covered <= 0.0):
         return -math.inf
-    return float(np.dot(runs.weight, np.log(covered)))
+    return _weighted_sum(runs.weight, np.log(covered))
 
 
 def _icm_step(runs: _Runs, mass: FloatArray, ll: float) -> FloatArray:
@@ -278,26 +320,51 @@ def _em(runs: _Runs, tol: float, max_iter: int) -> tuple[FloatArray, int, bool]:
     mass, ICM moves whole blocks of mass at once. Convergence is Turnbull's: one EM step moves no
     mass by more than ``tol``. At the NPMLE every gradient entry is at most 1, with equality
     where the mass is positive (Gentleman & Geyer 1994); a zero mass that violates this is given
-    back a little mass and the iteration resumes.
+    back a little mass and the iteration resumes. When revivals no longer raise the likelihood
+    (by more than ``_LL_GAIN``, ``_STALLED_REVIVALS`` times in a row) the violation is below what
+    ``tol`` resolves — the ICM step takes the mass straight back — and the iteration stops as
+    converged rather than cycling until ``max_iter``.
     """
     # Start: each observation spreads its weight evenly over the intervals it covers.
     share = runs.weight / (runs.stop - runs.first)
     delta = np.bincount(runs.first, share, runs.m + 1) - np.bincount(runs.stop, share, runs.m + 1)
     mass = np.cumsum(delta)[: runs.m]
     mass = np.maximum(mass, 0.0) / mass.sum()
+    stalled, revived_at = 0, -math.inf
     for iteration in range(1, max_iter + 1):
-        new, _, gradient = runs.step(mass)
+        new, ll, gradient = runs.step(mass)
         if float(np.max(np.abs(new - mass))) < tol:
             revive = (new <= tol) & (gradient > 1.0 + _KKT_SLACK)
             if not revive.any():
                 return new, iteration, True
+            stalled = stalled + 1 if ll <= revived_at + _LL_GAIN else 0
+            if stalled >= _STALLED_REVIVALS:
+                return new, iteration, True
+            revived_at = max(revived_at, ll)
             new = np.where(revive, np.maximum(new, tol), new)
             new /= new.sum()
         mass = _icm_step(runs, new, _log_likelihood(runs, new))
     return mass, max_iter, False
 
 
-def _fit(obs: _Prepared, tol: float, max_iter: int) -> SurvivalEstimate:
+@dataclass(frozen=True)
+class _Masses:
+    """An NPMLE as arrays: Turnbull intervals ``(q, p]`` and their masses."""
+
+    q: FloatArray
+    p: FloatArray
+    mass: FloatArray
+    iterations: int
+    converged: bool
+
+    def quantile(self, share: float) -> float:
+        """:meth:`SurvivalEstimate.quantile`, with "never reached" as ``inf``; the running sum
+        adds the masses in the same order, so the value is the same."""
+        reached = np.flatnonzero(np.cumsum(self.mass) >= share - _MASS_TOL)
+        return float(self.p[reached[0]]) if reached.size else math.inf
+
+
+def _fit_masses(obs: _Prepared, tol: float, max_iter: int) -> _Masses:
     q, p = _innermost(obs)
     first, stop = _coverage(obs, q, p)
     if np.any(stop <= first):  # pragma: no cover - would be a bug in _innermost/_coverage
@@ -306,12 +373,17 @@ def _fit(obs: _Prepared, tol: float, max_iter: int) -> SurvivalEstimate:
     mass, iterations, converged = _em(runs, tol, max_iter)
     mass[mass < tol * 1e-3] = 0.0
     mass /= mass.sum()
+    return _Masses(q, p, mass, iterations, converged)
+
+
+def _fit(obs: _Prepared, tol: float, max_iter: int) -> SurvivalEstimate:
+    fit = _fit_masses(obs, tol, max_iter)
     return SurvivalEstimate(
-        intervals=tuple(zip(q.tolist(), p.tolist(), strict=True)),
-        masses=tuple(mass.tolist()),
+        intervals=tuple(zip(fit.q.tolist(), fit.p.tolist(), strict=True)),
+        masses=tuple(fit.mass.tolist()),
         n=round(float(obs.weight.sum())),
-        iterations=iterations,
-        converged=converged,
+        iterations=fit.iterations,
+        converged=fit.converged,
     )
 
 
@@ -340,20 +412,23 @@ def _check_resamples(resamples: int) -> None:
         raise ValueError(f"'resamples' must be an integer of at least 10 (got {resamples!r})")
 
 
+def _bootstrap_samples(obs: _Prepared, resamples: int, seed: int) -> Iterator[_Prepared]:
+    """``resamples`` bootstrap samples (probes drawn with replacement), as weighted distinct
+    observations."""
+    rng = np.random.default_rng(seed)
+    n = round(float(obs.weight.sum()))
+    probabilities = obs.weight / obs.weight.sum()
+    for _ in range(resamples):
+        counts = rng.multinomial(n, probabilities).astype(np.float64)
+        keep = counts > 0
+        yield _Prepared(obs.left[keep], obs.right[keep], obs.exact[keep], counts[keep])
+
+
 def _bootstrap_fits(
     obs: _Prepared, resamples: int, seed: int, tol: float, max_iter: int
 ) -> list[SurvivalEstimate]:
     """NPMLEs of ``resamples`` bootstrap samples (probes drawn with replacement)."""
-    rng = np.random.default_rng(seed)
-    n = round(float(obs.weight.sum()))
-    probabilities = obs.weight / obs.weight.sum()
-    fits = []
-    for _ in range(resamples):
-        counts = rng.multinomial(n, probabilities).astype(np.float64)
-        keep = counts > 0
-        sample = _Prepared(obs.left[keep], obs.right[keep], obs.exact[keep], counts[keep])
-        fits.append(_fit(sample, tol, max_iter))
-    return fits
+    return [_fit(sample, tol, max_iter) for sample in _bootstrap_samples(obs, resamples, seed)]
 
 
 def quantile_interval(
@@ -376,15 +451,42 @@ def quantile_interval(
     intervals can under-cover for small samples — treat them as a guide, and verdicts rely on the
     exact binomial bounds instead.
     """
+    (interval,) = quantile_intervals(
+        data, [p], level, resamples=resamples, seed=seed, tol=tol, max_iter=max_iter
+    )
+    return interval
+
+
+def quantile_intervals(
+    data: Sequence[CensoredTime],
+    ps: Sequence[float],
+    level: float = 0.95,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    tol: float = 1e-6,
+    max_iter: int = 10_000,
+) -> list[tuple[float | None, float | None]]:
+    """:func:`quantile_interval` for each share in ``ps``, from one set of resamples.
+
+    Each interval is exactly the one :func:`quantile_interval` gives for its share with the same
+    ``seed``: the resamples are the same, only fitted once for all the shares.
+    """
     _check_level(level)
     _check_resamples(resamples)
-    if not isinstance(p, (int, float)) or not 0.0 < p <= 1.0:
-        raise ValueError(f"'p' must be a probability in (0, 1] (got {p!r})")
-    fits = _bootstrap_fits(_prepare(data), resamples, seed, tol, max_iter)
-    values = np.array([_or_inf(fit.quantile(p)) for fit in fits])
+    for p in ps:
+        if not isinstance(p, (int, float)) or not 0.0 < p <= 1.0:
+            raise ValueError(f"'p' must be a probability in (0, 1] (got {p!r})")
+    values = np.empty((len(ps), resamples))
+    for index, sample in enumerate(_bootstrap_samples(_prepare(data), resamples, seed)):
+        fit = _fit_masses(sample, tol, max_iter)
+        values[:, index] = [fit.quantile(p) for p in ps]
     tail = (1.0 - level) / 2.0
-    low, high = np.quantile(values, [tail, 1.0 - tail], method="inverted_cdf")
-    return _finite_or_none(float(low)), _finite_or_none(float(high))
+    intervals = []
+    for row in values:
+        low, high = np.quantile(row, [tail, 1.0 - tail], method="inverted_cdf")
+        intervals.append((_finite_or_none(float(low)), _finite_or_none(float(high))))
+    return intervals
 
 
 def _status_known(obs: _Prepared, t: float) -> bool:
@@ -426,10 +528,6 @@ def cdf_interval(
     low = float(np.quantile(bounds[:, 0], tail, method="inverted_cdf"))
     high = float(np.quantile(bounds[:, 1], 1.0 - tail, method="inverted_cdf"))
     return max(0.0, low), min(1.0, high)
-
-
-def _or_inf(value: float | None) -> float:
-    return math.inf if value is None else value
 
 
 def _finite_or_none(value: float) -> float | None:
