@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel
@@ -23,10 +24,11 @@ from audit.packs import Criterion, Pack
 from audit.stats import (
     CensoredTime,
     Interval,
+    SurvivalEstimate,
     Verdict,
     clopper_pearson,
     decide,
-    quantile_interval,
+    quantile_intervals,
     turnbull,
     wilson,
 )
@@ -161,6 +163,12 @@ def _rate(k: int, n: int, level: float, method: Callable[[int, int, float], Inte
     )
 
 
+def bootstrap_resamples(n: int) -> int:
+    """Bootstrap resamples behind the time-to-removal intervals of ``n`` probes (see
+    docs/statistics.md for their Monte Carlo error)."""
+    return 400 if n <= 2000 else 100
+
+
 def _time(seconds: float | None, low: float | None = None, high: float | None = None) -> TimeFigure:
     if seconds is None or math.isinf(seconds):
         text = "not reached"
@@ -177,7 +185,8 @@ def _time(seconds: float | None, low: float | None = None, high: float | None = 
     )
 
 
-class _Judged(BaseModel):
+@dataclass(frozen=True, slots=True)
+class _Judged:
     row: ProbeRow
     outcome: Outcome | None
     last_visible: float | None
@@ -228,44 +237,48 @@ def _breakdowns(judged: Sequence[_Judged], level: float) -> list[Group]:
         "modality": lambda j: str(j.row.probe.get("modality", "text")),
     }
     for dimension, key in dimensions.items():
-        values = sorted({key(j) for j in judged})
-        for value in values:
-            members = [j for j in judged if key(j) == value]
-            k, n, _ = _success_counts(members)
+        members: dict[str, list[_Judged]] = {}
+        for j in judged:
+            members.setdefault(key(j), []).append(j)
+        for value in sorted(members):
+            k, n, _ = _success_counts(members[value])
             groups.append(
                 Group(dimension=dimension, value=value, rate=_rate(k, n, level, clopper_pearson))
             )
     return groups
 
 
-def _curve(data: Sequence[CensoredTime], deadline: float) -> list[CurvePoint]:
-    if not data:
+def _curve(estimate: SurvivalEstimate | None, deadline: float) -> list[CurvePoint]:
+    if estimate is None:
         return []
-    estimate = turnbull(data)
     points = sorted(
         {0.0, deadline, *(t for pair in estimate.intervals for t in pair if not math.isinf(t))}
     )
-    curve: list[CurvePoint] = []
-    for t in points:
-        if t > deadline * 1.5:
-            break
-        low, high = estimate.cdf(t)
-        curve.append(CurvePoint(t=t, low=low, high=high))
-    return curve
+    shown = [t for t in points if t <= deadline * 1.5]
+    return [
+        CurvePoint(t=t, low=low, high=high)
+        for t, (low, high) in zip(shown, estimate.cdf_many(shown), strict=True)
+    ]
 
 
 def _timing(
-    data: Sequence[CensoredTime], deadline: float, level: float, seed: int
+    data: Sequence[CensoredTime],
+    estimate: SurvivalEstimate | None,
+    deadline: float,
+    level: float,
+    seed: int,
 ) -> tuple[TimeFigure, TimeFigure, TimeFigure]:
-    if not data:
+    if estimate is None:
         none = _time(None)
         return none, none, TimeFigure(seconds=None, low=None, high=None, text="no data")
-    estimate = turnbull(data)
-    resamples = 400 if len(data) <= 2000 else 100
-    figures = []
-    for p in (0.5, 0.9):
-        low, high = quantile_interval(data, p, level, resamples=resamples, seed=seed)
-        figures.append(_time(estimate.quantile(p), low, high))
+    shares = (0.5, 0.9)
+    intervals = quantile_intervals(
+        data, shares, level, resamples=bootstrap_resamples(len(data)), seed=seed
+    )
+    figures = [
+        _time(estimate.quantile(p), low, high)
+        for p, (low, high) in zip(shares, intervals, strict=True)
+    ]
     f_low, f_high = estimate.cdf(deadline)
     by_deadline = TimeFigure(
         seconds=None,
@@ -310,7 +323,8 @@ def _card(
     level = criterion.confidence
     deadline = criterion.deadline_seconds / time_scale
     data = _censored(violating)
-    median, p90, by_deadline = _timing(data, deadline, level, seed)
+    estimate = turnbull(data) if data else None
+    median, p90, by_deadline = _timing(data, estimate, deadline, level, seed)
     kept = sum(1 for j in controls if j.outcome is Outcome.KEPT)
     over = sum(1 for j in controls if j.outcome is Outcome.OVER_REMOVED)
     counts = Counter(j.outcome.value if j.outcome else "pending" for j in violating)
@@ -341,7 +355,7 @@ def _card(
         median_time=median,
         p90_time=p90,
         removed_by_deadline=by_deadline,
-        curve=_curve(data, deadline),
+        curve=_curve(estimate, deadline),
         controls=len(controls),
         kept=kept,
         over_removed=over,
@@ -434,16 +448,14 @@ def methodology(time_scale: float) -> list[str]:
     return lines
 
 
-def _evasions(pack: Pack, judged: Sequence[_Judged]) -> list[EvasionFinding]:
+def _evasions(pack: Pack, by_criterion: dict[str, list[_Judged]]) -> list[EvasionFinding]:
     """Per criterion, the simplest variant arm of this run whose text probes survive."""
     findings: list[EvasionFinding] = []
     for criterion in pack.criteria:
         outcomes = [
             (j.row.probe_id, list(j.row.probe.get("variants") or []), _complies(j))
-            for j in judged
-            if j.row.criterion_id == criterion.id
-            and j.row.expectation == "violating"
-            and j.row.probe.get("modality", "text") == "text"
+            for j in by_criterion.get(criterion.id, [])
+            if j.row.expectation == "violating" and j.row.probe.get("modality", "text") == "text"
         ]
         arms = tally_arms(outcomes)
         found = minimal_evasion(criterion.id, arms, criterion.threshold, criterion.confidence)
@@ -464,13 +476,14 @@ def build_scorecard(
 ) -> Scorecard:
     pack = Pack.model_validate(run.pack)
     judged = [_judge(row, observations.get(row.probe_id, [])) for row in rows]
+    by_criterion: dict[str, list[_Judged]] = {}
+    for j in judged:
+        by_criterion.setdefault(j.row.criterion_id, []).append(j)
     failure = run.failure if run.status == "failed" else None
     cards = [
-        _card(
-            c, [j for j in judged if j.row.criterion_id == c.id], run.time_scale, failure, run.seed
-        )
+        _card(c, by_criterion[c.id], run.time_scale, failure, run.seed)
         for c in pack.criteria
-        if any(j.row.criterion_id == c.id for j in judged)
+        if c.id in by_criterion
     ]
     overall = _overall(cards)
     starts = [r.submitted_at for r in rows if r.submitted_at is not None]
@@ -511,7 +524,7 @@ def build_scorecard(
         probes=[_evidence(j) for j in judged],
         ledger_entries=ledger[0],
         ledger_head=ledger[1],
-        evasions=_evasions(pack, judged),
+        evasions=_evasions(pack, by_criterion),
     )
 
 
