@@ -196,11 +196,11 @@ def curve_chart(card: CriterionCard, time_scale: float) -> CurveChart | None:
     def py(share: float) -> float:
         return round(top + (1.0 - share) * inner_h, 1)
 
-    def path(steps: list[tuple[float, float]]) -> str:
-        return " ".join(f"{px(t)},{py(s)}" for t, s in steps)
+    def points(steps: list[tuple[float, float]]) -> list[str]:
+        return [f"{px(t)},{py(s)}" for t, s in steps]
 
-    low = _steps([(p.t, p.low) for p in card.curve], t_max)
-    high = _steps([(p.t, p.high) for p in card.curve], t_max)
+    low = points(_steps([(p.t, p.low) for p in card.curve], t_max))
+    high = points(_steps([(p.t, p.high) for p in card.curve], t_max))
     scaled = time_scale != 1
     return CurveChart(
         width=width,
@@ -209,9 +209,9 @@ def curve_chart(card: CriterionCard, time_scale: float) -> CurveChart | None:
         top=top,
         right=left + inner_w,
         bottom=top + inner_h,
-        band=path(high + low[::-1]),
-        lower=path(low),
-        upper=path(high),
+        band=" ".join(high + low[::-1]),
+        lower=" ".join(low),
+        upper=" ".join(high),
         deadline_x=px(deadline),
         threshold_y=py(card.threshold),
         x_ticks=tuple(
