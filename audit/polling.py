@@ -1,24 +1,35 @@
 """When to look at a probe.
 
 The verdict needs the probe's state at the deadline; the time-to-removal figures need resolution
-early on, where most removals happen. The default schedule spends its status requests on a
-geometric grid from a small fraction of the deadline up to just before it, one look at the
-deadline itself and a few during the grace period:
+where removals happen. The schedule spends its status requests on a geometric grid from a small
+fraction of the deadline up to just before it, one look at the deadline itself and a few during
+the grace period:
 
 * a look that ends before the deadline and finds the post gone proves a removal in time;
 * a look that starts at or after the deadline and finds it up proves it was not removed in time;
+  so a removal is undecided only if it falls in the last ``margin`` before the deadline;
 * geometric spacing keeps each removal's censoring interval a fixed fraction of its time;
-* each probe's grid is shifted by a seeded random factor, so that across probes the looks cover
-  the time axis densely and the censoring-aware estimate resolves finer than any one grid.
+* each probe's looks are moved by seeded random factors, so that across probes the looks cover
+  the time axis densely and the censoring-aware estimate (Turnbull) resolves finer than any one
+  grid. ``jitter: each`` (the default) moves every look by its own factor between ratio^-1/2 and
+  ratio^1/2, so neighbouring looks can end up to ratio^2 apart; ``jitter: phase`` slides the
+  whole grid by one such factor, so the ratio between looks, hence each removal's censoring
+  interval relative to its time, stays fixed; ``none`` gives every probe the same grid.
+
+``bench/polling_cost.py`` measures what schedules cost and buy; docs/performance.md has the
+figures, and the case for ``jitter: phase, first: 0.01, grace_polls: 1``.
 """
 
 from __future__ import annotations
 
 import random
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = ["PollingPolicy", "next_poll_index", "poll_offsets"]
+
+Jitter = Literal["phase", "each", "none"]
 
 
 class PollingPolicy(BaseModel):
@@ -29,7 +40,14 @@ class PollingPolicy(BaseModel):
     grace_polls: int = Field(default=2, ge=0, le=100)
     margin: float = Field(default=0.001, ge=0, lt=0.5)
     min_margin_seconds: float = Field(default=0.25, ge=0)
-    jitter: bool = True
+    jitter: Jitter = "each"
+
+    @field_validator("jitter", mode="before")
+    @classmethod
+    def _jitter_flag(cls, value: object) -> object:
+        if isinstance(value, bool):  # the older yes/no form
+            return "each" if value else "none"
+        return value
 
     @model_validator(mode="after")
     def _room_for_grid(self) -> PollingPolicy:
@@ -41,6 +59,21 @@ class PollingPolicy(BaseModel):
         return min(max(self.margin * deadline, self.min_margin_seconds), deadline / 10)
 
 
+def _grid(start: float, last: float, count: int, jitter: Jitter, rng: random.Random) -> list[float]:
+    """``count`` looks from about ``start`` to exactly ``last``, geometric."""
+    if count == 1:
+        return [last]
+    ratio = (last / start) ** (1.0 / (count - 1))
+    if jitter == "phase" and ratio > 1.0:
+        phase = rng.random() - 0.5
+        grid = [start * ratio ** (i + phase) for i in range(count - 1)]
+    else:
+        grid = [start * ratio**i for i in range(count - 1)]
+        if jitter == "each" and ratio > 1.0:
+            grid = [t * ratio ** (rng.random() - 0.5) for t in grid]
+    return [*sorted(min(t, last) for t in grid), last]
+
+
 def poll_offsets(
     deadline: float, grace: float, policy: PollingPolicy, rng: random.Random
 ) -> list[float]:
@@ -48,15 +81,7 @@ def poll_offsets(
     before = policy.requests - 1 - (policy.grace_polls if grace > 0 else 0)
     last_before = deadline - policy.margin_seconds(deadline)
     start = min(deadline * policy.first, last_before)
-    if before == 1:
-        grid = [last_before]
-    else:
-        ratio = (last_before / start) ** (1.0 / (before - 1))
-        grid = [start * ratio**i for i in range(before)]
-        if policy.jitter and ratio > 1.0:
-            grid[:-1] = [t * ratio ** (rng.random() - 0.5) for t in grid[:-1]]
-        grid[-1] = last_before
-    offsets = sorted(min(t, last_before) for t in grid)
+    offsets = _grid(start, last_before, before, policy.jitter, rng)
     offsets.append(deadline)
     if grace > 0:
         offsets.extend(
