@@ -248,12 +248,12 @@ class _Runs:
         The gradient entry ``j`` is ``sum_i w_i [j in run i] / P_i / W``, where ``P_i`` is the
         probability ``mass`` gives observation ``i``. The EM update multiplies ``mass`` by it.
         """
-        cumulative = np.concatenate(([0.0], np.cumsum(mass)))
+        cumulative = np.concatenate(([0.0], mass.cumsum()))
         covered = np.maximum(cumulative[self.stop] - cumulative[self.first], _TINY)
         ratio = self.weight / covered
         delta = np.bincount(self.first, ratio, self.m + 1)
         delta -= np.bincount(self.stop, ratio, self.m + 1)
-        gradient = np.cumsum(delta)[: self.m] / self.weight.sum()
+        gradient = delta.cumsum()[: self.m] / self.weight.sum()
         new = mass * gradient
         new /= new.sum()
         return new, _weighted_sum(self.weight, np.log(covered)), gradient
@@ -269,13 +269,13 @@ _LL_GAIN = 1e-9
 def _weighted_sum(weight: FloatArray, values: FloatArray) -> float:
     """``sum(weight * values)``, without BLAS: numpy's dot hands vectors of more than a few
     thousand elements to OpenBLAS threads, whose start-up costs more than the sum itself."""
-    return float(np.sum(weight * values))
+    return float((weight * values).sum())
 
 
 def _log_likelihood(runs: _Runs, mass: FloatArray) -> float:
-    cumulative = np.concatenate(([0.0], np.cumsum(mass)))
+    cumulative = np.concatenate(([0.0], mass.cumsum()))
     covered = cumulative[runs.stop] - cumulative[runs.first]
-    if np.any(covered <= 0.0):
+    if (covered <= 0.0).any():
         return -math.inf
     return _weighted_sum(runs.weight, np.log(covered))
 
@@ -289,7 +289,7 @@ def _icm_step(runs: _Runs, mass: FloatArray, ll: float) -> FloatArray:
     halved towards the current point until the likelihood does not fall.
     """
     m = runs.m
-    cumulative = np.concatenate(([0.0], np.cumsum(mass)))
+    cumulative = np.concatenate(([0.0], mass.cumsum()))
     cumulative[-1] = 1.0
     covered = np.maximum(cumulative[runs.stop] - cumulative[runs.first], _TINY)
     ratio = runs.weight / covered
@@ -299,12 +299,12 @@ def _icm_step(runs: _Runs, mass: FloatArray, ll: float) -> FloatArray:
     inner = slice(1, m)  # F_0 = 0 and F_m = 1 are fixed
     weights = np.maximum(hessian[inner], _TINY)
     target = cumulative[inner] + gradient[inner] / weights
-    proposal = np.clip(isotonic_regression(target, weights=weights).x, 0.0, 1.0)
+    proposal = isotonic_regression(target, weights=weights).x.clip(0.0, 1.0)
     current = cumulative[inner]
     step = 1.0
     for _ in range(_LINE_SEARCH_HALVINGS):
-        trial = np.diff(np.concatenate(([0.0], current + step * (proposal - current), [1.0])))
-        trial = np.maximum(trial, 0.0)
+        ends = np.concatenate(([0.0], current + step * (proposal - current), [1.0]))
+        trial = np.maximum(ends[1:] - ends[:-1], 0.0)  # np.diff, without its overhead
         trial /= trial.sum()
         if _log_likelihood(runs, trial) >= ll:
             return trial
@@ -333,7 +333,7 @@ def _em(runs: _Runs, tol: float, max_iter: int) -> tuple[FloatArray, int, bool]:
     stalled, revived_at = 0, -math.inf
     for iteration in range(1, max_iter + 1):
         new, ll, gradient = runs.step(mass)
-        if float(np.max(np.abs(new - mass))) < tol:
+        if float(abs(new - mass).max()) < tol:
             revive = (new <= tol) & (gradient > 1.0 + _KKT_SLACK)
             if not revive.any():
                 return new, iteration, True
