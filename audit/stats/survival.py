@@ -299,7 +299,7 @@ def _icm_step(runs: _Runs, mass: FloatArray, ll: float) -> FloatArray:
     inner = slice(1, m)  # F_0 = 0 and F_m = 1 are fixed
     weights = np.maximum(hessian[inner], _TINY)
     target = cumulative[inner] + gradient[inner] / weights
-    proposal = isotonic_regression(target, weights=weights).x.clip(0.0, 1.0)
+    proposal: FloatArray = isotonic_regression(target, weights=weights).x.clip(0.0, 1.0)
     current = cumulative[inner]
     step = 1.0
     for _ in range(_LINE_SEARCH_HALVINGS):
