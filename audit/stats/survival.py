@@ -304,7 +304,7 @@ def _icm_step(runs: _Runs, mass: FloatArray, ll: float) -> FloatArray:
     step = 1.0
     for _ in range(_LINE_SEARCH_HALVINGS):
         ends = np.concatenate(([0.0], current + step * (proposal - current), [1.0]))
-        trial = np.maximum(ends[1:] - ends[:-1], 0.0)  # np.diff, without its overhead
+        trial: FloatArray = np.maximum(ends[1:] - ends[:-1], 0.0)  # np.diff, minus overhead
         trial /= trial.sum()
         if _log_likelihood(runs, trial) >= ll:
             return trial
