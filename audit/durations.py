@@ -11,7 +11,14 @@ _DURATION = re.compile(
     r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?"
     r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
 )
-_UNIT_SECONDS = {"weeks": 604800.0, "days": 86400.0, "hours": 3600.0, "minutes": 60.0, "seconds": 1.0}
+MAX_SECONDS = 10 * 366 * 86400.0
+_UNIT_SECONDS = {
+    "weeks": 604800.0,
+    "days": 86400.0,
+    "hours": 3600.0,
+    "minutes": 60.0,
+    "seconds": 1.0,
+}
 
 
 def parse_duration(text: str) -> float:
@@ -29,6 +36,8 @@ def parse_duration(text: str) -> float:
     )
     if seconds <= 0:
         raise ValueError(f"duration must be positive: {text!r}")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"duration must be at most ten years: {text[:40]!r}")
     return seconds
 
 

@@ -25,7 +25,22 @@ def test_parses_the_deadlines_packs_use(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "P", "PT", "-PT5M", "PT0S", "24h", "P1Y", "P1M", "PT5M ago"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "P",
+        "PT",
+        "-PT5M",
+        "PT0S",
+        "24h",
+        "P1Y",
+        "P1M",
+        "PT5M ago",
+        "P4000D",
+        "P" + "9" * 400 + "D",
+    ],
+)
 def test_refuses_what_is_not_a_positive_fixed_duration(text: str) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
