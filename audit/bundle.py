@@ -65,12 +65,13 @@ DEFAULT_ARCHIVE = "evidence.tar.gz"
 MAX_BUNDLE_BYTES = 1 << 30
 
 
-def _scorecard(evidence: RunEvidence) -> Scorecard:
+def _scorecard(evidence: RunEvidence, signing_key: str | None) -> Scorecard:
     return build_scorecard(
         evidence.run,
         evidence.probes,
         evidence.observations,
         (len(evidence.records), evidence.head),
+        signing_key,
     )
 
 
@@ -188,7 +189,7 @@ def export_bundle(
     """Write the evidence bundle of a run: an archive if ``out`` ends in .tar.gz, else a folder."""
     evidence = _sealable(store, run_id)
     key = workspace_key(workspace_root)
-    files = evidence.files() | _scorecard_files(_scorecard(evidence))
+    files = evidence.files() | _scorecard_files(_scorecard(evidence, key.fingerprint))
     files[README_FILE] = _readme(run_id, key)
     body = _manifest_body(evidence, files, clock or SystemClock())
     files[MANIFEST_FILE] = write_manifest(body, key)
@@ -308,7 +309,7 @@ def _json_difference(a: Any, b: Any, path: str = "") -> str | None:
 
 
 def _compare_rebuild(files: dict[str, bytes], evidence: RunEvidence, result: Verification) -> None:
-    rebuilt = json.loads(RENDERERS["json"][1](_scorecard(evidence), None))
+    rebuilt = json.loads(RENDERERS["json"][1](_scorecard(evidence, result.fingerprint), None))
     try:
         signed = json.loads(files["scorecard.json"].decode("utf-8"))
     except (KeyError, ValueError, UnicodeDecodeError):
@@ -440,7 +441,7 @@ def scorecard_from_evidence(path: Path) -> Scorecard:
             source=path,
         )
     try:
-        return _scorecard(evidence)
+        return _scorecard(evidence, result.fingerprint)
     except (ValueError, TypeError, KeyError, AssertionError, ArithmeticError) as exc:
         raise InputError(
             f"the evidence cannot be scored ({first_line(exc)})", source=path

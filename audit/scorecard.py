@@ -36,7 +36,7 @@ from audit.store import ObservationRow, ProbeRow, RunRow
 
 __all__ = ["SCHEMA_VERSION", "CriterionCard", "ProbeEvidence", "Scorecard", "build_scorecard"]
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 EXIT_CODES = {
     Verdict.COMPLIANT: 0,
     Verdict.NON_COMPLIANT: 1,
@@ -148,6 +148,7 @@ class Scorecard(BaseModel):
     probes: list[ProbeEvidence]
     ledger_entries: int
     ledger_head: str
+    signing_key: str | None = None  # fingerprint of the Ed25519 key that signs the run's bundle
     evasions: list[EvasionFinding] = []
 
 
@@ -473,6 +474,7 @@ def build_scorecard(
     rows: Sequence[ProbeRow],
     observations: dict[str, list[ObservationRow]],
     ledger: tuple[int, str],
+    signing_key: str | None = None,
 ) -> Scorecard:
     pack = Pack.model_validate(run.pack)
     judged = [_judge(row, observations.get(row.probe_id, [])) for row in rows]
@@ -524,6 +526,7 @@ def build_scorecard(
         probes=[_evidence(j) for j in judged],
         ledger_entries=ledger[0],
         ledger_head=ledger[1],
+        signing_key=signing_key,
         evasions=_evasions(pack, by_criterion),
     )
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audit.evidence import GENESIS
+from audit.keys import workspace_key
 from audit.render import render_formats
 from audit.scorecard import Scorecard, build_scorecard
 from audit.store import Store
@@ -28,8 +29,9 @@ class Workspace:
 def scorecard_for(store: Store, run_id: str) -> Scorecard:
     run = store.run(run_id)
     seq, head = store.last_exchange(run_id)
+    key = workspace_key(store.path.parent).fingerprint
     return build_scorecard(
-        run, store.probes(run_id), store.observations(run_id), (seq, head or GENESIS)
+        run, store.probes(run_id), store.observations(run_id), (seq, head or GENESIS), key
     )
 
 

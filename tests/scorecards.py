@@ -86,6 +86,7 @@ def gold_scorecard(folder: Path) -> Scorecard:
 
 _VOLATILE = (
     (re.compile(r"sha256:[0-9a-f]{64}"), "sha256:<digest>"),
+    (re.compile(r"SHA256:[A-Za-z0-9+/]{43}"), "SHA256:<key-fingerprint>"),
     (re.compile(r"\b\d{8}T\d{6}Z-[0-9a-f]{6}\b"), "<run-id>"),
     (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z?"), "<timestamp>"),
     (re.compile(r"\d{4}-\d{2}-\d{2}"), "<date>"),
