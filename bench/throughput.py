@@ -8,9 +8,12 @@ the same run and against the same server:
 2. a bare httpx async loop replays exactly the requests the engine made (same methods, paths and
    bodies, from the engine's evidence ledger) with the same concurrency.
 
-It prints requests per second for both and their ratio (goal: engine / bare >= 0.8).
+It prints requests per second for both and their ratio (goal: engine / bare >= 0.8). The pair
+of passes is repeated (``--repeat``, default 3) and the median ratio reported, with the CPU
+seconds the engine process and the server process used in each pass: on a machine with few
+cores the two processes compete, and whichever saturates its core sets the pace.
 
-    python bench/throughput.py [--probes 300] [--concurrency 32]
+    python bench/throughput.py [--probes 600] [--concurrency 32] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -18,8 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from benchlib import load_average, machine, proc_cpu_seconds
 
 from audit.clock import SystemClock
 from audit.plan import Plan, PollingPolicy, Sample, Schedule, Target
@@ -97,35 +100,69 @@ async def bare_pass(base_url: str, requests: list[dict[str, Any]], concurrency: 
         return time.perf_counter() - started
 
 
+def measured_pair(base_url: str, server_pid: int, probes: int, concurrency: int) -> dict[str, Any]:
+    """One engine pass and the bare replay of its requests, with both processes' CPU time."""
+    server_cpu, own_cpu = proc_cpu_seconds(server_pid), time.process_time()
+    with tempfile.TemporaryDirectory() as tmp:
+        engine_s, requests = engine_pass(base_url, probes, concurrency, Path(tmp))
+    engine_cpu = time.process_time() - own_cpu
+    server_engine_cpu = proc_cpu_seconds(server_pid) - server_cpu
+    server_cpu, own_cpu = proc_cpu_seconds(server_pid), time.process_time()
+    bare_s = asyncio.run(bare_pass(base_url, requests, concurrency))
+    return {
+        "requests": len(requests),
+        "engine_seconds": round(engine_s, 2),
+        "engine_requests_per_s": round(len(requests) / engine_s, 1),
+        "engine_cpu_seconds": {
+            "engine": round(engine_cpu, 2),
+            "server": round(server_engine_cpu, 2),
+        },
+        "bare_seconds": round(bare_s, 2),
+        "bare_requests_per_s": round(len(requests) / bare_s, 1),
+        "bare_cpu_seconds": {
+            "loop": round(time.process_time() - own_cpu, 2),
+            "server": round(proc_cpu_seconds(server_pid) - server_cpu, 2),
+        },
+        "ratio_engine_to_bare": round(bare_s / engine_s, 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--probes", type=int, default=300)
+    parser.add_argument("--probes", type=int, default=600)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=3, help="pairs of passes; median reported")
     args = parser.parse_args()
+    if args.probes < 3 or args.repeat < 1:
+        parser.error("--probes must be at least 3 and --repeat at least 1")
     port = free_port()
     server = start_sandbox(port)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            engine_s, requests = engine_pass(base_url, args.probes, args.concurrency, Path(tmp))
-        bare_s = asyncio.run(bare_pass(base_url, requests, args.concurrency))
+        pairs = [
+            measured_pair(base_url, server.pid, args.probes, args.concurrency)
+            for _ in range(args.repeat)
+        ]
     finally:
         server.terminate()
         server.wait(timeout=10)
-    n = len(requests)
+    ratios = [p["ratio_engine_to_bare"] for p in pairs]
     result = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}",
+        "benchmark": "throughput",
+        "machine": machine(),
+        "load_average_1m": load_average(),
         "probes": args.probes - args.probes % 3 or 3,
-        "requests": n,
         "concurrency": args.concurrency,
-        "engine_seconds": round(engine_s, 2),
-        "engine_requests_per_s": round(n / engine_s, 1),
-        "bare_seconds": round(bare_s, 2),
-        "bare_requests_per_s": round(n / bare_s, 1),
-        "ratio_engine_to_bare": round(bare_s / engine_s, 3),
+        "repeats": args.repeat,
+        "pairs": pairs,
+        "engine_requests_per_s_median": statistics.median(
+            p["engine_requests_per_s"] for p in pairs
+        ),
+        "bare_requests_per_s_median": statistics.median(p["bare_requests_per_s"] for p in pairs),
+        "ratio_engine_to_bare_median": statistics.median(ratios),
+        "goal_ratio": 0.8,
     }
     print(json.dumps(result, indent=2))
 
