@@ -255,6 +255,10 @@ def load_plan(path: Path) -> Plan:
         plan = PlanFile.model_validate(data).plan
     except ValidationError as exc:
         raise validation_error(exc, data, path) from None
+    if plan.schedule.cron is not None:
+        from audit.schedule import parse_cron
+
+        parse_cron(plan.schedule.cron, path)  # a bad expression fails now, not at the first poll
     fixed = [t.resolved(path) for t in plan.targets]
     return plan.model_copy(update={"targets": fixed})
 

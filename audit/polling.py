@@ -11,13 +11,14 @@ the grace period:
 * geometric spacing keeps each removal's censoring interval a fixed fraction of its time;
 * each probe's looks are moved by seeded random factors, so that across probes the looks cover
   the time axis densely and the censoring-aware estimate (Turnbull) resolves finer than any one
-  grid. ``jitter: each`` (the default) moves every look by its own factor between ratio^-1/2 and
-  ratio^1/2, so neighbouring looks can end up to ratio^2 apart; ``jitter: phase`` slides the
-  whole grid by one such factor, so the ratio between looks, hence each removal's censoring
-  interval relative to its time, stays fixed; ``none`` gives every probe the same grid.
+  grid. ``jitter: each`` moves every look by its own factor between ratio^-1/2 and
+  ratio^1/2, so neighbouring looks can end up to ratio^2 apart; ``jitter: phase`` (the
+  default) slides the whole grid by one such factor, so the ratio between looks, hence each
+  removal's censoring interval relative to its time, stays fixed; ``none`` gives every probe
+  the same grid.
 
 ``bench/polling_cost.py`` measures what schedules cost and buy; docs/performance.md has the
-figures, and the case for ``jitter: phase, first: 0.01, grace_polls: 1``.
+figures behind the defaults ``jitter: phase, first: 0.01, grace_polls: 1``.
 """
 
 from __future__ import annotations
@@ -36,11 +37,11 @@ class PollingPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     requests: int = Field(default=16, ge=3, le=10_000)
-    first: float = Field(default=0.005, gt=0, lt=1)
-    grace_polls: int = Field(default=2, ge=0, le=100)
+    first: float = Field(default=0.01, gt=0, lt=1)
+    grace_polls: int = Field(default=1, ge=0, le=100)
     margin: float = Field(default=0.001, ge=0, lt=0.5)
     min_margin_seconds: float = Field(default=0.25, ge=0)
-    jitter: Jitter = "each"
+    jitter: Jitter = "phase"
 
     @field_validator("jitter", mode="before")
     @classmethod
