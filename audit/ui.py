@@ -59,6 +59,13 @@ class Progress:
         self._bar.stop()
 
 
+def _platform_time(seconds: float | None, time_scale: float) -> str:
+    """A time in platform terms: a compressed run's seconds scaled back, as the scorecard does."""
+    if seconds is None:
+        return "not reached"
+    return format_duration(seconds * time_scale)
+
+
 def _bounds(lower: float | None, upper: float | None) -> str:
     """The one-sided exact bounds the verdict is decided on."""
     if lower is None or upper is None:
@@ -86,19 +93,20 @@ def print_summary(card: Scorecard, console: Console | None = None) -> None:
         table.add_row(
             c.id,
             c.trigger,
-            format_duration(c.deadline_seconds),
+            format_duration(c.deadline_seconds * card.time_scale),
             f"{rate.successes}/{rate.n}" + (f" ({rate.rate:.1%})" if rate.rate is not None else ""),
             _bounds(c.one_sided_lower, c.one_sided_upper),
             f"{c.threshold:.0%}",
-            c.median_time.text,
+            _platform_time(c.median_time.seconds, card.time_scale),
             f"{c.over_removed}/{c.kept + c.over_removed}",
             f"[{_STYLE[c.verdict]}]{c.verdict}[/]",
         )
     console.print(table)
     if card.time_scale != 1:
         console.print(
-            f"[yellow]Deadlines compressed {card.time_scale:g}x for a demonstration: these "
-            "figures show the method, not a real platform's compliance.[/]"
+            f"[yellow]Deadlines compressed {card.time_scale:g}x for a demonstration (times are "
+            "shown in platform time): these figures show the method, not a real platform's "
+            "compliance.[/]"
         )
     console.print(
         f"Overall: [{_STYLE[card.overall_verdict]}]{card.overall_verdict}[/] "
