@@ -55,7 +55,10 @@ _JSON_UNSAFE = re.compile(f"[{_BIDI}\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uff
 
 def inert(text: object) -> str:
     """Text with bidi overrides and control characters shown as code points, never acted on."""
-    return _UNSAFE.sub(lambda m: f"<U+{ord(m.group()):04X}>", str(text))
+    value = str(text)
+    if value.isascii() and value.isprintable():  # nothing to show: most ids, times and counts
+        return value
+    return _UNSAFE.sub(lambda m: f"<U+{ord(m.group()):04X}>", value)
 
 
 def json_text(data: object) -> str:

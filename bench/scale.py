@@ -203,8 +203,10 @@ def phase_resume(workspace: Path, spawned_at: float) -> None:
 
 
 def phase_report(workspace: Path) -> None:
+    """What ``platform-audit report`` does (``audit.workspace.write_reports``), each format
+    timed: the scorecard from the store, then each file rendered and written."""
     from audit.render import RENDERERS
-    from audit.workspace import scorecard_for
+    from audit.workspace import cyclic_gc_paused, scorecard_for
 
     imports = Stopwatch()
     store = _store(workspace)
@@ -212,14 +214,15 @@ def phase_report(workspace: Path) -> None:
     out = workspace / "reports" / run_id
     out.mkdir(parents=True, exist_ok=True)
     watch = Stopwatch()
-    card = scorecard_for(store, run_id)
-    build_s = watch.wall()
     formats: dict[str, float] = {}
-    for fmt in REPORT_FORMATS:
-        started = time.perf_counter()
-        filename, renderer = RENDERERS[fmt]
-        (out / filename).write_text(renderer(card, None), encoding="utf-8", newline="")
-        formats[fmt] = round(time.perf_counter() - started, 2)
+    with cyclic_gc_paused():  # as write_reports
+        card = scorecard_for(store, run_id)
+        build_s = watch.wall()
+        for fmt in REPORT_FORMATS:
+            started = time.perf_counter()
+            filename, renderer = RENDERERS[fmt]
+            (out / filename).write_text(renderer(card, None), encoding="utf-8", newline="")
+            formats[fmt] = round(time.perf_counter() - started, 2)
     store.close()
     _emit(
         {

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markupsafe import Markup
 
-from audit.render import _JSON_UNSAFE, _timestamp, inert, json_text
+from audit.render import _JSON_UNSAFE, _UNSAFE, _timestamp, inert, json_text
 
 
 def _reference(data: object) -> str:
@@ -49,3 +49,10 @@ def test_timestamp_markup_is_the_formatted_markup(value: str) -> None:
     date, _, rest = inert(value).partition("T")
     expected = Markup('<time datetime="{0}">{1}<wbr> {2}</time>').format(value, date, rest)
     assert _timestamp(value) == expected
+
+
+@settings(max_examples=300)
+@given(st.text() | st.integers() | st.floats())
+def test_inert_is_the_substitution(value: object) -> None:
+    expected = _UNSAFE.sub(lambda m: f"<U+{ord(m.group()):04X}>", str(value))
+    assert inert(value) == expected
