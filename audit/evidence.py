@@ -273,8 +273,10 @@ def check_agreement(
     A measurement is an observation whose result is a platform's answer (accepted, rejected,
     visible, removed, gone, filed, withdrawn). It must be backed by at least one exchange of the
     same probe (by probe id, or by its post id in the URL) inside the observation's time window,
-    of the same action when there are such, and the last of them (the attempt the adapter read
-    after retries) must be an HTTP answer, not a fault. Returns the disagreements found.
+    of the same action when there are such, and at least one of them must be an HTTP answer,
+    not a fault. (Not necessarily the last: looks at other probes that share a post id, or that
+    ran at the same instant of a virtual clock, can fall inside the same window.) Returns the
+    disagreements found.
     """
     index = _index(records)
     rows = {p.probe_id: p for p in probes}
@@ -284,7 +286,7 @@ def check_agreement(
             if obs.result not in _MEASURED:
                 continue
             backing = _backing(obs, rows.get(probe_id), index)
-            answered = backing and backing[-1].entry.get("status") is not None
+            answered = any(r.entry.get("status") is not None for r in backing)
             if not answered:
                 what = "no exchange" if not backing else "only a fault"
                 problems.append(
