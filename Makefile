@@ -30,5 +30,11 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check audit tests bench
 	$(VENV)/bin/mypy --strict audit
 
+# Benchmarks (minutes; figures and what limits them are in docs/performance.md).
+bench: $(VENV)/.installed
+	$(VENV)/bin/python bench/throughput.py
+	$(VENV)/bin/python bench/virtual_day.py
+	$(VENV)/bin/python bench/polling_cost.py
+
 clean:
 	rm -rf $(VENV) $(DEMO_VENV) .venv-synapse .platform-audit build dist
