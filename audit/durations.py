@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
-__all__ = ["format_duration", "parse_duration"]
+from pydantic import AfterValidator
+
+__all__ = ["IsoDuration", "format_duration", "parse_duration"]
 
 _DURATION = re.compile(
     r"^P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
@@ -57,3 +60,17 @@ def format_duration(seconds: float) -> str:
         if len(parts) == 2:
             break
     return " ".join(parts)
+
+
+def _checked(value: str) -> str:
+    try:
+        parse_duration(value)
+    except ValueError:
+        raise ValueError(
+            f"must be a positive ISO 8601 duration such as PT24H or PT10M (got {value!r})"
+        ) from None
+    return value
+
+
+# A pydantic field holding an ISO 8601 duration, kept as text and checked on load.
+IsoDuration = Annotated[str, AfterValidator(_checked)]

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from audit.durations import parse_duration
+from audit.durations import IsoDuration, parse_duration
 from audit.errors import InputError
 from audit.resources import bundled_packs_dir
 from audit.variants import VARIANTS, variant_names
@@ -125,7 +125,7 @@ class Criterion(_Strict):
     dsa_category: str
     modalities: list[Modality] = Field(min_length=1)
     trigger: Trigger
-    deadline: str
+    deadline: IsoDuration
     threshold: float = Field(gt=0, lt=1)
     confidence: float = Field(gt=0.5, lt=1)
     safe_to_generate: bool = True
@@ -134,17 +134,6 @@ class Criterion(_Strict):
     templates: list[ProbeTemplate] = Field(default_factory=list)
     controls: list[ProbeTemplate] = Field(default_factory=list)
     corpus: str | None = Field(default=None, min_length=1, validate_default=True)
-
-    @field_validator("deadline")
-    @classmethod
-    def _deadline_is_duration(cls, value: str) -> str:
-        try:
-            parse_duration(value)
-        except ValueError:
-            raise ValueError(
-                f"must be a positive ISO 8601 duration such as PT24H (got {value!r})"
-            ) from None
-        return value
 
     @field_validator("dsa_category")
     @classmethod

@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from audit.durations import parse_duration
+from audit.durations import IsoDuration
 from audit.errors import InputError
 from audit.polling import PollingPolicy
 from audit.yamlio import load_yaml_file, validation_error
@@ -207,20 +207,9 @@ class Sample(_Strict):
 
 
 class Schedule(_Strict):
-    submission_window: str = "PT10M"
+    submission_window: IsoDuration = "PT10M"
     jitter: float = Field(default=0.5, ge=0, le=1)
     cron: str | None = None
-
-    @field_validator("submission_window")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        try:
-            parse_duration(value)
-        except ValueError:
-            raise ValueError(
-                f"must be a positive ISO 8601 duration such as PT10M (got {value!r})"
-            ) from None
-        return value
 
 
 class Plan(_Strict):

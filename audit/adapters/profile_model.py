@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from audit.durations import parse_duration
+from audit.durations import IsoDuration, parse_duration
 
 __all__ = [
     "AuthSpec",
@@ -50,18 +50,7 @@ class RateSpec(_Strict):
     """At most ``requests`` per ``per`` (an ISO 8601 duration), e.g. 30 per PT30M."""
 
     requests: int = Field(ge=1)
-    per: str
-
-    @field_validator("per")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        try:
-            parse_duration(value)
-        except ValueError:
-            raise ValueError(
-                f"must be a positive ISO 8601 duration such as PT1M (got {value!r})"
-            ) from None
-        return value
+    per: IsoDuration
 
     @property
     def per_second(self) -> float:
