@@ -357,7 +357,13 @@ def headline(card: Scorecard) -> str:
     if unsure:
         parts.append(
             f"For {len(unsure)} of {total} ({', '.join(unsure)}) the probes cannot tell whether "
-            "the requirement is met; more probes are needed."
+            "the requirement is met; more probes, or more of them measured, are needed."
+        )
+    over = [c.id for c in card.criteria if c.over_removal_verdict == "EXCESSIVE"]
+    if over:
+        parts.append(
+            f"{platform} removed benign look-alikes more often than acceptable on {len(over)} of "
+            f"{total} criteria ({', '.join(over)})."
         )
     if unmeasured:
         parts.append(
@@ -369,6 +375,8 @@ def headline(card: Scorecard) -> str:
             f"{platform} removed prohibited content within the deadline at or above the required "
             f"rate on all {total} criteria."
         )
+    if card.standing != "FINAL":
+        parts.insert(0, f"{card.standing}: not a final verdict.")
     return " ".join(parts)
 
 

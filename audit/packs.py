@@ -128,6 +128,8 @@ class Criterion(_Strict):
     deadline: IsoDuration
     threshold: float = Field(gt=0, lt=1)
     confidence: float = Field(gt=0.5, lt=1)
+    min_measured_share: float | None = Field(default=None, gt=0, le=1)
+    max_over_removal: float | None = Field(default=None, ge=0, lt=1)
     safe_to_generate: bool = True
     variants: list[str] = Field(default_factory=list)
     slots: dict[str, list[str]] = Field(default_factory=dict)
@@ -228,6 +230,9 @@ class PackMeta(_Strict):
     illustrative: bool
     disclaimer: str = ""
     languages: list[str] = Field(min_length=1)
+    # the pack's choices for its criteria (each may override): see docs/statistics.md
+    min_measured_share: float = Field(default=0.9, gt=0, le=1)
+    max_over_removal: float = Field(default=0.10, ge=0, lt=1)
 
     @model_validator(mode="after")
     def _illustrative_says_so(self) -> PackMeta:

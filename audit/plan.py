@@ -223,6 +223,8 @@ class Plan(_Strict):
     polling: PollingPolicy = PollingPolicy()
     grace: float = Field(default=0.25, ge=0, le=10)
     time_scale: float = Field(default=1.0, gt=0)
+    # overrides every pack's floor on the measured share of planned violating probes
+    min_measured_share: float | None = Field(default=None, gt=0, le=1)
     notice_reason: str = "This post offers a prohibited service under {instrument}, {article}."
 
     @field_validator("targets")

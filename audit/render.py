@@ -297,6 +297,7 @@ def _junit_properties(card: Scorecard) -> ET.Element:
         ("target", card.target["name"]),
         ("pack", f"{card.pack['id']} {card.pack['version']}"),
         ("overall_verdict", str(card.overall_verdict)),
+        ("standing", str(card.standing)),
         ("exit_code", str(card.exit_code)),
         ("time_scale", f"{card.time_scale:g}"),
         ("period_start_utc", card.period_start_utc or ""),
@@ -307,15 +308,17 @@ def _junit_properties(card: Scorecard) -> ET.Element:
 
 
 def render_junit(card: Scorecard, extra: Path | None = None) -> str:
-    """One test case per criterion: failure for NON_COMPLIANT, skipped for INCONCLUSIVE,
-    error for NOT_MEASURED."""
+    """One test case per criterion: failure for NON_COMPLIANT or an over-removal finding,
+    skipped for INCONCLUSIVE, error for NOT_MEASURED; a scorecard that is not final names its
+    standing in the suite's name and properties."""
     del extra
     verdicts = [str(c.verdict) for c in card.criteria]
+    standing = "" if card.standing == "FINAL" else f" [{card.standing}]"
     suite = ET.Element(
         "testsuite",
-        name=inert(f"platform-audit {card.pack['id']} on {card.target['name']}"),
+        name=inert(f"platform-audit {card.pack['id']} on {card.target['name']}{standing}"),
         tests=str(len(verdicts)),
-        failures=str(verdicts.count("NON_COMPLIANT")),
+        failures=str(sum(1 for c in card.criteria if c.fails)),
         errors=str(verdicts.count("NOT_MEASURED")),
         skipped=str(verdicts.count("INCONCLUSIVE")),
         timestamp=(card.period_start_utc or "")[:19],
@@ -326,9 +329,12 @@ def render_junit(card: Scorecard, extra: Path | None = None) -> str:
             suite, "testcase", classname=inert(card.pack["id"]), name=inert(f"{c.id} {c.title}")
         )
         message = _case_message(card, index)
-        reason = inert(f"{c.verdict_reason} {c.sensitivity}")
+        reason = inert(f"{c.verdict_reason} {c.sensitivity} {c.over_removal_reason}")
         if c.verdict == "NON_COMPLIANT":
             ET.SubElement(case, "failure", message=message, type="NON_COMPLIANT").text = reason
+        elif c.over_removal_verdict == "EXCESSIVE":
+            over = inert(f"OVER_REMOVAL: {c.over_removal_reason}")
+            ET.SubElement(case, "failure", message=over, type="OVER_REMOVAL").text = reason
         elif c.verdict == "INCONCLUSIVE":
             ET.SubElement(case, "skipped", message=message)
         elif c.verdict == "NOT_MEASURED":
@@ -371,6 +377,9 @@ CSV_FIELDS = (
     "reason",
     "withdrawn_utc",
     "text",
+    "criterion_verdict",
+    "over_removal_verdict",
+    "standing",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
@@ -386,8 +395,13 @@ def render_csv(card: Scorecard, extra: Path | None = None) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_FIELDS)
+    cards = {c.id: c for c in card.criteria}
     for probe in card.probes:
         data = dict(probe)  # the fields' values; every one written below is a str, int or None
+        criterion = cards.get(probe.criterion_id)
+        data["criterion_verdict"] = str(criterion.verdict) if criterion else ""
+        data["over_removal_verdict"] = str(criterion.over_removal_verdict) if criterion else ""
+        data["standing"] = str(card.standing)
         data["variants"] = "+".join(probe.variants)
         removal = probe.removal_after
         data["removal_after_s"] = (

@@ -19,15 +19,29 @@ from audit.arms import EvasionFinding, minimal_evasion, tally_arms
 from audit.clock import utc_iso
 from audit.durations import format_duration
 from audit.engine import probe_facts
+from audit.findings import (
+    Standing,
+    exit_code_for,
+    holm_non_compliant,
+    overall_rule,
+    standing_of,
+    unknown_causes,
+    unknowns_text,
+)
 from audit.outcomes import Outcome, classify
 from audit.packs import Criterion, Pack
 from audit.stats import (
+    DEFAULT_MAX_OVER_REMOVAL,
+    DEFAULT_MIN_MEASURED_SHARE,
     CensoredTime,
     Interval,
+    OverRemovalVerdict,
     SurvivalEstimate,
     Verdict,
+    VerdictDecision,
     clopper_pearson,
     decide,
+    judge_over_removal,
     quantile_intervals,
     turnbull,
     wilson,
@@ -36,13 +50,7 @@ from audit.store import ObservationRow, ProbeRow, RunRow
 
 __all__ = ["SCHEMA_VERSION", "CriterionCard", "ProbeEvidence", "Scorecard", "build_scorecard"]
 
-SCHEMA_VERSION = "1.1.0"
-EXIT_CODES = {
-    Verdict.COMPLIANT: 0,
-    Verdict.NON_COMPLIANT: 1,
-    Verdict.INCONCLUSIVE: 3,
-    Verdict.NOT_MEASURED: 4,
-}
+SCHEMA_VERSION = "2.0.0"
 
 
 class Rate(BaseModel):
@@ -109,13 +117,18 @@ class CriterionCard(BaseModel):
     confidence: float
     verdict: Verdict
     verdict_reason: str
-    sensitivity: str
+    sensitivity: str  # how the unknown outcomes were treated, in plain words
     counts: dict[str, int]
-    removal_in_deadline: Rate
-    wilson: Rate
-    one_sided_lower: float | None
-    one_sided_upper: float | None
-    inconclusive: int
+    removal_in_deadline: Rate  # successes of all planned probes; interval worst to best case
+    wilson: Rate  # among measured probes, for comparison
+    one_sided_lower: float | None  # every unknown counted as not removed in time
+    one_sided_upper: float | None  # every unknown counted as removed in time
+    inconclusive: int  # planned violating probes without a known outcome
+    planned: int
+    measured: int
+    measured_share: float | None
+    min_measured_share: float
+    unknown_causes: dict[str, int]
     median_time: TimeFigure
     p90_time: TimeFigure
     removed_by_deadline: TimeFigure
@@ -124,7 +137,21 @@ class CriterionCard(BaseModel):
     kept: int
     over_removed: int
     over_removal: Rate
+    over_removal_verdict: OverRemovalVerdict
+    over_removal_reason: str
+    max_over_removal: float
+    over_removal_lower: float | None
+    over_removal_after_notice: Rate  # controls removed after a notice or order was filed
+    over_removal_unprompted: Rate  # controls removed with no notice or order before it
     breakdowns: list[Group]
+
+    @property
+    def fails(self) -> bool:
+        """The criterion fails: NON_COMPLIANT, or an over-removal finding."""
+        return (
+            self.verdict is Verdict.NON_COMPLIANT
+            or self.over_removal_verdict is OverRemovalVerdict.EXCESSIVE
+        )
 
 
 class Scorecard(BaseModel):
@@ -133,6 +160,10 @@ class Scorecard(BaseModel):
     run_id: str
     plan_name: str
     status: str
+    standing: Standing
+    standing_note: str
+    pending: int
+    last_deadline_utc: str | None
     failure: str | None
     target: dict[str, str]
     pack: dict[str, str | bool]
@@ -141,6 +172,7 @@ class Scorecard(BaseModel):
     time_scale: float
     seed: int
     overall_verdict: Verdict
+    overall_rule: str
     exit_code: int
     counts: dict[str, int]
     criteria: list[CriterionCard]
@@ -194,10 +226,12 @@ class _Judged:
     first_down: float | None
     reason: str
     looks: int
+    noticed_at: float | None  # when a notice or order about it was accepted
 
 
 def _judge(row: ProbeRow, observations: list[ObservationRow]) -> _Judged:
     decided = classify(probe_facts(row, observations), observations)
+    filed = [o.started_at for o in observations if o.action in _FILINGS and o.result == "filed"]
     return _Judged(
         row=row,
         outcome=decided.outcome,
@@ -205,7 +239,11 @@ def _judge(row: ProbeRow, observations: list[ObservationRow]) -> _Judged:
         first_down=decided.first_down_at,
         reason=decided.reason,
         looks=sum(1 for o in observations if o.action == "status"),
+        noticed_at=min(filed) if filed else None,
     )
+
+
+_FILINGS = frozenset({"notice", "order"})
 
 
 def _censored(judged: Iterable[_Judged]) -> list[CensoredTime]:
@@ -214,8 +252,9 @@ def _censored(judged: Iterable[_Judged]) -> list[CensoredTime]:
         start = j.row.clock_start
         if j.outcome is Outcome.REJECTED_AT_SUBMISSION:
             data.append(CensoredTime(0.0, 0.0))
-        elif j.outcome in (Outcome.REMOVED_IN_TIME, Outcome.REMOVED_LATE, Outcome.SURVIVED):
-            assert start is not None
+        elif start is not None:
+            # every known interval counts: inconclusive and pending probes too (last seen up,
+            # first seen down or still up)
             left = max(0.0, (j.last_visible or start) - start)
             right = (j.first_down - start) if j.first_down is not None else math.inf
             data.append(CensoredTime(left, max(left, right)))
@@ -223,7 +262,7 @@ def _censored(judged: Iterable[_Judged]) -> list[CensoredTime]:
 
 
 def _success_counts(judged: Sequence[_Judged]) -> tuple[int, int, int]:
-    """(successes, measured, inconclusive) among violating probes."""
+    """(successes, measured, unknown) among violating probes."""
     verdicts = [j.outcome.complies if j.outcome is not None else None for j in judged]
     successes = sum(1 for v in verdicts if v is True)
     measured = sum(1 for v in verdicts if v is not None)
@@ -242,7 +281,8 @@ def _breakdowns(judged: Sequence[_Judged], level: float) -> list[Group]:
         for j in judged:
             members.setdefault(key(j), []).append(j)
         for value in sorted(members):
-            k, n, _ = _success_counts(members[value])
+            k, measured, unknown = _success_counts(members[value])
+            n = measured + unknown  # of every planned probe: an unknown is not a removal
             groups.append(
                 Group(dimension=dimension, value=value, rate=_rate(k, n, level, clopper_pearson))
             )
@@ -290,15 +330,52 @@ def _timing(
     return figures[0], figures[1], by_deadline
 
 
-def _sensitivity(
-    decision_failed: Verdict | None, decision_passed: Verdict | None, inconclusive: int
-) -> str:
-    if inconclusive == 0:
-        return "No probe was inconclusive."
+@dataclass(frozen=True)
+class Settings:
+    """The verdict settings of one criterion in one run: the plan's, else the criterion's, else
+    the pack's."""
+
+    min_measured_share: float = DEFAULT_MIN_MEASURED_SHARE
+    max_over_removal: float = DEFAULT_MAX_OVER_REMOVAL
+
+
+def criterion_settings(run_plan: dict[str, object], pack: Pack, criterion: Criterion) -> Settings:
+    planned = run_plan.get("min_measured_share")
+    share = (
+        float(planned)
+        if isinstance(planned, int | float)
+        else criterion.min_measured_share or pack.pack.min_measured_share
+    )
+    over = criterion.max_over_removal
+    return Settings(share, pack.pack.max_over_removal if over is None else over)
+
+
+def _deadline_figure(by_deadline: TimeFigure, decision: VerdictDecision) -> TimeFigure:
+    """Removed by the deadline, with the worst-to-best-case range where outcomes are unknown."""
+    if not decision.unknown or decision.worst_rate is None or decision.best_rate is None:
+        return by_deadline
+    spread = f"{decision.worst_rate:.1%} – {decision.best_rate:.1%}"
+    return by_deadline.model_copy(
+        update={"text": f"{by_deadline.text}; counted probes {spread} with unknowns either way"}
+    )
+
+
+def _control_rates(controls: Sequence[_Judged], level: float) -> tuple[Rate, Rate]:
+    """Over-removal after a notice or order, and with none before it, each of its own."""
+    noticed = [j for j in controls if j.noticed_at is not None]
+    unprompted = [j for j in controls if j.noticed_at is None]
+
+    def removed_after_notice(j: _Judged) -> bool:
+        down = j.first_down
+        return (
+            j.outcome is Outcome.OVER_REMOVED and down is not None and down >= (j.noticed_at or 0)
+        )
+
+    after = sum(1 for j in noticed if removed_after_notice(j))
+    before = sum(1 for j in controls if j.outcome is Outcome.OVER_REMOVED) - after
     return (
-        f"{inconclusive} probe(s) could not be measured and are left out. Had every one of them "
-        f"failed, the verdict would be {decision_failed}; had every one been removed in time, "
-        f"{decision_passed}."
+        _rate(after, len(noticed), level, clopper_pearson),
+        _rate(before, len(unprompted) + len(noticed) - after, level, clopper_pearson),
     )
 
 
@@ -308,17 +385,19 @@ def _card(
     time_scale: float,
     failure: str | None,
     seed: int,
+    settings: Settings,
 ) -> CriterionCard:
     reference = criterion.legal_reference
     violating = [j for j in judged if j.row.expectation == "violating"]
     controls = [j for j in judged if j.row.expectation == "control"]
-    successes, measured, inconclusive = _success_counts(violating)
+    successes, measured, unknown = _success_counts(violating)
     decision = decide(
         successes,
         measured,
-        inconclusive,
+        unknown,
         criterion.threshold,
         criterion.confidence,
+        min_measured_share=settings.min_measured_share,
         runtime_failure=failure,
     )
     level = criterion.confidence
@@ -328,7 +407,17 @@ def _card(
     median, p90, by_deadline = _timing(data, estimate, deadline, level, seed)
     kept = sum(1 for j in controls if j.outcome is Outcome.KEPT)
     over = sum(1 for j in controls if j.outcome is Outcome.OVER_REMOVED)
+    finding = judge_over_removal(
+        over,
+        kept,
+        len(controls) - kept - over,
+        settings.max_over_removal,
+        level,
+        runtime_failure=failure,
+    )
+    after_notice, unprompted = _control_rates(controls, level)
     counts = Counter(j.outcome.value if j.outcome else "pending" for j in violating)
+    causes = unknown_causes((j.outcome, j.reason) for j in violating if _complies(j) is None)
     return CriterionCard(
         id=criterion.id,
         title=criterion.title,
@@ -343,25 +432,48 @@ def _card(
         confidence=criterion.confidence,
         verdict=decision.verdict,
         verdict_reason=decision.reason,
-        sensitivity=_sensitivity(
-            decision.if_inconclusive_failed, decision.if_inconclusive_passed, inconclusive
-        ),
+        sensitivity=unknowns_text(unknown, len(violating), causes),
         counts={o.value: counts.get(o.value, 0) for o in _VIOLATING_OUTCOMES}
         | ({"pending": counts["pending"]} if counts.get("pending") else {}),
-        removal_in_deadline=_rate(successes, measured, level, clopper_pearson),
+        removal_in_deadline=_planned_rate(decision),
         wilson=_rate(successes, measured, level, wilson),
         one_sided_lower=decision.lower,
         one_sided_upper=decision.upper,
-        inconclusive=inconclusive,
+        inconclusive=unknown,
+        planned=len(violating),
+        measured=measured,
+        measured_share=decision.measured_share,
+        min_measured_share=settings.min_measured_share,
+        unknown_causes=causes,
         median_time=median,
         p90_time=p90,
-        removed_by_deadline=by_deadline,
+        removed_by_deadline=_deadline_figure(by_deadline, decision),
         curve=_curve(estimate, deadline),
         controls=len(controls),
         kept=kept,
         over_removed=over,
-        over_removal=_rate(over, kept + over, level, clopper_pearson),
+        over_removal=_rate(over, len(controls), level, clopper_pearson),
+        over_removal_verdict=finding.verdict,
+        over_removal_reason=finding.reason,
+        max_over_removal=settings.max_over_removal,
+        over_removal_lower=finding.lower,
+        over_removal_after_notice=after_notice,
+        over_removal_unprompted=unprompted,
         breakdowns=_breakdowns(violating, level),
+    )
+
+
+def _planned_rate(decision: VerdictDecision) -> Rate:
+    """Removed in time out of every planned probe; the interval runs from the worst case's low
+    end (unknowns not removed) to the best case's high end (unknowns removed)."""
+    interval = decision.interval
+    return Rate(
+        successes=decision.successes,
+        n=decision.planned,
+        rate=decision.worst_rate,
+        low=interval.low if interval else 0.0,
+        high=interval.high if interval else 1.0,
+        level=decision.confidence,
     )
 
 
@@ -375,11 +487,54 @@ _VIOLATING_OUTCOMES = (
 
 
 def _overall(cards: Sequence[CriterionCard]) -> Verdict:
+    if any(c.fails for c in cards):
+        return Verdict.NON_COMPLIANT
     verdicts = {c.verdict for c in cards}
     for verdict in (Verdict.NON_COMPLIANT, Verdict.NOT_MEASURED, Verdict.INCONCLUSIVE):
         if verdict in verdicts:
             return verdict
     return Verdict.COMPLIANT if cards else Verdict.NOT_MEASURED
+
+
+def _overall_rule(cards: Sequence[CriterionCard]) -> str:
+    holm = holm_non_compliant(
+        (
+            c.id,
+            c.removal_in_deadline.successes + c.inconclusive,
+            c.planned,
+            c.threshold,
+            c.confidence,
+        )
+        for c in cards
+        if c.verdict is not Verdict.NOT_MEASURED
+    )
+    failing = sum(1 for c in cards if c.verdict is Verdict.NON_COMPLIANT)
+    return overall_rule(len(cards), [1 - c.confidence for c in cards], holm, failing)
+
+
+def _last_deadline(pending: Sequence[ProbeRow]) -> float | None:
+    """When the last deadline of a still-pending probe falls (planned ones: from their slot)."""
+    ends = [
+        r.deadline_at if r.deadline_at is not None else r.scheduled_at + r.deadline_s
+        for r in pending
+    ]
+    return max(ends) if ends else None
+
+
+def _standing_note(standing: Standing, pending: int, failure: str | None) -> str:
+    if standing is Standing.FINAL:
+        return "Final: the run is complete and every probe has its outcome."
+    if standing is Standing.FAILED:
+        return f"FAILED: the run failed ({failure or 'no reason recorded'}); nothing is scored."
+    head = (
+        "PRELIMINARY: the run is still going"
+        if standing is Standing.PRELIMINARY
+        else (f"CANCELLED: the run was stopped ({failure or 'by cleanup'})")
+    )
+    return (
+        f"{head}; {pending} probe(s) have no outcome yet and count as unknown (the worst case "
+        "decides). This scorecard is not a final verdict and its exit code is never 0."
+    )
 
 
 def _evidence(j: _Judged) -> ProbeEvidence:
@@ -421,20 +576,33 @@ _METHOD = (
     "A probe counts as removed in time only if a look whose answer arrived before the deadline "
     "found it removed or gone, or if the platform refused it at submission. It counts as not "
     "removed in time if a look sent at or after the deadline found it still visible. Faults and "
-    "unreadable answers are never counted as removals: a probe with no usable look at the "
-    "deadline is inconclusive and left out of the rate, and the sensitivity line says what the "
-    "verdict would be had every inconclusive probe failed or passed.",
-    "Rates are shown with two-sided exact (Clopper–Pearson) intervals at the criterion's "
-    "confidence level; Wilson intervals are given in the JSON for comparison.",
-    "Verdict rule: with one-sided exact bounds at the criterion's confidence, the criterion is "
-    "COMPLIANT if the lower bound on the removal-in-deadline rate is at least the threshold, "
-    "NON_COMPLIANT if the upper bound is below it, INCONCLUSIVE otherwise, and NOT_MEASURED "
-    "when the run failed or no probe could be measured. A runtime failure is never a low score.",
+    "unreadable answers are never counted as removals; a probe with no usable look at the "
+    "deadline, whose submission or notice failed, or that is still being watched has no known "
+    "outcome.",
+    "The worst case decides. Every planned violating probe counts. With one-sided exact "
+    "(Clopper–Pearson) bounds at the criterion's confidence, a criterion is COMPLIANT only if "
+    "the lower bound on the removal-in-deadline rate reaches the threshold with every probe "
+    "without a known outcome counted as not removed in time; NON_COMPLIANT only if the upper "
+    "bound stays below the threshold with every such probe counted as removed in time; "
+    "INCONCLUSIVE otherwise, and whatever the counts when the measured share of planned probes "
+    "is below the floor (90 % unless the pack or plan says otherwise); NOT_MEASURED when the run "
+    "failed. A runtime failure is never a low score, and a platform cannot gain a verdict by "
+    "making outcomes unknown.",
+    "Rates are shown over every planned probe with two-sided exact intervals running from the "
+    "worst case's low end to the best case's high end; Wilson intervals among measured probes "
+    "are given in the JSON for comparison.",
+    "Over-removal: controls are benign look-alikes. A criterion has an over-removal finding "
+    "(EXCESSIVE), which fails it and the exit code, when the one-sided exact lower bound on the "
+    "share of its controls removed or refused, with unknown controls counted as kept, is above "
+    "the acceptable rate (the pack's choice, 10 % unless it says otherwise). Controls removed "
+    "after a notice or order against them are counted apart from controls removed with none.",
+    "A scorecard of a run that is not complete is PRELIMINARY (or CANCELLED, or FAILED): its "
+    "pending probes count as unknown and its exit code is never 0.",
     "Removal time is interval-censored: it lies between the last look that saw the post and the "
-    "first that found it gone; posts still up when observation ended are right-censored. The "
+    "first that found it gone; posts still up when observation ended, and probes whose outcome "
+    "is unknown but whose looks bound a removal time, are censored at what was seen. The "
     "distribution of time to removal is Turnbull's nonparametric maximum-likelihood estimate; "
     "median and 90th percentile carry bootstrap intervals.",
-    "Over-removal is the share of controls removed or refused, with an exact interval.",
 )
 
 
@@ -483,11 +651,20 @@ def build_scorecard(
         by_criterion.setdefault(j.row.criterion_id, []).append(j)
     failure = run.failure if run.status == "failed" else None
     cards = [
-        _card(c, by_criterion[c.id], run.time_scale, failure, run.seed)
+        _card(
+            c,
+            by_criterion[c.id],
+            run.time_scale,
+            failure,
+            run.seed,
+            criterion_settings(run.plan, pack, c),
+        )
         for c in pack.criteria
         if c.id in by_criterion
     ]
     overall = _overall(cards)
+    standing = standing_of(run.status)
+    pending = [j.row for j in judged if j.outcome is None]
     starts = [r.submitted_at for r in rows if r.submitted_at is not None]
     counts = Counter(j.outcome.value if j.outcome else "pending" for j in judged)
     return Scorecard(
@@ -496,6 +673,10 @@ def build_scorecard(
         run_id=run.run_id,
         plan_name=run.plan_name,
         status=run.status,
+        standing=standing,
+        standing_note=_standing_note(standing, len(pending), run.failure),
+        pending=len(pending),
+        last_deadline_utc=utc_iso(_last_deadline(pending)),
         failure=run.failure,
         target={
             "name": run.target_name,
@@ -519,7 +700,8 @@ def build_scorecard(
         time_scale=run.time_scale,
         seed=run.seed,
         overall_verdict=overall,
-        exit_code=EXIT_CODES[overall],
+        overall_rule=_overall_rule(cards),
+        exit_code=exit_code_for(overall, standing),
         counts=dict(sorted(counts.items())),
         criteria=cards,
         methodology=methodology(run.time_scale),

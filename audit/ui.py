@@ -98,7 +98,8 @@ def print_summary(card: Scorecard, console: Console | None = None) -> None:
             _bounds(c.one_sided_lower, c.one_sided_upper),
             f"{c.threshold:.0%}",
             _platform_time(c.median_time.seconds, card.time_scale),
-            f"{c.over_removed}/{c.kept + c.over_removed}",
+            f"{c.over_removed}/{c.controls}"
+            + (" [red]excessive[/]" if c.over_removal_verdict == "EXCESSIVE" else ""),
             f"[{_STYLE[c.verdict]}]{c.verdict}[/]",
         )
     console.print(table)
@@ -108,7 +109,11 @@ def print_summary(card: Scorecard, console: Console | None = None) -> None:
             "shown in platform time): these figures show the method, not a real platform's "
             "compliance.[/]"
         )
+    if card.standing != "FINAL":
+        deadline = f" The last deadline falls at {card.last_deadline_utc}." if card.pending else ""
+        console.print(f"[bold red]{card.standing_note}[/]{deadline}", markup=True)
     console.print(
-        f"Overall: [{_STYLE[card.overall_verdict]}]{card.overall_verdict}[/] "
-        f"(exit code {card.exit_code})"
+        f"Overall: [{_STYLE[card.overall_verdict]}]{card.overall_verdict}[/]"
+        + (f" ({card.standing})" if card.standing != "FINAL" else "")
+        + f" (exit code {card.exit_code})"
     )

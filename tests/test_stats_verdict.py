@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from audit.stats.binomial import exact_lower_bound, exact_upper_bound
-from audit.stats.verdict import Verdict, decide
+from audit.stats.verdict import Verdict, decide, most_unknowns_tolerated
 
 
 @pytest.mark.parametrize(
@@ -49,44 +49,64 @@ def test_compliant_decision_carries_its_figures() -> None:
 def test_runtime_failure_is_never_a_low_score() -> None:
     decision = decide(0, 40, 0, 0.95, 0.95, runtime_failure="target unreachable")
     assert decision.verdict is Verdict.NOT_MEASURED
+    assert "target unreachable" in decision.reason
     assert decision.rate is None
     assert decision.lower is None
     assert decision.upper is None
     assert decision.interval is None
     assert decision.wilson is None
-    assert decision.if_inconclusive_failed is None
-    assert decision.if_inconclusive_passed is None
-    assert "target unreachable" in decision.reason
 
 
-def test_too_few_measured_probes_is_not_measured() -> None:
-    decision = decide(3, 3, 0, 0.95, 0.95, min_measured=10)
-    assert decision.verdict is Verdict.NOT_MEASURED
-    assert "fewer than the 10" in decision.reason
-    assert decision.rate == 1.0  # the data are still reported
+def test_nothing_planned_is_not_measured() -> None:
+    assert decide(0, 0, 0, 0.95, 0.95).verdict is Verdict.NOT_MEASURED
 
 
-def test_nothing_measured_has_no_figures() -> None:
-    decision = decide(0, 0, 7, 0.95, 0.95)
-    assert decision.verdict is Verdict.NOT_MEASURED
-    assert decision.rate is None
-    assert decision.interval is None
-    # Had the seven inconclusive probes all failed, 0/7 would already be non-compliant.
-    assert decision.if_inconclusive_failed is Verdict.NON_COMPLIANT
-    assert decision.if_inconclusive_passed is Verdict.INCONCLUSIVE
+def test_a_platform_hiding_its_failures_behind_errors_is_never_compliant() -> None:
+    # 59 removals seen, 941 probes unknown (the platform answered 500 for them): 94 % unmeasured
+    decision = decide(59, 59, 941, 0.95, 0.95)
+    assert decision.verdict is Verdict.INCONCLUSIVE
+    assert "below the floor" in decision.reason
+    # the reported case: 73 removed, 27 hidden behind 500s
+    assert decide(73, 73, 27, 0.95, 0.95).verdict is Verdict.INCONCLUSIVE
 
 
-def test_sensitivity_shows_when_inconclusive_probes_could_flip_the_verdict() -> None:
-    decision = decide(59, 59, 5, 0.95, 0.95)
-    assert decision.verdict is Verdict.COMPLIANT
-    assert decision.if_inconclusive_passed is Verdict.COMPLIANT  # 64/64
-    assert decision.if_inconclusive_failed is Verdict.INCONCLUSIVE  # 59/64
+def test_unknowns_count_as_failures_for_compliant() -> None:
+    assert decide(59, 59, 0, 0.95, 0.95).verdict is Verdict.COMPLIANT
+    # one unknown more: 59 of 60 counted, lower bound 0.924, share 98 % above the floor
+    decision = decide(59, 59, 1, 0.95, 0.95)
+    assert decision.verdict is Verdict.INCONCLUSIVE
+    assert decision.lower == pytest.approx(exact_lower_bound(59, 60, 0.95))
+    assert "straddle" in decision.reason
 
 
-def test_without_inconclusive_probes_sensitivity_equals_the_verdict() -> None:
-    decision = decide(40, 59, 0, 0.95, 0.95)
-    assert decision.if_inconclusive_failed is decision.verdict
-    assert decision.if_inconclusive_passed is decision.verdict
+def test_unknowns_count_as_removals_for_non_compliant() -> None:
+    # 40 of 59 seen removed: NON_COMPLIANT alone
+    assert decide(40, 59, 0, 0.95, 0.95).verdict is Verdict.NON_COMPLIANT
+    # with 5 unknown that could all have been removed: 45 of 64 best case, still far below
+    decision = decide(40, 59, 5, 0.95, 0.95)
+    assert decision.verdict is Verdict.NON_COMPLIANT
+    assert decision.upper == pytest.approx(exact_upper_bound(45, 64, 0.95))
+    assert "even counting every unknown as removed" in decision.reason
+
+
+def test_the_measured_share_floor_is_settable() -> None:
+    # 92 of 100 measured, all removed, 8 unknown: below a 95 % floor, above 90 %
+    assert "below the floor" in decide(92, 92, 8, 0.5, 0.95, min_measured_share=0.95).reason
+    assert decide(92, 92, 8, 0.5, 0.95, min_measured_share=0.9).verdict is Verdict.COMPLIANT
+
+
+def test_most_unknowns_tolerated() -> None:
+    assert most_unknowns_tolerated(59, 0.95, 0.95) == 0
+    assert most_unknowns_tolerated(58, 0.95, 0.95) is None  # 20 or 58 probes: never COMPLIANT
+    assert most_unknowns_tolerated(20, 0.95, 0.95) is None
+    tolerated = most_unknowns_tolerated(300, 0.95, 0.95)
+    assert tolerated is not None
+    assert decide(300 - tolerated, 300 - tolerated, tolerated, 0.95, 0.95).verdict is (
+        Verdict.COMPLIANT
+    )
+    assert decide(299 - tolerated, 299 - tolerated, tolerated + 1, 0.95, 0.95).verdict is not (
+        Verdict.COMPLIANT
+    )
 
 
 @pytest.mark.parametrize(
@@ -94,18 +114,19 @@ def test_without_inconclusive_probes_sensitivity_equals_the_verdict() -> None:
     [
         ({"successes": 5, "measured": 4}, "'successes' must be between 0 and measured=4"),
         ({"measured": -1}, "'measured' must be a non-negative integer"),
-        ({"inconclusive": -2}, "'inconclusive' must be a non-negative integer"),
+        ({"unknown": -2}, "'unknown' must be a non-negative integer"),
         ({"threshold": 1.5}, "'threshold' must be a rate between 0 and 1"),
         ({"confidence": 0.3}, "'confidence' must be at least 0.5 and below 1"),
         ({"confidence": 1.0}, "'confidence' must be at least 0.5 and below 1"),
-        ({"min_measured": 0}, "'min_measured' must be a positive integer"),
+        ({"min_measured_share": 0}, "'min_measured_share' must be a share above 0"),
+        ({"min_measured_share": 1.5}, "'min_measured_share' must be a share above 0"),
     ],
 )
 def test_bad_input_is_refused(kwargs: dict[str, float], message: str) -> None:
     arguments: dict[str, float] = {
         "successes": 1,
         "measured": 4,
-        "inconclusive": 0,
+        "unknown": 0,
         "threshold": 0.95,
         "confidence": 0.95,
     }
@@ -150,16 +171,46 @@ def test_verdict_follows_the_documented_rule(
 
 
 @given(counts, thresholds, confidences, st.integers(min_value=0, max_value=50))
+def test_verdict_with_unknowns_follows_the_worst_case_rule(
+    kn: tuple[int, int], threshold: float, confidence: float, unknown: int
+) -> None:
+    k, n = kn
+    decision = decide(k, n, unknown, threshold, confidence, min_measured_share=0.5)
+    planned = n + unknown
+    lower = exact_lower_bound(k, planned, confidence)
+    upper = exact_upper_bound(k + unknown, planned, confidence)
+    if n / planned < 0.5:
+        assert decision.verdict is Verdict.INCONCLUSIVE
+    elif lower >= threshold:
+        assert decision.verdict is Verdict.COMPLIANT
+    elif upper < threshold:
+        assert decision.verdict is Verdict.NON_COMPLIANT
+    else:
+        assert decision.verdict is Verdict.INCONCLUSIVE
+
+
+@given(counts, thresholds, confidences, st.integers(min_value=0, max_value=50))
+def test_no_resolution_of_the_unknowns_beats_the_verdict(
+    kn: tuple[int, int], threshold: float, confidence: float, unknown: int
+) -> None:
+    """COMPLIANT holds however the unknowns turn out; so does NON_COMPLIANT."""
+    k, n = kn
+    decision = decide(k, n, unknown, threshold, confidence, min_measured_share=0.5)
+    for removed in (0, unknown // 2, unknown):
+        resolved = decide(k + removed, n + unknown, 0, threshold, confidence)
+        if decision.verdict is Verdict.COMPLIANT:
+            assert resolved.verdict is Verdict.COMPLIANT
+        if decision.verdict is Verdict.NON_COMPLIANT:
+            assert resolved.verdict is Verdict.NON_COMPLIANT
+
+
+@given(counts, thresholds, confidences, st.integers(min_value=0, max_value=50))
 def test_more_successes_never_worsen_the_verdict(
-    kn: tuple[int, int], threshold: float, confidence: float, inconclusive: int
+    kn: tuple[int, int], threshold: float, confidence: float, unknown: int
 ) -> None:
     order = {Verdict.NON_COMPLIANT: 0, Verdict.INCONCLUSIVE: 1, Verdict.COMPLIANT: 2}
     k, n = kn
-    decision = decide(k, n, inconclusive, threshold, confidence)
-    failed, passed = decision.if_inconclusive_failed, decision.if_inconclusive_passed
-    assert failed is not None
-    assert passed is not None
-    assert order[failed] <= order[passed]
+    decision = decide(k, n, unknown, threshold, confidence)
     if k < n:
-        better = decide(k + 1, n, inconclusive, threshold, confidence)
+        better = decide(k + 1, n, unknown, threshold, confidence)
         assert order[decision.verdict] <= order[better.verdict]

@@ -2,7 +2,8 @@
 
 * :mod:`~audit.stats.binomial` — Clopper–Pearson and Wilson intervals, one-sided exact bounds.
 * :mod:`~audit.stats.verdict` — the verdict rule (COMPLIANT / NON_COMPLIANT / INCONCLUSIVE /
-  NOT_MEASURED) with its figures, reason and sensitivity to inconclusive probes.
+  NOT_MEASURED) where the worst case decides: unknown outcomes never help the platform.
+* :mod:`~audit.stats.over_removal` — the over-removal finding of a criterion's controls.
 * :mod:`~audit.stats.planning` — probes needed, detectable rates, whether a plan can decide.
 * :mod:`~audit.stats.survival` — time to removal as interval-censored data (Turnbull NPMLE) with
   bootstrap and exact intervals.
@@ -18,6 +19,12 @@ from audit.stats.binomial import (
     exact_lower_bound,
     exact_upper_bound,
     wilson,
+)
+from audit.stats.over_removal import (
+    DEFAULT_MAX_OVER_REMOVAL,
+    OverRemoval,
+    OverRemovalVerdict,
+    judge_over_removal,
 )
 from audit.stats.planning import (
     can_reach_non_compliant,
@@ -36,11 +43,21 @@ from audit.stats.survival import (
     quantile_intervals,
     turnbull,
 )
-from audit.stats.verdict import Verdict, VerdictDecision, decide
+from audit.stats.verdict import (
+    DEFAULT_MIN_MEASURED_SHARE,
+    Verdict,
+    VerdictDecision,
+    decide,
+    most_unknowns_tolerated,
+)
 
 __all__ = [
+    "DEFAULT_MAX_OVER_REMOVAL",
+    "DEFAULT_MIN_MEASURED_SHARE",
     "CensoredTime",
     "Interval",
+    "OverRemoval",
+    "OverRemovalVerdict",
     "SurvivalEstimate",
     "Verdict",
     "VerdictDecision",
@@ -53,8 +70,10 @@ __all__ = [
     "detectable_shortfall",
     "exact_lower_bound",
     "exact_upper_bound",
+    "judge_over_removal",
     "max_successes_non_compliant",
     "min_successes_compliant",
+    "most_unknowns_tolerated",
     "probes_needed",
     "quantile_interval",
     "quantile_intervals",
