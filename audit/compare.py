@@ -2,10 +2,14 @@
 
 Pure functions of :class:`~audit.scorecard.Scorecard` view models; nothing here reads the store.
 
-A criterion *changed beyond noise* between two runs when its verdict changed, or when the two
-removal-in-deadline rates differ significantly by an exact test at the criterion's confidence
-(level ``1 - confidence``, two-sided): Boschloo's exact test, which is uniformly more powerful than
-Fisher's, while both samples are small enough for it to be quick, Fisher's exact test beyond.
+A criterion *changed beyond noise* between two runs only when the two removal-in-deadline rates
+differ significantly by an exact test at the criterion's confidence (level ``1 - confidence``,
+two-sided): Boschloo's exact test, which is uniformly more powerful than Fisher's, while both
+samples are small enough for it to be quick, Fisher's exact test beyond. A verdict that flips
+without such a difference is shown but is not a change: two runs of an unchanged platform near
+its threshold flip verdicts often. Probes without a known outcome never make a change: a
+regression is called only when the earlier run's worst case (unknowns not removed) and the later
+run's best case (unknowns removed) differ significantly, and an improvement the other way round.
 Comparisons of several platforms test every pair within a criterion and control the family-wise
 error with Holm's step-down method.
 """
@@ -40,12 +44,6 @@ __all__ = [
 ]
 
 BOSCHLOO_MAX_N = 400  # above this many probes in both runs together, Fisher's test is used
-_VERDICT_RANK = {
-    Verdict.NON_COMPLIANT: 0,
-    Verdict.INCONCLUSIVE: 1,
-    Verdict.COMPLIANT: 2,
-}
-
 Direction = Literal["better", "worse", "changed", "same"]
 
 
@@ -71,7 +69,8 @@ class RateCell(BaseModel):
     period_start_utc: str | None
     verdict: Verdict
     successes: int
-    n: int
+    n: int  # planned violating probes
+    unknown: int = 0  # of them, without a known outcome
     rate: float | None
     lower: float | None
     upper: float | None
@@ -192,6 +191,7 @@ def rate_cell(card: Scorecard, c: CriterionCard) -> RateCell:
         verdict=c.verdict,
         successes=rate.successes,
         n=rate.n,
+        unknown=c.inconclusive,
         rate=rate.rate,
         lower=c.one_sided_lower,
         upper=c.one_sided_upper,
@@ -203,12 +203,16 @@ def rate_cell(card: Scorecard, c: CriterionCard) -> RateCell:
     )
 
 
-def rate_test(a: RateCell, b: RateCell, confidence: float) -> RateTest:
-    """Two-sided exact test that two removal rates differ, at level ``1 - confidence``."""
+def rate_test(
+    a: RateCell, b: RateCell, confidence: float, a_extra: int = 0, b_extra: int = 0
+) -> RateTest:
+    """Two-sided exact test that two removal rates differ, at level ``1 - confidence``; each
+    side's successes may be raised by that many of its unknowns (its best case)."""
     alpha = round(1.0 - confidence, 10)
     if a.n == 0 or b.n == 0:
         return RateTest(test="none", p_value=None, alpha=alpha, significant=False)
-    table = np.array([[a.successes, b.successes], [a.n - a.successes, b.n - b.successes]])
+    k_a, k_b = a.successes + a_extra, b.successes + b_extra
+    table = np.array([[k_a, k_b], [a.n - k_a, b.n - k_b]])
     if a.n + b.n <= BOSCHLOO_MAX_N:
         name, p = "Boschloo exact", float(boschloo_exact(table, alternative="two-sided").pvalue)
     else:
@@ -217,24 +221,41 @@ def rate_test(a: RateCell, b: RateCell, confidence: float) -> RateTest:
     return RateTest(test=name, p_value=p, alpha=alpha, significant=p < alpha)
 
 
-def _direction(before: RateCell, after: RateCell, significant: bool) -> Direction:
-    rank_a, rank_b = _VERDICT_RANK.get(before.verdict), _VERDICT_RANK.get(after.verdict)
-    if before.verdict != after.verdict:
-        if rank_a is None or rank_b is None:
-            return "changed"
-        return "better" if rank_b > rank_a else "worse"
-    if significant and before.rate is not None and after.rate is not None:
-        return "better" if after.rate > before.rate else "worse"
-    return "same"
+def _worst_share(cell: RateCell) -> float:
+    return cell.successes / cell.n if cell.n else 0.0
+
+
+def _best_share(cell: RateCell) -> float:
+    return (cell.successes + cell.unknown) / cell.n if cell.n else 0.0
+
+
+def change_test(before: RateCell, after: RateCell) -> tuple[RateTest, Direction]:
+    """The exact test behind a change, and its direction: worse only if the later run's best
+    case is significantly below the earlier run's worst case; better the other way round."""
+    confidence = max(before.confidence, after.confidence)
+    unmeasured = Verdict.NOT_MEASURED
+    if before.verdict != after.verdict and unmeasured in (before.verdict, after.verdict):
+        return rate_test(before, after, confidence), "changed"
+    worse = rate_test(before, after, confidence, b_extra=after.unknown)
+    if worse.significant and _best_share(after) < _worst_share(before):
+        return worse, "worse"
+    better = rate_test(before, after, confidence, a_extra=before.unknown)
+    if better.significant and _worst_share(after) > _best_share(before):
+        return better, "better"
+    plain = rate_test(before, after, confidence)
+    return plain.model_copy(update={"significant": False}), "same"
 
 
 def _note(before: RateCell, after: RateCell, test: RateTest, direction: Direction) -> str:
     rates = f"{_pct(before.rate)} → {_pct(after.rate)}"
     p = "no test" if test.p_value is None else f"{test.test} p = {test.p_value:.3g}"
-    if before.verdict != after.verdict:
-        return f"verdict {before.verdict} → {after.verdict}; rate {rates} ({p})"
     if direction == "same":
-        return f"no change beyond noise: rate {rates} ({p} ≥ {test.alpha:g})"
+        flip = (
+            f"verdict {before.verdict} → {after.verdict}, but "
+            if before.verdict != after.verdict
+            else ""
+        )
+        return f"{flip}no change beyond noise: rate {rates} ({p}, level {test.alpha:g})"
     return f"rate {rates}, significant ({p} < {test.alpha:g})"
 
 
@@ -262,8 +283,7 @@ def criterion_change(
             direction="changed",
             note=f"measured only in the {side} run",
         )
-    test = rate_test(before, after, max(before.confidence, after.confidence))
-    direction = _direction(before, after, test.significant)
+    test, direction = change_test(before, after)
     verdict_changed = before.verdict != after.verdict
     difference = None if before.rate is None or after.rate is None else after.rate - before.rate
     return CriterionChange(
@@ -274,7 +294,7 @@ def criterion_change(
         difference=difference,
         test=test,
         verdict_changed=verdict_changed,
-        changed=verdict_changed or test.significant,
+        changed=direction != "same",
         direction=direction,
         note=_note(before, after, test, direction),
     )

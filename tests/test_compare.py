@@ -72,8 +72,11 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     return Workspace(root, weekly, peer, cards)
 
 
-def _cell(successes: int, n: int, verdict: Verdict = Verdict.INCONCLUSIVE) -> RateCell:
+def _cell(
+    successes: int, n: int, verdict: Verdict = Verdict.INCONCLUSIVE, unknown: int = 0
+) -> RateCell:
     return RateCell(
+        unknown=unknown,
         run_id=f"r{successes}-{n}",
         target="t",
         period_start_utc=None,
@@ -119,14 +122,27 @@ def test_holm_steps_down() -> None:
     assert holm([None, 0.001], 0.05) == [False, True]
 
 
-def test_a_verdict_change_is_a_change_even_within_noise() -> None:
+def test_a_verdict_flip_within_noise_is_not_a_change() -> None:
     change = criterion_change(
         "X", "x", _cell(14, 14, Verdict.INCONCLUSIVE), _cell(13, 14, Verdict.NON_COMPLIANT)
     )
-    assert change.changed and change.verdict_changed and not change.test.significant
-    assert change.direction == "worse"
+    assert change.verdict_changed and not change.changed and not change.test.significant
+    assert change.direction == "same"
+    assert "no change beyond noise" in change.note
     unmeasured = criterion_change("X", "x", _cell(14, 14), _cell(0, 0, Verdict.NOT_MEASURED))
     assert unmeasured.direction == "changed"
+
+
+def test_unknown_outcomes_never_make_a_regression() -> None:
+    # 57 of 60 seen removed before; after, 30 seen removed and 30 unknown: the best case (60/60)
+    # is not worse, so no regression is called however bad the worst case (30/60) looks
+    change = criterion_change("X", "x", _cell(57, 60), _cell(30, 60, unknown=30))
+    assert not change.changed
+    assert change.direction == "same"
+    # the same after-run with its unknowns resolved as failures is a regression
+    worse = criterion_change("X", "x", _cell(57, 60), _cell(30, 60))
+    assert worse.changed
+    assert worse.direction == "worse"
 
 
 def test_a_criterion_measured_in_one_run_only_is_reported() -> None:

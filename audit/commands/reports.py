@@ -99,9 +99,10 @@ def diff_text(view: RunDiff) -> str:
 def diff(run_a: str, run_b: str, fmt: str, fail_on: str) -> None:
     """List criteria whose verdict or rate changed beyond noise from RUN_A to RUN_B.
 
-    A criterion changed beyond noise when its verdict changed, or when the two
-    removal-in-deadline rates differ by a two-sided exact test (Boschloo; Fisher for large
-    samples) at the criterion's level, 1 - confidence.
+    A criterion changed beyond noise only when the two removal-in-deadline rates differ by a
+    two-sided exact test (Boschloo; Fisher for large samples) at the criterion's level,
+    1 - confidence, with probes of unknown outcome counted in the run's favour; a verdict
+    that flips without such a difference is shown but is not a change.
 
     Exit codes: 0 no criterion changed beyond noise; 1 some criterion changed (with
     --fail-on regression: got worse); 2 usage or input error.
