@@ -19,6 +19,7 @@ from audit.commands import all_commands
 from audit.errors import AuditError, InputError, RuntimeFailure
 from audit.options import allow_production_option, formats_option
 from audit.plan import load_plan
+from audit.plan_checks import sample_warnings
 from audit.render import FORMATS, render_formats
 from audit.runner import create_runs, execute_run
 from audit.ui import Progress, print_summary
@@ -141,6 +142,9 @@ def run(
     store = c.workspace.open()
     clock = SystemClock()
     prepared = create_runs(store, plan, plan_path, clock, allow_production=allow_production)
+    packs = {item.pack.pack.id: item.pack for item in prepared}
+    for line in sample_warnings(plan, list(packs.values())):
+        click.echo(f"warning: {line}", err=True)
     codes = []
     for item in prepared:
         click.echo(

@@ -5,8 +5,12 @@ Registered in the main command group by the CLI module; this file only defines t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from audit.plan import load_plan
+from audit.plan_checks import criterion_lines, plan_packs, sample_warnings
 from audit.stats.planning import (
     can_reach_non_compliant,
     can_reach_verdict,
@@ -128,18 +132,37 @@ def _detectable(probes: int, threshold: float, confidence: float, power: float) 
     callback=_unit_interval,
     help="Probability of reaching the verdict, for --probes.",
 )
+@click.option(
+    "--plan",
+    "plan_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Check a plan instead: each criterion's sample, how many unknown outcomes it can "
+    "absorb, and a warning where it can never reach COMPLIANT.",
+)
 def plan_size(
     threshold: float,
     confidence: float,
     failures: list[int],
     probes: int | None,
     power: float,
+    plan_path: Path | None,
 ) -> None:
     """Print how many probes a criterion needs for a COMPLIANT verdict.
 
     The table gives, for each number of allowed failures, the smallest number of violating
     probes for which that many failures still leave the exact lower bound at the threshold.
+    Under the verdict rule a probe whose outcome is unknown counts as a failure for COMPLIANT,
+    so the allowed failures are failures and unknowns together. With --plan, the plan's own
+    criteria are checked instead.
     """
+    if plan_path is not None:
+        plan = load_plan(plan_path)
+        packs = plan_packs(plan, plan_path)
+        click.echo("\n".join(criterion_lines(plan, packs)))
+        for line in sample_warnings(plan, packs):
+            click.echo(f"warning: {line}", err=True)
+        return
     lines = _table(threshold, confidence, failures)
     if probes is not None:
         lines += _detectable(probes, threshold, confidence, power)
