@@ -25,7 +25,15 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from audit.adapters.base import Adapter, SubmitKind, SubmitResult
+from audit.adapters.base import (
+    Adapter,
+    NoticeResult,
+    PostState,
+    StatusResult,
+    SubmitKind,
+    SubmitResult,
+    WithdrawResult,
+)
 from audit.clock import Clock
 from audit.outcomes import (
     Outcome,
@@ -265,14 +273,35 @@ class Engine:
     async def _submit(self, live: _Live) -> None:
         now = self.clock.now()
         self._commit(live, state="submitting", submitted_at=now, next_at=now + RECONCILE_AFTER)
-        result = await self.adapter.submit(self._probe(live), live.row.probe_id)
+        try:
+            result = await self.adapter.submit(self._probe(live), live.row.probe_id)
+        except Exception as exc:  # an adapter's exception costs this probe's step only
+            result = SubmitResult(SubmitKind.ERROR, detail=_raised(exc))
         self._after_submit(live, now, result, "submit")
 
     async def _reconcile(self, live: _Live) -> None:
         probe = self._probe(live)
-        found = await self.adapter.lookup(probe, live.row.probe_id)
+        try:
+            found = await self.adapter.lookup(probe, live.row.probe_id)
+        except Exception as exc:
+            found = SubmitResult(SubmitKind.ERROR, detail=_raised(exc))
         row = live.row
         intent = row.submitted_at if row.submitted_at is not None else self.clock.now()
+        if found is not None and found.kind is SubmitKind.ACCEPTED and found.sent_at is None:
+            # found after a restart: the platform's own time of the post is the accepted
+            # attempt's; without it the clock's start cannot be known (never the intent)
+            found = dataclasses.replace(found, sent_at=found.platform_time)
+            if found.sent_at is None:
+                self._finish(
+                    live,
+                    Outcome.INCONCLUSIVE,
+                    "found after a restart; when the platform received it is not known",
+                    ObservationRow(
+                        row.probe_id, "lookup", "accepted", intent, self.clock.now(), found.detail
+                    ),
+                    post_id=found.post_id,
+                )
+                return
         if found is not None and found.kind is not SubmitKind.ERROR:
             self._after_submit(live, intent, found, "lookup")
             return
@@ -281,7 +310,10 @@ class Engine:
         self._commit(live, lookup)
         if self.adapter.supports_idempotency:
             # The platform de-duplicates by key, so sending again cannot post twice.
-            result = await self.adapter.submit(probe, row.probe_id)
+            try:
+                result = await self.adapter.submit(probe, row.probe_id)
+            except Exception as exc:
+                result = SubmitResult(SubmitKind.ERROR, detail=_raised(exc))
             self._after_submit(live, intent, result, "resubmit")
             return
         self._finish(
@@ -303,8 +335,12 @@ class Engine:
             self._finish(live, outcome, "refused at submission", obs)
         elif result.kind is SubmitKind.ERROR or result.post_id is None:
             self._finish(live, Outcome.INCONCLUSIVE, f"submission failed: {result.detail}", obs)
+        elif result.sent_at is None:
+            # the clock starts when the platform received it, never at the tool's intent
+            reason = "accepted, but when the platform received it is not known"
+            self._finish(live, Outcome.INCONCLUSIVE, reason, obs, post_id=result.post_id)
         elif row.trigger == "proactive":
-            self._start_clock(live, result.post_id, intent, obs)
+            self._start_clock(live, result.post_id, result.sent_at, obs)
         else:
             self._commit(live, obs, state="noticing", post_id=result.post_id, next_at=now)
             self._emit(row.probe_id, "noticing")
@@ -331,16 +367,16 @@ class Engine:
     async def _notice(self, live: _Live) -> None:
         row = live.row
         assert row.post_id is not None
-        start = row.clock_start
-        if start is None:  # store the intent first: a restart re-files but keeps this start
-            start = self.clock.now()
-            self._commit(live, clock_start=start)
+        start = self.clock.now()
         criterion = self.pack.criterion(row.criterion_id)
         reason = self.settings.notice_reason.format(
             instrument=criterion.legal_reference.instrument,
             article=criterion.legal_reference.article,
         )
-        result = await self.adapter.notice(row.post_id, self._probe(live), reason, row.trigger)
+        try:
+            result = await self.adapter.notice(row.post_id, self._probe(live), reason, row.trigger)
+        except Exception as exc:
+            result = NoticeResult(False, detail=_raised(exc))
         obs = ObservationRow(
             row.probe_id,
             row.trigger,
@@ -349,10 +385,11 @@ class Engine:
             self.clock.now(),
             result.detail,
         )
-        if not result.filed:
+        if not result.filed or result.sent_at is None:
             self._finish(live, Outcome.INCONCLUSIVE, f"{row.trigger} could not be filed", obs)
             return
-        self._start_clock(live, row.post_id, start, obs)
+        # the deadline runs from the accepted filing attempt, not from the tool's intent
+        self._start_clock(live, row.post_id, result.sent_at, obs)
 
     async def _look(self, live: _Live) -> None:
         row = live.row
@@ -360,7 +397,10 @@ class Engine:
         assert row.offsets is not None
         assert row.clock_start is not None
         started = self.clock.now()
-        status = await self.adapter.status(row.post_id)
+        try:
+            status = await self.adapter.status(row.post_id, row.probe_id)
+        except Exception as exc:
+            status = StatusResult(PostState.ERROR, _raised(exc))
         obs = ObservationRow(
             row.probe_id, "status", status.state.value, started, self.clock.now(), status.detail
         )
@@ -380,8 +420,9 @@ class Engine:
         reason: str,
         obs: ObservationRow | None = None,
         poll_index: int | None = None,
+        post_id: str | None = None,
     ) -> None:
-        up = live.row.post_id is not None
+        up = live.row.post_id is not None or post_id is not None
         fields: dict[str, object] = {
             "outcome": outcome.value,
             "note": reason or None,
@@ -390,6 +431,8 @@ class Engine:
         }
         if poll_index is not None:
             fields["poll_index"] = poll_index
+        if post_id is not None:
+            fields["post_id"] = post_id
         probe_id = live.row.probe_id
         self._commit(live, obs, **fields)
         self._emit(probe_id, str(fields["state"]), outcome.value)
@@ -398,7 +441,10 @@ class Engine:
         row = live.row
         assert row.post_id is not None
         started = self.clock.now()
-        result = await self.adapter.withdraw(row.post_id)
+        try:
+            result = await self.adapter.withdraw(row.post_id, row.probe_id)
+        except Exception as exc:
+            result = WithdrawResult(False, _raised(exc))
         now = self.clock.now()
         obs = _withdraw_observation(row.probe_id, result.withdrawn, started, now, result.detail)
         live.withdrawals += 1
@@ -414,6 +460,11 @@ class Engine:
             return
         delay = WITHDRAW_RETRY * 2 ** (live.withdrawals - 1)
         self._commit(live, obs, next_at=now + delay)
+
+
+def _raised(exc: Exception) -> str:
+    """An adapter's exception as an error observation's detail: its type and message."""
+    return f"the adapter raised {type(exc).__name__}: {exc}"[:1000]
 
 
 def _withdraw_observation(

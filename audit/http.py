@@ -225,31 +225,51 @@ class PlatformClient:
         headers: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        expect_json: bool = False,
+        readable: Callable[[Exchange], bool] | None = None,
     ) -> Exchange:
         """Send with retries; every attempt goes to the evidence ledger.
 
         ``path`` is relative to the base URL, or an absolute URL (e.g. an OAuth token endpoint
-        named by a profile). ``timeout`` overrides the client's timeout for this request.
+        named by a profile). ``timeout`` overrides the client's timeout for this request. With
+        ``expect_json`` an answer whose body is cut off or is not JSON is a fault (its
+        ``error`` says so), retried with backoff like a 5xx; ``readable`` says the same of
+        answers it refuses (e.g. no rule of a profile matches).
+
+        The exchange returned is the last attempt's, so its ``started_at`` is the send time of
+        the attempt the platform answered (after the tool's own queue and retries).
         """
         extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         request = self._client.build_request(
             method, path, json=json_body, content=content, headers=headers, data=data, **extra
         )
+        check = readable or (_is_json if expect_json else None)
         attempt = 0
         while True:
             attempt += 1
             await self._limiter.acquire()
             exchange = await self._send_once(request, attempt)
+            if check is not None:
+                exchange = _unreadable_as_fault(exchange, check)
             self._record(action, probe_id, request, exchange)
-            delay = self._retry_delay(exchange, attempt)
+            delay = self._retry_delay(exchange, attempt, check is not None)
             if delay is None:
                 return exchange
             await self._clock.sleep_until(self._clock.now() + delay)
 
-    def _retry_delay(self, exchange: Exchange, attempt: int) -> float | None:
+    def _retry_delay(self, exchange: Exchange, attempt: int, expect_json: bool) -> float | None:
         if attempt >= self._retry.attempts:
             return None
-        if exchange.status is not None and exchange.status not in self._retry.retry_statuses:
+        # where the answer must be JSON, a body cut off (by the cap or in transit) or
+        # unparseable is a fault like a 5xx (elsewhere: not sent again, it may have been acted on)
+        unreadable = (
+            expect_json and exchange.error is not None and exchange.error.startswith(UNREADABLE)
+        )
+        if (
+            exchange.status is not None
+            and exchange.status not in self._retry.retry_statuses
+            and not unreadable
+        ):
             return None
         hinted = parse_retry_after(
             exchange.headers.get("retry-after"), self._clock.now(), self._retry.max_delay
@@ -280,7 +300,7 @@ class PlatformClient:
         if response.is_redirect:
             error = "redirect refused (the audit never follows redirects)"
         elif truncated:
-            error = f"response body larger than {MAX_BODY_BYTES} bytes"
+            error = f"{UNREADABLE}: response body larger than {MAX_BODY_BYTES} bytes"
         headers = {k.lower(): v[:MAX_HEADER_CHARS] for k, v in response.headers.items()}
         status = response.status_code
         return self._finished(status, headers, body, truncated, error, (started, mono), attempt)
@@ -360,6 +380,25 @@ class PlatformClient:
                 "mono_ended": exchange.mono_ended,
             },
         )
+
+
+UNREADABLE = "unreadable answer"
+
+
+def _is_json(exchange: Exchange) -> bool:
+    if exchange.status in (204, 304) or exchange.json() is not None:
+        return True
+    return not exchange.truncated and exchange.body.strip() == b"null"
+
+
+def _unreadable_as_fault(exchange: Exchange, readable: Callable[[Exchange], bool]) -> Exchange:
+    """An answer the caller cannot read (a body cut off, not JSON, matching nothing), as a
+    fault."""
+    if not exchange.ok or readable(exchange):
+        return exchange
+    return dataclasses.replace(
+        exchange, error=f"{UNREADABLE}: the body is cut off, not JSON or matches no rule"
+    )
 
 
 def _total_timeout(request: httpx.Request) -> float | None:

@@ -120,7 +120,7 @@ class Sweeper:
     async def _withdraw(self, row: ProbeRow, report: CleanupReport) -> None:
         assert row.post_id is not None
         started = self.clock.now()
-        result = await self.adapter.withdraw(row.post_id)
+        result = await self.adapter.withdraw(row.post_id, row.probe_id)
         now = self.clock.now()
         outcome = "withdrawn" if result.withdrawn else "failed"
         obs = ObservationRow(row.probe_id, "withdraw", outcome, started, now, result.detail)

@@ -305,9 +305,9 @@ def test_password_login_profile_creates_its_room_and_posts(
             first = await adapter.submit(probe, probe.probe_id)
             assert first.post_id is not None, first
             again = await adapter.submit(probe, probe.probe_id)
-            seen = await adapter.status(first.post_id)
-            withdrawn = await adapter.withdraw(first.post_id)
-            after = await adapter.status(first.post_id)
+            seen = await adapter.status(first.post_id, probe.probe_id)
+            withdrawn = await adapter.withdraw(first.post_id, probe.probe_id)
+            after = await adapter.status(first.post_id, probe.probe_id)
             return [first, again, seen, withdrawn, after]
         finally:
             await adapter.aclose()

@@ -52,6 +52,10 @@ class SubmitResult:
     post_id: str | None = None
     detail: str = ""
     data: dict[str, str] = field(default_factory=dict)
+    # when the attempt the platform accepted was sent (the tool's clock), and the platform's own
+    # timestamp of the post where its answer gives one; None when not known
+    sent_at: float | None = None
+    platform_time: float | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,8 @@ class NoticeResult:
     filed: bool
     reference: str | None = None
     detail: str = ""
+    sent_at: float | None = None  # when the accepted filing attempt was sent
+    platform_time: float | None = None  # the platform's own timestamp of the filing
 
 
 @dataclass(frozen=True)
@@ -74,10 +80,13 @@ class WithdrawResult:
 
 
 class Adapter(Protocol):
-    """One platform, reached through its API. All methods must return, never raise, on faults."""
+    """One platform, reached through its API. All methods must return, never raise, on faults
+    (the engine still contains an exception to the probe's step). Every exchange a call makes
+    carries the probe id it is given."""
 
     name: str
     supports_idempotency: bool
+    withdraw_removed: bool  # a post seen removed (still addressable) must still be withdrawn
 
     async def submit(self, probe: Probe, idempotency_key: str) -> SubmitResult:
         """Post the probe; the idempotency key is the probe id (no marker in the content)."""
@@ -85,13 +94,13 @@ class Adapter(Protocol):
     async def lookup(self, probe: Probe, idempotency_key: str) -> SubmitResult | None:
         """Find a post made with this key (after a crash mid-submit); None if not supported."""
 
-    async def status(self, post_id: str) -> StatusResult:
-        """Look at the post once."""
+    async def status(self, post_id: str, probe_id: str) -> StatusResult:
+        """Look at the post once (``probe_id`` attributes the exchange in the ledger)."""
 
     async def notice(self, post_id: str, probe: Probe, reason: str, kind: str) -> NoticeResult:
         """File a report (kind ``notice``) or removal order (kind ``order``) about the post."""
 
-    async def withdraw(self, post_id: str) -> WithdrawResult:
+    async def withdraw(self, post_id: str, probe_id: str) -> WithdrawResult:
         """Delete the post as its author."""
 
     async def aclose(self) -> None:

@@ -13,9 +13,10 @@ event). With one field the post id is that value; with several it is their URL-e
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -48,6 +49,7 @@ from audit.adapters.profile_model import (
 )
 from audit.adapters.profile_request import SecretScrubber, render_request
 from audit.adapters.profile_template import Template, TemplateError, tree_references
+from audit.adapters.timestamps import platform_timestamp
 from audit.clock import Clock
 from audit.evidence import EvidenceLedger
 from audit.http import Exchange, PlatformClient, RateLimiter, RetryPolicy
@@ -104,6 +106,7 @@ class ProfileAdapter:
         self.profile = profile
         self.name = f"profile:{profile.name}"
         self.supports_idempotency = profile.idempotent
+        self.withdraw_removed = profile.withdraw_removed
         self._client = client
         self._vars = dict(variables)
         self._secrets = dict(secrets)
@@ -128,7 +131,6 @@ class ProfileAdapter:
             self._needs_setup.update({"submit", "lookup"})
         self._setup_lock = asyncio.Lock()
         self._setup_error: str | None = None
-        self._probe_of: dict[str, str] = {}  # post id -> probe id, for the evidence ledger
         self._checked = False
 
     def _requests(self) -> dict[str, RequestSpec]:
@@ -185,7 +187,12 @@ class ProfileAdapter:
 
     # sending -----------------------------------------------------------------------------
     async def _exchange(
-        self, section: str, spec: RequestSpec, extra: Mapping[str, str], probe_id: str | None
+        self,
+        section: str,
+        spec: RequestSpec,
+        extra: Mapping[str, str],
+        probe_id: str | None,
+        readable: Callable[[Exchange], bool] | None = None,
     ) -> Exchange:
         if section in self._needs_setup:
             await self._ensure_setup()
@@ -199,17 +206,22 @@ class ProfileAdapter:
         auth = self._auth[spec.auth]
         try:
             headers = await auth.headers()
-            exchange = await self._send(rendered, headers, section, probe_id)
+            exchange = await self._send(rendered, headers, section, probe_id, readable)
             if exchange.status == 401 and auth.refreshable:
                 auth.invalidate(headers)
                 headers = await auth.headers()
-                exchange = await self._send(rendered, headers, section, probe_id)
+                exchange = await self._send(rendered, headers, section, probe_id, readable)
         except AuthFailure as exc:
             raise _Fault(self._scrub(str(exc))) from None
         return exchange
 
     async def _send(
-        self, rendered: Any, auth_headers: Mapping[str, str], action: str, probe_id: str | None
+        self,
+        rendered: Any,
+        auth_headers: Mapping[str, str],
+        action: str,
+        probe_id: str | None,
+        readable: Callable[[Exchange], bool] | None,
     ) -> Exchange:
         return await self._client.request(
             rendered.method,
@@ -220,6 +232,7 @@ class ProfileAdapter:
             data=rendered.form,
             headers={**rendered.headers, **auth_headers},
             timeout=rendered.timeout or self.profile.timeout,
+            readable=readable,
         )
 
     async def _ensure_setup(self) -> None:
@@ -288,7 +301,12 @@ class ProfileAdapter:
             if post_id is None:
                 detail = self._describe(exchange, "accepted, but the post id cannot be read: ")
                 return SubmitResult(SubmitKind.ERROR, detail=detail)
-            return SubmitResult(SubmitKind.ACCEPTED, post_id=post_id)
+            return SubmitResult(
+                SubmitKind.ACCEPTED,
+                post_id=post_id,
+                sent_at=exchange.started_at,
+                platform_time=self._created_at(exchange),
+            )
         detail = self._rule_detail(rule.detail, exchange)
         if rule.result == "rejected":
             return SubmitResult(SubmitKind.REJECTED, detail=detail)
@@ -302,34 +320,59 @@ class ProfileAdapter:
     async def submit(self, probe: Probe, idempotency_key: str) -> SubmitResult:
         spec = self.profile.submit
         values = self._probe_values(probe, idempotency_key)
+        # an unreadable answer is sent again only where the platform de-duplicates by key
+        readable = self._readable_submission(spec.outcomes) if self.supports_idempotency else None
         try:
-            exchange = await self._exchange("submit", spec.request, values, probe.probe_id)
+            exchange = await self._exchange(
+                "submit", spec.request, values, probe.probe_id, readable
+            )
         except _Fault as exc:
             return SubmitResult(SubmitKind.ERROR, detail=str(exc))
-        return self._remember(probe, self._read_submission(spec.outcomes, exchange))
+        return self._read_submission(spec.outcomes, exchange)
 
-    def _remember(self, probe: Probe, result: SubmitResult) -> SubmitResult:
-        if result.post_id is not None:
-            self._probe_of[result.post_id] = probe.probe_id
-        return result
+    def _readable_submission(
+        self, rules: Sequence[SubmitRule | LookupRule]
+    ) -> Callable[[Exchange], bool]:
+        def readable(exchange: Exchange) -> bool:
+            result = self._read_submission(rules, exchange)
+            return result.kind is not SubmitKind.ERROR or result.detail.startswith("not found")
+
+        return readable
+
+    def _created_at(self, exchange: Exchange) -> float | None:
+        expression = self.profile.submit.created_at
+        if expression is None:
+            return None
+        unit = self.profile.submit.created_at_unit
+        return platform_timestamp(search(expression, exchange.json()), unit)
 
     async def lookup(self, probe: Probe, idempotency_key: str) -> SubmitResult | None:
         spec = self.profile.lookup
         if spec is None:
             return None
         values = self._probe_values(probe, idempotency_key)
+        readable = self._readable_submission(spec.outcomes)
         try:
-            exchange = await self._exchange("lookup", spec.request, values, probe.probe_id)
+            exchange = await self._exchange(
+                "lookup", spec.request, values, probe.probe_id, readable
+            )
         except _Fault as exc:
             return SubmitResult(SubmitKind.ERROR, detail=str(exc))
-        return self._remember(probe, self._read_submission(spec.outcomes, exchange))
+        # a lookup's own send time says nothing of when the platform accepted the post
+        return dataclasses.replace(self._read_submission(spec.outcomes, exchange), sent_at=None)
 
-    async def status(self, post_id: str) -> StatusResult:
+    async def status(self, post_id: str, probe_id: str) -> StatusResult:
         spec = self.profile.status
+        rules = spec.outcomes
         try:
             values = self._post_values(post_id, "status")
-            probe_id = self._probe_of.get(post_id)
-            exchange = await self._exchange("status", spec.request, values, probe_id)
+            exchange = await self._exchange(
+                "status",
+                spec.request,
+                values,
+                probe_id,
+                lambda e: first_match(rules, e) is not None,
+            )
         except _Fault as exc:
             return StatusResult(PostState.ERROR, str(exc))
         if not exchange.ok:
@@ -349,7 +392,14 @@ class ProfileAdapter:
         try:
             values = self._post_values(post_id, section)
             values.update(self._probe_values(probe, probe.probe_id), reason=reason, kind=kind)
-            exchange = await self._exchange(section, spec.request, values, probe.probe_id)
+            rules = spec.outcomes
+            exchange = await self._exchange(
+                section,
+                spec.request,
+                values,
+                probe.probe_id,
+                lambda e: first_match(rules, e) is not None,
+            )
         except _Fault as exc:
             return NoticeResult(False, detail=str(exc))
         rule = first_match(spec.outcomes, exchange)
@@ -358,13 +408,12 @@ class ProfileAdapter:
         reference = None
         if rule.reference is not None:
             reference = extract_text(rule.reference, exchange.json())
-        return NoticeResult(True, reference, f"HTTP {exchange.status}")
+        return NoticeResult(True, reference, f"HTTP {exchange.status}", exchange.started_at)
 
-    async def withdraw(self, post_id: str) -> WithdrawResult:
+    async def withdraw(self, post_id: str, probe_id: str) -> WithdrawResult:
         spec = self.profile.withdraw
         try:
             values = self._post_values(post_id, "withdraw")
-            probe_id = self._probe_of.get(post_id)
             exchange = await self._exchange("withdraw", spec.request, values, probe_id)
         except _Fault as exc:
             return WithdrawResult(False, str(exc))

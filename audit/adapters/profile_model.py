@@ -189,6 +189,12 @@ class SubmitSpec(_Section):
         min_length=1, description="The post's identity: name -> template over vars/captured."
     )
     outcomes: list[SubmitRule] = Field(min_length=1)
+    created_at: str | None = Field(
+        default=None,
+        description="JMESPath: the platform's own creation time of the post in an accepted "
+        "answer (ISO 8601 or epoch seconds/milliseconds), recorded beside the tool's send time.",
+    )
+    created_at_unit: Literal["auto", "s", "ms"] = "auto"
 
 
 class LookupSpec(_Section):
@@ -334,3 +340,8 @@ class Profile(_Strict):
     notice: NoticeSpec | None = None
     order: NoticeSpec | None = Field(default=None, description="Defaults to 'notice'.")
     withdraw: WithdrawSpec
+    withdraw_removed: bool = Field(
+        default=True,
+        description="Withdraw a post the platform removed but still serves (e.g. a removal "
+        "shown as a tombstone); false where its removal already took it down for good.",
+    )

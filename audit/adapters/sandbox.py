@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 
 from audit.adapters.base import (
@@ -25,6 +26,7 @@ from audit.adapters.base import (
     SubmitResult,
     WithdrawResult,
 )
+from audit.adapters.timestamps import platform_timestamp
 from audit.errors import AuditError
 from audit.http import Exchange, PlatformClient
 from audit.packs import Modality
@@ -36,12 +38,23 @@ __all__ = ["SIMULATION_HEADER", "SandboxAdapter"]
 SIMULATION_HEADER = "X-Sandbox-Simulated-Content"
 
 
+def _accepted(exchange: Exchange, body: dict[str, object], sent: bool = True) -> SubmitResult:
+    """Accepted: sent when the answered attempt was (unknown to a lookup), created when the
+    platform says."""
+    return SubmitResult(
+        SubmitKind.ACCEPTED,
+        post_id=str(body["id"]),
+        sent_at=exchange.started_at if sent else None,
+        platform_time=platform_timestamp(body.get("created_at")),
+    )
+
+
 def _submit_result(exchange: Exchange) -> SubmitResult:
     if not exchange.ok:
         return SubmitResult(SubmitKind.ERROR, detail=exchange.describe())
     body = exchange.json()
     if exchange.status in (200, 201) and isinstance(body, dict) and isinstance(body.get("id"), str):
-        return SubmitResult(SubmitKind.ACCEPTED, post_id=body["id"])
+        return _accepted(exchange, body)
     if (
         exchange.status == 422
         and isinstance(body, dict)
@@ -59,6 +72,7 @@ def _platform_not_found(body: object) -> bool:
 class SandboxAdapter:
     name = "sandbox"
     supports_idempotency = True
+    withdraw_removed = True  # a removed post stays addressable by its author
 
     def __init__(self, client: PlatformClient) -> None:
         self._client = client
@@ -114,6 +128,7 @@ class SandboxAdapter:
             probe_id=probe.probe_id,
             json_body=body,
             headers=headers,
+            expect_json=self.supports_idempotency,
         )
         return _submit_result(exchange)
 
@@ -123,6 +138,7 @@ class SandboxAdapter:
             f"/api/v1/posts?idempotency_key={idempotency_key}",
             action="lookup",
             probe_id=probe.probe_id,
+            expect_json=True,
         )
         if (
             exchange.status == 404
@@ -133,11 +149,17 @@ class SandboxAdapter:
         if exchange.status == 410:
             body = exchange.json()
             if isinstance(body, dict) and isinstance(body.get("id"), str):
-                return SubmitResult(SubmitKind.ACCEPTED, post_id=body["id"])
-        return _submit_result(exchange)
+                return _accepted(exchange, body, sent=False)
+        return dataclasses.replace(_submit_result(exchange), sent_at=None)
 
-    async def status(self, post_id: str) -> StatusResult:
-        exchange = await self._client.request("GET", f"/api/v1/posts/{post_id}", action="status")
+    async def status(self, post_id: str, probe_id: str) -> StatusResult:
+        exchange = await self._client.request(
+            "GET",
+            f"/api/v1/posts/{post_id}",
+            action="status",
+            probe_id=probe_id,
+            expect_json=True,
+        )
         if not exchange.ok:
             return StatusResult(PostState.ERROR, exchange.describe())
         body = exchange.json()
@@ -157,15 +179,17 @@ class SandboxAdapter:
             action=kind,
             probe_id=probe.probe_id,
             json_body={"kind": kind, "reason": reason},
+            expect_json=True,
         )
         body = exchange.json()
         if exchange.ok and exchange.status in (200, 201, 202) and isinstance(body, dict):
-            return NoticeResult(True, str(body.get("report_id", "")))
+            reference = str(body.get("report_id", ""))
+            return NoticeResult(True, reference, sent_at=exchange.started_at)
         return NoticeResult(False, detail=exchange.describe())
 
-    async def withdraw(self, post_id: str) -> WithdrawResult:
+    async def withdraw(self, post_id: str, probe_id: str) -> WithdrawResult:
         exchange = await self._client.request(
-            "DELETE", f"/api/v1/posts/{post_id}", action="withdraw"
+            "DELETE", f"/api/v1/posts/{post_id}", action="withdraw", probe_id=probe_id
         )
         gone = exchange.status == 404 and _platform_not_found(exchange.json())
         if exchange.ok and (exchange.status in (200, 204, 410) or gone):
