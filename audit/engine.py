@@ -422,7 +422,7 @@ class Engine:
         poll_index: int | None = None,
         post_id: str | None = None,
     ) -> None:
-        up = live.row.post_id is not None or post_id is not None
+        up = (live.row.post_id is not None or post_id is not None) and self._still_up(obs)
         fields: dict[str, object] = {
             "outcome": outcome.value,
             "note": reason or None,
@@ -436,6 +436,15 @@ class Engine:
         probe_id = live.row.probe_id
         self._commit(live, obs, **fields)
         self._emit(probe_id, str(fields["state"]), outcome.value)
+
+    def _still_up(self, obs: ObservationRow | None) -> bool:
+        """Whether a post must be withdrawn: not when the look that decided saw it gone, nor
+        removed where the platform's removal took it down for good."""
+        if obs is None or obs.action != "status":
+            return True
+        if obs.result == "gone":
+            return False
+        return obs.result != "removed" or self.adapter.withdraw_removed
 
     async def _withdraw(self, live: _Live) -> None:
         row = live.row

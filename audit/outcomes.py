@@ -26,6 +26,8 @@ __all__ = [
 
 DOWN = frozenset({"removed", "gone"})
 
+_LAST_LOOK_FAILED = "the last planned look failed; it may have been removed after the last good one"
+
 Window = tuple[float | None, float | None]
 """(last seen up, first seen down): when each look was sent and answered respectively."""
 
@@ -133,6 +135,8 @@ def classify_window(facts: ProbeFacts, window: Window) -> ProbeOutcome:
     if last_visible is not None and last_visible >= deadline:
         if facts.observation_end is None:
             return ProbeOutcome(None, last_visible, None)
+        if last_visible < facts.observation_end:  # a fault on the last look decides nothing
+            return ProbeOutcome(Outcome.INCONCLUSIVE, last_visible, None, _LAST_LOOK_FAILED)
         return ProbeOutcome(Outcome.SURVIVED, last_visible, None)
     if facts.observation_end is None:
         return ProbeOutcome(None, last_visible, None)
@@ -152,8 +156,10 @@ def _classify_control(
     if end is None:
         return ProbeOutcome(None, last_visible, None)
     assert facts.deadline_at is not None
-    if last_visible is not None and last_visible >= facts.deadline_at:
+    if last_visible is not None and last_visible >= end:
         return ProbeOutcome(Outcome.KEPT, last_visible, None)
+    if last_visible is not None and last_visible >= facts.deadline_at:
+        return ProbeOutcome(Outcome.INCONCLUSIVE, last_visible, None, _LAST_LOOK_FAILED)
     return ProbeOutcome(
         Outcome.INCONCLUSIVE, last_visible, None, "no usable look at or after the deadline"
     )

@@ -119,3 +119,32 @@ def test_an_adapter_exception_costs_only_the_probe_step(tmp_path: Path, monkeypa
     assert row.outcome == "inconclusive"
     errors = [o for o in store.observations(run_id)[row.probe_id] if o.result == "error"]
     assert errors and "RuntimeError: adapter bug" in errors[0].detail
+
+
+def test_a_failed_last_look_does_not_make_a_survivor() -> None:
+    from audit.outcomes import Outcome, ProbeFacts, classify_window
+
+    facts = ProbeFacts("violating", True, False, 0.0, 100.0, observation_end=110.0)
+    assert classify_window(facts, (100.0, None)).outcome is Outcome.INCONCLUSIVE
+    assert classify_window(facts, (110.0, None)).outcome is Outcome.SURVIVED
+    control = ProbeFacts("control", True, False, 0.0, 100.0, observation_end=110.0)
+    assert classify_window(control, (100.0, None)).outcome is Outcome.INCONCLUSIVE
+
+
+def test_a_post_seen_gone_is_not_withdrawn_again(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    deletes: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return _json(201, {"id": "p1", "state": "visible"})
+        if request.method == "DELETE":
+            deletes.append(request.url.path)
+            return httpx.Response(204)
+        return _json(404, {"error": "not_found"})
+
+    store, run_id = start_run(tmp_path, tiny_plan(1, 0, criteria=["VN-SUP-02"]), clock)
+    asyncio.run(execute_run(store, run_id, clock, transport=httpx.MockTransport(handler)))
+    (row,) = store.probes(run_id)
+    assert row.outcome == "removed_in_time" and row.state == "finished"
+    assert deletes == []
