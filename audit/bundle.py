@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from audit import __version__
-from audit.archive import is_archive_path, read_archive, read_folder, write_archive
+from audit.archive import is_archive_path, read_archive_stream, read_folder, write_archive
 from audit.clock import Clock, SystemClock, utc_iso
 from audit.errors import InputError
 from audit.evidence import (
@@ -55,6 +56,7 @@ __all__ = [
     "ExportResult",
     "Verification",
     "export_bundle",
+    "scorecard_folder",
     "scorecard_from_evidence",
     "verify_bundle",
     "verify_store",
@@ -63,6 +65,8 @@ __all__ = [
 README_FILE = "README.txt"
 DEFAULT_ARCHIVE = "evidence.tar.gz"
 MAX_BUNDLE_BYTES = 1 << 30
+#: the form of every run id (see ``audit.runner._run_id``): UTC stamp and six hex digits
+RUN_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
 
 
 def _scorecard(evidence: RunEvidence, signing_key: str | None) -> Scorecard:
@@ -356,7 +360,8 @@ def _bundle_files(path: Path, result: Verification) -> dict[str, bytes]:
         )
     if path.stat().st_size > MAX_BUNDLE_BYTES:
         raise InputError(f"the archive is larger than {MAX_BUNDLE_BYTES} bytes", source=path)
-    files, problem = read_archive(path.read_bytes())
+    with path.open("rb") as handle:
+        files, problem = read_archive_stream(handle, path.stat().st_size)
     if problem is not None:
         result.problems.append(f"{path.name}: {problem}")
     return files
@@ -441,8 +446,52 @@ def scorecard_from_evidence(path: Path) -> Scorecard:
             source=path,
         )
     try:
-        return _scorecard(evidence, result.fingerprint)
+        card = _scorecard(evidence, result.fingerprint)
     except (ValueError, TypeError, KeyError, AssertionError, ArithmeticError) as exc:
         raise InputError(
             f"the evidence cannot be scored ({first_line(exc)})", source=path
         ) from None
+    _checked_run_id(card, result, path)
+    return card
+
+
+def _checked_run_id(card: Scorecard, result: Verification, path: Path) -> str:
+    """The bundle's run id, only if it is one this tool makes and the manifest signs it."""
+    run_id = card.run_id
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id):
+        raise InputError(
+            f"'run_id' must look like 20241112T080000Z-1a2b3c (got {run_id!r}); "
+            "nothing was written",
+            source=path,
+        )
+    if run_id != result.run_id:
+        raise InputError(
+            f"'run_id' of run.json ({run_id}) differs from the signed manifest's "
+            f"({result.run_id}); nothing was written",
+            source=path,
+        )
+    return run_id
+
+
+def scorecard_folder(reports: Path, name: str, force: bool, scorecard_names: list[str]) -> Path:
+    """``reports/name``, once it is sure to lie inside ``reports`` (links resolved) and to hold
+    none of ``scorecard_names`` already unless ``force``; InputError otherwise."""
+    root = reports.resolve()
+    folder = (reports / name).resolve()
+    if folder == root or not folder.is_relative_to(root):
+        raise InputError(
+            f"the scorecard folder {reports / name} lies outside --reports {reports}; "
+            "nothing was written",
+            source=reports,
+        )
+    existing = [n for n in scorecard_names if (folder / n).exists() or (folder / n).is_symlink()]
+    if existing and not force:
+        raise InputError(
+            f"{folder} already holds scorecards of run {name} ({', '.join(existing)}); "
+            "pass --force to overwrite them, or choose another --reports",
+            source=reports,
+        )
+    links = [n for n in scorecard_names if (folder / n).is_symlink()]
+    if links:
+        raise InputError(f"{folder / links[0]} is a link; nothing was written", source=reports)
+    return folder

@@ -20,7 +20,7 @@ from audit.errors import AuditError, InputError, RuntimeFailure
 from audit.options import allow_production_option, formats_option
 from audit.plan import load_plan
 from audit.plan_checks import sample_warnings
-from audit.render import FORMATS, render_formats
+from audit.render import FORMATS, RENDERERS, render_formats
 from audit.runner import create_runs, execute_run
 from audit.ui import Progress, print_summary
 from audit.workspace import Workspace, write_reports
@@ -190,23 +190,37 @@ def resume(c: Context, run_id: str, formats: list[str]) -> None:
     help="Rebuild the scorecard from an exported evidence bundle alone, not the workspace.",
 )
 @click.option("--quiet", is_flag=True, help="Write the files without printing the summary.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --from-evidence: overwrite scorecards already in REPORTS/<run-id>/.",
+)
 @pass_ctx
 def report(
-    c: Context, run_id: str | None, formats: list[str], bundle: Path | None, quiet: bool
+    c: Context,
+    run_id: str | None,
+    formats: list[str],
+    bundle: Path | None,
+    quiet: bool,
+    force: bool,
 ) -> None:
     """Write the scorecards of a run (finished or not) and exit with its verdict's code.
 
     With --from-evidence BUNDLE the scorecard is rebuilt from the signed records and ledger in
-    an exported bundle alone and written to reports/<run-id>/ (RUN_ID is then not needed).
+    an exported bundle alone and written to reports/<run-id>/ (RUN_ID is then not needed). The
+    bundle's run id must have the form this tool gives run ids; nothing is written outside
+    --reports, and scorecards already there are kept unless --force is given.
     """
     if bundle is None:
         if run_id is None:
             raise click.UsageError("give a RUN_ID, or --from-evidence BUNDLE")
         sys.exit(_report_and_exit(c, run_id, formats, quiet))
-    from audit.bundle import scorecard_from_evidence
+    from audit.bundle import scorecard_folder, scorecard_from_evidence
 
     card = scorecard_from_evidence(bundle)
-    paths = render_formats(card, formats, c.reports / card.run_id)
+    names = [RENDERERS[f][0] for f in formats if f in RENDERERS]
+    folder = scorecard_folder(c.reports, card.run_id, force, names)
+    paths = render_formats(card, formats, folder)
     if not quiet:
         print_summary(card)
         for path in paths:

@@ -15,6 +15,7 @@ from audit.bundle import (
     DEFAULT_ARCHIVE,
     Verification,
     export_bundle,
+    scorecard_folder,
     scorecard_from_evidence,
     verify_bundle,
     verify_store,
@@ -22,7 +23,7 @@ from audit.bundle import (
 from audit.errors import InputError
 from audit.keys import workspace_key
 from audit.options import formats_option
-from audit.render import render_formats
+from audit.render import RENDERERS, render_formats
 from audit.store import Store
 from audit.workspace import Workspace
 
@@ -139,15 +140,23 @@ def export(run_id: str, out: Path | None) -> None:
     default=None,
     help="Folder for the scorecards. [default: REPORTS/RUN_ID-from-evidence]",
 )
-def evidence_report(bundle: Path, formats: list[str], out: Path | None) -> None:
+@click.option("--force", is_flag=True, help="Overwrite scorecards already in the folder.")
+def evidence_report(bundle: Path, formats: list[str], out: Path | None, force: bool) -> None:
     """Rebuild a run's scorecard from its evidence bundle alone, and exit with its verdict's code.
 
-    The bundle must verify first. Exit codes as for `report`: 0 compliant, 1 non-compliant,
-    3 inconclusive, 4 not measured; 2 when the bundle is not usable.
+    The bundle must verify first, and its run id must have the form this tool gives run ids.
+    Scorecards already in the folder are kept unless --force is given. Exit codes as for
+    `report`: 0 compliant, 1 non-compliant, 3 inconclusive, 4 not measured; 2 when the bundle
+    is not usable.
     """
     card = scorecard_from_evidence(bundle)
     _, reports = _context()
-    for path in render_formats(card, formats, out or reports / f"{card.run_id}-from-evidence"):
+    names = [RENDERERS[f][0] for f in formats if f in RENDERERS]
+    if out is None:
+        folder = scorecard_folder(reports, f"{card.run_id}-from-evidence", force, names)
+    else:
+        folder = scorecard_folder(out.parent, out.name, force, names)
+    for path in render_formats(card, formats, folder):
         click.echo(f"wrote {path}")
     click.echo(f"overall verdict {card.overall_verdict} (rebuilt from {bundle})")
     sys.exit(card.exit_code)
