@@ -57,13 +57,21 @@ pass_ctx = click.make_pass_decorator(Context)
     show_default=True,
     help="Folder where scorecards are written, one sub-folder per run.",
 )
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="PLATFORM_AUDIT_DEBUG",
+    help="On an unexpected failure, print the traceback too.",
+)
 @click.pass_context
-def cli(ctx: click.Context, workspace: Path, reports: Path) -> None:
+def cli(ctx: click.Context, workspace: Path, reports: Path, debug: bool) -> None:
     """Audit whether a platform removes prohibited content within the legal deadline.
 
-    Exit codes: 0 all measured criteria compliant, 1 some criterion non-compliant,
-    2 usage or input error, 3 inconclusive, 4 could not measure.
+    Exit codes: 0 every criterion compliant and the run complete, 1 some criterion
+    non-compliant (or over-removing), 2 usage or input error, 3 inconclusive or not final,
+    4 could not measure (any unexpected failure too).
     """
+    del debug  # read by main() before the command runs
     ctx.obj = Context(workspace, reports)
 
 
@@ -327,3 +335,22 @@ def main(argv: list[str] | None = None) -> Any:
     except AuditError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_RUNTIME)
+    except Exception as exc:  # any unexpected failure: NOT_MEASURED, never a score
+        _unexpected(exc, argv)
+
+
+def _unexpected(exc: Exception, argv: list[str] | None) -> None:
+    """One line and exit 4 for a failure nobody foresaw; the traceback with --debug."""
+    import os
+    import traceback
+
+    args = sys.argv[1:] if argv is None else argv
+    if "--debug" in args or os.environ.get("PLATFORM_AUDIT_DEBUG"):
+        traceback.print_exception(exc)
+    message = " ".join(str(exc).split())[:300] or "no message"
+    click.echo(
+        f"error: unexpected failure ({type(exc).__name__}: {message}); nothing was scored. "
+        "Run again with --debug for the traceback.",
+        err=True,
+    )
+    sys.exit(EXIT_RUNTIME)

@@ -240,9 +240,13 @@ async def execute_run(
         engine = Engine(store, run_id, parts.pack, parts.adapter, clock, settings, progress)
         try:
             upcoming = await engine.run(until_idle=until_idle, stop_at=stop_at)
+        except Exception as exc:  # a failure of the tool, not of the platform: the run failed
+            store.finish_run(run_id, "failed", clock.now(), f"{type(exc).__name__}: {exc}"[:500])
+            raise
         finally:
             await parts.adapter.aclose()
-        if upcoming is None and store.run(run_id).status == "running":
+        # a run that failed and was resumed to its end is complete
+        if upcoming is None and store.run(run_id).status in ("running", "failed"):
             store.finish_run(run_id, "complete", clock.now())
         return upcoming
 
