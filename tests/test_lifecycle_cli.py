@@ -90,6 +90,8 @@ def test_poll_until_the_run_finishes_then_status_and_cleanup(
     assert status["probes"] == 9
     assert status["lock"] is None
     assert status["up_on_platform"] >= 1
+    assert status["pending"] >= 1
+    assert status["last_deadline_utc"] is not None
 
     code, out, _ = cli(_ws(tmp_path, "poll", run_id, "--for", "30s"), capsys)
     assert code == 0
@@ -104,6 +106,7 @@ def test_poll_until_the_run_finishes_then_status_and_cleanup(
     keys = {p["idempotency_key"]: p for p in posts}
     code, out, _ = cli(_ws(tmp_path, "status", run_id), capsys)
     assert "up on the platform: 0" in out
+    assert "pending: 0 without an outcome yet" in out
     assert f"run {run_id} (complete)" in out
     assert keys  # the run posted, and every post of it is withdrawn
     assert all(p["withdrawn_at"] is not None for p in keys.values())

@@ -253,8 +253,20 @@ def _status_data(store: Store, run_id: str, now: float) -> dict[str, Any]:
         "next_at": upcoming,
         "next_utc": utc_iso(upcoming),
         "expected_end_utc": utc_iso(_expected_end(store, run_id, now)),
+        "pending": total - sum(store.outcome_counts(run_id).values()),
+        "last_deadline_utc": utc_iso(_last_deadline(store, run_id)),
         "lock": asdict(holder) if holder else None,
     }
+
+
+def _last_deadline(store: Store, run_id: str) -> float | None:
+    """When the last deadline of a probe still without an outcome falls."""
+    ends = [
+        row.deadline_at if row.deadline_at is not None else row.scheduled_at + row.deadline_s
+        for row in store.live_probes(run_id)
+        if row.outcome is None
+    ]
+    return max(ends) if ends else None
 
 
 def _expected_end(store: Store, run_id: str, now: float) -> float | None:
@@ -278,6 +290,8 @@ def _status_lines(data: dict[str, Any], now: float) -> list[str]:
         f"target {data['target']}, created {data['created_utc']}",
         f"probes {data['probes']}: {states}",
         f"outcomes: {outcomes}",
+        f"pending: {data['pending']} without an outcome yet (they count as unknown in a report "
+        f"taken now); last deadline {data['last_deadline_utc'] or 'passed'}",
         f"up on the platform: {data['up_on_platform']} (posted and not withdrawn)",
         f"status looks: {data['status_looks']} ({data['looks_per_probe']} per probe)",
         f"next step: {_when(data['next_at'], now)}; last step expected "
