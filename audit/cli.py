@@ -280,6 +280,13 @@ def sandbox() -> None:
 @click.option(
     "--token-env", default=None, help="Require this environment variable's value as a bearer token."
 )
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="State file (SQLite), reopened on restart; default: a new one in a temporary folder.",
+)
 def sandbox_serve(
     host: str,
     port: int,
@@ -287,12 +294,13 @@ def sandbox_serve(
     seed: int | None,
     time_scale: float | None,
     token_env: str | None,
+    state_path: Path | None,
 ) -> None:
     """Serve the reference sandbox in the foreground until interrupted."""
     import os
 
     from audit.sandbox.moderation import default_config_path, load_sandbox_config
-    from audit.sandbox.server import serve_forever
+    from audit.sandbox.server import default_state_path, serve_forever
 
     token = None
     if token_env:
@@ -302,8 +310,10 @@ def sandbox_serve(
     config = load_sandbox_config(
         config_path or default_config_path(), seed=seed, time_scale=time_scale, token=token
     )
+    state_path = state_path or default_state_path()
     click.echo(f"reference sandbox (simulator) on http://{host}:{port}", err=True)
-    serve_forever(config, host, port)
+    click.echo(f"state: {state_path} (restart with --state {state_path} to keep it)", err=True)
+    serve_forever(config, host, port, state_path)
 
 
 for _command in all_commands():

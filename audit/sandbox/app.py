@@ -11,6 +11,10 @@ tested end to end against a real HTTP server. API (JSON):
     GET    /_sandbox/health              200 {"status": "ok", "simulator": true}
     GET    /_sandbox/truth               ground truth of every post (for tests and demos)
 
+State. By default the state lives in memory. With a state file (``create_app(..., state_path=)``,
+``platform-audit sandbox serve --state FILE``) every change is written to it before the answer
+and read back on start, so the sandbox survives restarts: see :mod:`audit.sandbox.state`.
+
 Media posts. ``modality`` is ``image`` or ``speech`` and ``media`` is
 ``{"type": "image/png", "sha256": "<hex>", "data": "<base64>"}``; ``text`` is then the caption
 and may be empty. The sandbox checks the type against the file's signature and the digest
@@ -31,6 +35,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -47,6 +52,7 @@ from audit.sandbox.moderation import (
     apply_notice,
     decide_post,
 )
+from audit.sandbox.state import SandboxStateFile
 
 __all__ = ["SandboxPlatform", "create_app"]
 
@@ -120,20 +126,52 @@ def parse_submission(body: Any, headers: dict[str, str]) -> Submission:
 class SandboxPlatform:
     """The platform's state: posts and their drawn fates."""
 
-    def __init__(self, config: SandboxConfig, clock: Clock) -> None:
+    def __init__(
+        self, config: SandboxConfig, clock: Clock, state: SandboxStateFile | None = None
+    ) -> None:
         self.config = config
         self.clock = clock
         self.posts: dict[str, PostRecord] = {}
         self.by_key: dict[str, str] = {}
         self.blocked: list[dict[str, Any]] = []
         self.requests = 0
+        self.issued = 0  # ids handed out (posts and blocked uploads)
+        self.epoch = clock.now()
+        self.openings = [self.epoch]
+        self.state = state
         self._lock = asyncio.Lock()
+        if state is not None:
+            self._load(state)
+
+    def _load(self, state: SandboxStateFile) -> None:
+        loaded = state.open(self.config, self.clock.now())
+        self.posts, self.blocked = loaded.posts, loaded.blocked
+        self.by_key = {p.idempotency_key: i for i, p in self.posts.items() if p.idempotency_key}
+        self.issued, self.epoch, self.openings = loaded.issued, loaded.epoch, loaded.openings
+
+    def next_post_id(self) -> str:
+        """A new id, never one handed out before (in this state's whole life)."""
+        self.issued = max(self.issued, len(self.posts) + len(self.blocked)) + 1
+        return f"{self.issued:07d}"
+
+    def changed(self, post: PostRecord, new: bool = False) -> None:
+        """Write a created or changed post to the state file, if there is one."""
+        if self.state is not None:
+            self.state.save_post(post, self.issued if new else None)
+
+    def block(self, entry: dict[str, Any]) -> None:
+        self.blocked.append(entry)
+        if self.state is not None:
+            self.state.save_blocked(entry, self.issued)
 
     def truth(self) -> dict[str, Any]:
         now = self.clock.now()
         return {
             "now": now,
             "time_scale": self.config.time_scale,
+            "epoch": self.epoch,
+            "openings": self.openings,
+            "state_file": str(self.state.path) if self.state is not None else None,
             "posts": [
                 {
                     "id": p.post_id,
@@ -186,8 +224,12 @@ def _post_view(post: PostRecord, now: float) -> tuple[int, dict[str, Any]]:
     return 200, {"id": post.post_id, "state": "visible", "created_at": utc_iso(post.created_at)}
 
 
-def create_app(config: SandboxConfig, clock: Clock | None = None) -> Starlette:
-    platform = SandboxPlatform(config, clock or SystemClock())
+def create_app(
+    config: SandboxConfig, clock: Clock | None = None, state_path: Path | None = None
+) -> Starlette:
+    """The sandbox as an ASGI app; with ``state_path`` its state lives in (and is read from) it."""
+    state = SandboxStateFile(state_path) if state_path is not None else None
+    platform = SandboxPlatform(config, clock or SystemClock(), state)
 
     def authorised(request: Request) -> bool:
         platform.requests += 1
@@ -213,17 +255,19 @@ def create_app(config: SandboxConfig, clock: Clock | None = None) -> Starlette:
         if key and key in platform.by_key:
             post = platform.posts[platform.by_key[key]]
             post.submissions += 1
+            platform.changed(post)
             return JSONResponse({"id": post.post_id, "state": "visible"}, status_code=200)
-        post_id = f"{len(platform.posts) + len(platform.blocked) + 1:07d}"
+        post_id = platform.next_post_id()
         record, blocked = decide_post(config, post_id, sub, now)
         if blocked:
-            platform.blocked.append(
+            platform.block(
                 {"idempotency_key": key, "rule": record.rule, "at": now, "modality": sub.modality}
             )
             return _error(422, "policy_violation", "this content violates community rules")
         platform.posts[post_id] = record
         if key:
             platform.by_key[key] = post_id
+        platform.changed(record, new=True)
         return JSONResponse({"id": post_id, "state": "visible"}, status_code=201)
 
     async def find_post(request: Request) -> Response:
@@ -261,6 +305,7 @@ def create_app(config: SandboxConfig, clock: Clock | None = None) -> Starlette:
         if kind not in ("notice", "order"):
             return _error(400, "bad_request", "'kind' must be notice or order")
         apply_notice(config, post, kind, platform.clock.now())
+        platform.changed(post)
         return JSONResponse({"report_id": f"{post.post_id}-{len(post.notices)}"}, status_code=202)
 
     async def delete_post(request: Request) -> Response:
@@ -270,6 +315,7 @@ def create_app(config: SandboxConfig, clock: Clock | None = None) -> Starlette:
         if post is None or post.withdrawn_at is not None:
             return _error(404, "not_found", "no such post")
         post.withdrawn_at = platform.clock.now()
+        platform.changed(post)
         return Response(status_code=204)
 
     async def health(_: Request) -> Response:

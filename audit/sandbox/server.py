@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import socket
+import tempfile
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
 
 import httpx
@@ -15,7 +17,7 @@ from audit.errors import RuntimeFailure
 from audit.sandbox.app import SandboxPlatform, create_app
 from audit.sandbox.moderation import SandboxConfig
 
-__all__ = ["SandboxServer", "free_port", "serve_forever"]
+__all__ = ["SandboxServer", "default_state_path", "free_port", "serve_forever"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -24,17 +26,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _uvicorn_config(
-    config: SandboxConfig, clock: Clock | None, host: str, port: int
-) -> uvicorn.Config:
-    return uvicorn.Config(
-        create_app(config, clock),
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-    )
+def default_state_path() -> Path:
+    """A state file in a new temporary folder (``sandbox serve`` without ``--state``)."""
+    return Path(tempfile.mkdtemp(prefix="platform-audit-sandbox-")) / "sandbox-state.sqlite"
 
 
 class SandboxServer:
@@ -46,10 +40,11 @@ class SandboxServer:
         clock: Clock | None = None,
         host: str = "127.0.0.1",
         port: int | None = None,
+        state_path: Path | None = None,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
-        self._app = create_app(config, clock)
+        self._app = create_app(config, clock, state_path)
         self._config = uvicorn.Config(
             self._app,
             host=host,
@@ -98,11 +93,15 @@ class SandboxServer:
         self.stop()
 
 
-def serve_forever(config: SandboxConfig, host: str, port: int) -> None:
-    """Serve in the foreground until interrupted (``platform-audit sandbox serve``)."""
+def serve_forever(config: SandboxConfig, host: str, port: int, state_path: Path) -> None:
+    """Serve in the foreground until interrupted (``platform-audit sandbox serve``).
+
+    The state lives in ``state_path``, reopened if it exists (see :mod:`audit.sandbox.state`).
+    """
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise RuntimeFailure("the reference sandbox only listens on loopback")
-    uvicorn.run(create_app(config), host=host, port=port, log_level="info", lifespan="off")
+    app = create_app(config, state_path=state_path)
+    uvicorn.run(app, host=host, port=port, log_level="info", lifespan="off")
 
 
 def wait_ready(base_url: str, timeout: float = 15.0) -> None:
