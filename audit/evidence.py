@@ -219,32 +219,23 @@ _SLACK = 1e-3  # seconds: the observation and its exchanges are timed on the sam
 _ACTION_OF = {"resubmit": "submit"}  # observation action -> the exchanges' action
 
 
-def _post_segments(url: Any) -> list[str]:
-    return [part for part in str(url).split("?")[0].split("/") if part] if url else []
-
-
 def _index(records: Sequence[ExchangeRecord]) -> dict[str, list[ExchangeRecord]]:
-    """Exchanges by probe id, and those made without one by each segment of their URL path
-    (adapters address a post by its id in the path: ``/posts/{id}``)."""
+    """Exchanges by the probe id they were made for (every adapter call carries it; run-level
+    exchanges such as a token request carry none by design and back no observation)."""
     index: dict[str, list[ExchangeRecord]] = {}
     for record in records:
         if record.probe_id is not None:
             index.setdefault("probe:" + record.probe_id, []).append(record)
-            continue
-        for segment in set(_post_segments(record.entry.get("url"))):
-            index.setdefault("post:" + segment, []).append(record)
     return index
 
 
 def _backing(
-    obs: ObservationRow, probe: ProbeRow | None, index: Mapping[str, list[ExchangeRecord]]
+    obs: ObservationRow, index: Mapping[str, list[ExchangeRecord]]
 ) -> list[ExchangeRecord]:
-    """The exchanges made for this observation: same probe (or its post id), inside its time
-    window, and of the same action where the adapter named it so (on a virtual clock the next
-    step of a probe may start at the very instant this one ended)."""
+    """The exchanges made for this observation: same probe id, inside its time window, and of
+    the same action where the adapter named it so (on a virtual clock the next step of a probe
+    may start at the very instant this one ended)."""
     candidates = list(index.get("probe:" + obs.probe_id, []))
-    if probe is not None and probe.post_id:
-        candidates += index.get("post:" + probe.post_id, [])
     low, high = obs.started_at - _SLACK, obs.ended_at + _SLACK
     inside = [
         r
@@ -272,20 +263,20 @@ def check_agreement(
 
     A measurement is an observation whose result is a platform's answer (accepted, rejected,
     visible, removed, gone, filed, withdrawn). It must be backed by at least one exchange of the
-    same probe (by probe id, or by its post id in the URL) inside the observation's time window,
+    same probe (by probe id) inside the observation's time window,
     of the same action when there are such, and at least one of them must be an HTTP answer,
     not a fault. (Not necessarily the last: looks at other probes that share a post id, or that
     ran at the same instant of a virtual clock, can fall inside the same window.) Returns the
     disagreements found.
     """
     index = _index(records)
-    rows = {p.probe_id: p for p in probes}
+    del probes  # matched by probe id only (every adapter call carries it)
     problems: list[str] = []
     for probe_id, rows_of in observations.items():
         for obs in rows_of:
             if obs.result not in _MEASURED:
                 continue
-            backing = _backing(obs, rows.get(probe_id), index)
+            backing = _backing(obs, index)
             answered = any(r.entry.get("status") is not None for r in backing)
             if not answered:
                 what = "no exchange" if not backing else "only a fault"
