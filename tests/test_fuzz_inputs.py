@@ -262,7 +262,8 @@ def check_input(folder: Path, plan: Path, fuzzed: Path) -> None:
     )
     assert "Traceback" not in err + out
     if code == 0:
-        assert out.startswith("run ") and err == "", (out, err)
+        said = [line for line in err.splitlines() if not line.startswith("warning: pack ")]
+        assert out.startswith("run ") and not said, (out, err)
         return
     assert code == 2, (code, err)
     assert err.endswith("\n") and err.count("\n") == 1, err
@@ -285,7 +286,9 @@ def test_the_bases_are_valid(folder: Path) -> None:
         code, out, err = run_cli(
             ["--workspace", str(folder / "ws"), "run", "--plan", str(folder / plan), "--detach"]
         )
-        assert code == 0 and out.startswith("run ") and not err, (plan, out, err)
+        # the bases plan tiny samples: the only thing said on stderr is the plan-time warning
+        others = [line for line in err.splitlines() if not line.startswith("warning: pack ")]
+        assert code == 0 and out.startswith("run ") and not others, (plan, out, err)
 
 
 @FUZZ
