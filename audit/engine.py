@@ -54,6 +54,8 @@ __all__ = ["Engine", "EngineSettings", "ProgressEvent", "probe_facts"]
 RECONCILE_AFTER = 30.0  # shown as a submitting probe's next step; a restart reconciles at once
 WITHDRAW_RETRY = 60.0  # first retry of a failed withdrawal; doubles each time
 WITHDRAW_ATTEMPTS = 5
+REPLACEMENT_LOOKS = 4  # a failed decisive look is made again up to this many times
+REPLACE_AFTER = 0.002  # share of the deadline before the first replacement (doubling, <= 5 s)
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ class _Live:
     row: ProbeRow
     window: Window = (None, None)
     withdrawals: int = 0
+    replacements: int = 0  # replacement looks made for the current planned look
     version: int = 0
     probe: Probe | None = field(default=None, repr=False)
 
@@ -404,6 +407,11 @@ class Engine:
         obs = ObservationRow(
             row.probe_id, "status", status.state.value, started, self.clock.now(), status.detail
         )
+        replace_at = self._replacement_at(live, status.state, started)
+        if replace_at is not None:  # a fault on a decisive look decides nothing: look again
+            self._commit(live, obs, next_at=replace_at)
+            return
+        live.replacements = 0
         # planned looks that fell due while the engine was down are not made in a burst
         index = next_poll_index(row.offsets, row.clock_start, row.poll_index, started)
         live.window = extend_window(live.window, obs)
@@ -412,6 +420,26 @@ class Engine:
             self._finish(live, decided.outcome, decided.reason, obs, poll_index=index)
             return
         self._commit(live, obs, poll_index=index, next_at=row.clock_start + row.offsets[index])
+
+    def _replacement_at(self, live: _Live, state: PostState, started: float) -> float | None:
+        """When to replace a failed decisive look (the last planned before the deadline, the
+        one at it, the grace looks); None: not failed, not decisive, or out of replacements
+        (or, before the deadline, a replacement would not be answered before it)."""
+        row = live.row
+        assert row.offsets is not None
+        assert row.clock_start is not None
+        if state.is_measured or live.replacements >= REPLACEMENT_LOOKS:
+            return None
+        before = [i for i, offset in enumerate(row.offsets) if offset < row.deadline_s]
+        if before and row.poll_index < before[-1]:
+            return None
+        delay = min(5.0, REPLACE_AFTER * row.deadline_s) * 2**live.replacements
+        at = self.clock.now() + delay
+        planned = row.clock_start + row.offsets[row.poll_index]
+        if planned < row.clock_start + row.deadline_s <= at + (self.clock.now() - started):
+            return None  # the deadline look comes next and tells as much
+        live.replacements += 1
+        return at
 
     def _finish(
         self,
