@@ -433,7 +433,7 @@ class Engine:
         before = [i for i, offset in enumerate(row.offsets) if offset < row.deadline_s]
         if before and row.poll_index < before[-1]:
             return None
-        delay = min(5.0, REPLACE_AFTER * row.deadline_s) * 2**live.replacements
+        delay = min(5.0, REPLACE_AFTER * row.deadline_s) * float(2**live.replacements)
         at = self.clock.now() + delay
         planned = row.clock_start + row.offsets[row.poll_index]
         if planned < row.clock_start + row.deadline_s <= at + (self.clock.now() - started):
