@@ -383,6 +383,7 @@ class PlatformClient:
 
 
 UNREADABLE = "unreadable answer"
+_AUTH_REFUSALS = frozenset({401, 403, 407})
 
 
 def _is_json(exchange: Exchange) -> bool:
@@ -393,8 +394,9 @@ def _is_json(exchange: Exchange) -> bool:
 
 def _unreadable_as_fault(exchange: Exchange, readable: Callable[[Exchange], bool]) -> Exchange:
     """An answer the caller cannot read (a body cut off, not JSON, matching nothing), as a
-    fault."""
-    if not exchange.ok or readable(exchange):
+    fault. A refusal of the tool's credentials (401, 403, 407) is a definite answer, left to
+    the authentication layer (which refreshes a token once), never retried as unreadable."""
+    if not exchange.ok or exchange.status in _AUTH_REFUSALS or readable(exchange):
         return exchange
     return dataclasses.replace(
         exchange, error=f"{UNREADABLE}: the body is cut off, not JSON or matches no rule"

@@ -19,7 +19,7 @@ from audit.probe import Expectation, Probe
 from audit.probe_media import probe_media
 from audit.synthesis import SampleSize, eligible_templates, synthesize
 from audit.variants import EMOJI, HOMOGLYPH_CHARS, ZERO_WIDTH_CHARS
-from tests.test_media import MIN_OVERLAP, ocr, overlap
+from tests.test_media import MIN_OVERLAP, ocr, overlap, require_program
 
 PACKS = ("vn-superstition", "scam-ads")
 INVISIBLE = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\u202a-\u202e]")
@@ -178,6 +178,7 @@ def test_inserted_characters_appear_only_in_probes_of_their_variant() -> None:
 
 
 def test_modalities_follow_the_shares_where_the_criterion_declares_them() -> None:
+    require_program("espeak-ng", "espeak-ng")  # speech probes are rendered when synthesised
     forms = size(40, 10, image_share=0.25, speech_share=0.1)
     probes = synthesize(pack(), 6, forms, run_key="r")
     counts = Counter((p.criterion_id, p.expectation.value, p.modality.value) for p in probes)
@@ -293,6 +294,7 @@ def test_counts_and_declarations_hold_for_any_sample(
     image_share: float,
     speech_share: float,
 ) -> None:
+    require_program("espeak-ng", "espeak-ng")  # speech probes are rendered when synthesised
     p = pack()
     forms = size(
         violating, controls, variant_share=variant_share, image_share=image_share,
