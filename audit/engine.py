@@ -54,6 +54,8 @@ __all__ = ["Engine", "EngineSettings", "ProgressEvent", "probe_facts"]
 RECONCILE_AFTER = 30.0  # shown as a submitting probe's next step; a restart reconciles at once
 WITHDRAW_RETRY = 60.0  # first retry of a failed withdrawal; doubles each time
 WITHDRAW_ATTEMPTS = 5
+FAULT_RETRY = 5.0  # first retry of a submission or filing whose adapter call raised; doubles
+FAULT_ATTEMPTS = 3  # then the call's error result stands (the probe is inconclusive)
 REPLACEMENT_LOOKS = 4  # a failed decisive look is made again up to this many times
 REPLACE_AFTER = 0.002  # share of the deadline before the first replacement (doubling, <= 5 s)
 
@@ -125,6 +127,7 @@ class _Live:
     row: ProbeRow
     window: Window = (None, None)
     withdrawals: int = 0
+    faults: int = 0  # adapter calls of this probe that raised and were retried later
     replacements: int = 0  # replacement looks made for the current planned look
     version: int = 0
     probe: Probe | None = field(default=None, repr=False)
@@ -279,6 +282,8 @@ class Engine:
         try:
             result = await self.adapter.submit(self._probe(live), live.row.probe_id)
         except Exception as exc:  # an adapter's exception costs this probe's step only
+            if self._retry_raised(live, "submit", now, exc):
+                return  # still submitting: reconciled by lookup later, never posted blindly
             result = SubmitResult(SubmitKind.ERROR, detail=_raised(exc))
         self._after_submit(live, now, result, "submit")
 
@@ -379,6 +384,8 @@ class Engine:
         try:
             result = await self.adapter.notice(row.post_id, self._probe(live), reason, row.trigger)
         except Exception as exc:
+            if self._retry_raised(live, row.trigger, start, exc):
+                return
             result = NoticeResult(False, detail=_raised(exc))
         obs = ObservationRow(
             row.probe_id,
@@ -420,6 +427,17 @@ class Engine:
             self._finish(live, decided.outcome, decided.reason, obs, poll_index=index)
             return
         self._commit(live, obs, poll_index=index, next_at=row.clock_start + row.offsets[index])
+
+    def _retry_raised(self, live: _Live, action: str, started: float, exc: Exception) -> bool:
+        """Record an adapter's exception as an error observation and retry the step later;
+        False once it has raised :data:`FAULT_ATTEMPTS` times (its error result then stands)."""
+        live.faults += 1
+        if live.faults >= FAULT_ATTEMPTS:
+            return False
+        now = self.clock.now()
+        obs = ObservationRow(live.row.probe_id, action, "error", started, now, _raised(exc))
+        self._commit(live, obs, next_at=now + FAULT_RETRY * 2 ** (live.faults - 1))
+        return True
 
     def _replacement_at(self, live: _Live, state: PostState, started: float) -> float | None:
         """When to replace a failed decisive look (the last planned before the deadline, the
