@@ -1,7 +1,8 @@
-"""The scorecard view model: every figure of a run, computed from stored observations.
+"""The scorecard: every figure of a run, computed from stored observations.
 
-Renderers take a :class:`Scorecard` and know nothing of HTTP or SQL. Figures come from
-:mod:`audit.stats`; outcomes from :func:`audit.outcomes.classify`.
+The view model is in :mod:`audit.scorecard_model` (re-exported here) and the methodology text in
+:mod:`audit.scorecard_method`. Renderers take a :class:`Scorecard` and know nothing of HTTP or
+SQL. Figures come from :mod:`audit.stats`; outcomes from :func:`audit.outcomes.classify`.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
-
-from pydantic import BaseModel
 
 from audit import __version__
 from audit.arms import EvasionFinding, minimal_evasion, tally_arms
@@ -30,12 +29,22 @@ from audit.findings import (
 )
 from audit.outcomes import Outcome, classify
 from audit.packs import Criterion, Pack
+from audit.scorecard_method import methodology
+from audit.scorecard_model import (
+    SCHEMA_VERSION,
+    CriterionCard,
+    CurvePoint,
+    Group,
+    ProbeEvidence,
+    Rate,
+    Scorecard,
+    TimeFigure,
+)
 from audit.stats import (
     DEFAULT_MAX_OVER_REMOVAL,
     DEFAULT_MIN_MEASURED_SHARE,
     CensoredTime,
     Interval,
-    OverRemovalVerdict,
     SurvivalEstimate,
     Verdict,
     VerdictDecision,
@@ -48,140 +57,19 @@ from audit.stats import (
 )
 from audit.store import ObservationRow, ProbeRow, RunRow
 
-__all__ = ["SCHEMA_VERSION", "CriterionCard", "ProbeEvidence", "Scorecard", "build_scorecard"]
-
-SCHEMA_VERSION = "2.0.0"
-
-
-class Rate(BaseModel):
-    successes: int
-    n: int
-    rate: float | None
-    low: float
-    high: float
-    level: float
-
-
-class TimeFigure(BaseModel):
-    seconds: float | None
-    low: float | None
-    high: float | None
-    text: str
-
-
-class Group(BaseModel):
-    dimension: str
-    value: str
-    rate: Rate
-
-
-class CurvePoint(BaseModel):
-    t: float
-    low: float
-    high: float
-
-
-class ProbeEvidence(BaseModel):
-    probe_id: str
-    criterion_id: str
-    expectation: str
-    template_id: str
-    language: str
-    modality: str
-    variants: list[str]
-    text: str
-    post_id: str | None
-    trigger: str
-    submitted_utc: str | None
-    clock_start_utc: str | None
-    deadline_utc: str | None
-    last_visible_utc: str | None
-    first_down_utc: str | None
-    removal_after: TimeFigure | None
-    looks: int
-    outcome: str
-    reason: str
-    withdrawn_utc: str | None
-
-
-class CriterionCard(BaseModel):
-    id: str
-    title: str
-    legal_reference: str
-    dsa_category: str
-    trigger: str
-    deadline: str
-    deadline_seconds: float
-    deadline_text: str
-    threshold: float
-    confidence: float
-    verdict: Verdict
-    verdict_reason: str
-    sensitivity: str  # how the unknown outcomes were treated, in plain words
-    counts: dict[str, int]
-    removal_in_deadline: Rate  # successes of all planned probes; interval worst to best case
-    wilson: Rate  # among measured probes, for comparison
-    one_sided_lower: float | None  # every unknown counted as not removed in time
-    one_sided_upper: float | None  # every unknown counted as removed in time
-    inconclusive: int  # planned violating probes without a known outcome
-    planned: int
-    measured: int
-    measured_share: float | None
-    min_measured_share: float
-    unknown_causes: dict[str, int]
-    median_time: TimeFigure
-    p90_time: TimeFigure
-    removed_by_deadline: TimeFigure
-    curve: list[CurvePoint]
-    controls: int
-    kept: int
-    over_removed: int
-    over_removal: Rate
-    over_removal_verdict: OverRemovalVerdict
-    over_removal_reason: str
-    max_over_removal: float
-    over_removal_lower: float | None
-    over_removal_after_notice: Rate  # controls removed after a notice or order was filed
-    over_removal_unprompted: Rate  # controls removed with no notice or order before it
-    breakdowns: list[Group]
-
-    @property
-    def fails(self) -> bool:
-        """The criterion fails: NON_COMPLIANT, or an over-removal finding."""
-        return (
-            self.verdict is Verdict.NON_COMPLIANT
-            or self.over_removal_verdict is OverRemovalVerdict.EXCESSIVE
-        )
-
-
-class Scorecard(BaseModel):
-    schema_version: str
-    tool_version: str
-    run_id: str
-    plan_name: str
-    status: str
-    standing: Standing
-    standing_note: str
-    pending: int
-    last_deadline_utc: str | None
-    failure: str | None
-    target: dict[str, str]
-    pack: dict[str, str | bool]
-    period_start_utc: str | None
-    period_end_utc: str | None
-    time_scale: float
-    seed: int
-    overall_verdict: Verdict
-    overall_rule: str
-    exit_code: int
-    counts: dict[str, int]
-    criteria: list[CriterionCard]
-    methodology: list[str]
-    probes: list[ProbeEvidence]
-    ledger_entries: int
-    ledger_head: str
-    signing_key: str | None = None  # fingerprint of the Ed25519 key that signs the run's bundle
-    evasions: list[EvasionFinding] = []
+__all__ = [
+    "SCHEMA_VERSION",
+    "CriterionCard",
+    "CurvePoint",
+    "Group",
+    "ProbeEvidence",
+    "Rate",
+    "Scorecard",
+    "TimeFigure",
+    "bootstrap_resamples",
+    "build_scorecard",
+    "methodology",
+]
 
 
 def _rate(k: int, n: int, level: float, method: Callable[[int, int, float], Interval]) -> Rate:
@@ -566,55 +454,6 @@ def _evidence(j: _Judged) -> ProbeEvidence:
         reason=j.reason,
         withdrawn_utc=utc_iso(row.withdrawn_at),
     )
-
-
-_METHOD = (
-    "Each probe is a synthetic post generated from the criteria pack. Violating probes must be "
-    "removed within the criterion's deadline; controls are benign look-alikes that must stay up.",
-    "The deadline starts when the post is submitted (trigger 'proactive') or when the notice or "
-    "order about it is sent ('notice', 'order').",
-    "A probe counts as removed in time only if a look whose answer arrived before the deadline "
-    "found it removed or gone, or if the platform refused it at submission. It counts as not "
-    "removed in time if a look sent at or after the deadline found it still visible. Faults and "
-    "unreadable answers are never counted as removals; a probe with no usable look at the "
-    "deadline, whose submission or notice failed, or that is still being watched has no known "
-    "outcome.",
-    "The worst case decides. Every planned violating probe counts. With one-sided exact "
-    "(Clopper–Pearson) bounds at the criterion's confidence, a criterion is COMPLIANT only if "
-    "the lower bound on the removal-in-deadline rate reaches the threshold with every probe "
-    "without a known outcome counted as not removed in time; NON_COMPLIANT only if the upper "
-    "bound stays below the threshold with every such probe counted as removed in time; "
-    "INCONCLUSIVE otherwise, and whatever the counts when the measured share of planned probes "
-    "is below the floor (90 % unless the pack or plan says otherwise); NOT_MEASURED when the run "
-    "failed. A runtime failure is never a low score, and a platform cannot gain a verdict by "
-    "making outcomes unknown.",
-    "Rates are shown over every planned probe with two-sided exact intervals running from the "
-    "worst case's low end to the best case's high end; Wilson intervals among measured probes "
-    "are given in the JSON for comparison.",
-    "Over-removal: controls are benign look-alikes. A criterion has an over-removal finding "
-    "(EXCESSIVE), which fails it and the exit code, when the one-sided exact lower bound on the "
-    "share of its controls removed or refused, with unknown controls counted as kept, is above "
-    "the acceptable rate (the pack's choice, 10 % unless it says otherwise). Controls removed "
-    "after a notice or order against them are counted apart from controls removed with none.",
-    "A scorecard of a run that is not complete is PRELIMINARY (or CANCELLED, or FAILED): its "
-    "pending probes count as unknown and its exit code is never 0.",
-    "Removal time is interval-censored: it lies between the last look that saw the post and the "
-    "first that found it gone; posts still up when observation ended, and probes whose outcome "
-    "is unknown but whose looks bound a removal time, are censored at what was seen. The "
-    "distribution of time to removal is Turnbull's nonparametric maximum-likelihood estimate; "
-    "median and 90th percentile carry bootstrap intervals.",
-)
-
-
-def methodology(time_scale: float) -> list[str]:
-    lines = list(_METHOD)
-    if time_scale != 1:
-        lines.append(
-            "DEMONSTRATION TIME SCALE: every deadline and platform latency in this run was "
-            f"divided by {time_scale:g}. The figures show how the method works; they are not a "
-            "measurement of any real platform's compliance."
-        )
-    return lines
 
 
 def _evasions(pack: Pack, by_criterion: dict[str, list[_Judged]]) -> list[EvasionFinding]:

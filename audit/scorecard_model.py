@@ -1,0 +1,154 @@
+"""The scorecard's view model: the typed figures every renderer reads (see :mod:`audit.scorecard`
+for how they are computed)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from audit.arms import EvasionFinding
+from audit.findings import Standing
+from audit.stats import OverRemovalVerdict, Verdict
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "CriterionCard",
+    "CurvePoint",
+    "Group",
+    "ProbeEvidence",
+    "Rate",
+    "Scorecard",
+    "TimeFigure",
+]
+
+SCHEMA_VERSION = "2.0.0"
+
+
+class Rate(BaseModel):
+    successes: int
+    n: int
+    rate: float | None
+    low: float
+    high: float
+    level: float
+
+
+class TimeFigure(BaseModel):
+    seconds: float | None
+    low: float | None
+    high: float | None
+    text: str
+
+
+class Group(BaseModel):
+    dimension: str
+    value: str
+    rate: Rate
+
+
+class CurvePoint(BaseModel):
+    t: float
+    low: float
+    high: float
+
+
+class ProbeEvidence(BaseModel):
+    probe_id: str
+    criterion_id: str
+    expectation: str
+    template_id: str
+    language: str
+    modality: str
+    variants: list[str]
+    text: str
+    post_id: str | None
+    trigger: str
+    submitted_utc: str | None
+    clock_start_utc: str | None
+    deadline_utc: str | None
+    last_visible_utc: str | None
+    first_down_utc: str | None
+    removal_after: TimeFigure | None
+    looks: int
+    outcome: str
+    reason: str
+    withdrawn_utc: str | None
+
+
+class CriterionCard(BaseModel):
+    id: str
+    title: str
+    legal_reference: str
+    dsa_category: str
+    trigger: str
+    deadline: str
+    deadline_seconds: float
+    deadline_text: str
+    threshold: float
+    confidence: float
+    verdict: Verdict
+    verdict_reason: str
+    sensitivity: str  # how the unknown outcomes were treated, in plain words
+    counts: dict[str, int]
+    removal_in_deadline: Rate  # successes of all planned probes; interval worst to best case
+    wilson: Rate  # among measured probes, for comparison
+    one_sided_lower: float | None  # every unknown counted as not removed in time
+    one_sided_upper: float | None  # every unknown counted as removed in time
+    inconclusive: int  # planned violating probes without a known outcome
+    planned: int
+    measured: int
+    measured_share: float | None
+    min_measured_share: float
+    unknown_causes: dict[str, int]
+    median_time: TimeFigure
+    p90_time: TimeFigure
+    removed_by_deadline: TimeFigure
+    curve: list[CurvePoint]
+    controls: int
+    kept: int
+    over_removed: int
+    over_removal: Rate
+    over_removal_verdict: OverRemovalVerdict
+    over_removal_reason: str
+    max_over_removal: float
+    over_removal_lower: float | None
+    over_removal_after_notice: Rate  # controls removed after a notice or order was filed
+    over_removal_unprompted: Rate  # controls removed with no notice or order before it
+    breakdowns: list[Group]
+
+    @property
+    def fails(self) -> bool:
+        """The criterion fails: NON_COMPLIANT, or an over-removal finding."""
+        return (
+            self.verdict is Verdict.NON_COMPLIANT
+            or self.over_removal_verdict is OverRemovalVerdict.EXCESSIVE
+        )
+
+
+class Scorecard(BaseModel):
+    schema_version: str
+    tool_version: str
+    run_id: str
+    plan_name: str
+    status: str
+    standing: Standing
+    standing_note: str
+    pending: int
+    last_deadline_utc: str | None
+    failure: str | None
+    target: dict[str, str]
+    pack: dict[str, str | bool]
+    period_start_utc: str | None
+    period_end_utc: str | None
+    time_scale: float
+    seed: int
+    overall_verdict: Verdict
+    overall_rule: str
+    exit_code: int
+    counts: dict[str, int]
+    criteria: list[CriterionCard]
+    methodology: list[str]
+    probes: list[ProbeEvidence]
+    ledger_entries: int
+    ledger_head: str
+    signing_key: str | None = None  # fingerprint of the Ed25519 key that signs the run's bundle
+    evasions: list[EvasionFinding] = []
