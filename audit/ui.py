@@ -6,6 +6,7 @@ import sys
 from types import TracebackType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 from rich.table import Table
@@ -111,7 +112,8 @@ def print_summary(card: Scorecard, console: Console | None = None) -> None:
         )
     if card.standing != "FINAL":
         deadline = f" The last deadline falls at {card.last_deadline_utc}." if card.pending else ""
-        console.print(f"[bold red]{card.standing_note}[/]{deadline}", markup=True)
+        # the note may quote a failure's message: never read it as markup
+        console.print(f"[bold red]{escape(card.standing_note)}[/]{deadline}")
     console.print(
         f"Overall: [{_STYLE[card.overall_verdict]}]{card.overall_verdict}[/]"
         + (f" ({card.standing})" if card.standing != "FINAL" else "")

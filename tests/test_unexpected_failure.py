@@ -15,6 +15,7 @@ from audit.engine import Engine
 from audit.runner import create_runs, execute_run
 from audit.sandbox.app import create_app
 from audit.store import Store
+from audit.ui import print_summary
 from audit.workspace import scorecard_for
 from tests.scorecards import START, gold_plan, platform
 
@@ -51,7 +52,7 @@ def test_debug_prints_the_traceback(
 
 
 def test_a_run_that_crashes_is_failed_and_not_measured(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     store = Store(tmp_path / "audit.sqlite")
     clock = VirtualClock(START)
@@ -61,7 +62,7 @@ def test_a_run_that_crashes_is_failed_and_not_measured(
 
     async def crash(self: Engine, **kwargs: object) -> float | None:
         await original(self, stop_at=START + 60)  # type: ignore[arg-type]
-        raise RuntimeError("store went away")
+        raise RuntimeError("store went away [/bold]")
 
     monkeypatch.setattr(Engine, "run", crash)
     with pytest.raises(RuntimeError):
@@ -73,6 +74,8 @@ def test_a_run_that_crashes_is_failed_and_not_measured(
     card = scorecard_for(store, prepared.run_id)
     assert {c.verdict.value for c in card.criteria} == {"NOT_MEASURED"}
     assert card.exit_code == 4
+    print_summary(card)  # the failure's text is shown as text, never read as markup
+    assert "store went away [/bold]" in capsys.readouterr().out
     # resumed to its end, the same run is complete and scored
     monkeypatch.setattr(Engine, "run", original)
     asyncio.run(execute_run(store, prepared.run_id, clock, transport=transport))
