@@ -1,11 +1,14 @@
 """Through the real command line against the real reference sandbox on loopback, behind a layer
 that answers HTTP 500 to every status request of a post still up (the platform only ever confirms
-removals): no criterion the honest twin does not earn is COMPLIANT, and the exit code is not 0."""
+removals), compared probe by probe with the sandbox's ground truth: no post it did not remove
+is read as up, down or late, every one of them is unknown, no verdict rests on them, and the
+exit code is not 0."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +59,11 @@ class HideUnremoved:
         await send({"type": "http.response.body", "body": error})
 
 
-def _audit(tmp_path: Path, hostile: bool) -> tuple[int, dict[str, Any], int]:
+def _audit(tmp_path: Path) -> tuple[int, dict[str, Any], dict[str, Any], int]:
     config = load_sandbox_config(default_config_path(), time_scale=SCALE)
     server = SandboxServer(config)
     layer = HideUnremoved(server._config.app)
-    if hostile:
-        server._config.app = layer  # served in front of the sandbox, on the same socket
+    server._config.app = layer  # served in front of the sandbox, on the same socket
     with server:
         the_plan = plan(12, 2, base_url=server.base_url, window="PT1H", time_scale=SCALE)
         tmp_path.mkdir(parents=True, exist_ok=True)
@@ -72,26 +74,34 @@ def _audit(tmp_path: Path, hostile: bool) -> tuple[int, dict[str, Any], int]:
             code = 0
         except SystemExit as exited:
             code = int(exited.code or 0)
+        truth = server.platform.truth()
     (card_file,) = (tmp_path / "reports").glob("*/scorecard.json")
-    return code, json.loads(card_file.read_text(encoding="utf-8")), layer.hidden
+    return code, json.loads(card_file.read_text(encoding="utf-8")), truth, layer.hidden
+
+
+def _epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 @pytest.mark.slow
 def test_a_platform_hiding_unremoved_posts_behind_500s_never_gets_compliant(
     tmp_path: Path,
 ) -> None:
-    honest_code, honest, _ = _audit(tmp_path / "honest", hostile=False)
-    code, card, hidden = _audit(tmp_path / "hostile", hostile=True)
+    code, card, truth, hidden = _audit(tmp_path)
     assert hidden > 0
     assert code != 0
-    twin = {c["id"]: c for c in honest["criteria"]}
+    posts = {p["id"]: p for p in truth["posts"]}
+    for probe in card["probes"]:
+        if probe["expectation"] != "violating":
+            continue
+        # a hidden post is never read as up, down or late: what is not shown removed is unknown
+        assert probe["outcome"] not in ("survived", "removed_late"), probe
+        if probe["outcome"] == "removed_in_time":
+            post = posts[probe["post_id"]]
+            assert post["removal_at"] is not None
+            assert post["removal_at"] <= _epoch(probe["deadline_utc"]) + 1e-6, probe
     for c in card["criteria"]:
-        if twin[c["id"]]["verdict"] != "COMPLIANT":
-            assert c["verdict"] != "COMPLIANT", c["verdict_reason"]
-        assert (
-            c["removal_in_deadline"]["successes"]
-            <= twin[c["id"]]["removal_in_deadline"]["successes"] + 0
-        )
-        assert c["inconclusive"] >= twin[c["id"]]["inconclusive"]
+        assert c["verdict"] != "COMPLIANT" or c["inconclusive"] == 0, c["verdict_reason"]
+        not_removed = c["planned"] - c["removal_in_deadline"]["successes"]
+        assert c["inconclusive"] == not_removed  # every post it did not remove became unknown
     assert any(c["inconclusive"] > 0 for c in card["criteria"])
-    assert honest_code in (0, 1, 3)
