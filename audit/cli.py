@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +152,15 @@ def run(
     clock = SystemClock()
     prepared = create_runs(store, plan, plan_path, clock, allow_production=allow_production)
     packs = {item.pack.pack.id: item.pack for item in prepared}
-    for line in sample_warnings(plan, list(packs.values())):
+    planned = {  # counted from the probes just stored, not synthesised again
+        item.pack.pack.id: dict(
+            Counter(
+                r.criterion_id for r in store.probes(item.run_id) if r.expectation == "violating"
+            )
+        )
+        for item in prepared
+    }
+    for line in sample_warnings(plan, list(packs.values()), planned):
         click.echo(f"warning: {line}", err=True)
     codes = []
     for item in prepared:

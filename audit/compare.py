@@ -236,13 +236,16 @@ def change_test(before: RateCell, after: RateCell) -> tuple[RateTest, Direction]
     unmeasured = Verdict.NOT_MEASURED
     if before.verdict != after.verdict and unmeasured in (before.verdict, after.verdict):
         return rate_test(before, after, confidence), "changed"
-    worse = rate_test(before, after, confidence, b_extra=after.unknown)
+    plain = rate_test(before, after, confidence)
+    # with no unknown on either side the worst and best cases are the counts: one test serves
+    worse = rate_test(before, after, confidence, b_extra=after.unknown) if after.unknown else plain
     if worse.significant and _best_share(after) < _worst_share(before):
         return worse, "worse"
-    better = rate_test(before, after, confidence, a_extra=before.unknown)
+    better = (
+        rate_test(before, after, confidence, a_extra=before.unknown) if before.unknown else plain
+    )
     if better.significant and _worst_share(after) > _best_share(before):
         return better, "better"
-    plain = rate_test(before, after, confidence)
     return plain.model_copy(update={"significant": False}), "same"
 
 

@@ -63,8 +63,6 @@ def exit_code_for(overall: Verdict, standing: Standing) -> int:
 _CAUSES = (
     ("submission failed", "submission failed (platform fault)"),
     ("interrupted during submission", "interrupted submission (tool restart)"),
-    ("the notice could not be filed", "notice not filed"),
-    ("the order could not be filed", "order not filed"),
     ("notice could not be filed", "notice not filed"),
     ("order could not be filed", "order not filed"),
     ("no usable look", "no usable look at the deadline (platform fault)"),
@@ -77,8 +75,9 @@ def unknown_cause(outcome: Outcome | None, reason: str) -> str:
     """The cause under which a probe without a known outcome is counted."""
     if outcome is None:
         return "still pending"
+    plain = reason.removeprefix("the ")  # "the notice could not be filed" and "notice could..."
     for start, cause in _CAUSES:
-        if reason.startswith(start):
+        if plain.startswith(start):
             return cause
     head = reason.split(":", 1)[0].strip()
     return head[:80] or "unknown cause"

@@ -7,6 +7,7 @@ Pure functions of the plan and the packs (the probes are synthesised, not posted
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 from audit.packs import Criterion, Pack, load_pack, resolve_pack
@@ -51,11 +52,18 @@ def criterion_warning(criterion: Criterion, planned: int, min_measured_share: fl
     return None
 
 
-def sample_warnings(plan: Plan, packs: list[Pack]) -> list[str]:
-    """One line per criterion whose sample cannot reach COMPLIANT, or only with no unknown."""
+def sample_warnings(
+    plan: Plan, packs: list[Pack], planned: Mapping[str, Mapping[str, int]] | None = None
+) -> list[str]:
+    """One line per criterion whose sample cannot reach COMPLIANT, or only with no unknown.
+
+    ``planned`` gives the violating probes per criterion of each pack (by pack id) where they are
+    already made (``run`` counts its stored probes); otherwise they are synthesised to count.
+    """
     lines: list[str] = []
     for pack in packs:
-        counts = violating_counts(plan, pack)
+        known = planned.get(pack.pack.id) if planned is not None else None
+        counts = known if known is not None else violating_counts(plan, pack)
         for criterion in pack.criteria:
             if criterion.id not in counts:
                 continue
