@@ -17,18 +17,19 @@ import click
 from audit import __version__
 from audit.clock import SystemClock, utc_iso
 from audit.commands import all_commands
-from audit.errors import AuditError, InputError, RuntimeFailure
-from audit.options import allow_production_option, formats_option
+from audit.errors import AuditError, InputError, RuntimeFailure, TargetUnreachable
+from audit.options import allow_production_option, formats_option, give_up_option
 from audit.plan import load_plan
 from audit.plan_checks import sample_warnings
 from audit.render import FORMATS, RENDERERS, render_formats
 from audit.runner import create_runs, execute_run
+from audit.store import Store
 from audit.ui import Progress, print_summary
 from audit.workspace import Workspace, write_reports
 
 __all__ = ["cli", "main"]
 
-EXIT_INPUT, EXIT_RUNTIME = 2, 4
+EXIT_INPUT, EXIT_RUNTIME, EXIT_INTERRUPTED = 2, 4, 130
 
 
 class Context:
@@ -139,13 +140,21 @@ def demo(c: Context, seed: int, violating: int, controls: int) -> None:
     is_flag=True,
     help="Plan the runs and do only the work due now; continue later with `poll`.",
 )
+@give_up_option
 @pass_ctx
 def run(
-    c: Context, plan_path: Path, allow_production: bool, formats: list[str], detach: bool
+    c: Context,
+    plan_path: Path,
+    allow_production: bool,
+    formats: list[str],
+    detach: bool,
+    give_up: float | None,
 ) -> None:
     """Run a plan: one run per (pack, target), each to its end, then write scorecards.
 
-    Safe to stop at any moment (Ctrl-C, kill, reboot): `resume RUN_ID` continues.
+    Safe to stop at any moment (Ctrl-C, kill, reboot): `resume RUN_ID` continues. Before the
+    first post one request checks the target answers and takes the token; a target that then
+    gives no working answer for --give-up-after ends the run (exit 4, FAILED scorecard).
     """
     plan = load_plan(plan_path)
     store = c.workspace.open()
@@ -170,10 +179,45 @@ def run(
         )
         if detach:
             continue
-        with Progress(item.probes, f"run {item.run_id}") as progress:
-            asyncio.run(execute_run(store, item.run_id, clock, progress=progress.update))
+        _carry(store, item.run_id, clock, give_up)
         codes.append(_report_and_exit(c, item.run_id, formats))
     sys.exit(_combine(codes))
+
+
+def _carry(store: Store, run_id: str, clock: SystemClock, give_up: float | None) -> None:
+    """Carry one run forward to its end, with progress on stderr.
+
+    A dead target ends the run (failed, nothing scored): the reason is printed and the caller
+    writes the FAILED scorecard. Ctrl-C says what is still up and how to continue."""
+    from audit.commands.lifecycle import last_deadline
+
+    with Progress(
+        len(store.probes(run_id)),
+        f"run {run_id}",
+        last_deadline=lambda: last_deadline(store, run_id),
+        now=clock.now,
+    ) as progress:
+        try:
+            asyncio.run(
+                execute_run(store, run_id, clock, progress=progress.update, give_up=give_up)
+            )
+        except TargetUnreachable as exc:
+            click.echo(f"error: run {run_id} ended: {exc}", err=True)
+            click.echo(_still_up(store, run_id), err=True)
+        except KeyboardInterrupt:
+            click.echo(f"interrupted; {_still_up(store, run_id)}", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+
+def _still_up(store: Store, run_id: str) -> str:
+    """What of the run is still on the platform, and the commands that continue or undo it."""
+    up = len(store.probes_up(run_id))
+    target = store.run(run_id).target.get("name", "the target")
+    posts = f"{up} post{'s' if up != 1 else ''} of run {run_id} {'are' if up != 1 else 'is'}"
+    return (
+        f"{posts} still up on {target}; continue the run with `platform-audit resume {run_id}`"
+        + (f" or withdraw them with `platform-audit cleanup {run_id}`" if up else "")
+    )
 
 
 def _combine(codes: list[int]) -> int:
@@ -186,13 +230,19 @@ def _combine(codes: list[int]) -> int:
 @cli.command()
 @click.argument("run_id")
 @formats_option()
+@give_up_option
 @pass_ctx
-def resume(c: Context, run_id: str, formats: list[str]) -> None:
-    """Continue an interrupted run to its end, then write its scorecards."""
+def resume(c: Context, run_id: str, formats: list[str], give_up: float | None) -> None:
+    """Continue an interrupted (or failed) run to its end, then write its scorecards."""
     store = c.workspace.open()
     run_row = store.run(run_id)
-    with Progress(len(store.probes(run_id)), f"run {run_row.run_id}") as progress:
-        asyncio.run(execute_run(store, run_id, SystemClock(), progress=progress.update))
+    if run_row.plan.get("name") == "demo" and store.next_due_time(run_id) is not None:
+        raise RuntimeFailure(
+            f"run {run_id} is a demo run: its embedded reference sandbox lived only as long as "
+            "the `demo` command and is gone, so the run cannot continue; start a new one with "
+            "`platform-audit demo`"
+        )
+    _carry(store, run_id, SystemClock(), give_up)
     sys.exit(_report_and_exit(c, run_id, formats))
 
 
@@ -344,7 +394,7 @@ def main(argv: list[str] | None = None) -> Any:
             "interrupted; the run is saved: continue it with `platform-audit resume RUN_ID`",
             err=True,
         )
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except InputError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_INPUT)

@@ -35,6 +35,7 @@ from audit.adapters.base import (
     WithdrawResult,
 )
 from audit.clock import Clock
+from audit.errors import TargetUnreachable
 from audit.outcomes import (
     Outcome,
     ProbeFacts,
@@ -46,6 +47,7 @@ from audit.outcomes import (
 from audit.packs import Pack
 from audit.polling import PollingPolicy, next_poll_index, poll_offsets
 from audit.probe import Probe
+from audit.reachability import Reachability
 from audit.store import ObservationRow, ProbeRow, Store
 from audit.synthesis import derive_rng
 
@@ -65,6 +67,8 @@ class EngineSettings:
     concurrency: int = 16
     polling: PollingPolicy = field(default_factory=PollingPolicy)
     notice_reason: str = "This post offers a prohibited service under {instrument}, {article}."
+    # end the run when the target has given no working answer for this long (wall seconds)
+    give_up_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,7 @@ class Engine:
         clock: Clock,
         settings: EngineSettings,
         progress: Callable[[ProgressEvent], None] | None = None,
+        reachability: Reachability | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -151,6 +156,7 @@ class Engine:
         self.clock = clock
         self.settings = settings
         self._progress = progress
+        self._reach = reachability
         self._live: dict[str, _Live] = {}
         self._due: list[tuple[float, int, int, str]] = []  # (next_at, seq, version, probe_id)
 
@@ -167,6 +173,7 @@ class Engine:
         with self.store.exchanges_with_transitions():
             try:
                 while True:
+                    self._check_target()
                     self._start_due(inflight)
                     if inflight:
                         await self._wait_some(inflight)
@@ -182,6 +189,18 @@ class Engine:
                     task.cancel()
                 if inflight:
                     await asyncio.gather(*inflight.values(), return_exceptions=True)
+
+    def _check_target(self) -> None:
+        """End the run, loudly, once the target has answered nothing usable for too long
+        while some probe still waits for its outcome (the work in flight is cancelled; a
+        submission cut short is reconciled on resume). Once every outcome is known, only
+        withdrawals are left: their own bounded retries leave what fails to `cleanup`."""
+        limit = self.settings.give_up_after
+        if self._reach is None or limit is None:
+            return
+        down = self._reach.dead(self.clock.now(), limit)
+        if down is not None and any(live.row.outcome is None for live in self._live.values()):
+            raise TargetUnreachable(down.reason())
 
     def _load(self) -> None:
         """Read the probes with work left; interrupted submissions become due now."""

@@ -6,6 +6,7 @@ Hierarchy::
     ├── InputError              bad pack, plan, profile or flag: exit code 2
     ├── PlatformFault           a platform did not answer usably (kept as evidence, never a removal)
     └── RuntimeFailure          the audit could not be carried out: exit code 4
+        └── TargetUnreachable   the target gave no working answer for too long
 
 Library code raises these; only the CLI turns them into messages and exit codes.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["AuditError", "InputError", "PlatformFault", "RuntimeFailure"]
+__all__ = ["AuditError", "InputError", "PlatformFault", "RuntimeFailure", "TargetUnreachable"]
 
 
 class AuditError(Exception):
@@ -57,3 +58,8 @@ class PlatformFault(AuditError):
 
 class RuntimeFailure(AuditError):
     """The audit could not be carried out (target unreachable, store unusable...)."""
+
+
+class TargetUnreachable(RuntimeFailure):
+    """The target gave no working answer for longer than the run allows (dead, wrong port or
+    token): the run ends, failed, with this reason, and `resume` continues it later."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -81,6 +81,11 @@ class EvidenceLedger:
         self._redact = redactor
         self._seq, last = store.last_exchange(run_id)
         self._head = last or GENESIS
+        self._observers: list[Callable[[str | None, dict[str, Any]], None]] = []
+
+    def observe(self, observer: Callable[[str | None, dict[str, Any]], None]) -> None:
+        """Call ``observer`` with every entry once it is written (e.g. the target's watch)."""
+        self._observers.append(observer)
 
     @property
     def head(self) -> str:
@@ -97,6 +102,8 @@ class EvidenceLedger:
         record = ExchangeRecord(seq, probe_id, clean, self._head, digest)
         self._store.append_exchange(self._run_id, record)
         self._seq, self._head = seq, digest
+        for observer in self._observers:
+            observer(probe_id, clean)
         return record
 
 

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
+from audit.durations import parse_duration
 from audit.render import FORMATS
 
-__all__ = ["DEFAULT_FORMATS", "allow_production_option", "formats_option", "parse_formats"]
+__all__ = [
+    "DEFAULT_FORMATS",
+    "allow_production_option",
+    "formats_option",
+    "give_up_option",
+    "parse_formats",
+    "seconds_callback",
+]
 
 DEFAULT_FORMATS = "html,md,json"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,4 +54,36 @@ allow_production_option = click.option(
     "--allow-production",
     is_flag=True,
     help="Allow probes on targets whose environment is 'production'.",
+)
+
+
+_SHORTHAND = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?$")
+_UNIT = {None: 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def seconds_callback(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """A duration option: seconds (``90``), a unit (``50s``, ``5m``, ``2h``, ``1d``) or ISO 8601."""
+    del ctx
+    if value is None:
+        return None
+    match = _SHORTHAND.match(value.strip())
+    if match:
+        return float(match.group(1)) * _UNIT[match.group(2)]
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"'{param.name}' must be a duration such as 50s, 5m, 2h or PT5M (got {value!r})"
+        ) from None
+
+
+give_up_option = click.option(
+    "--give-up-after",
+    "give_up",
+    default=None,
+    metavar="DURATION",
+    callback=seconds_callback,
+    help="End the run (failed, with the reason; `resume` continues it) once the target has "
+    "given no working answer for this long, e.g. 90s or 10m. Default: the plan's "
+    "give_up_after, else 5% of the shortest deadline as run, at least 30 s.",
 )

@@ -226,6 +226,9 @@ class Plan(_Strict):
     # overrides every pack's floor on the measured share of planned violating probes
     min_measured_share: float | None = Field(default=None, gt=0, le=1)
     notice_reason: str = "This post offers a prohibited service under {instrument}, {article}."
+    # wall-clock time without a working answer from the target after which a run ends (failed,
+    # with the reason); default: 5 % of the shortest deadline as run, at least 30 s
+    give_up_after: IsoDuration | None = None
 
     @field_validator("targets")
     @classmethod

@@ -18,11 +18,12 @@ from audit.adapters.factory import build_adapter
 from audit.clock import Clock, to_utc
 from audit.durations import parse_duration
 from audit.engine import Engine, EngineSettings, ProgressEvent
-from audit.errors import InputError
+from audit.errors import InputError, TargetUnreachable
 from audit.evidence import EvidenceLedger, Redactor
 from audit.locking import RunBusy, RunLock, lock_dir
 from audit.packs import Pack, load_pack, resolve_pack
 from audit.plan import Plan, Target, plan_dump
+from audit.reachability import Reachability
 from audit.store import ProbeRow, RunRow, SlotTaken, Store
 from audit.sweep import CleanupReport, Sweeper
 from audit.synthesis import SampleSize, derive_rng, synthesize
@@ -32,6 +33,7 @@ __all__ = [
     "cleanup_run",
     "create_runs",
     "execute_run",
+    "give_up_after",
     "pack_digest",
     "run_lock",
 ]
@@ -187,6 +189,10 @@ def _check_criteria(plan: Plan, pack: Pack) -> None:
         )
 
 
+GIVE_UP_SHARE = 0.05  # of the shortest deadline as run: the default --give-up-after
+GIVE_UP_FLOOR = 30.0  # seconds: never sooner than this
+
+
 @dataclass
 class _Parts:
     run: RunRow
@@ -194,6 +200,7 @@ class _Parts:
     target: Target
     plan: Plan
     adapter: Adapter
+    reachability: Reachability
 
 
 def _parts(
@@ -203,10 +210,30 @@ def _parts(
     target = Target.model_validate(run.target)
     token = target.token()
     ledger = EvidenceLedger(store, run_id, Redactor([token] if token else []))
+    reachability = Reachability()
+    ledger.observe(reachability.record)
     adapter = build_adapter(target, clock, ledger, seed=run.seed, transport=transport)
     return _Parts(
-        run, Pack.model_validate(run.pack), target, Plan.model_validate(run.plan), adapter
+        run,
+        Pack.model_validate(run.pack),
+        target,
+        Plan.model_validate(run.plan),
+        adapter,
+        reachability,
     )
+
+
+def give_up_after(store: Store, run_id: str, plan: Plan, override: float | None) -> float:
+    """Wall seconds without a working answer after which the run ends: the flag, else the
+    plan's ``give_up_after``, else :data:`GIVE_UP_SHARE` of the shortest deadline as run
+    (deadlines compressed by the plan's time scale), at least :data:`GIVE_UP_FLOOR`."""
+    if override is not None:
+        return override
+    if plan.give_up_after is not None:
+        return parse_duration(plan.give_up_after)
+    deadlines = [row.deadline_s for row in store.probes(run_id)]
+    shortest = min(deadlines) if deadlines else 0.0
+    return max(GIVE_UP_FLOOR, GIVE_UP_SHARE * shortest)
 
 
 def run_lock(store: Store, run_id: str) -> RunLock:
@@ -223,12 +250,16 @@ async def execute_run(
     stop_at: float | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     progress: Callable[[ProgressEvent], None] | None = None,
+    give_up: float | None = None,
 ) -> float | None:
     """Carry a stored run forward; returns None once finished, else when work is next due.
 
     Takes the run's lock first: raises :class:`~audit.locking.RunBusy` (a runtime failure) when
     another process is working on the run. ``until_idle`` and ``stop_at`` are as for
-    :meth:`Engine.run`.
+    :meth:`Engine.run`. Before any step, one preflight exchange checks that the target answers
+    (a wrong port or token fails in seconds); a target that then gives no working answer for
+    ``give_up`` seconds (see :func:`give_up_after`) ends the run: it is marked failed with the
+    reason and :class:`~audit.errors.TargetUnreachable` is raised. `resume` continues it.
     """
     with run_lock(store, run_id):
         parts = _parts(store, run_id, clock, transport)
@@ -236,9 +267,14 @@ async def execute_run(
             concurrency=parts.target.concurrency,
             polling=parts.plan.polling,
             notice_reason=parts.plan.notice_reason,
+            give_up_after=give_up_after(store, run_id, parts.plan, give_up),
         )
-        engine = Engine(store, run_id, parts.pack, parts.adapter, clock, settings, progress)
+        engine = Engine(
+            store, run_id, parts.pack, parts.adapter, clock, settings, progress, parts.reachability
+        )
         try:
+            if store.next_due_time(run_id) is not None:
+                await _preflight(parts)
             upcoming = await engine.run(until_idle=until_idle, stop_at=stop_at)
         except Exception as exc:  # a failure of the tool, not of the platform: the run failed
             store.finish_run(run_id, "failed", clock.now(), f"{type(exc).__name__}: {exc}"[:500])
@@ -249,6 +285,15 @@ async def execute_run(
         if upcoming is None and store.run(run_id).status in ("running", "failed"):
             store.finish_run(run_id, "complete", clock.now())
         return upcoming
+
+
+async def _preflight(parts: _Parts) -> None:
+    problem = await parts.adapter.preflight()
+    if problem is not None:
+        raise TargetUnreachable(
+            f"target {parts.target.name} ({parts.target.base_url}) does not answer as it must "
+            f"before any probe is sent: {problem}"
+        )
 
 
 async def cleanup_run(

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
 from types import TracebackType
+from typing import TextIO
 
 from rich.console import Console
 from rich.markup import escape
@@ -11,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
+from audit.clock import utc_iso
 from audit.durations import format_duration
 from audit.engine import ProgressEvent
 from audit.scorecard import Scorecard
@@ -26,29 +32,93 @@ _STYLE = {
 
 
 class Progress:
-    """A progress bar counting probes that reached a final state (stderr, only on a terminal)."""
+    """What a run is doing, on stderr, while it goes.
 
-    def __init__(self, total: int, label: str) -> None:
+    On a terminal: a bar counting probes that reached a final state. Elsewhere (cron, CI, a
+    pipe): one line at the start and then at least every ``every`` seconds of wall time, from a
+    background thread, so a run that only waits still says it is alive. Either way, once every
+    probe is posted and the run only watches, one line says when the last deadline falls
+    (``last_deadline`` reads it from the store).
+    """
+
+    def __init__(
+        self,
+        total: int,
+        label: str,
+        *,
+        last_deadline: Callable[[], float | None] | None = None,
+        now: Callable[[], float] = time.time,
+        every: float = 30.0,
+        stream: TextIO | None = None,
+        terminal: bool | None = None,
+    ) -> None:
+        self._stream = stream or sys.stderr
+        self._terminal = self._stream.isatty() if terminal is None else terminal
         self._bar = RichProgress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(),
-            console=Console(stderr=True),
-            disable=not sys.stderr.isatty(),
+            console=Console(file=self._stream),
+            disable=not self._terminal,
         )
         self._task = self._bar.add_task(label, total=total, detail="")
+        self._label, self._total = label, total
         self._states: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._last_deadline, self._now, self._every = last_deadline, now, every
+        self._told_deadline = False
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
 
     def update(self, event: ProgressEvent) -> None:
-        self._states[event.probe_id] = event.state
-        done = sum(1 for s in self._states.values() if s == "finished")
-        watching = sum(1 for s in self._states.values() if s == "watching")
+        with self._lock:
+            self._states[event.probe_id] = event.state
+            counts = Counter(self._states.values())
+        done, watching = counts["finished"], counts["watching"]
         self._bar.update(self._task, completed=done, detail=f"watching {watching}")
+        if self._told_deadline or self._last_deadline is None:
+            return
+        posting = self._total - sum(counts[s] for s in ("watching", "withdrawing", "finished"))
+        if posting == 0 and watching:
+            self._told_deadline = True
+            self._say(f"{self._label}: every probe is posted; {self._deadline_text()}")
+
+    def line(self) -> str:
+        """The progress line printed when output is not a terminal."""
+        with self._lock:
+            counts = Counter(self._states.values())
+        finished = counts.pop("finished", 0)
+        parts = [f"{finished}/{self._total} finished"]
+        parts += [f"{n} {state}" for state, n in sorted(counts.items())]
+        return f"{self._label}: {', '.join(parts)}; {self._deadline_text()}"
+
+    def _deadline_text(self) -> str:
+        last = self._last_deadline() if self._last_deadline is not None else None
+        if last is None:
+            return "no deadline pending"
+        ahead = last - self._now()
+        when = f"in {format_duration(ahead)}" if ahead > 0 else "passed"
+        return f"the last deadline falls at {utc_iso(last)} ({when})"
+
+    def _say(self, text: str) -> None:
+        if self._terminal:
+            self._bar.console.print(escape(text))
+        else:
+            print(text, file=self._stream, flush=True)
+
+    def _tick(self) -> None:
+        while True:
+            self._say(self.line())
+            if self._stop.wait(self._every):
+                return
 
     def __enter__(self) -> Progress:
         self._bar.start()
+        if not self._terminal:
+            self._ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
+            self._ticker.start()
         return self
 
     def __exit__(
@@ -57,6 +127,9 @@ class Progress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
         self._bar.stop()
 
 

@@ -103,5 +103,9 @@ class Adapter(Protocol):
     async def withdraw(self, post_id: str, probe_id: str) -> WithdrawResult:
         """Delete the post as its author."""
 
+    async def preflight(self) -> str | None:
+        """Check, before any probe is sent, that the target answers and takes the tool's
+        credentials; None when it does, else what is wrong (one line)."""
+
     async def aclose(self) -> None:
         """Release connections."""

@@ -422,6 +422,14 @@ class ProfileAdapter:
             return WithdrawResult(False, self._describe(exchange))
         return WithdrawResult(True, f"HTTP {exchange.status}")
 
+    async def preflight(self) -> str | None:
+        """The profile's setup steps and preflight checks, before any probe is sent."""
+        try:
+            await self._ensure_setup()
+        except _Fault as exc:
+            return str(exc)
+        return None
+
     async def aclose(self) -> None:
         await self._client.aclose()
 

@@ -196,5 +196,20 @@ class SandboxAdapter:
             return WithdrawResult(True, f"HTTP {exchange.status}")
         return WithdrawResult(False, exchange.describe())
 
+    async def preflight(self) -> str | None:
+        """One authorised request before any probe: a lookup of a key no probe has. The
+        sandbox's own 404 says the address and the token work."""
+        exchange = await self._client.request(
+            "GET",
+            "/api/v1/posts?idempotency_key=preflight",
+            action="preflight",
+            expect_json=True,
+        )
+        if exchange.status == 404 and _platform_not_found(exchange.json()):
+            return None
+        if exchange.ok and exchange.status in (200, 410, 422):
+            return None
+        return exchange.describe()
+
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -16,31 +16,31 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sys
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import click
 
 from audit.clock import SystemClock, utc_iso
-from audit.durations import format_duration, parse_duration
+from audit.durations import format_duration
 from audit.errors import AuditError, InputError
 from audit.locking import RunBusy
-from audit.options import formats_option
+from audit.options import formats_option, give_up_option, seconds_callback
 from audit.plan import load_plan
 from audit.runner import cleanup_run, create_runs, execute_run, run_lock
 from audit.schedule import DEFAULT_MAX_LATENESS, decide_slot, parse_cron
 from audit.store import Store
 from audit.sweep import CleanupReport
+from audit.ui import Progress
 
-__all__ = ["COMMANDS", "cleanup", "poll", "schedule", "status"]
+__all__ = ["COMMANDS", "cleanup", "last_deadline", "poll", "schedule", "status"]
 
 EXIT_OK, EXIT_RUNTIME = 0, 4
 _STATES = ("planned", "submitting", "noticing", "watching", "withdrawing", "finished")
-_SHORTHAND = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?$")
-_UNIT = {None: 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def _workspace() -> tuple[Store, Path]:
@@ -48,22 +48,6 @@ def _workspace() -> tuple[Store, Path]:
     root: Any = click.get_current_context().find_root().obj
     store: Store = root.workspace.open()
     return store, Path(root.reports)
-
-
-def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
-    """A duration option: seconds (``90``), a unit (``50s``, ``5m``, ``2h``, ``1d``) or ISO 8601."""
-    del ctx
-    if value is None:
-        return None
-    match = _SHORTHAND.match(value.strip())
-    if match:
-        return float(match.group(1)) * _UNIT[match.group(2)]
-    try:
-        return parse_duration(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"'{param.name}' must be a duration such as 50s, 5m, 2h or PT5M (got {value!r})"
-        ) from None
 
 
 def _when(epoch: float | None, now: float) -> str:
@@ -83,12 +67,25 @@ class PolledRun:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class _PollSettings:
+    clock: SystemClock
+    stop_at: float | None
+    give_up: float | None
+
+
 async def _poll_one(
-    store: Store, run_id: str, clock: SystemClock, stop_at: float | None
+    store: Store, run_id: str, settings: _PollSettings, progress: Progress
 ) -> PolledRun:
     try:
         upcoming = await execute_run(
-            store, run_id, clock, until_idle=stop_at is None, stop_at=stop_at
+            store,
+            run_id,
+            settings.clock,
+            until_idle=settings.stop_at is None,
+            stop_at=settings.stop_at,
+            progress=progress.update,
+            give_up=settings.give_up,
         )
     except RunBusy as exc:
         return PolledRun(run_id, "busy", detail=str(exc))
@@ -97,10 +94,24 @@ async def _poll_one(
     return PolledRun(run_id, "finished" if upcoming is None else "pending", upcoming)
 
 
-async def _poll_runs(
-    store: Store, run_ids: list[str], clock: SystemClock, stop_at: float | None
-) -> list[PolledRun]:
-    return list(await asyncio.gather(*(_poll_one(store, r, clock, stop_at) for r in run_ids)))
+async def _poll_runs(store: Store, run_ids: list[str], settings: _PollSettings) -> list[PolledRun]:
+    """Every run forward at once, each with its progress on stderr (a line every 30 s when
+    stderr is not a terminal)."""
+    with ExitStack() as stack:
+        progress = {
+            r: stack.enter_context(
+                Progress(
+                    len(store.probes(r)),
+                    f"run {r}",
+                    last_deadline=partial(last_deadline, store, r),
+                    now=settings.clock.now,
+                )
+            )
+            for r in run_ids
+        }
+        return list(
+            await asyncio.gather(*(_poll_one(store, r, settings, progress[r]) for r in run_ids))
+        )
 
 
 def _start_scheduled(
@@ -160,18 +171,19 @@ def _poll_line(item: PolledRun, now: float) -> str:
     "--for",
     "work_for",
     default=None,
-    callback=_seconds,
+    callback=seconds_callback,
     help="Keep doing work as it falls due for this long (e.g. 50s), then exit. Default: only "
     "what is due now.",
 )
 @click.option(
     "--max-lateness",
     default=None,
-    callback=_seconds,
+    callback=seconds_callback,
     help="Start a cron slot at most this late (e.g. 1h; default 1h); older slots are skipped.",
 )
 @formats_option("Scorecard formats written for each run that finishes")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@give_up_option
 def poll(
     run_ids: tuple[str, ...],
     plans: tuple[Path, ...],
@@ -179,8 +191,12 @@ def poll(
     max_lateness: float | None,
     formats: list[str],
     as_json: bool,
+    give_up: float | None,
 ) -> None:
     """Do the work due now for every unfinished run (or the RUN_IDs), then exit.
+
+    Unfinished: running, or failed with work left (a run a dead target ended is taken up
+    again once the target answers).
 
     Prints when it next needs to run. Exit codes: 0 done (runs held by another poller are
     skipped), 2 usage or input error, 4 some run could not be carried forward.
@@ -198,14 +214,20 @@ def poll(
     for run_id in chosen:
         store.run(run_id)  # an unknown id is an input error, before any work
     stop_at = clock.now() + work_for if work_for else None
-    polled = asyncio.run(_poll_runs(store, chosen, clock, stop_at))
+    polled = asyncio.run(_poll_runs(store, chosen, _PollSettings(clock, stop_at, give_up)))
     _write_finished(store, reports, polled, formats)
     _print_poll(messages, polled, slots, clock.now(), as_json)
     sys.exit(EXIT_RUNTIME if any(p.result == "failed" for p in polled) else EXIT_OK)
 
 
 def _unfinished(store: Store) -> list[str]:
-    return [r.run_id for r in store.runs() if r.status == "running"]
+    """Runs with work left: running, or failed part-way (a dead target, a crash)."""
+    return [
+        r.run_id
+        for r in store.runs()
+        if r.status == "running"
+        or (r.status == "failed" and store.next_due_time(r.run_id) is not None)
+    ]
 
 
 def _print_poll(
@@ -254,12 +276,12 @@ def _status_data(store: Store, run_id: str, now: float) -> dict[str, Any]:
         "next_utc": utc_iso(upcoming),
         "expected_end_utc": utc_iso(_expected_end(store, run_id, now)),
         "pending": total - sum(store.outcome_counts(run_id).values()),
-        "last_deadline_utc": utc_iso(_last_deadline(store, run_id)),
+        "last_deadline_utc": utc_iso(last_deadline(store, run_id)),
         "lock": asdict(holder) if holder else None,
     }
 
 
-def _last_deadline(store: Store, run_id: str) -> float | None:
+def last_deadline(store: Store, run_id: str) -> float | None:
     """When the last deadline of a probe still without an outcome falls."""
     ends = [
         row.deadline_at if row.deadline_at is not None else row.scheduled_at + row.deadline_s
@@ -318,7 +340,7 @@ def status(run_id: str, as_json: bool) -> None:
 @click.option(
     "--wait",
     default="0",
-    callback=_seconds,
+    callback=seconds_callback,
     help="Wait this long for a process working on the run to let it go (e.g. 30s).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
@@ -351,7 +373,9 @@ def _cleanup_text(report: CleanupReport) -> str:
 @click.command("schedule")
 @click.option("--plan", "plan_path", required=True, type=click.Path(path_type=Path))
 @click.option("--count", type=click.IntRange(1, 100), default=5, show_default=True)
-@click.option("--max-lateness", default=None, callback=_seconds, help="As for poll (default 1h).")
+@click.option(
+    "--max-lateness", default=None, callback=seconds_callback, help="As for poll (default 1h)."
+)
 def schedule(plan_path: Path, count: int, max_lateness: float | None) -> None:
     """Show a recurring plan's cron schedule: next slots, whether one is due, runs started."""
     plan = load_plan(plan_path)

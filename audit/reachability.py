@@ -1,0 +1,94 @@
+"""Whether the target still answers: the run's watch on its platform, fed by the ledger.
+
+Every exchange the tool makes goes to the evidence ledger; this watch sees the same entries. An
+exchange is a *working answer* when the platform answered over HTTP with a status the audit can
+act on: not a transport fault or timeout, not an unreadable body, not a 5xx, not a 429 (the
+platform asks the tool to wait) and not a refusal of the tool's credentials (401, 403, 407 — a
+wrong token answers at once, forever). A target is *dead* once every exchange for
+``give_up_after`` seconds has failed: the first failure after the last working answer is that
+long ago. Silence is not death: while nothing is asked (probes waiting for their next look),
+nothing fails. A failed withdrawal does not count towards it either (any working answer
+does): withdrawals have their own bounded retries and leave what fails to ``cleanup``, and a
+platform that refuses only deletions still lets every probe be measured.
+
+The engine asks :meth:`Reachability.dead` between steps and ends the run with the reason (the
+last failure's own words: ``ConnectError: ...``, ``HTTP 401``) rather than retrying for hours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Reachability", "TargetDown", "working_answer"]
+
+_NOT_WORKING = frozenset({401, 403, 407, 429})
+_NOT_MEASURING = frozenset({"withdraw"})  # actions whose failures do not make a target dead
+
+
+def working_answer(entry: dict[str, Any]) -> bool:
+    """Whether a ledger entry is an answer the audit can act on (see the module's text)."""
+    status = entry.get("status")
+    if not isinstance(status, int) or isinstance(status, bool) or entry.get("error"):
+        return False
+    return status < 500 and status not in _NOT_WORKING
+
+
+def _failure(entry: dict[str, Any]) -> str:
+    error = entry.get("error")
+    status = entry.get("status")
+    what = str(error) if error else f"HTTP {status}"
+    if isinstance(status, int) and status in (401, 403, 407):
+        what += " (the platform refuses the tool's credentials: check the target's token)"
+    action = entry.get("action")
+    return f"{action}: {what}" if action else what
+
+
+@dataclass(frozen=True)
+class TargetDown:
+    """How long the target has not given a working answer, and its last failure."""
+
+    since: float  # the first failed exchange after the last working answer
+    seconds: float
+    last_failure: str
+    failures: int
+
+    def reason(self) -> str:
+        return (
+            f"the target gave no working answer for {self.seconds:.0f} s "
+            f"({self.failures} failed exchanges; last: {self.last_failure})"
+        )
+
+
+class Reachability:
+    """Tracks the target's answers as the ledger records them."""
+
+    def __init__(self) -> None:
+        self._failing_since: float | None = None
+        self._failures = 0
+        self._last_failure = ""
+        self.answers = 0
+
+    def record(self, probe_id: str | None, entry: dict[str, Any]) -> None:
+        """One exchange, as written to the ledger (``probe_id`` unused: any answer counts)."""
+        del probe_id
+        if working_answer(entry):
+            self.answers += 1
+            self._failing_since = None
+            self._failures = 0
+            return
+        if entry.get("action") in _NOT_MEASURING:
+            return
+        started = entry.get("started_at")
+        if self._failing_since is None and isinstance(started, int | float):
+            self._failing_since = float(started)
+        self._failures += 1
+        self._last_failure = _failure(entry)
+
+    def dead(self, now: float, give_up_after: float) -> TargetDown | None:
+        """The outage, once every exchange for ``give_up_after`` seconds has failed."""
+        if self._failing_since is None or now - self._failing_since < give_up_after:
+            return None
+        return TargetDown(
+            self._failing_since, now - self._failing_since, self._last_failure, self._failures
+        )
