@@ -79,6 +79,7 @@ class ProgressEvent:
 
 
 _SUBMIT_ACTIONS = frozenset({"submit", "lookup", "resubmit"})
+SENDING = "sending"  # a filing's intent, stored before it is sent
 
 
 def _observation_end(row: ProbeRow) -> float | None:
@@ -198,7 +199,7 @@ class Engine:
         limit = self.settings.give_up_after
         if self._reach is None or limit is None:
             return
-        down = self._reach.dead(self.clock.now(), limit)
+        down = self._reach.dead(limit)
         if down is not None and any(live.row.outcome is None for live in self._live.values()):
             raise TargetUnreachable(down.reason())
 
@@ -392,14 +393,29 @@ class Engine:
         self._emit(row.probe_id, "watching")
 
     async def _notice(self, live: _Live) -> None:
+        """File the notice or order once. Its intent is stored before it is sent ("sending"),
+        so a process that stops between the two leaves a trace: the next one sends the same
+        filing again only where the platform de-duplicates filings (and then takes the
+        platform's time of the first), else the probe is inconclusive, never filed twice."""
         row = live.row
         assert row.post_id is not None
         start = self.clock.now()
+        history = self.store.observations_of(self.run_id, row.probe_id)
+        interrupted = any(o.action == row.trigger and o.result == SENDING for o in history)
+        if interrupted and not self.adapter.notice_idempotent:
+            reason = (
+                f"interrupted while the {row.trigger} was being filed; not filed again (it may "
+                "have reached the platform, which cannot de-duplicate filings)"
+            )
+            self._finish(live, Outcome.INCONCLUSIVE, reason)
+            return
         criterion = self.pack.criterion(row.criterion_id)
         reason = self.settings.notice_reason.format(
             instrument=criterion.legal_reference.instrument,
             article=criterion.legal_reference.article,
         )
+        intent = ObservationRow(row.probe_id, row.trigger, SENDING, start, start, "")
+        self._commit(live, intent)  # committed before anything is sent
         try:
             result = await self.adapter.notice(row.post_id, self._probe(live), reason, row.trigger)
         except Exception as exc:
@@ -414,11 +430,16 @@ class Engine:
             self.clock.now(),
             result.detail,
         )
-        if not result.filed or result.sent_at is None:
-            self._finish(live, Outcome.INCONCLUSIVE, f"{row.trigger} could not be filed", obs)
+        # the deadline runs from the accepted filing attempt, not from the tool's intent; a
+        # filing sent again may be answered with the first one: the platform's time is its
+        sent_at = result.platform_time if interrupted else result.sent_at
+        if not result.filed or sent_at is None:
+            why = f"{row.trigger} could not be filed"
+            if result.filed:
+                why = f"{row.trigger} filed again; when the platform received it is not known"
+            self._finish(live, Outcome.INCONCLUSIVE, why, obs)
             return
-        # the deadline runs from the accepted filing attempt, not from the tool's intent
-        self._start_clock(live, row.post_id, result.sent_at, obs)
+        self._start_clock(live, row.post_id, sent_at, obs)
 
     async def _look(self, live: _Live) -> None:
         row = live.row

@@ -5,11 +5,13 @@ exchange is a *working answer* when the platform answered over HTTP with a statu
 act on: not a transport fault or timeout, not an unreadable body, not a 5xx, not a 429 (the
 platform asks the tool to wait) and not a refusal of the tool's credentials (401, 403, 407 — a
 wrong token answers at once, forever). A target is *dead* once every exchange for
-``give_up_after`` seconds has failed: the first failure after the last working answer is that
-long ago. Silence is not death: while nothing is asked (probes waiting for their next look),
-nothing fails. A failed withdrawal does not count towards it either (any working answer
-does): withdrawals have their own bounded retries and leave what fails to ``cleanup``, and a
-platform that refuses only deletions still lets every probe be measured.
+``give_up_after`` seconds has failed: from the first failure after the last working answer to
+the latest failure is that long, with at least :data:`MIN_FAILURES` failures. Silence is not
+death: while nothing is asked (probes waiting for their next look), nothing fails, and one
+fault followed by hours of waiting is one fault. A failed withdrawal does not count towards
+it either (any working answer does): withdrawals have their own bounded retries and leave
+what fails to ``cleanup``, and a platform that refuses only deletions still lets every probe
+be measured.
 
 The engine asks :meth:`Reachability.dead` between steps and ends the run with the reason (the
 last failure's own words: ``ConnectError: ...``, ``HTTP 401``) rather than retrying for hours.
@@ -20,8 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Reachability", "TargetDown", "working_answer"]
+__all__ = ["MIN_FAILURES", "Reachability", "TargetDown", "working_answer"]
 
+MIN_FAILURES = 3  # two isolated faults hours apart do not make a dead target
 _NOT_WORKING = frozenset({401, 403, 407, 429})
 _NOT_MEASURING = frozenset({"withdraw"})  # actions whose failures do not make a target dead
 
@@ -65,6 +68,7 @@ class Reachability:
 
     def __init__(self) -> None:
         self._failing_since: float | None = None
+        self._failed_at = 0.0
         self._failures = 0
         self._last_failure = ""
         self.answers = 0
@@ -79,16 +83,20 @@ class Reachability:
             return
         if entry.get("action") in _NOT_MEASURING:
             return
-        started = entry.get("started_at")
-        if self._failing_since is None and isinstance(started, int | float):
+        started, ended = entry.get("started_at"), entry.get("ended_at")
+        if not isinstance(started, int | float):
+            return
+        if self._failing_since is None:
             self._failing_since = float(started)
+        self._failed_at = float(ended) if isinstance(ended, int | float) else float(started)
         self._failures += 1
         self._last_failure = _failure(entry)
 
-    def dead(self, now: float, give_up_after: float) -> TargetDown | None:
-        """The outage, once every exchange for ``give_up_after`` seconds has failed."""
-        if self._failing_since is None or now - self._failing_since < give_up_after:
+    def dead(self, give_up_after: float) -> TargetDown | None:
+        """The outage, once the exchanges have kept failing for ``give_up_after`` seconds."""
+        if self._failing_since is None or self._failures < MIN_FAILURES:
             return None
-        return TargetDown(
-            self._failing_since, now - self._failing_since, self._last_failure, self._failures
-        )
+        span = self._failed_at - self._failing_since
+        if span < give_up_after:
+            return None
+        return TargetDown(self._failing_since, span, self._last_failure, self._failures)

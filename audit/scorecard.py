@@ -34,6 +34,7 @@ from audit.scorecard_model import (
     SCHEMA_VERSION,
     CriterionCard,
     CurvePoint,
+    Filings,
     Group,
     ProbeEvidence,
     Rate,
@@ -132,6 +133,33 @@ def _judge(row: ProbeRow, observations: list[ObservationRow]) -> _Judged:
 
 
 _FILINGS = frozenset({"notice", "order"})
+_SENDING = "sending"  # a filing's intent, stored before it was sent (see the engine)
+
+
+def _filings(rows: Sequence[ProbeRow], observations: dict[str, list[ObservationRow]]) -> Filings:
+    """How the run's notices and orders went: one accepted filing per probe is the rule; a
+    filing cut short by a restart is sent again only where the platform de-duplicates."""
+    probes = filed = again = not_again = duplicates = 0
+    for row in rows:
+        if row.trigger not in _FILINGS:
+            continue
+        mine = [o for o in observations.get(row.probe_id, []) if o.action == row.trigger]
+        if not mine:
+            continue
+        probes += 1
+        accepted = sum(1 for o in mine if o.result == "filed")
+        intents = sum(1 for o in mine if o.result == _SENDING)
+        filed += accepted > 0
+        duplicates += accepted > 1
+        again += max(0, intents - 1)  # sent again under the same key
+        not_again += mine[-1].result == _SENDING  # cut short and, unsafe to repeat, left
+    return Filings(
+        probes=probes,
+        filed=filed,
+        sent_again=again,
+        not_sent_again=not_again,
+        duplicates=duplicates,
+    )
 
 
 def _censored(judged: Iterable[_Judged]) -> list[CensoredTime]:
@@ -542,6 +570,7 @@ def build_scorecard(
         overall_rule=_overall_rule(cards),
         exit_code=exit_code_for(overall, standing),
         counts=dict(sorted(counts.items())),
+        filings=_filings(rows, observations),
         criteria=cards,
         methodology=methodology(run.time_scale),
         probes=[_evidence(j) for j in judged],

@@ -13,6 +13,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "CriterionCard",
     "CurvePoint",
+    "Filings",
     "Group",
     "ProbeEvidence",
     "Rate",
@@ -124,6 +125,16 @@ class CriterionCard(BaseModel):
         )
 
 
+class Filings(BaseModel):
+    """The notices and orders the run filed, from its observations."""
+
+    probes: int  # probes whose trigger is a notice or an order and that reached filing
+    filed: int  # probes with an accepted filing
+    sent_again: int  # filings cut short by a restart and sent again under the same key
+    not_sent_again: int  # cut short where the platform cannot de-duplicate: inconclusive
+    duplicates: int  # probes with more than one accepted filing (should be 0)
+
+
 class Scorecard(BaseModel):
     schema_version: str
     tool_version: str
@@ -145,6 +156,7 @@ class Scorecard(BaseModel):
     overall_rule: str
     exit_code: int
     counts: dict[str, int]
+    filings: Filings
     criteria: list[CriterionCard]
     methodology: list[str]
     probes: list[ProbeEvidence]

@@ -71,6 +71,10 @@ class Progress:
         self._told_deadline = False
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        # the last deadline is read (from the store) only on the caller's thread, at most
+        # once per interval; the background line shows the latest reading
+        self._deadline: float | None = None
+        self._read_at: float | None = None
 
     def update(self, event: ProgressEvent) -> None:
         with self._lock:
@@ -79,11 +83,23 @@ class Progress:
         done, watching = counts["finished"], counts["watching"]
         self._bar.update(self._task, completed=done, detail=f"watching {watching}")
         if self._told_deadline or self._last_deadline is None:
+            self._read_deadline()
             return
         posting = self._total - sum(counts[s] for s in ("watching", "withdrawing", "finished"))
         if posting == 0 and watching:
             self._told_deadline = True
+            self._read_deadline(force=True)
             self._say(f"{self._label}: every probe is posted; {self._deadline_text()}")
+        else:
+            self._read_deadline()
+
+    def _read_deadline(self, force: bool = False) -> None:
+        if self._last_deadline is None:
+            return
+        now = self._now()
+        if force or self._read_at is None or now - self._read_at >= self._every:
+            self._read_at = now
+            self._deadline = self._last_deadline()
 
     def line(self) -> str:
         """The progress line printed when output is not a terminal."""
@@ -95,7 +111,7 @@ class Progress:
         return f"{self._label}: {', '.join(parts)}; {self._deadline_text()}"
 
     def _deadline_text(self) -> str:
-        last = self._last_deadline() if self._last_deadline is not None else None
+        last = self._deadline
         if last is None:
             return "no deadline pending"
         ahead = last - self._now()
@@ -115,6 +131,7 @@ class Progress:
                 return
 
     def __enter__(self) -> Progress:
+        self._read_deadline(force=True)
         self._bar.start()
         if not self._terminal:
             self._ticker = threading.Thread(target=self._tick, name="progress", daemon=True)

@@ -87,6 +87,9 @@ class Adapter(Protocol):
     name: str
     supports_idempotency: bool
     withdraw_removed: bool  # a post seen removed (still addressable) must still be withdrawn
+    # the platform de-duplicates filings by a key, so a filing cut short by a restart can be
+    # sent again (answered with the first filing and its time) without filing twice
+    notice_idempotent: bool
 
     async def submit(self, probe: Probe, idempotency_key: str) -> SubmitResult:
         """Post the probe; the idempotency key is the probe id (no marker in the content)."""

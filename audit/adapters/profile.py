@@ -107,6 +107,7 @@ class ProfileAdapter:
         self.name = f"profile:{profile.name}"
         self.supports_idempotency = profile.idempotent
         self.withdraw_removed = profile.withdraw_removed
+        self.notice_idempotent = False  # a profile's filing is never sent twice
         self._client = client
         self._vars = dict(variables)
         self._secrets = dict(secrets)

@@ -73,6 +73,7 @@ class SandboxAdapter:
     name = "sandbox"
     supports_idempotency = True
     withdraw_removed = True  # a removed post stays addressable by its author
+    notice_idempotent = True  # a filing's Idempotency-Key: the same key files nothing twice
 
     def __init__(self, client: PlatformClient) -> None:
         self._client = client
@@ -179,12 +180,19 @@ class SandboxAdapter:
             action=kind,
             probe_id=probe.probe_id,
             json_body={"kind": kind, "reason": reason},
+            headers={"Idempotency-Key": f"{probe.probe_id}-{kind}"},
             expect_json=True,
         )
         body = exchange.json()
         if exchange.ok and exchange.status in (200, 201, 202) and isinstance(body, dict):
             reference = str(body.get("report_id", ""))
-            return NoticeResult(True, reference, sent_at=exchange.started_at)
+            return NoticeResult(
+                True,
+                reference,
+                f"HTTP {exchange.status}",
+                sent_at=exchange.started_at,
+                platform_time=platform_timestamp(body.get("filed_at")),
+            )
         return NoticeResult(False, detail=exchange.describe())
 
     async def withdraw(self, post_id: str, probe_id: str) -> WithdrawResult:
@@ -197,19 +205,20 @@ class SandboxAdapter:
         return WithdrawResult(False, exchange.describe())
 
     async def preflight(self) -> str | None:
-        """One authorised request before any probe: a lookup of a key no probe has. The
-        sandbox's own 404 says the address and the token work."""
+        """One authorised request before any probe (a lookup of a key no probe has), with
+        the request's ordinary retries. What it catches is what never heals by waiting: no
+        answer at all (a wrong host or port, nothing listening) and a refusal of the token.
+        Any other answer, even an odd one, is left to the run's watch: a platform that
+        answers garbage now and then must not lose its audit to one request."""
         exchange = await self._client.request(
             "GET",
             "/api/v1/posts?idempotency_key=preflight",
             action="preflight",
             expect_json=True,
         )
-        if exchange.status == 404 and _platform_not_found(exchange.json()):
-            return None
-        if exchange.ok and exchange.status in (200, 410, 422):
-            return None
-        return exchange.describe()
+        if exchange.status is None or exchange.status in (401, 403, 407):
+            return exchange.describe()
+        return None
 
     async def aclose(self) -> None:
         await self._client.aclose()

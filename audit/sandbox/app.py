@@ -184,6 +184,7 @@ class SandboxPlatform:
                     "proactive_removal_at": p.proactive_removal_at,
                     "notice_removal_at": p.notice_removal_at,
                     "notices": [{"kind": k, "at": t} for k, t in p.notices],
+                    "notice_repeats": p.notice_repeats,
                     "withdrawn_at": p.withdrawn_at,
                     "submissions": p.submissions,
                     "state": p.state_at(now),
@@ -204,6 +205,13 @@ def _media_truth(post: PostRecord) -> dict[str, Any] | None:
         "size": post.media.size,
         "simulated": post.media.simulated_content is not None,
     }
+
+
+def _filing(post: PostRecord, index: int, status: int) -> JSONResponse:
+    """A filing's answer: its id and when the platform received it (first time, if repeated)."""
+    kind, at = post.notices[index]
+    body = {"report_id": f"{post.post_id}-{index + 1}", "kind": kind, "filed_at": utc_iso(at)}
+    return JSONResponse(body, status_code=status)
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -304,9 +312,17 @@ def create_app(
         kind = body.get("kind", "notice") if isinstance(body, dict) else "notice"
         if kind not in ("notice", "order"):
             return _error(400, "bad_request", "'kind' must be notice or order")
+        key = request.headers.get("idempotency-key")
+        if key is not None and key in post.notice_keys:  # filed before: the same filing again
+            index = post.notice_keys[key]
+            post.notice_repeats += 1
+            platform.changed(post)
+            return _filing(post, index, status=200)
         apply_notice(config, post, kind, platform.clock.now())
+        if key is not None:
+            post.notice_keys[key] = len(post.notices) - 1
         platform.changed(post)
-        return JSONResponse({"report_id": f"{post.post_id}-{len(post.notices)}"}, status_code=202)
+        return _filing(post, len(post.notices) - 1, status=202)
 
     async def delete_post(request: Request) -> Response:
         if not authorised(request):

@@ -168,6 +168,10 @@ class PostRecord:
     notice_latency_s: float
     submissions: int = 1
     notices: list[tuple[str, float]] = field(default_factory=list)
+    # a filing's idempotency key -> its index in ``notices``: the same key files nothing twice
+    notice_keys: dict[str, int] = field(default_factory=dict)
+    # filings whose key had been seen: answered with the first filing, nothing applied again
+    notice_repeats: int = 0
     notice_removal_at: float | None = None
     withdrawn_at: float | None = None
     media: Media | None = None
