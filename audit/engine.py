@@ -33,6 +33,7 @@ from audit.adapters.base import (
     SubmitKind,
     SubmitResult,
     WithdrawResult,
+    never_arrived,
 )
 from audit.clock import Clock
 from audit.errors import TargetUnreachable
@@ -58,6 +59,10 @@ WITHDRAW_RETRY = 60.0  # first retry of a failed withdrawal; doubles each time
 WITHDRAW_ATTEMPTS = 5
 FAULT_RETRY = 5.0  # first retry of a submission or filing whose adapter call raised; doubles
 FAULT_ATTEMPTS = 3  # then the call's error result stands (the probe is inconclusive)
+# a submission or filing whose retries were all used up is tried again later, durably, for as
+# long as its probe can still be measured: until one deadline after its planned time
+LATER_RETRY = 0.005  # share of the deadline before the first later try (doubling)
+LATER_RETRY_MIN, LATER_RETRY_MAX = 5.0, 900.0  # seconds, whatever the deadline
 REPLACEMENT_LOOKS = 4  # a failed decisive look is made again up to this many times
 REPLACE_AFTER = 0.002  # share of the deadline before the first replacement (doubling, <= 5 s)
 
@@ -336,14 +341,20 @@ class Engine:
         detail = found.detail if found is not None else "the platform offers no lookup"
         lookup = ObservationRow(row.probe_id, "lookup", "error", intent, self.clock.now(), detail)
         self._commit(live, lookup)
-        if self.adapter.supports_idempotency:
-            # The platform de-duplicates by key, so sending again cannot post twice.
+        if self.adapter.supports_idempotency or (found is not None and never_arrived(found)):
+            # The platform de-duplicates by key, or says it never got the post: sending again
+            # cannot post twice.
             try:
                 result = await self.adapter.submit(probe, row.probe_id)
             except Exception as exc:
                 result = SubmitResult(SubmitKind.ERROR, detail=_raised(exc))
             self._after_submit(live, intent, result, "resubmit")
             return
+        if found is not None:  # the lookup itself failed (an outage): ask again later
+            retry_at = self._later_try(live, _SUBMIT_ACTIONS)
+            if retry_at is not None:
+                self._commit(live, next_at=retry_at)
+                return
         self._finish(
             live,
             Outcome.INCONCLUSIVE,
@@ -362,6 +373,10 @@ class Engine:
             )
             self._finish(live, outcome, "refused at submission", obs)
         elif result.kind is SubmitKind.ERROR or result.post_id is None:
+            retry_at = self._later_try(live, _SUBMIT_ACTIONS)
+            if retry_at is not None:  # reconciled by lookup first, then sent again if safe
+                self._commit(live, obs, next_at=retry_at)
+                return
             self._finish(live, Outcome.INCONCLUSIVE, f"submission failed: {result.detail}", obs)
         elif result.sent_at is None:
             # the clock starts when the platform received it, never at the tool's intent
@@ -433,6 +448,11 @@ class Engine:
         # the deadline runs from the accepted filing attempt, not from the tool's intent; a
         # filing sent again may be answered with the first one: the platform's time is its
         sent_at = result.platform_time if interrupted else result.sent_at
+        if not result.filed and self.adapter.notice_idempotent:
+            retry_at = self._later_try(live, frozenset({row.trigger}))
+            if retry_at is not None:  # sent again later under the same key: filed once
+                self._commit(live, obs, next_at=retry_at)
+                return
         if not result.filed or sent_at is None:
             why = f"{row.trigger} could not be filed"
             if result.filed:
@@ -467,6 +487,21 @@ class Engine:
             self._finish(live, decided.outcome, decided.reason, obs, poll_index=index)
             return
         self._commit(live, obs, poll_index=index, next_at=row.clock_start + row.offsets[index])
+
+    def _later_try(self, live: _Live, actions: frozenset[str]) -> float | None:
+        """When to try a submission or filing again whose retries were used up (an outage
+        longer than the request's budget); None once the probe could no longer be measured
+        as planned (one deadline after its planned time). Counted from the stored
+        observations, so a restart does not reset it."""
+        row = live.row
+        failed = sum(
+            1
+            for o in self.store.observations_of(self.run_id, row.probe_id)
+            if o.action in actions and o.result in ("error", "failed")
+        )
+        delay = min(LATER_RETRY_MAX, max(LATER_RETRY_MIN, LATER_RETRY * row.deadline_s))
+        at = self.clock.now() + min(LATER_RETRY_MAX, delay * 2.0**failed)
+        return at if at <= row.scheduled_at + row.deadline_s else None
 
     def _retry_raised(self, live: _Live, action: str, started: float, exc: Exception) -> bool:
         """Record an adapter's exception as an error observation and retry the step later;

@@ -14,6 +14,7 @@ from typing import Protocol
 from audit.probe import Probe
 
 __all__ = [
+    "NOT_FOUND",
     "Adapter",
     "NoticeResult",
     "PostState",
@@ -21,6 +22,7 @@ __all__ = [
     "SubmitKind",
     "SubmitResult",
     "WithdrawResult",
+    "never_arrived",
 ]
 
 
@@ -56,6 +58,14 @@ class SubmitResult:
     # timestamp of the post where its answer gives one; None when not known
     sent_at: float | None = None
     platform_time: float | None = None
+
+
+NOT_FOUND = "not found: never reached the platform"  # a lookup's answer, as a result's detail
+
+
+def never_arrived(result: SubmitResult) -> bool:
+    """Whether a lookup says the platform never got the post (so sending it again is safe)."""
+    return result.kind is SubmitKind.ERROR and result.detail.startswith(NOT_FOUND)
 
 
 @dataclass(frozen=True)
