@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import heapq
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -46,7 +47,7 @@ from audit.outcomes import (
     look_window,
 )
 from audit.packs import Pack
-from audit.polling import PollingPolicy, next_poll_index, poll_offsets
+from audit.polling import PollingPolicy, lead_from, next_poll_index, poll_offsets
 from audit.probe import Probe
 from audit.reachability import Reachability
 from audit.store import ObservationRow, ProbeRow, Store
@@ -165,6 +166,10 @@ class Engine:
         self._reach = reachability
         self._live: dict[str, _Live] = {}
         self._due: list[tuple[float, int, int, str]] = []  # (next_at, seq, version, probe_id)
+        # how late recent looks' answers came after their planned time (queueing, limits,
+        # round trip): places the last look before each deadline so its answer precedes it
+        self._lateness: deque[float] = deque(maxlen=64)
+        self._since = 0.0
 
     # loop -------------------------------------------------------------------------------
     async def run(self, *, until_idle: bool = False, stop_at: float | None = None) -> float | None:
@@ -175,6 +180,7 @@ class Engine:
         due after that time; otherwise it runs until every probe is finished.
         """
         self._load()
+        self._since = self.clock.now()  # looks due before this waited for the process itself
         inflight: dict[str, asyncio.Task[None]] = {}
         with self.store.exchanges_with_transitions():
             try:
@@ -393,7 +399,9 @@ class Engine:
     ) -> None:
         row = live.row
         rng = derive_rng(self.run_id, row.probe_id, "polls")
-        offsets = poll_offsets(row.deadline_s, row.grace_s, self.settings.polling, rng)
+        offsets = poll_offsets(
+            row.deadline_s, row.grace_s, self.settings.polling, rng, self._lead()
+        )
         self._commit(
             live,
             obs,
@@ -474,6 +482,8 @@ class Engine:
         obs = ObservationRow(
             row.probe_id, "status", status.state.value, started, self.clock.now(), status.detail
         )
+        if status.state.is_measured and row.next_at is not None and row.next_at >= self._since:
+            self._lateness.append(obs.ended_at - row.next_at)
         replace_at = self._replacement_at(live, status.state, started)
         if replace_at is not None:  # a fault on a decisive look decides nothing: look again
             self._commit(live, obs, next_at=replace_at)
@@ -486,7 +496,23 @@ class Engine:
         if decided.outcome is not None:
             self._finish(live, decided.outcome, decided.reason, obs, poll_index=index)
             return
-        self._commit(live, obs, poll_index=index, next_at=row.clock_start + row.offsets[index])
+        self._commit(live, obs, poll_index=index, next_at=self._planned_at(row, index))
+
+    def _lead(self) -> float:
+        return lead_from(list(self._lateness))
+
+    def _planned_at(self, row: ProbeRow, index: int) -> float:
+        """When the planned look ``index`` is due; the last before the deadline moves earlier
+        if the target's answers have become slower since the schedule was laid."""
+        assert row.offsets is not None
+        assert row.clock_start is not None
+        planned = row.clock_start + row.offsets[index]
+        policy = self.settings.polling
+        last_before = index + 1 < len(row.offsets) and row.offsets[index + 1] == row.deadline_s
+        if policy.margin is None and last_before:
+            lead = policy.margin_seconds(row.deadline_s, self._lead())
+            planned = min(planned, row.clock_start + row.deadline_s - lead)
+        return planned
 
     def _later_try(self, live: _Live, actions: frozenset[str]) -> float | None:
         """When to try a submission or filing again whose retries were used up (an outage

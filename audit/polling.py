@@ -7,7 +7,13 @@ the grace period:
 
 * a look that ends before the deadline and finds the post gone proves a removal in time;
 * a look that starts at or after the deadline and finds it up proves it was not removed in time;
-  so a removal is undecided only if it falls in the last ``margin`` before the deadline;
+  so a removal is undecided only if it falls between the start of the last look before the
+  deadline and the deadline. By default that look is placed from the target's measured
+  lateness (how long after its planned time a look's answer arrives: queueing, rate limits,
+  round trip): :data:`LEAD_FACTOR` times its recent 90th percentile before the deadline, at
+  least :data:`LEAD_MIN` — so its answer arrives before the deadline and the band is the
+  round trip, not a share of the deadline. A plan's ``margin`` (a share of the deadline, at
+  least ``min_margin_seconds``) fixes it instead;
 * geometric spacing keeps each removal's censoring interval a fixed fraction of its time;
 * each probe's looks are moved by seeded random factors, so that across probes the looks cover
   the time axis densely and the censoring-aware estimate (Turnbull) resolves finer than any one
@@ -28,9 +34,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["PollingPolicy", "next_poll_index", "poll_offsets"]
+__all__ = [
+    "LEAD_FACTOR",
+    "LEAD_MIN",
+    "PollingPolicy",
+    "lead_from",
+    "next_poll_index",
+    "poll_offsets",
+]
 
 Jitter = Literal["phase", "each", "none"]
+LEAD_FACTOR = 3.0  # the last look before the deadline: this many times the recent p90 lateness
+LEAD_MIN = 0.05  # seconds, at least
 
 
 class PollingPolicy(BaseModel):
@@ -39,7 +54,8 @@ class PollingPolicy(BaseModel):
     requests: int = Field(default=16, ge=3, le=10_000)
     first: float = Field(default=0.01, gt=0, lt=1)
     grace_polls: int = Field(default=1, ge=0, le=100)
-    margin: float = Field(default=0.001, ge=0, lt=0.5)
+    # None: the last look before the deadline is placed from the measured lateness (see above)
+    margin: float | None = Field(default=None, ge=0, lt=0.5)
     min_margin_seconds: float = Field(default=0.25, ge=0)
     jitter: Jitter = "phase"
 
@@ -56,8 +72,22 @@ class PollingPolicy(BaseModel):
             raise ValueError("requests must leave at least one look before the deadline")
         return self
 
-    def margin_seconds(self, deadline: float) -> float:
+    def margin_seconds(self, deadline: float, lead: float = LEAD_MIN) -> float:
+        """How long before the deadline the last look before it starts: the plan's margin,
+        else ``lead`` (from the measured lateness); never more than a tenth of the deadline."""
+        if self.margin is None:
+            return min(max(lead, LEAD_MIN), deadline / 10)
         return min(max(self.margin * deadline, self.min_margin_seconds), deadline / 10)
+
+
+def lead_from(lateness: list[float]) -> float:
+    """:data:`LEAD_FACTOR` times the 90th percentile of recent lateness (seconds from a look's
+    planned time to its answer), at least :data:`LEAD_MIN`."""
+    if not lateness:
+        return LEAD_MIN
+    ordered = sorted(max(0.0, x) for x in lateness)
+    p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+    return max(LEAD_MIN, LEAD_FACTOR * p90)
 
 
 def _grid(start: float, last: float, count: int, jitter: Jitter, rng: random.Random) -> list[float]:
@@ -76,11 +106,16 @@ def _grid(start: float, last: float, count: int, jitter: Jitter, rng: random.Ran
 
 
 def poll_offsets(
-    deadline: float, grace: float, policy: PollingPolicy, rng: random.Random
+    deadline: float,
+    grace: float,
+    policy: PollingPolicy,
+    rng: random.Random,
+    lead: float = LEAD_MIN,
 ) -> list[float]:
-    """Seconds after the deadline clock starts at which to look, ascending."""
+    """Seconds after the deadline clock starts at which to look, ascending (``lead``: see
+    :meth:`PollingPolicy.margin_seconds`)."""
     before = policy.requests - 1 - (policy.grace_polls if grace > 0 else 0)
-    last_before = deadline - policy.margin_seconds(deadline)
+    last_before = deadline - policy.margin_seconds(deadline, lead)
     start = min(deadline * policy.first, last_before)
     offsets = _grid(start, last_before, before, policy.jitter, rng)
     offsets.append(deadline)

@@ -1,17 +1,26 @@
 """Whether the target still answers: the run's watch on its platform, fed by the ledger.
 
-Every exchange the tool makes goes to the evidence ledger; this watch sees the same entries. An
-exchange is a *working answer* when the platform answered over HTTP with a status the audit can
-act on: not a transport fault or timeout, not an unreadable body, not a 5xx, not a 429 (the
-platform asks the tool to wait) and not a refusal of the tool's credentials (401, 403, 407 — a
-wrong token answers at once, forever). A target is *dead* once every exchange for
-``give_up_after`` seconds has failed: from the first failure after the last working answer to
-the latest failure is that long, with at least :data:`MIN_FAILURES` failures. Silence is not
-death: while nothing is asked (probes waiting for their next look), nothing fails, and one
-fault followed by hours of waiting is one fault. A failed withdrawal does not count towards
-it either (any working answer does): withdrawals have their own bounded retries and leave
-what fails to ``cleanup``, and a platform that refuses only deletions still lets every probe
-be measured.
+Every exchange the tool makes goes to the evidence ledger; this watch sees the same entries and
+sorts each into one of three kinds:
+
+* a *working answer*: the platform answered over HTTP with a status the audit can act on (below
+  500, not 429, not a refusal of the credentials). It clears the watch.
+* a sign the target is *down*: no answer at all (connection refused, timeout, a reset), a
+  gateway's 502/503/504 (the service behind it is not answering), or a refusal of the tool's
+  credentials (401, 403, 407: a wrong token answers at once, forever).
+* anything else — a 500, a 429, an answer the adapter cannot read — says the platform is up
+  but did not answer usably; such faults are the probes' business (retried, replaced, never an
+  outcome), not a reason to end the run, and they neither clear nor feed the watch. A platform
+  that answers 500 only for the posts it has not removed is thus measured to the end, its
+  unknowns counted against it, instead of ending the run unscored.
+
+A target is *dead* once the signs have kept coming for ``give_up_after`` seconds with no
+working answer between: from the first sign after the last working answer to the latest sign
+is that long, with at least :data:`MIN_FAILURES` signs. Silence is not death: while nothing is
+asked (probes waiting for their next look), nothing fails, and one fault followed by hours of
+waiting is one fault. A failed withdrawal does not count towards it (any working answer does):
+withdrawals have their own bounded retries and leave what fails to ``cleanup``, and a platform
+that refuses only deletions still lets every probe be measured.
 
 The engine asks :meth:`Reachability.dead` between steps and ends the run with the reason (the
 last failure's own words: ``ConnectError: ...``, ``HTTP 401``) rather than retrying for hours.
@@ -22,19 +31,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MIN_FAILURES", "Reachability", "TargetDown", "working_answer"]
+__all__ = ["MIN_FAILURES", "Reachability", "TargetDown", "down_sign", "working_answer"]
 
 MIN_FAILURES = 3  # two isolated faults hours apart do not make a dead target
 _NOT_WORKING = frozenset({401, 403, 407, 429})
 _NOT_MEASURING = frozenset({"withdraw"})  # actions whose failures do not make a target dead
 
 
+_DOWN = frozenset({401, 403, 407, 502, 503, 504})
+
+
+def _status(entry: dict[str, Any]) -> int | None:
+    status = entry.get("status")
+    return status if isinstance(status, int) and not isinstance(status, bool) else None
+
+
 def working_answer(entry: dict[str, Any]) -> bool:
     """Whether a ledger entry is an answer the audit can act on (see the module's text)."""
-    status = entry.get("status")
-    if not isinstance(status, int) or isinstance(status, bool) or entry.get("error"):
+    status = _status(entry)
+    if status is None or entry.get("error"):
         return False
     return status < 500 and status not in _NOT_WORKING
+
+
+def down_sign(entry: dict[str, Any]) -> bool:
+    """Whether a ledger entry says the target is not answering at all (see the module's text)."""
+    status = _status(entry)
+    return status is None or status in _DOWN
 
 
 def _failure(entry: dict[str, Any]) -> str:
@@ -81,7 +104,7 @@ class Reachability:
             self._failing_since = None
             self._failures = 0
             return
-        if entry.get("action") in _NOT_MEASURING:
+        if entry.get("action") in _NOT_MEASURING or not down_sign(entry):
             return
         started, ended = entry.get("started_at"), entry.get("ended_at")
         if not isinstance(started, int | float):

@@ -161,9 +161,16 @@ def _replay(platform: SandboxPlatform, entry: dict[str, Any]) -> None:
             platform.posts[platform.by_key[key]].submissions += 1
         elif status == 422:
             platform.blocked.append({"idempotency_key": key, "at": at, "modality": sub.modality})
-    elif entry["method"] == "POST" and path[-1] == "reports" and status == 202:
+    elif entry["method"] == "POST" and path[-1] == "reports" and status in (200, 202):
+        post = platform.posts[path[-2]]
+        key = entry["request_headers"].get("idempotency-key")
+        if status == 200 and key in post.notice_keys:  # a filing sent again: answered as before
+            post.notice_repeats += 1
+            return
         kind = json.loads(entry["request_body"]).get("kind", "notice")
-        apply_notice(platform.config, platform.posts[path[-2]], kind, at)
+        apply_notice(platform.config, post, kind, at)
+        if key is not None:
+            post.notice_keys[key] = len(post.notices) - 1
     elif entry["method"] == "DELETE" and status == 204:
         platform.posts[path[-1]].withdrawn_at = at
 

@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from audit.adapters.profile_load import BUILTIN_PROFILES_DIR
 from audit.clock import VirtualClock, utc_iso
+from audit.errors import TargetUnreachable
 from audit.plan import Plan, Sample, Schedule, SecretRef, Target
 from audit.runner import create_runs, execute_run
 from audit.store import Store
@@ -253,8 +254,15 @@ def test_reports_can_come_from_a_separate_reporter(
 def test_a_bad_token_measures_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MASTODON_TEST_TOKEN", "revoked-token-value")
     plan = mastodon_plan("mastodon", {"token": SecretRef(env="MASTODON_TEST_TOKEN")})
-    server, store, run_id = run(tmp_path, plan)
-    rows = store.probes(run_id)
-    assert {r.outcome for r in rows} == {"inconclusive"}
-    assert all("failed: HTTP 401" in (r.note or "") for r in rows)
+    clock = VirtualClock()
+    server = FakeMastodon(clock)
+    store = Store(tmp_path / "audit.sqlite")
+    (prepared,) = create_runs(store, plan, None, clock)
+    transport = httpx.ASGITransport(server.app())
+    # the preflight check (verify_credentials) refuses the token before anything is posted
+    with pytest.raises(TargetUnreachable, match="HTTP 401"):
+        asyncio.run(execute_run(store, prepared.run_id, clock, transport=transport))
+    rows = store.probes(prepared.run_id)
+    assert store.run(prepared.run_id).status == "failed"
+    assert all(r.post_id is None and r.outcome is None for r in rows)
     assert not server.statuses
