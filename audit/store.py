@@ -389,6 +389,7 @@ class Store:
     def run(self, run_id: str) -> RunRow:
         row = self._db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
+            self.check_integrity()  # a damaged index loses rows: say so, not "no run"
             known = [r.run_id for r in self.runs()[-5:]]
             hint = (
                 f" (recent runs: {', '.join(known)})" if known else " (the workspace has no runs)"

@@ -12,7 +12,11 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 __all__ = [
+    "EXPECTATIONS",
+    "OUTCOMES",
     "PLANNED_COLUMNS",
+    "PROBE_STATES",
+    "RUN_STATUSES",
     "DamagedRow",
     "ExchangeRecord",
     "ObservationRow",
@@ -147,6 +151,28 @@ def _loads(text: object, column: str) -> Any:
         raise DamagedRow(f"column {column} is not valid JSON ({exc})") from None
 
 
+PROBE_STATES = frozenset(
+    {"planned", "submitting", "noticing", "watching", "withdrawing", "finished"}
+)
+RUN_STATUSES = frozenset({"running", "complete", "failed", "cancelled"})
+EXPECTATIONS = frozenset({"violating", "control"})
+OUTCOMES = frozenset(  # the values of audit.outcomes.Outcome (which imports this module)
+    {
+        "removed_in_time",
+        "removed_late",
+        "survived",
+        "rejected_at_submission",
+        "inconclusive",
+        "kept",
+        "over_removed",
+    }
+)
+_VALUES: dict[type, dict[str, frozenset[str]]] = {
+    RunRow: {"status": RUN_STATUSES},
+    ProbeRow: {"state": PROBE_STATES, "expectation": EXPECTATIONS, "outcome": OUTCOMES},
+}
+
+
 def typed_row(cls: type[T], data: dict[str, Any]) -> T:
     """``cls(**data)``, once every field is there with the type this version stores
     (:class:`DamagedRow` otherwise): SQLite keeps any value in any column, so a damaged record
@@ -161,6 +187,9 @@ def typed_row(cls: type[T], data: dict[str, Any]) -> T:
             continue
         if type(value) not in kinds:
             raise DamagedRow(f"column {name} holds {type(value).__name__} {value!r:.40}")
+    for name, allowed in _VALUES.get(cls, {}).items():
+        if data[name] is not None and data[name] not in allowed:
+            raise DamagedRow(f"column {name} holds {data[name]!r:.40}, never written by this tool")
     return cls(**data)
 
 
