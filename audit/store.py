@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -139,7 +141,7 @@ def damaged_store(path: Path, what: str) -> RuntimeFailure:
     to do."""
     what = " ".join(what.split())[:200]
     return RuntimeFailure(
-        f"the workspace store {path} is damaged ({what}); nothing was read from it: {_ADVICE}"
+        f"the workspace store {path} is damaged ({what}); nothing was scored from it: {_ADVICE}"
     )
 
 
@@ -160,6 +162,20 @@ def _our_tables() -> dict[str, list[tuple[Any, ...]]]:
 
 _TABLES = _our_tables()
 _ADDED_IN = {"scheduled_runs": 2}  # tables a store of an older version may lack
+
+
+def _stays_empty(path: Path, wait: float = 0.5) -> bool:
+    """Whether the file is 0 bytes and stays so for ``wait`` seconds: a process creating a
+    store writes its first page within milliseconds of creating the file."""
+    deadline = time.monotonic() + wait
+    while path.is_file() and path.stat().st_size == 0:
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+_NOT_UTF8 = re.compile(r"Could not decode to UTF-8 column '([^']*)'")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -191,7 +207,7 @@ class Store:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             existed = path.exists()
-            if existed and path.is_file() and path.stat().st_size == 0:
+            if existed and _stays_empty(path):
                 raise RuntimeFailure(
                     f"the workspace store {path} is empty (0 bytes), not a platform-audit store, "
                     f"so it holds no runs to read: {_ADVICE}; or remove the empty file to start "
@@ -235,6 +251,9 @@ class Store:
                 f"the workspace store {self.path} is not a SQLite database ({text}), so not a "
                 f"platform-audit store: {_ADVICE}"
             )
+        undecodable = _NOT_UTF8.search(text)
+        if undecodable:  # SQLite quotes the text, which may be a probe's content: name the column
+            text = f"column {undecodable[1]} holds text that is not UTF-8"
         return damaged_store(self.path, text)
 
     def _quick_check(self) -> None:

@@ -113,6 +113,7 @@ CAUGHT_BY = (
     ("this tool's columns", "schema check on open"),
     ("a stored row", "row decoding"),
     ("a ledger record", "row decoding"),
+    ("holds text that is not UTF-8", "SQLite error while reading (text that is not UTF-8)"),
     ("is damaged (", "SQLite error while reading"),
 )
 
@@ -120,8 +121,6 @@ CAUGHT_BY = (
 def caught_by(err: str) -> str | None:
     for needle, name in CAUGHT_BY:
         if needle in err:
-            if name == "SQLite error while reading" and "Could not decode to UTF-8" in err:
-                return "SQLite error while reading (text that is not UTF-8)"
             return name
     return None
 
