@@ -186,7 +186,7 @@ def typed_row(cls: type[T], data: dict[str, Any]) -> T:
         if value is None and optional:
             continue
         if type(value) not in kinds:
-            raise DamagedRow(f"column {name} holds {type(value).__name__} {value!r:.40}")
+            raise DamagedRow(f"column {name} holds {type(value).__name__}, not {kinds[0].__name__}")
     for name, allowed in _VALUES.get(cls, {}).items():
         if data[name] is not None and data[name] not in allowed:
             raise DamagedRow(f"column {name} holds {data[name]!r:.40}, never written by this tool")
