@@ -421,7 +421,9 @@ def verify_bundle(path: Path, expect_key: str | None = None, rebuild: bool = Fal
 
 
 def verify_store(store: Store, run_id: str) -> Verification:
-    """Check a run's ledger in the workspace store, and that its observations rest on it."""
+    """Check a run's ledger in the workspace store, and that its observations rest on it; a
+    store failing SQLite's full integrity check is a RuntimeFailure (it cannot be checked)."""
+    store.check_integrity()
     run = store.run(run_id)
     records = list(store.exchanges(run_id))
     chain = check_chain(records)

@@ -235,6 +235,7 @@ def _combine(codes: list[int]) -> int:
 def resume(c: Context, run_id: str, formats: list[str], give_up: float | None) -> None:
     """Continue an interrupted (or failed) run to its end, then write its scorecards."""
     store = c.workspace.open()
+    store.check_integrity()  # never carry a run on in a damaged store
     run_row = store.run(run_id)
     if run_row.plan.get("name") == "demo" and store.next_due_time(run_id) is not None:
         raise RuntimeFailure(

@@ -6,31 +6,43 @@ moment resumes from what is on disk. WAL mode lets ``status`` read while a run w
 Schema versions: 1 runs, probes, observations, exchanges; 2 adds ``scheduled_runs`` (which cron
 slot of a recurring plan made which run). Upgrades only add tables, so a version-1 store opens
 as version 2; a store written by a newer version is refused rather than misread.
+
+A damaged store is refused, never read: opening an existing file runs SQLite's ``quick_check``
+and compares its tables with this schema, :meth:`Store.check_integrity` runs the full
+``integrity_check`` (before any scorecard, and in ``verify``), and every SQLite error or
+undecodable row met while reading becomes one :class:`RuntimeFailure` naming the file.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from audit.errors import InputError, RuntimeFailure
 from audit.store_rows import (
     PLANNED_COLUMNS,
+    DamagedRow,
     ExchangeRecord,
     ObservationRow,
     ProbeRow,
     RunRow,
     ScheduledRun,
     SlotTaken,
+    exchange_from_sql,
     insert_sql,
+    observation_from_sql,
     planned_probe_to_sql,
     probe_from_sql,
     run_from_sql,
     run_to_sql,
+    scheduled_from_sql,
 )
 
 __all__ = [
@@ -118,30 +130,179 @@ CREATE TABLE IF NOT EXISTS exchanges (
 );
 """
 
+_ADVICE = (
+    "restore the file from a backup; a run exported earlier keeps its scorecard in its evidence "
+    "bundle (`platform-audit report --from-evidence BUNDLE`)"
+)
+
+
+def damaged_store(path: Path, what: str) -> RuntimeFailure:
+    """The one-line failure for a store that cannot be trusted: the file, what is wrong, what
+    to do."""
+    what = " ".join(what.split())[:200]
+    return RuntimeFailure(
+        f"the workspace store {path} is damaged ({what}); nothing was scored from it: {_ADVICE}"
+    )
+
+
+def _columns(db: sqlite3.Connection, table: str) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in db.execute(f"PRAGMA table_info({table})")]
+
+
+def _our_tables() -> dict[str, list[tuple[Any, ...]]]:
+    """Each table of this schema and its columns as ``PRAGMA table_info`` gives them."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(_SCHEMA)
+        names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {name: _columns(db, name) for name in names if not name.startswith("sqlite_")}
+    finally:
+        db.close()
+
+
+_TABLES = _our_tables()
+_ADDED_IN = {"scheduled_runs": 2}  # tables a store of an older version may lack
+
+
+def _stays_empty(path: Path, wait: float = 0.5) -> bool:
+    """Whether the file is 0 bytes and stays so for ``wait`` seconds: a process creating a
+    store writes its first page within milliseconds of creating the file."""
+    deadline = time.monotonic() + wait
+    while path.is_file() and path.stat().st_size == 0:
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+_NOT_UTF8 = re.compile(r"Could not decode to UTF-8 column '([^']*)'")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _guarded(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
+    """The method, with SQLite errors and undecodable rows turned into one RuntimeFailure."""
+
+    @functools.wraps(method)
+    def guarded(self: Store, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.ProgrammingError:
+            raise  # a misuse of the connection (closed...): a bug, not a damaged file
+        except sqlite3.DatabaseError as exc:
+            raise self.unreadable(exc) from None
+        except DamagedRow as exc:
+            raise damaged_store(self.path, f"a stored row: {exc}") from None
+
+    return guarded
+
 
 class Store:
-    """The workspace database. Not shared between threads; each process opens its own."""
+    """The workspace database. Each process opens its own; one thread writes, and a progress
+    thread may read."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            existed = path.exists()
+            if existed and _stays_empty(path):
+                raise RuntimeFailure(
+                    f"the workspace store {path} is empty (0 bytes), not a platform-audit store, "
+                    f"so it holds no runs to read: {_ADVICE}; or remove the empty file to start "
+                    "a new workspace"
+                )
+            # The progress line of a run without a terminal reads the store from its own
+            # thread (only reads; the run's thread does every write).
+            self._db = sqlite3.connect(
+                path, isolation_level=None, timeout=30.0, check_same_thread=False
+            )
         except (OSError, sqlite3.Error) as exc:
             raise RuntimeFailure(f"cannot open the workspace store {path}: {exc}") from None
         self._db.row_factory = sqlite3.Row
         self._pending: list[tuple[str, ExchangeRecord]] = []
         self._deferring = 0
+        self._checked: tuple[int, int] | None = None
         try:
+            if existed:
+                self._quick_check()
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise InputError(f"not a platform-audit workspace store ({exc})", source=path) from None
+            self._db.close()
+            raise self.unreadable(exc) from None
+        except BaseException:
+            self._db.close()
+            raise
+
+    def unreadable(self, exc: sqlite3.DatabaseError) -> RuntimeFailure:
+        """The failure to raise for a SQLite error met using this store."""
+        text = str(exc)
+        if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+            return RuntimeFailure(
+                f"the workspace store {self.path} is busy ({text}): another process holds it; "
+                "try again when it is done"
+            )
+        if "not a database" in text:
+            return RuntimeFailure(
+                f"the workspace store {self.path} is not a SQLite database ({text}), so not a "
+                f"platform-audit store: {_ADVICE}"
+            )
+        undecodable = _NOT_UTF8.search(text)
+        if undecodable:  # SQLite quotes the text, which may be a probe's content: name the column
+            text = f"column {undecodable[1]} holds text that is not UTF-8"
+        return damaged_store(self.path, text)
+
+    def _quick_check(self) -> None:
+        """SQLite's cheap structural check of the whole file (pages, records, free list), but
+        not that each index agrees with its table: that is :meth:`check_integrity`."""
+        problems = [r[0] for r in self._db.execute("PRAGMA quick_check(3)")]
+        if problems != ["ok"]:
+            raise damaged_store(self.path, f"quick_check: {'; '.join(problems)}")
+
+    @_guarded
+    def check_integrity(self) -> None:
+        """SQLite's full ``integrity_check`` (every page and record, and that every index holds
+        exactly its table's rows): RuntimeFailure naming the first problem unless ok. Not run
+        again while neither this connection nor another one has written since it passed."""
+        mark = (self._db.execute("PRAGMA data_version").fetchone()[0], self._db.total_changes)
+        if self._checked == mark:
+            return
+        problems = [r[0] for r in self._db.execute("PRAGMA integrity_check(3)")]
+        if problems != ["ok"]:
+            raise damaged_store(self.path, f"integrity_check: {'; '.join(problems)}")
+        self._checked = mark
+
+    def _check_tables(self, version: int) -> None:
+        """RuntimeFailure unless the store holds exactly this schema's tables (those of its
+        version), each with this schema's columns."""
+        found = self._table_names()
+        expected = {t for t in _TABLES if _ADDED_IN.get(t, 1) <= version}
+        missing, unknown = sorted(expected - found), sorted(found - set(_TABLES))
+        if missing or unknown:
+            odd = ", ".join([f"no table {t}" for t in missing] + [f"table {t}" for t in unknown])
+            raise damaged_store(self.path, f"not this tool's schema version {version}: {odd}")
+        for table in sorted(found):
+            if _columns(self._db, table) != _TABLES[table]:
+                raise damaged_store(self.path, f"table {table} does not have this tool's columns")
+
+    def _table_names(self) -> set[str]:
+        rows = self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {str(r[0]) for r in rows if not str(r[0]).startswith("sqlite_")}
 
     def _migrate(self) -> None:
         found = self._schema_version()
+        if found is None and self._table_names():
+            raise RuntimeFailure(
+                f"{self.path} is a SQLite database but not a platform-audit workspace store (it "
+                f"has tables {', '.join(sorted(self._table_names()))} and no schema version); "
+                "point --workspace at the folder of a workspace"
+            )
+        if found is not None and found <= SCHEMA_VERSION:
+            self._check_tables(found)
         if found is not None and found > SCHEMA_VERSION:
             raise InputError(
                 f"the workspace store has schema version {found}, newer than this "
@@ -167,7 +328,12 @@ class Store:
         if has_meta is None:
             return None
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        return int(row[0]) if row else None
+        if row is None:
+            raise damaged_store(self.path, "its meta table holds no schema version")
+        try:
+            return int(row[0])
+        except (TypeError, ValueError):
+            raise damaged_store(self.path, f"schema version {row[0]!r:.20} is no number") from None
 
     def close(self) -> None:
         self._db.close()
@@ -175,19 +341,30 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; exchange records waiting to be written go in it too."""
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise self.unreadable(exc) from None
         pending, self._pending = self._pending, []
         try:
             self._write_exchanges(pending)
             yield self._db
             self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+        except BaseException as exc:
             self._pending = pending + self._pending
+            try:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+            except sqlite3.DatabaseError:
+                pass  # the error that made us roll back is the one to report
+            if isinstance(exc, sqlite3.DatabaseError) and not isinstance(
+                exc, sqlite3.ProgrammingError
+            ):
+                raise self.unreadable(exc) from None
             raise
 
     # runs -------------------------------------------------------------------------------
+    @_guarded
     def create_run(
         self, run: RunRow, probes: Sequence[ProbeRow], slot: float | None = None
     ) -> None:
@@ -219,16 +396,19 @@ class Store:
         except sqlite3.IntegrityError:
             raise SlotTaken(f"{run.plan_name} @ {slot}") from None
 
+    @_guarded
     def scheduled_runs(self, plan_name: str) -> list[ScheduledRun]:
         rows = self._db.execute(
             "SELECT * FROM scheduled_runs WHERE plan_name = ? ORDER BY slot, pack_id, target_name",
             (plan_name,),
         ).fetchall()
-        return [ScheduledRun(*r) for r in rows]
+        return [scheduled_from_sql(r) for r in rows]
 
+    @_guarded
     def run(self, run_id: str) -> RunRow:
         row = self._db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
+            self.check_integrity()  # a damaged index loses rows: say so, not "no run"
             known = [r.run_id for r in self.runs()[-5:]]
             hint = (
                 f" (recent runs: {', '.join(known)})" if known else " (the workspace has no runs)"
@@ -236,10 +416,12 @@ class Store:
             raise InputError(f"no run {run_id!r} in this workspace{hint}", source=self.path)
         return run_from_sql(row)
 
+    @_guarded
     def runs(self) -> list[RunRow]:
         rows = self._db.execute("SELECT * FROM runs ORDER BY created_at, run_id").fetchall()
         return [run_from_sql(r) for r in rows]
 
+    @_guarded
     def finish_run(self, run_id: str, status: str, at: float, failure: str | None = None) -> None:
         with self.transaction() as db:
             db.execute(
@@ -248,12 +430,14 @@ class Store:
             )
 
     # probes -----------------------------------------------------------------------------
+    @_guarded
     def probes(self, run_id: str) -> list[ProbeRow]:
         rows = self._db.execute(
             "SELECT * FROM probes WHERE run_id = ? ORDER BY seq", (run_id,)
         ).fetchall()
         return [probe_from_sql(r) for r in rows]
 
+    @_guarded
     def probe(self, run_id: str, probe_id: str) -> ProbeRow:
         row = self._db.execute(
             "SELECT * FROM probes WHERE run_id = ? AND probe_id = ?", (run_id, probe_id)
@@ -262,13 +446,17 @@ class Store:
             raise KeyError(probe_id)
         return probe_from_sql(row)
 
+    @_guarded
     def next_due_time(self, run_id: str) -> float | None:
         row = self._db.execute(
             "SELECT MIN(next_at) FROM probes WHERE run_id = ? AND next_at IS NOT NULL", (run_id,)
         ).fetchone()
         value = row[0] if row else None
+        if value is not None and type(value) not in (int, float):
+            raise DamagedRow(f"a probe's next_at holds {type(value).__name__}")
         return float(value) if value is not None else None
 
+    @_guarded
     def live_probes(self, run_id: str) -> list[ProbeRow]:
         """Probes with work left: not finished, or with a next step scheduled."""
         rows = self._db.execute(
@@ -278,6 +466,7 @@ class Store:
         ).fetchall()
         return [probe_from_sql(r) for r in rows]
 
+    @_guarded
     def probes_up(self, run_id: str) -> list[ProbeRow]:
         """Probes the platform accepted and that were not (yet) withdrawn."""
         rows = self._db.execute(
@@ -287,6 +476,7 @@ class Store:
         ).fetchall()
         return [probe_from_sql(r) for r in rows]
 
+    @_guarded
     def live_looks(self, run_id: str) -> list[ObservationRow]:
         """Status looks and withdrawals of the probes with work left, in the order made."""
         rows = self._db.execute(
@@ -296,8 +486,9 @@ class Store:
             " AND (p.state != 'finished' OR p.next_at IS NOT NULL) ORDER BY o.id",
             (run_id,),
         ).fetchall()
-        return [ObservationRow(*r) for r in rows]
+        return [observation_from_sql(r) for r in rows]
 
+    @_guarded
     def outcome_counts(self, run_id: str) -> dict[str, int]:
         rows = self._db.execute(
             "SELECT outcome, COUNT(*) FROM probes WHERE run_id = ? AND outcome IS NOT NULL"
@@ -306,6 +497,7 @@ class Store:
         ).fetchall()
         return {r[0]: r[1] for r in rows}
 
+    @_guarded
     def action_counts(self, run_id: str) -> dict[str, int]:
         rows = self._db.execute(
             "SELECT action, COUNT(*) FROM observations WHERE run_id = ? GROUP BY action",
@@ -313,14 +505,17 @@ class Store:
         ).fetchall()
         return {r[0]: r[1] for r in rows}
 
+    @_guarded
     def state_counts(self, run_id: str) -> dict[str, int]:
         rows = self._db.execute(
             "SELECT state, COUNT(*) FROM probes WHERE run_id = ? GROUP BY state", (run_id,)
         ).fetchall()
         return {r[0]: r[1] for r in rows}
 
+    @_guarded
     def update_probe(
         self,
+        /,
         run_id: str,
         probe_id: str,
         observation: ObservationRow | None = None,
@@ -351,6 +546,7 @@ class Store:
                     ),
                 )
 
+    @_guarded
     def observations(self, run_id: str) -> dict[str, list[ObservationRow]]:
         rows = self._db.execute(
             "SELECT probe_id, action, result, started_at, ended_at, detail FROM observations"
@@ -359,17 +555,23 @@ class Store:
         ).fetchall()
         out: dict[str, list[ObservationRow]] = {}
         for r in rows:
-            out.setdefault(r[0], []).append(ObservationRow(*r))
+            out.setdefault(r[0], []).append(observation_from_sql(r))
         return out
 
     # evidence ---------------------------------------------------------------------------
+    @_guarded
     def last_exchange(self, run_id: str) -> tuple[int, str]:
         row = self._db.execute(
             "SELECT seq, hash FROM exchanges WHERE run_id = ? ORDER BY seq DESC LIMIT 1",
             (run_id,),
         ).fetchone()
-        return (row[0], row[1]) if row else (0, "")
+        if row is None:
+            return (0, "")
+        if type(row[0]) is not int or type(row[1]) is not str:
+            raise DamagedRow("the last ledger record's seq or hash has the wrong type")
+        return (row[0], row[1])
 
+    @_guarded
     def append_exchange(self, run_id: str, record: ExchangeRecord) -> None:
         self._pending.append((run_id, record))
         if not self._deferring:
@@ -409,28 +611,41 @@ class Store:
             )
 
     def exchanges(self, run_id: str) -> Iterator[ExchangeRecord]:
-        cursor = self._db.execute(
-            "SELECT seq, probe_id, entry_json, prev_hash, hash FROM exchanges"
-            " WHERE run_id = ? ORDER BY seq",
-            (run_id,),
-        )
-        for row in cursor:
-            yield ExchangeRecord(row[0], row[1], json.loads(row[2]), row[3], row[4])
+        try:
+            cursor = self._db.execute(
+                "SELECT seq, probe_id, entry_json, prev_hash, hash FROM exchanges"
+                " WHERE run_id = ? ORDER BY seq",
+                (run_id,),
+            )
+        except sqlite3.DatabaseError as exc:
+            raise self.unreadable(exc) from None
+        try:
+            for row in cursor:
+                yield exchange_from_sql(tuple(row))
+        except sqlite3.ProgrammingError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise self.unreadable(exc) from None
+        except DamagedRow as exc:
+            raise damaged_store(self.path, f"a ledger record: {exc}") from None
 
+    @_guarded
     def exchange_count(self, run_id: str) -> int:
         row = self._db.execute(
             "SELECT COUNT(*) FROM exchanges WHERE run_id = ?", (run_id,)
         ).fetchone()
         return int(row[0])
 
+    @_guarded
     def observations_of(self, run_id: str, probe_id: str) -> list[ObservationRow]:
         rows = self._db.execute(
             "SELECT probe_id, action, result, started_at, ended_at, detail FROM observations"
             " WHERE run_id = ? AND probe_id = ? ORDER BY id",
             (run_id, probe_id),
         ).fetchall()
-        return [ObservationRow(*r) for r in rows]
+        return [observation_from_sql(r) for r in rows]
 
+    @_guarded
     def count_actions(self, run_id: str, probe_id: str, action: str) -> int:
         row = self._db.execute(
             "SELECT COUNT(*) FROM observations WHERE run_id = ? AND probe_id = ? AND action = ?",

@@ -7,21 +7,32 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 __all__ = [
+    "EXPECTATIONS",
+    "OUTCOMES",
     "PLANNED_COLUMNS",
+    "PROBE_STATES",
+    "RUN_STATUSES",
+    "DamagedRow",
     "ExchangeRecord",
     "ObservationRow",
     "ProbeRow",
     "RunRow",
     "ScheduledRun",
     "SlotTaken",
+    "exchange_from_sql",
     "insert_sql",
+    "observation_from_sql",
     "planned_probe_to_sql",
     "probe_from_sql",
     "run_from_sql",
     "run_to_sql",
+    "scheduled_from_sql",
+    "typed_row",
 ]
 
 
@@ -102,21 +113,141 @@ class ExchangeRecord:
     hash: str
 
 
+class DamagedRow(ValueError):
+    """A stored row does not have the columns, types or JSON this version writes: the store
+    file is damaged (or was changed by something else)."""
+
+
 RUN_JSON = ("plan", "target", "pack")
+
+_NUMBER = (int, float)
+_KINDS: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "float": _NUMBER,
+    "int": (int,),
+    "dict[str, Any]": (dict,),
+    "list[float]": (list,),
+}
+
+
+def _kinds(annotation: str) -> tuple[tuple[type, ...], bool]:
+    """The Python types a stored column of this annotation may hold, and whether NULL may."""
+    optional = annotation.endswith(" | None")
+    return _KINDS[annotation.removesuffix(" | None")], optional
+
+
+_FIELDS: dict[type, dict[str, tuple[tuple[type, ...], bool]]] = {
+    cls: {f.name: _kinds(str(f.type)) for f in dataclasses.fields(cls)}
+    for cls in (RunRow, ProbeRow, ObservationRow, ScheduledRun)
+}
+
+
+def _loads(text: object, column: str) -> Any:
+    if not isinstance(text, str):
+        raise DamagedRow(f"column {column} holds {type(text).__name__}, not JSON text")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise DamagedRow(f"column {column} is not valid JSON ({exc})") from None
+
+
+PROBE_STATES = frozenset(
+    {"planned", "submitting", "noticing", "watching", "withdrawing", "finished"}
+)
+RUN_STATUSES = frozenset({"running", "complete", "failed", "cancelled"})
+EXPECTATIONS = frozenset({"violating", "control"})
+OUTCOMES = frozenset(  # the values of audit.outcomes.Outcome (which imports this module)
+    {
+        "removed_in_time",
+        "removed_late",
+        "survived",
+        "rejected_at_submission",
+        "inconclusive",
+        "kept",
+        "over_removed",
+    }
+)
+_VALUES: dict[type, dict[str, frozenset[str]]] = {
+    RunRow: {"status": RUN_STATUSES},
+    ProbeRow: {"state": PROBE_STATES, "expectation": EXPECTATIONS, "outcome": OUTCOMES},
+}
+
+
+def typed_row(cls: type[T], data: dict[str, Any]) -> T:
+    """``cls(**data)``, once every field is there with the type this version stores
+    (:class:`DamagedRow` otherwise): SQLite keeps any value in any column, so a damaged record
+    header reads back as text where a number was, or as a number where text was."""
+    fields = _FIELDS[cls]
+    if data.keys() != fields.keys():
+        odd = sorted(set(data) ^ set(fields))
+        raise DamagedRow(f"{cls.__name__} row has unexpected or missing columns {odd}")
+    for name, (kinds, optional) in fields.items():
+        value = data[name]
+        if value is None and optional:
+            continue
+        if type(value) not in kinds:
+            raise DamagedRow(f"column {name} holds {type(value).__name__}, not {kinds[0].__name__}")
+    for name, allowed in _VALUES.get(cls, {}).items():
+        if data[name] is not None and data[name] not in allowed:
+            raise DamagedRow(f"column {name} holds {data[name]!r:.40}, never written by this tool")
+    return cls(**data)
 
 
 def run_from_sql(row: sqlite3.Row) -> RunRow:
     data = dict(row)
     for name in RUN_JSON:
-        data[name] = json.loads(data.pop(f"{name}_json"))
-    return RunRow(**data)
+        data[name] = _loads(data.pop(f"{name}_json", None), f"{name}_json")
+    return typed_row(RunRow, data)
 
 
 def probe_from_sql(row: sqlite3.Row) -> ProbeRow:
     data = dict(row)
-    data["probe"] = json.loads(data.pop("probe_json"))
-    data["offsets"] = json.loads(data["offsets"]) if data["offsets"] else None
-    return ProbeRow(**data)
+    data["probe"] = _loads(data.pop("probe_json", None), "probe_json")
+    offsets = data.get("offsets")
+    data["offsets"] = _loads(offsets, "offsets") if offsets else None
+    if data["offsets"] is not None and not all(
+        isinstance(x, _NUMBER) and not isinstance(x, bool) for x in data["offsets"]
+    ):
+        raise DamagedRow("column offsets is not a list of numbers")
+    return typed_row(ProbeRow, data)
+
+
+def observation_from_sql(row: Sequence[Any]) -> ObservationRow:
+    """An observation from (probe_id, action, result, started_at, ended_at, detail); checked
+    inline, as a long run reads millions of them."""
+    probe_id, action, result, started_at, ended_at, detail = row
+    if (
+        type(probe_id) is not str
+        or type(action) is not str
+        or type(result) is not str
+        or type(detail) is not str
+        or type(started_at) not in _NUMBER
+        or type(ended_at) not in _NUMBER
+    ):
+        raise DamagedRow(f"observation of {probe_id!r:.40} holds values of the wrong type")
+    return ObservationRow(probe_id, action, result, started_at, ended_at, detail)
+
+
+def exchange_from_sql(row: Sequence[Any]) -> ExchangeRecord:
+    """A ledger record from (seq, probe_id, entry_json, prev_hash, hash)."""
+    seq, probe_id, entry_json, prev_hash, digest = row
+    entry = _loads(entry_json, "entry_json")
+    if (
+        type(seq) is not int
+        or (probe_id is not None and type(probe_id) is not str)
+        or type(entry) is not dict
+        or type(prev_hash) is not str
+        or type(digest) is not str
+    ):
+        raise DamagedRow(f"ledger record {seq!r:.20} holds values of the wrong type")
+    return ExchangeRecord(seq, probe_id, entry, prev_hash, digest)
+
+
+def scheduled_from_sql(row: Sequence[Any]) -> ScheduledRun:
+    names = [f.name for f in dataclasses.fields(ScheduledRun)]
+    if len(row) != len(names):
+        raise DamagedRow(f"scheduled_runs row has {len(row)} columns, not {len(names)}")
+    return typed_row(ScheduledRun, dict(zip(names, row, strict=True)))
 
 
 def run_to_sql(run: RunRow) -> dict[str, Any]:

@@ -49,7 +49,10 @@ def cyclic_gc_paused() -> Iterator[None]:
 
 
 def scorecard_for(store: Store, run_id: str) -> Scorecard:
+    """The run's scorecard from the store, once the store passes SQLite's full integrity check
+    (a missing index entry would silently leave probes or observations out)."""
     with cyclic_gc_paused():
+        store.check_integrity()
         run = store.run(run_id)
         seq, head = store.last_exchange(run_id)
         key = workspace_key(store.path.parent).fingerprint

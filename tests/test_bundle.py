@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from audit.archive import read_archive, write_archive
 from audit.bundle import export_bundle, scorecard_from_evidence, verify_bundle, verify_store
 from audit.cli import main
-from audit.errors import InputError
+from audit.errors import InputError, RuntimeFailure
 from audit.store import ObservationRow, Store
 from audit.workspace import scorecard_for
 from tests.evidence_support import SmallAudit, sandbox_audit
@@ -340,5 +340,5 @@ def test_re_export_into_a_bundle_folder_replaces_it(folder: Path, audit: SmallAu
 
 def test_a_store_that_is_not_a_store(tmp_path: Path) -> None:
     (tmp_path / "audit.sqlite").write_bytes(b"not sqlite" * 100)
-    with pytest.raises(InputError):
+    with pytest.raises(RuntimeFailure, match="is not a SQLite database"):
         Store(tmp_path / "audit.sqlite")

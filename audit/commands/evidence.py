@@ -93,7 +93,8 @@ def verify(target: str, expect_key: str | None, rebuild: bool) -> None:
     but itself: the manifest's signature, every file's digest, the ledger's hash chain, and that
     every measurement in the records rests on an answer in the ledger.
 
-    Exit codes: 0 intact, 1 tampered or damaged, 2 not a bundle or unknown run.
+    Exit codes: 0 intact, 1 tampered or damaged, 2 not a bundle or unknown run, 4 the workspace
+    store itself is damaged (SQLite's integrity check fails), so the run cannot be checked.
     """
     path = Path(target)
     if path.exists() or _looks_like_a_path(target):
@@ -125,6 +126,7 @@ def export(run_id: str, out: Path | None) -> None:
     """
     workspace, reports = _context()
     store = _existing_store(workspace)
+    store.check_integrity()
     result = export_bundle(store, workspace.root, run_id, out or reports / run_id / DEFAULT_ARCHIVE)
     click.echo(f"wrote {result.path}")
     click.echo(f"  run {result.run_id}: {result.entries} ledger entries, head {result.head}")
