@@ -12,8 +12,8 @@ A bundle is a folder or a ``.tar.gz`` archive holding, side by side::
 
 :func:`verify_bundle` needs nothing but the bundle and names the first bad place: a manifest that
 does not verify, a ledger line and entry, a file whose digest differs, a file the manifest does
-not list, or a record that does not follow from the ledger (:mod:`audit.rederive`). :func:`scorecard_from_evidence` rebuilds the
-scorecard from a verified bundle alone.
+not list, or a record that does not follow from the ledger (:mod:`audit.rederive`).
+:func:`scorecard_from_evidence` rebuilds the scorecard from a verified bundle alone.
 """
 
 from __future__ import annotations
