@@ -404,3 +404,43 @@ def test_the_profile_adapter_reads_with_its_profile_reader(
             assert live_status == adapter.reader.read_status(rebuilt)
         asyncio.run(adapter.aclose())
         store.close()
+
+
+# a profile target: read again with the profile the run recorded ------------------------------
+def test_a_profile_run_is_read_again_with_its_recorded_profile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Mastodon run (setup step, reports, rate limits) verifies; rewriting its profile file
+    afterwards so that a 200 reads as a removal changes nothing (the run's own copy is read);
+    a look flipped to a removal in the store is found with the recorded rules."""
+    import yaml
+
+    from audit.adapters.profile_load import BUILTIN_PROFILES_DIR
+    from audit.plan import SecretRef
+    from tests import test_mastodon_profile as mastodon
+
+    monkeypatch.setenv("MASTODON_TEST_TOKEN", mastodon.AUTHOR_TOKEN)
+    profile = tmp_path / "mastodon.yaml"
+    shutil.copy(BUILTIN_PROFILES_DIR / "mastodon.yaml", profile)
+    plan = mastodon.mastodon_plan(str(profile), {"token": SecretRef(env="MASTODON_TEST_TOKEN")})
+    _, store, run_id = mastodon.run(tmp_path, plan)
+    assert store.run(run_id).profile is not None
+    survived = next(p for p in store.probes(run_id) if p.outcome == "survived")
+    store.close()
+    data = yaml.safe_load(profile.read_text(encoding="utf-8"))
+    data["status"]["outcomes"][0]["result"] = "removed"
+    profile.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    code, out = verify(tmp_path, run_id, capsys)
+    assert code == 0, out
+    forge(
+        tmp_path,
+        "UPDATE observations SET result = 'removed' WHERE run_id = ? AND probe_id = ? "
+        "AND action = 'status' AND started_at >= ?",
+        run_id,
+        survived.probe_id,
+        survived.deadline_at,
+    )
+    code, out = verify(tmp_path, run_id, capsys)
+    assert code == 1, out
+    assert f"probe {survived.probe_id}: the status observation" in out
+    assert "(HTTP 200) says 'visible'" in out
