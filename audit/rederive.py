@@ -83,7 +83,7 @@ def exchange_from_entry(entry: Mapping[str, Any]) -> Exchange | str:
         error=entry.get("error") if isinstance(entry.get("error"), str) else None,
         started_at=_number(entry.get("started_at")),
         ended_at=_number(entry.get("ended_at")),
-        attempts=int(entry.get("attempt") or 1),
+        attempts=int(_number(entry.get("attempt"))) or 1,
     )
 
 
@@ -265,7 +265,11 @@ class _Check:
         return False
 
     def outcome(self, row: ProbeRow, observations: list[ObservationRow]) -> None:
-        decided = classify(probe_facts(row, observations), observations).outcome
+        try:
+            decided = classify(probe_facts(row, observations), observations).outcome
+        except (AssertionError, ArithmeticError, TypeError, ValueError) as exc:
+            self.fail(row.probe_id, f"its outcome cannot be derived from its records ({exc!r})")
+            return
         derived = None if decided is None else decided.value
         if row.outcome == derived or (derived is None and row.outcome == "inconclusive"):
             return  # an outcome still open may be closed inconclusive by cleanup
@@ -385,7 +389,8 @@ def _sent_strings(entry: Mapping[str, Any]) -> set[str] | None:
 
 def _deadline_s(run: RunRow, criterion_id: str) -> float | None:
     """The criterion's deadline at the run's time scale, from the pack recorded with the run."""
-    for criterion in run.pack.get("criteria", []):
+    criteria = run.pack.get("criteria")
+    for criterion in criteria if isinstance(criteria, list) else []:
         if isinstance(criterion, dict) and criterion.get("id") == criterion_id:
             try:
                 seconds = parse_duration(str(criterion.get("deadline")))

@@ -223,13 +223,14 @@ def test_a_moved_clock_start_fails_verify(
     assert f"is not the send time of the {what} in ledger entry" in out
 
 
+@pytest.mark.parametrize("moved", ["deadline_at + 86400", "NULL"])
 def test_a_moved_deadline_fails_verify(
-    workspace: Path, honest: SmallAudit, capsys: pytest.CaptureFixture[str]
+    workspace: Path, honest: SmallAudit, capsys: pytest.CaptureFixture[str], moved: str
 ) -> None:
     probe_id = probe_where(workspace, honest.run_id, "outcome = 'survived'")[0]
     forge(
         workspace,
-        "UPDATE probes SET deadline_at = deadline_at + 86400 WHERE run_id = ? AND probe_id = ?",
+        f"UPDATE probes SET deadline_at = {moved} WHERE run_id = ? AND probe_id = ?",
         honest.run_id,
         probe_id,
     )
