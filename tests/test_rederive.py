@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import random
 import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from audit.adapters import sandbox
 from audit.adapters.profile import build_profile_adapter
@@ -29,9 +34,11 @@ from audit.keys import workspace_key
 from audit.manifest import MANIFEST_FILE, file_digest, write_manifest
 from audit.plan import Target
 from audit.rederive import check_derivation, exchange_from_entry
+from audit.runner import execute_run
 from audit.store import ExchangeRecord, Store
 from audit.workspace import scorecard_for
-from tests.evidence_support import SmallAudit, sandbox_audit, tiny_plan
+from tests.evidence_support import SmallAudit, sandbox_audit, start_run, tiny_plan
+from tests.test_hostile_platform import HostilePlatform
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -445,3 +452,58 @@ def test_a_profile_run_is_read_again_with_its_recorded_profile(
     assert code == 1, out
     assert f"probe {survived.probe_id}: the status observation" in out
     assert "(HTTP 200) says 'visible'" in out
+
+
+# no false alarm: an honest run against a faulty platform re-derives cleanly ------------------
+class _ReachableHostile(HostilePlatform):
+    """The hostile platform of tests/test_hostile_platform.py, answering the preflight
+    request honestly (so the run is made and its faults are in the measurements)."""
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.requests == 0:
+            self.requests += 1
+            return self.honest(request, 1)
+        return await super().__call__(request)
+
+
+@settings(
+    max_examples=int(os.environ.get("REDERIVE_HOSTILE_EXAMPLES", "20")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_a_run_against_a_faulty_platform_derives_without_a_false_alarm(
+    tmp_path: Path, data: st.DataObject
+) -> None:
+    """Retries, timeouts, cut and unreadable bodies, wrong shapes: every measured observation
+    still says what its recorded answer says, so verify finds nothing to name."""
+    clock = VirtualClock()
+    platform = _ReachableHostile(
+        clock,
+        data,
+        fault_percent=data.draw(st.sampled_from([0, 10, 30, 60]), label="fault %"),
+        rng=random.Random(data.draw(st.integers(0, 2**32), label="platform seed")),
+    )
+    criterion = data.draw(st.sampled_from(["VN-SUP-01", "VN-SUP-02", "VN-SUP-03"]), label="crit")
+    root = Path(tempfile.mkdtemp(dir=tmp_path))
+    store, run_id = start_run(root, tiny_plan(2, 1, criteria=[criterion]), clock)
+    try:
+        transport = httpx.MockTransport(platform)
+        asyncio.run(execute_run(store, run_id, clock, transport=transport, give_up=1e12))
+        found = check_derivation(
+            store.run(run_id),
+            store.probes(run_id),
+            store.observations(run_id),
+            list(store.exchanges(run_id)),
+        )
+        assert found.problems == []
+        measured = [
+            o
+            for rows in store.observations(run_id).values()
+            for o in rows
+            if o.result in ("accepted", "rejected", "visible", "removed", "gone", "filed")
+            or o.result == "withdrawn"
+        ]
+        assert found.reread + found.unreadable == len(measured)  # each one read again
+    finally:
+        store.close()
