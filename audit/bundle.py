@@ -12,8 +12,8 @@ A bundle is a folder or a ``.tar.gz`` archive holding, side by side::
 
 :func:`verify_bundle` needs nothing but the bundle and names the first bad place: a manifest that
 does not verify, a ledger line and entry, a file whose digest differs, a file the manifest does
-not list, or a measurement the ledger does not back. :func:`scorecard_from_evidence` rebuilds the
-scorecard from a verified bundle alone.
+not list, or a record that does not follow from the ledger (:mod:`audit.rederive`).
+:func:`scorecard_from_evidence` rebuilds the scorecard from a verified bundle alone.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from audit.evidence import (
 from audit.evidence import read_ledger as parse_ledger
 from audit.keys import SigningKey, workspace_key
 from audit.manifest import MANIFEST_FILE, ManifestBody, file_digest, read_manifest, write_manifest
+from audit.rederive import check_derivation
 from audit.render import RENDERERS
 from audit.scorecard import Scorecard, build_scorecard
 from audit.store import ExchangeRecord, Store
@@ -79,6 +80,17 @@ def _scorecard(evidence: RunEvidence, signing_key: str | None) -> Scorecard:
     )
 
 
+def _ledger_disagreements(evidence: RunEvidence) -> tuple[list[str], list[str]]:
+    """Where the run's records do not follow from its ledger (problems), and what could not be
+    checked (notes): every measurement rests on an answer, says what that answer says, and
+    every outcome, deadline clock and probe text follows (see :mod:`audit.rederive`)."""
+    found = check_agreement(evidence.probes, evidence.observations, evidence.records)
+    derived = check_derivation(
+        evidence.run, evidence.probes, evidence.observations, evidence.records
+    )
+    return _disagreements(found + derived.problems), derived.notes
+
+
 def _sealable(store: Store, run_id: str) -> RunEvidence:
     evidence = snapshot(store, run_id)
     chain = check_chain(evidence.records)
@@ -86,6 +98,14 @@ def _sealable(store: Store, run_id: str) -> RunEvidence:
         raise InputError(
             f"the evidence ledger of run {run_id} is broken at entry {chain.bad_seq} "
             f"({chain.problem}); it will not be signed",
+            source=store.path,
+        )
+    problems, _ = _ledger_disagreements(evidence)
+    if problems:
+        more = f" (and {len(problems) - 1} more; `platform-audit verify {run_id}` lists them)"
+        raise InputError(
+            f"the records of run {run_id} do not follow from its evidence ledger: "
+            f"{problems[0]}{more if len(problems) > 1 else ''}; it will not be signed",
             source=store.path,
         )
     return evidence
@@ -283,8 +303,9 @@ def _examine(
     except (ValueError, UnicodeDecodeError) as exc:
         result.problems.append(str(exc))
         return None
-    disagreements = check_agreement(evidence.probes, evidence.observations, records)
-    result.problems += _disagreements(disagreements)
+    problems, notes = _ledger_disagreements(evidence)
+    result.problems += problems
+    result.notes += notes
     return evidence
 
 
@@ -421,8 +442,8 @@ def verify_bundle(path: Path, expect_key: str | None = None, rebuild: bool = Fal
 
 
 def verify_store(store: Store, run_id: str) -> Verification:
-    """Check a run's ledger in the workspace store, and that its observations rest on it; a
-    store failing SQLite's full integrity check is a RuntimeFailure (it cannot be checked)."""
+    """Check a run's ledger in the workspace store, and that its records follow from it (its
+    observations, outcomes, deadline clocks and probe texts: see :mod:`audit.rederive`)."""
     store.check_integrity()
     run = store.run(run_id)
     records = list(store.exchanges(run_id))
@@ -432,8 +453,9 @@ def verify_store(store: Store, run_id: str) -> Verification:
     if not chain.ok:
         result.problems.append(f"ledger {chain.place()}: {chain.problem}")
         return result
-    observations = store.observations(run_id)
-    result.problems += _disagreements(check_agreement(store.probes(run_id), observations, records))
+    problems, notes = _ledger_disagreements(snapshot(store, run_id))
+    result.problems += problems
+    result.notes += notes
     return result
 
 

@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -168,6 +169,7 @@ def create_runs(
                 status="running",
                 finished_at=None,
                 failure=None,
+                profile=_profile_of(target),
             )
             try:
                 store.create_run(run, rows, slot=slot)
@@ -175,6 +177,15 @@ def create_runs(
                 continue
             prepared.append(PreparedRun(run_id, pack, target, len(rows)))
     return prepared
+
+
+def _profile_of(target: Target) -> dict[str, Any] | None:
+    """The resolved profile a profile target reads its answers with, to record with the run."""
+    if target.adapter != "profile":
+        return None
+    from audit.adapters.profile_load import check_target, profile_record
+
+    return profile_record(check_target(target))
 
 
 def _check_criteria(plan: Plan, pack: Pack) -> None:
@@ -212,7 +223,16 @@ def _parts(
     ledger = EvidenceLedger(store, run_id, Redactor([token] if token else []))
     reachability = Reachability()
     ledger.observe(reachability.record)
-    adapter = build_adapter(target, clock, ledger, seed=run.seed, transport=transport)
+    # a profile target reads its answers with the rules recorded with the run (the file may
+    # have changed since), exactly as verify reads them again later
+    profile = None
+    if target.adapter == "profile":
+        from audit.adapters.profile_load import recorded_profile
+
+        profile = recorded_profile(run.profile)
+    adapter = build_adapter(
+        target, clock, ledger, seed=run.seed, transport=transport, profile=profile
+    )
     return _Parts(
         run,
         Pack.model_validate(run.pack),

@@ -4,8 +4,10 @@ Every state change of a probe is committed before the engine acts on it, so a ru
 moment resumes from what is on disk. WAL mode lets ``status`` read while a run writes.
 
 Schema versions: 1 runs, probes, observations, exchanges; 2 adds ``scheduled_runs`` (which cron
-slot of a recurring plan made which run). Upgrades only add tables, so a version-1 store opens
-as version 2; a store written by a newer version is refused rather than misread.
+slot of a recurring plan made which run); 3 adds ``runs.profile_json`` (the resolved target
+profile a run reads its answers with; NULL for sandbox targets and for runs made before).
+Upgrades only add tables and columns, so an older store opens as version 3; a store written by
+a newer version is refused rather than misread.
 
 A damaged store is refused, never read: opening an existing file runs SQLite's ``quick_check``
 and compares its tables with this schema, :meth:`Store.check_integrity` runs the full
@@ -55,7 +57,7 @@ __all__ = [
     "Store",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -72,7 +74,8 @@ CREATE TABLE IF NOT EXISTS runs (
     time_scale REAL NOT NULL,
     status TEXT NOT NULL,
     finished_at REAL,
-    failure TEXT
+    failure TEXT,
+    profile_json TEXT
 );
 CREATE TABLE IF NOT EXISTS probes (
     run_id TEXT NOT NULL,
@@ -315,6 +318,9 @@ class Store:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+            if "profile_json" not in columns:  # a version 1 or 2 store
+                db.execute("ALTER TABLE runs ADD COLUMN profile_json TEXT")
             db.execute(
                 "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key)"
                 " DO UPDATE SET value = excluded.value",

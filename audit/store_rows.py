@@ -51,6 +51,9 @@ class RunRow:
     status: str
     finished_at: float | None
     failure: str | None
+    # the target profile the run read its answers with, as resolved when the run was made
+    # (profile targets only): verify reads the recorded answers again with these very rules
+    profile: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,8 @@ def run_from_sql(row: sqlite3.Row) -> RunRow:
     data = dict(row)
     for name in RUN_JSON:
         data[name] = _loads(data.pop(f"{name}_json", None), f"{name}_json")
+    profile = data.pop("profile_json", None)
+    data["profile"] = _loads(profile, "profile_json") if profile is not None else None
     return typed_row(RunRow, data)
 
 
@@ -254,6 +259,10 @@ def run_to_sql(run: RunRow) -> dict[str, Any]:
     data = dataclasses.asdict(run)
     for name in RUN_JSON:
         data[f"{name}_json"] = json.dumps(data.pop(name), sort_keys=True, ensure_ascii=False)
+    profile = data.pop("profile")
+    data["profile_json"] = (
+        None if profile is None else json.dumps(profile, sort_keys=True, ensure_ascii=False)
+    )
     return data
 
 

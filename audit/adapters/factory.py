@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
 
 from audit.adapters.base import Adapter
@@ -10,6 +12,9 @@ from audit.clock import Clock
 from audit.evidence import EvidenceLedger
 from audit.http import PlatformClient
 from audit.plan import Target
+
+if TYPE_CHECKING:
+    from audit.adapters.profile_model import Profile
 
 __all__ = ["build_adapter"]
 
@@ -21,11 +26,16 @@ def build_adapter(
     *,
     seed: int,
     transport: httpx.AsyncBaseTransport | None = None,
+    profile: Profile | None = None,
 ) -> Adapter:
+    """The target's adapter; a profile target reads with ``profile`` (the run's recorded one)
+    when given, else with its profile file."""
     if target.adapter == "profile":
         from audit.adapters.profile import build_profile_adapter
 
-        return build_profile_adapter(target, clock, ledger, seed=seed, transport=transport)
+        return build_profile_adapter(
+            target, clock, ledger, seed=seed, transport=transport, profile=profile
+        )
     token = target.token()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     client = PlatformClient(

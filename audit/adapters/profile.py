@@ -13,12 +13,10 @@ event). With one field the post id is that value; with several it is their URL-e
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 import httpx
 
@@ -37,19 +35,18 @@ from audit.adapters.profile_auth import (
     build_authenticator,
 )
 from audit.adapters.profile_load import check_target, target_variables
-from audit.adapters.profile_match import extract_text, first_match, matches, search
+from audit.adapters.profile_match import extract_text, first_match, matches
 from audit.adapters.profile_model import (
     CheckStep,
     LookupRule,
-    NoticeSpec,
     Profile,
     RequestSpec,
     SubmitRule,
     rate_per_second,
 )
+from audit.adapters.profile_read import ProfileReader, encode_post_id
 from audit.adapters.profile_request import SecretScrubber, render_request
 from audit.adapters.profile_template import Template, TemplateError, tree_references
-from audit.adapters.timestamps import platform_timestamp
 from audit.clock import Clock
 from audit.evidence import EvidenceLedger
 from audit.http import Exchange, PlatformClient, RateLimiter, RetryPolicy
@@ -63,12 +60,6 @@ DETAIL_LIMIT = 500
 
 class _Fault(Exception):
     """A request could not be made or read; the message is the result's detail."""
-
-
-def encode_post_id(fields: Mapping[str, str]) -> str:
-    if len(fields) == 1:
-        return next(iter(fields.values()))
-    return urlencode(list(fields.items()))
 
 
 def decode_post_id(post_id: str, names: Sequence[str]) -> dict[str, str]:
@@ -112,6 +103,8 @@ class ProfileAdapter:
         self._vars = dict(variables)
         self._secrets = dict(secrets)
         self._scrubber = scrubber
+        #: reads every answer; verify reads the recorded answers again with the same rules
+        self.reader = ProfileReader(profile, lambda: self._values({}), self._scrub)
         values = self._values({})
         self._auth: dict[str, Authenticator] = {"none": NoAuthenticator()}
         self._auth["author"] = build_authenticator(profile.auth, client, values, clock, scrubber)
@@ -159,15 +152,6 @@ class ProfileAdapter:
 
     def _describe(self, exchange: Exchange, prefix: str = "") -> str:
         return self._scrub(prefix + exchange.describe())
-
-    def _rule_detail(self, expression: str | None, exchange: Exchange) -> str:
-        if expression is None:
-            return f"HTTP {exchange.status}"
-        value = search(expression, exchange.json())
-        if value is None:
-            return f"HTTP {exchange.status}"
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        return self._scrub(text)
 
     @staticmethod
     def _probe_values(probe: Probe, key: str) -> dict[str, str]:
@@ -269,54 +253,6 @@ class ProfileAdapter:
                 raise _Fault(f"no value for '{name}' at {expression!r} in the answer")
             self._vars[name] = value
 
-    # reading submissions -----------------------------------------------------------------
-    def _post_id(self, exchange: Exchange) -> str | None:
-        submit = self.profile.submit
-        body = exchange.json()
-        captured: dict[str, str] = {}
-        for name, expression in submit.capture.items():
-            value = extract_text(expression, body)
-            if value is None:
-                return None
-            captured[f"captured.{name}"] = value
-        values = self._values(captured)
-        try:
-            fields = {n: Template.parse(t).render(values) for n, t in submit.post.items()}
-        except TemplateError:
-            return None
-        if not all(fields.values()):
-            return None
-        return encode_post_id(fields)
-
-    def _read_submission(
-        self, rules: Sequence[SubmitRule | LookupRule], exchange: Exchange
-    ) -> SubmitResult:
-        if not exchange.ok:
-            return SubmitResult(SubmitKind.ERROR, detail=self._describe(exchange))
-        rule = first_match(rules, exchange)
-        if rule is None:
-            detail = self._describe(exchange, "answer matches no rule: ")
-            return SubmitResult(SubmitKind.ERROR, detail=detail)
-        if rule.result == "accepted":
-            post_id = self._post_id(exchange)
-            if post_id is None:
-                detail = self._describe(exchange, "accepted, but the post id cannot be read: ")
-                return SubmitResult(SubmitKind.ERROR, detail=detail)
-            return SubmitResult(
-                SubmitKind.ACCEPTED,
-                post_id=post_id,
-                sent_at=exchange.started_at,
-                platform_time=self._created_at(exchange),
-            )
-        detail = self._rule_detail(rule.detail, exchange)
-        if rule.result == "rejected":
-            return SubmitResult(SubmitKind.REJECTED, detail=detail)
-        if rule.result == "not_found":
-            return SubmitResult(
-                SubmitKind.ERROR, detail=f"not found: never reached the platform ({detail})"
-            )
-        return SubmitResult(SubmitKind.ERROR, detail=detail)
-
     # the adapter protocol ----------------------------------------------------------------
     async def submit(self, probe: Probe, idempotency_key: str) -> SubmitResult:
         spec = self.profile.submit
@@ -329,23 +265,16 @@ class ProfileAdapter:
             )
         except _Fault as exc:
             return SubmitResult(SubmitKind.ERROR, detail=str(exc))
-        return self._read_submission(spec.outcomes, exchange)
+        return self.reader.read_submit(exchange)
 
     def _readable_submission(
         self, rules: Sequence[SubmitRule | LookupRule]
     ) -> Callable[[Exchange], bool]:
         def readable(exchange: Exchange) -> bool:
-            result = self._read_submission(rules, exchange)
+            result = self.reader.read_submission(rules, exchange)
             return result.kind is not SubmitKind.ERROR or result.detail.startswith("not found")
 
         return readable
-
-    def _created_at(self, exchange: Exchange) -> float | None:
-        expression = self.profile.submit.created_at
-        if expression is None:
-            return None
-        unit = self.profile.submit.created_at_unit
-        return platform_timestamp(search(expression, exchange.json()), unit)
 
     async def lookup(self, probe: Probe, idempotency_key: str) -> SubmitResult | None:
         spec = self.profile.lookup
@@ -359,8 +288,7 @@ class ProfileAdapter:
             )
         except _Fault as exc:
             return SubmitResult(SubmitKind.ERROR, detail=str(exc))
-        # a lookup's own send time says nothing of when the platform accepted the post
-        return dataclasses.replace(self._read_submission(spec.outcomes, exchange), sent_at=None)
+        return self.reader.read_lookup(exchange)
 
     async def status(self, post_id: str, probe_id: str) -> StatusResult:
         spec = self.profile.status
@@ -376,18 +304,10 @@ class ProfileAdapter:
             )
         except _Fault as exc:
             return StatusResult(PostState.ERROR, str(exc))
-        if not exchange.ok:
-            return StatusResult(PostState.ERROR, self._describe(exchange))
-        rule = first_match(spec.outcomes, exchange)
-        if rule is None:
-            return StatusResult(PostState.UNKNOWN, self._describe(exchange, "matches no rule: "))
-        return StatusResult(PostState(rule.result), self._rule_detail(rule.detail, exchange))
+        return self.reader.read_status(exchange)
 
     async def notice(self, post_id: str, probe: Probe, reason: str, kind: str) -> NoticeResult:
-        spec: NoticeSpec | None = self.profile.notice
-        section = "notice"
-        if kind == "order" and self.profile.order is not None:
-            spec, section = self.profile.order, "order"
+        spec, section = self.reader.notice_spec(kind)
         if spec is None:
             return NoticeResult(False, detail="the profile describes no notice request")
         try:
@@ -403,13 +323,7 @@ class ProfileAdapter:
             )
         except _Fault as exc:
             return NoticeResult(False, detail=str(exc))
-        rule = first_match(spec.outcomes, exchange)
-        if rule is None or rule.result != "filed":
-            return NoticeResult(False, detail=self._describe(exchange))
-        reference = None
-        if rule.reference is not None:
-            reference = extract_text(rule.reference, exchange.json())
-        return NoticeResult(True, reference, f"HTTP {exchange.status}", exchange.started_at)
+        return self.reader.read_notice(exchange, kind)
 
     async def withdraw(self, post_id: str, probe_id: str) -> WithdrawResult:
         spec = self.profile.withdraw
@@ -418,10 +332,7 @@ class ProfileAdapter:
             exchange = await self._exchange("withdraw", spec.request, values, probe_id)
         except _Fault as exc:
             return WithdrawResult(False, str(exc))
-        rule = first_match(spec.outcomes, exchange)
-        if rule is None or rule.result != "withdrawn":
-            return WithdrawResult(False, self._describe(exchange))
-        return WithdrawResult(True, f"HTTP {exchange.status}")
+        return self.reader.read_withdraw(exchange)
 
     async def preflight(self) -> str | None:
         """The profile's setup steps and preflight checks, before any probe is sent."""
@@ -447,9 +358,11 @@ def build_profile_adapter(
     *,
     seed: int,
     transport: httpx.AsyncBaseTransport | None = None,
+    profile: Profile | None = None,
 ) -> ProfileAdapter:
-    """The adapter for a profile target; raises InputError when the target does not fit."""
-    profile = check_target(target)
+    """The adapter for a profile target (with ``profile``, the one the run recorded); raises
+    InputError when the target does not fit."""
+    profile = check_target(target, profile)
     secrets = target.secret_values()
     scrubber = SecretScrubber()
     scrubber.listen(ledger.redactor.add)  # every secret, once known, is cut from the ledger

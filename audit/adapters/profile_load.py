@@ -43,6 +43,8 @@ __all__ = [
     "check_target",
     "load_profile",
     "profile_json_schema",
+    "profile_record",
+    "recorded_profile",
     "resolve_profile",
     "target_variables",
 ]
@@ -82,9 +84,10 @@ def load_profile(path: Path) -> Profile:
     return profile
 
 
-def check_target(target: Target) -> Profile:
-    """The target's profile, after checking the target supplies what the profile needs."""
-    profile = load_profile(resolve_profile(target.profile or "", None))
+def check_target(target: Target, recorded: Profile | None = None) -> Profile:
+    """The target's profile, after checking the target supplies what the profile needs: the
+    ``recorded`` one (a run's own, see :func:`recorded_profile`) or else the one its file holds."""
+    profile = recorded or load_profile(resolve_profile(target.profile or "", None))
     where = f"target {target.name}, profile {profile.name}"
     captured = _setup_vars(profile)
     for name in target.variables:
@@ -120,6 +123,24 @@ def check_target(target: Target) -> Profile:
             where=where,
         )
     return profile
+
+
+def profile_record(profile: Profile) -> dict[str, Any]:
+    """A profile as a run records it: its resolved content, not its name or path."""
+    return profile.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+def recorded_profile(record: dict[str, Any] | None) -> Profile | None:
+    """The profile a run recorded, or None when it recorded none (sandbox targets, older runs);
+    InputError when the record is not a profile."""
+    if record is None:
+        return None
+    try:
+        return Profile.model_validate(record)
+    except ValidationError as exc:
+        raise InputError(
+            f"the run's recorded profile is malformed ({exc.errors()[0]['msg']})"
+        ) from None
 
 
 def target_variables(target: Target, profile: Profile) -> dict[str, str]:

@@ -33,7 +33,15 @@ from audit.packs import Modality
 from audit.probe import Probe
 from audit.probe_media import probe_media
 
-__all__ = ["SIMULATION_HEADER", "SandboxAdapter"]
+__all__ = [
+    "SIMULATION_HEADER",
+    "SandboxAdapter",
+    "read_lookup",
+    "read_notice",
+    "read_status",
+    "read_submit",
+    "read_withdraw",
+]
 
 SIMULATION_HEADER = "X-Sandbox-Simulated-Content"
 
@@ -49,7 +57,8 @@ def _accepted(exchange: Exchange, body: dict[str, object], sent: bool = True) ->
     )
 
 
-def _submit_result(exchange: Exchange) -> SubmitResult:
+def read_submit(exchange: Exchange) -> SubmitResult:
+    """What a submission's answer says (live, and again from its ledger entry by verify)."""
     if not exchange.ok:
         return SubmitResult(SubmitKind.ERROR, detail=exchange.describe())
     body = exchange.json()
@@ -67,6 +76,56 @@ def _submit_result(exchange: Exchange) -> SubmitResult:
 def _platform_not_found(body: object) -> bool:
     """The sandbox's own 404 answer; any other 404 (a proxy's HTML page) proves nothing."""
     return isinstance(body, dict) and body.get("error") == "not_found"
+
+
+# readers: pure functions of one answer, the same for the live adapter and for verify ---------
+def read_lookup(exchange: Exchange) -> SubmitResult:
+    """What a lookup by idempotency key says; its own send time is never the post's."""
+    if exchange.status == 404 and exchange.error is None and _platform_not_found(exchange.json()):
+        return SubmitResult(SubmitKind.ERROR, detail="not found: never reached the platform")
+    if exchange.status == 410:
+        body = exchange.json()
+        if isinstance(body, dict) and isinstance(body.get("id"), str):
+            return _accepted(exchange, body, sent=False)
+    return dataclasses.replace(read_submit(exchange), sent_at=None)
+
+
+def read_status(exchange: Exchange) -> StatusResult:
+    """What a look at a post says: visible, removed, gone, or unknown/error."""
+    if not exchange.ok:
+        return StatusResult(PostState.ERROR, exchange.describe())
+    body = exchange.json()
+    state = body.get("state") if isinstance(body, dict) else None
+    if exchange.status == 200 and state == "visible":
+        return StatusResult(PostState.VISIBLE)
+    if exchange.status == 410 and state == "removed":
+        return StatusResult(PostState.REMOVED, str(body.get("reason", "")))
+    if exchange.status == 404 and _platform_not_found(body):
+        return StatusResult(PostState.GONE, "not found")
+    return StatusResult(PostState.UNKNOWN, exchange.describe())
+
+
+def read_notice(exchange: Exchange) -> NoticeResult:
+    """Whether a notice or order was filed; the deadline runs from this attempt's send time."""
+    body = exchange.json()
+    if exchange.ok and exchange.status in (200, 201, 202) and isinstance(body, dict):
+        reference = str(body.get("report_id", ""))
+        return NoticeResult(
+            True,
+            reference,
+            f"HTTP {exchange.status}",
+            sent_at=exchange.started_at,
+            platform_time=platform_timestamp(body.get("filed_at")),
+        )
+    return NoticeResult(False, detail=exchange.describe())
+
+
+def read_withdraw(exchange: Exchange) -> WithdrawResult:
+    """Whether the post is down after a withdrawal (deleted, or already gone)."""
+    gone = exchange.status == 404 and _platform_not_found(exchange.json())
+    if exchange.ok and (exchange.status in (200, 204, 410) or gone):
+        return WithdrawResult(True, f"HTTP {exchange.status}")
+    return WithdrawResult(False, exchange.describe())
 
 
 class SandboxAdapter:
@@ -131,7 +190,7 @@ class SandboxAdapter:
             headers=headers,
             expect_json=self.supports_idempotency,
         )
-        return _submit_result(exchange)
+        return read_submit(exchange)
 
     async def lookup(self, probe: Probe, idempotency_key: str) -> SubmitResult | None:
         exchange = await self._client.request(
@@ -141,17 +200,7 @@ class SandboxAdapter:
             probe_id=probe.probe_id,
             expect_json=True,
         )
-        if (
-            exchange.status == 404
-            and exchange.error is None
-            and _platform_not_found(exchange.json())
-        ):
-            return SubmitResult(SubmitKind.ERROR, detail="not found: never reached the platform")
-        if exchange.status == 410:
-            body = exchange.json()
-            if isinstance(body, dict) and isinstance(body.get("id"), str):
-                return _accepted(exchange, body, sent=False)
-        return dataclasses.replace(_submit_result(exchange), sent_at=None)
+        return read_lookup(exchange)
 
     async def status(self, post_id: str, probe_id: str) -> StatusResult:
         exchange = await self._client.request(
@@ -161,17 +210,7 @@ class SandboxAdapter:
             probe_id=probe_id,
             expect_json=True,
         )
-        if not exchange.ok:
-            return StatusResult(PostState.ERROR, exchange.describe())
-        body = exchange.json()
-        state = body.get("state") if isinstance(body, dict) else None
-        if exchange.status == 200 and state == "visible":
-            return StatusResult(PostState.VISIBLE)
-        if exchange.status == 410 and state == "removed":
-            return StatusResult(PostState.REMOVED, str(body.get("reason", "")))
-        if exchange.status == 404 and _platform_not_found(body):
-            return StatusResult(PostState.GONE, "not found")
-        return StatusResult(PostState.UNKNOWN, exchange.describe())
+        return read_status(exchange)
 
     async def notice(self, post_id: str, probe: Probe, reason: str, kind: str) -> NoticeResult:
         exchange = await self._client.request(
@@ -183,26 +222,13 @@ class SandboxAdapter:
             headers={"Idempotency-Key": f"{probe.probe_id}-{kind}"},
             expect_json=True,
         )
-        body = exchange.json()
-        if exchange.ok and exchange.status in (200, 201, 202) and isinstance(body, dict):
-            reference = str(body.get("report_id", ""))
-            return NoticeResult(
-                True,
-                reference,
-                f"HTTP {exchange.status}",
-                sent_at=exchange.started_at,
-                platform_time=platform_timestamp(body.get("filed_at")),
-            )
-        return NoticeResult(False, detail=exchange.describe())
+        return read_notice(exchange)
 
     async def withdraw(self, post_id: str, probe_id: str) -> WithdrawResult:
         exchange = await self._client.request(
             "DELETE", f"/api/v1/posts/{post_id}", action="withdraw", probe_id=probe_id
         )
-        gone = exchange.status == 404 and _platform_not_found(exchange.json())
-        if exchange.ok and (exchange.status in (200, 204, 410) or gone):
-            return WithdrawResult(True, f"HTTP {exchange.status}")
-        return WithdrawResult(False, exchange.describe())
+        return read_withdraw(exchange)
 
     async def preflight(self) -> str | None:
         """One authorised request before any probe (a lookup of a key no probe has), with

@@ -90,8 +90,11 @@ def verify(target: str, expect_key: str | None, rebuild: bool) -> None:
     BUNDLE_OR_RUN_ID is an evidence bundle (a .tar.gz archive or a folder), a report folder
     holding evidence.tar.gz (its scorecards must equal the signed copies), or the id of a run in
     the workspace (its ledger chain is checked in the store). A bundle is checked with nothing
-    but itself: the manifest's signature, every file's digest, the ledger's hash chain, and that
-    every measurement in the records rests on an answer in the ledger.
+    but itself: the manifest's signature, every file's digest and the ledger's hash chain. For
+    both, the records must follow from the ledger: every measurement rests on a recorded answer
+    and says what the adapter's reader reads in it, every outcome is the one the observations
+    give, clock_start and deadline_at are the accepted attempt's recorded send time (plus the
+    deadline), and a text probe's text is the text its submissions sent.
 
     Exit codes: 0 intact, 1 tampered or damaged, 2 not a bundle or unknown run, 4 the workspace
     store itself is damaged (SQLite's integrity check fails), so the run cannot be checked.

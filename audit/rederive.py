@@ -1,0 +1,427 @@
+"""The ledger is the record; everything else is derived from it.
+
+:func:`check_derivation` reads every recorded answer that backs a measurement again, with the
+very reader the adapter used live (the sandbox's readers, or the rules of the profile the run
+recorded), and checks that what the store says follows from the ledger:
+
+* every measured observation (accepted, rejected, visible, removed, gone, filed, withdrawn)
+  says what the answer of its backing exchange says (the last exchange of the same action and
+  probe inside the observation's time window: the attempt the adapter read);
+* every probe's stored outcome is the one the engine's own rule (:func:`audit.engine.probe_facts`
+  and :func:`audit.outcomes.classify`) gives from those observations;
+* ``clock_start`` is the send time of the accepted attempt (the submission for proactive
+  criteria, the notice or order for triggered ones; for a post found by lookup after a restart,
+  the platform's own time of it), ``deadline_at`` is ``clock_start + deadline_s``, ``deadline_s``
+  is the criterion's deadline at the run's time scale, and the post id is the one the answer gave;
+* the text of a text probe is the text its recorded submissions sent (a value of the request
+  body; for a profile, a value may hold it within a longer text its template made).
+
+Answers the ledger keeps only in part (bodies cut at the evidence limit) cannot be read again;
+they are counted in a note, never taken as agreement or disagreement.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from audit.adapters.base import NoticeResult, StatusResult, SubmitResult, WithdrawResult
+from audit.clock import utc_iso
+from audit.durations import parse_duration
+from audit.engine import probe_facts
+from audit.errors import InputError
+from audit.http import Exchange
+from audit.outcomes import classify
+from audit.store import ExchangeRecord, ObservationRow, ProbeRow, RunRow
+
+__all__ = [
+    "Derivation",
+    "Readers",
+    "check_derivation",
+    "exchange_from_entry",
+    "readers_for",
+]
+
+_MEASURED = frozenset({"accepted", "rejected", "visible", "removed", "gone", "filed", "withdrawn"})
+_SLACK = 1e-3  # seconds, as for :func:`audit.evidence.check_agreement`
+_TIME_SLACK = 1e-6  # seconds: stored times are the recorded floats themselves
+#: observation action -> the actions its exchanges may carry (a profile without an order
+#: section files orders with its notice request)
+_EXCHANGE_ACTIONS: dict[str, frozenset[str]] = {
+    "resubmit": frozenset({"submit"}),
+    "order": frozenset({"order", "notice"}),
+}
+_SUBMITS = frozenset({"submit", "resubmit", "lookup"})
+
+
+def exchange_from_entry(entry: Mapping[str, Any]) -> Exchange | str:
+    """The answer as the ledger recorded it, as an exchange a reader can read; or why it cannot
+    be read again (its body was kept only in part)."""
+    if entry.get("response_body_cut"):
+        return "its answer is kept only in part in the ledger"
+    text = entry.get("response_body", "")
+    if not isinstance(text, str):
+        return "its answer's body is not recorded"
+    try:
+        body = (
+            base64.b64decode(text, validate=True)
+            if entry.get("response_body_encoding") == "base64"
+            else text.encode("utf-8")
+        )
+    except ValueError:
+        return "its answer's body is not valid base64"
+    status = entry.get("status")
+    headers = entry.get("headers")
+    return Exchange(
+        status=status if isinstance(status, int) and not isinstance(status, bool) else None,
+        headers={str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
+        body=body,
+        truncated=bool(entry.get("response_truncated")),
+        error=entry.get("error") if isinstance(entry.get("error"), str) else None,
+        started_at=_number(entry.get("started_at")),
+        ended_at=_number(entry.get("ended_at")),
+        attempts=int(_number(entry.get("attempt"))) or 1,
+    )
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+@dataclass(frozen=True)
+class Readers:
+    """How one run's adapter reads answers: the same functions it used live."""
+
+    submit: Callable[[Exchange], SubmitResult]
+    lookup: Callable[[Exchange], SubmitResult | None]
+    status: Callable[[Exchange], StatusResult]
+    notice: Callable[[Exchange, str], NoticeResult]
+    withdraw: Callable[[Exchange], WithdrawResult]
+
+
+def _sandbox_readers() -> Readers:
+    from audit.adapters import sandbox
+
+    return Readers(
+        sandbox.read_submit,
+        sandbox.read_lookup,
+        sandbox.read_status,
+        lambda exchange, _kind: sandbox.read_notice(exchange),
+        sandbox.read_withdraw,
+    )
+
+
+def _setup_values(profile: Any, records: Sequence[ExchangeRecord]) -> dict[str, str]:
+    """Variables the profile's setup steps captured, read again from their recorded answers
+    (the last answer of a setup request that yields all of a step's values)."""
+    from audit.adapters.profile_match import extract_text
+
+    answers = [r.entry for r in records if r.probe_id is None and r.entry.get("action") == "setup"]
+    values: dict[str, str] = {}
+    for step in profile.setup:
+        for entry in reversed(answers):
+            exchange = exchange_from_entry(entry)
+            if isinstance(exchange, str) or not exchange.ok:
+                continue
+            body = exchange.json()
+            found = {name: extract_text(expr, body) for name, expr in step.capture.items()}
+            if all(value is not None for value in found.values()):
+                values.update({k: v for k, v in found.items() if v is not None})
+                break
+    return values
+
+
+def _profile_readers(run: RunRow, records: Sequence[ExchangeRecord]) -> Readers | str:
+    from audit.adapters.profile_load import recorded_profile
+    from audit.adapters.profile_read import ProfileReader
+
+    try:
+        profile = recorded_profile(run.profile)
+    except InputError as exc:
+        return str(exc)
+    if profile is None:
+        return "the run recorded no profile (it was made before runs recorded them)"
+    variables = {n: v.default for n, v in profile.variables.items() if v.default is not None}
+    variables.update(_setup_values(profile, records))
+    given = run.target.get("variables")
+    if isinstance(given, dict):
+        variables.update({str(k): str(v) for k, v in given.items()})
+    values = {f"vars.{k}": v for k, v in variables.items()}
+    reader = ProfileReader(profile, lambda: values)
+    return Readers(
+        reader.read_submit,
+        reader.read_lookup,
+        reader.read_status,
+        reader.read_notice,
+        reader.read_withdraw,
+    )
+
+
+def readers_for(run: RunRow, records: Sequence[ExchangeRecord]) -> Readers | str:
+    """The readers of the run's adapter, or why they cannot be rebuilt."""
+    adapter = run.target.get("adapter", "sandbox")
+    if adapter == "sandbox":
+        return _sandbox_readers()
+    if adapter == "profile":
+        return _profile_readers(run, records)
+    return f"unknown adapter {adapter!r}"
+
+
+def _reread(readers: Readers, action: str, exchange: Exchange) -> str | None:
+    """The observation result the answer gives for ``action`` (None: no reader for it)."""
+    if action == "status":
+        return readers.status(exchange).state.value
+    if action in ("submit", "resubmit"):
+        return readers.submit(exchange).kind.value
+    if action == "lookup":
+        found = readers.lookup(exchange)
+        return None if found is None else found.kind.value
+    if action in ("notice", "order"):
+        return "filed" if readers.notice(exchange, action).filed else "failed"
+    if action == "withdraw":
+        return "withdrawn" if readers.withdraw(exchange).withdrawn else "failed"
+    return None
+
+
+@dataclass
+class Derivation:
+    """What reading the ledger again found."""
+
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    reread: int = 0  # observations whose answer was read again and agrees
+    unreadable: int = 0  # observations whose answer is kept only in part
+
+
+class _Ledger:
+    """A run's exchanges by probe, for finding the one an observation rests on."""
+
+    def __init__(self, records: Sequence[ExchangeRecord]) -> None:
+        self.of: dict[str, list[ExchangeRecord]] = {}
+        for record in sorted(records, key=lambda r: r.seq):
+            if record.probe_id is not None:
+                self.of.setdefault(record.probe_id, []).append(record)
+
+    def read(self, obs: ObservationRow) -> ExchangeRecord | None:
+        """The exchange the adapter read for this observation: the last one of its action and
+        probe inside its time window (retries come first, the answered attempt last)."""
+        actions = _EXCHANGE_ACTIONS.get(obs.action, frozenset({obs.action}))
+        low, high = obs.started_at - _SLACK, obs.ended_at + _SLACK
+        inside = [
+            r
+            for r in self.of.get(obs.probe_id, [])
+            if r.entry.get("action") in actions
+            and isinstance(r.entry.get("started_at"), int | float)
+            and isinstance(r.entry.get("ended_at"), int | float)
+            and r.entry["started_at"] >= low
+            and r.entry["ended_at"] <= high
+        ]
+        return inside[-1] if inside else None
+
+    def submissions(self, probe_id: str) -> Iterator[ExchangeRecord]:
+        return (r for r in self.of.get(probe_id, []) if r.entry.get("action") == "submit")
+
+
+def _when(obs: ObservationRow) -> str:
+    return utc_iso(obs.started_at) or str(obs.started_at)
+
+
+def _answer(record: ExchangeRecord) -> str:
+    status = record.entry.get("status")
+    return f"HTTP {status}" if status is not None else "no answer"
+
+
+class _Check:
+    def __init__(self, run: RunRow, readers: Readers, ledger: _Ledger) -> None:
+        self.run = run
+        self.readers = readers
+        self.ledger = ledger
+        self.result = Derivation()
+
+    def fail(self, probe_id: str, text: str) -> None:
+        self.result.problems.append(f"probe {probe_id}: {text}")
+
+    def observation(self, obs: ObservationRow) -> bool:
+        """Whether a measured observation says what its recorded answer says."""
+        record = self.ledger.read(obs)
+        if record is None:
+            return True  # no exchange at all: check_agreement names it
+        exchange = exchange_from_entry(record.entry)
+        if isinstance(exchange, str):
+            self.result.unreadable += 1
+            return True
+        said = _reread(self.readers, obs.action, exchange)
+        if said is None or said == obs.result:
+            self.result.reread += 1
+            return True
+        self.fail(
+            obs.probe_id,
+            f"the {obs.action} observation at {_when(obs)} says '{obs.result}', but its "
+            f"ledger entry {record.seq} ({_answer(record)}) says '{said}'",
+        )
+        return False
+
+    def outcome(self, row: ProbeRow, observations: list[ObservationRow]) -> None:
+        try:
+            decided = classify(probe_facts(row, observations), observations).outcome
+        except (AssertionError, ArithmeticError, TypeError, ValueError) as exc:
+            self.fail(row.probe_id, f"its outcome cannot be derived from its records ({exc!r})")
+            return
+        derived = None if decided is None else decided.value
+        if row.outcome == derived or (derived is None and row.outcome == "inconclusive"):
+            return  # an outcome still open may be closed inconclusive by cleanup
+        self.fail(
+            row.probe_id,
+            f"stored outcome '{row.outcome or 'pending'}', but its observations give "
+            f"'{derived or 'pending'}'",
+        )
+
+    def clock(self, row: ProbeRow, observations: list[ObservationRow]) -> None:
+        if row.clock_start is None:
+            if row.deadline_at is not None:
+                self.fail(row.probe_id, "deadline_at is set but clock_start is not")
+            return
+        self._deadline(row)
+        if row.trigger == "proactive":
+            starts = [o for o in observations if o.action in _SUBMITS and o.result == "accepted"]
+            what = "accepted submission"
+        else:
+            starts = [o for o in observations if o.action == row.trigger and o.result == "filed"]
+            what = f"filed {row.trigger}"
+        if not starts:
+            self.fail(row.probe_id, f"clock_start is set but no {what} is stored")
+            return
+        obs = starts[-1]
+        record = self.ledger.read(obs)
+        exchange = None if record is None else exchange_from_entry(record.entry)
+        if record is None or not isinstance(exchange, Exchange):
+            return  # no backing answer (named elsewhere) or one kept only in part
+        expected, post_id = self._start(obs.action, exchange)
+        if expected is None or abs(expected - row.clock_start) > _TIME_SLACK:
+            self.fail(
+                row.probe_id,
+                f"clock_start {utc_iso(row.clock_start)} is not the send time of the {what} "
+                f"in ledger entry {record.seq} ({utc_iso(expected) if expected else 'none'})",
+            )
+        if post_id is not None and row.post_id != post_id:
+            self.fail(
+                row.probe_id,
+                f"post id {row.post_id!r} is not the {post_id!r} of ledger entry {record.seq}",
+            )
+
+    def _start(self, action: str, exchange: Exchange) -> tuple[float | None, str | None]:
+        """When the deadline clock started by this answer, and the post id it gave."""
+        if action in ("submit", "resubmit"):
+            found = self.readers.submit(exchange)
+            return found.sent_at, found.post_id
+        if action == "lookup":
+            looked = self.readers.lookup(exchange)
+            return (None, None) if looked is None else (looked.platform_time, looked.post_id)
+        return self.readers.notice(exchange, action).sent_at, None
+
+    def _deadline(self, row: ProbeRow) -> None:
+        assert row.clock_start is not None
+        if row.deadline_at is None or (
+            abs(row.deadline_at - (row.clock_start + row.deadline_s)) > _TIME_SLACK
+        ):
+            self.fail(
+                row.probe_id,
+                f"deadline_at {utc_iso(row.deadline_at)} is not clock_start + "
+                f"{row.deadline_s:g} s ({utc_iso(row.clock_start + row.deadline_s)})",
+            )
+        expected = _deadline_s(self.run, row.criterion_id)
+        if expected is not None and abs(expected - row.deadline_s) > _TIME_SLACK:
+            self.fail(
+                row.probe_id,
+                f"deadline_s {row.deadline_s:g} is not criterion {row.criterion_id}'s deadline "
+                f"at the run's time scale ({expected:g})",
+            )
+
+    def text(self, row: ProbeRow) -> None:
+        """A text probe's text is the text its recorded submissions sent."""
+        text = row.probe.get("text")
+        if row.probe.get("modality") != "text" or not isinstance(text, str) or not text:
+            return
+        # the sandbox posts the text as a field of its own; a profile's template may put it
+        # inside a longer value
+        exact = self.run.target.get("adapter", "sandbox") == "sandbox"
+        for record in self.ledger.submissions(row.probe_id):
+            sent = _sent_strings(record.entry)
+            if sent is not None and not any(
+                value == text or (not exact and text in value) for value in sent
+            ):
+                self.fail(
+                    row.probe_id,
+                    f"its text is not the text ledger entry {record.seq} sent "
+                    "(the probe's text was changed)",
+                )
+                return
+
+
+def _sent_strings(entry: Mapping[str, Any]) -> set[str] | None:
+    """Every string of a recorded JSON or form request body; None when not readable."""
+    body = entry.get("request_body")
+    if entry.get("request_body_cut") or entry.get("request_body_encoding") != "utf-8":
+        return None
+    if not isinstance(body, str) or not body:
+        return None
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        from urllib.parse import parse_qsl
+
+        return {v for _, v in parse_qsl(body, keep_blank_values=True)}
+    found: set[str] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.add(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
+def _deadline_s(run: RunRow, criterion_id: str) -> float | None:
+    """The criterion's deadline at the run's time scale, from the pack recorded with the run."""
+    criteria = run.pack.get("criteria")
+    for criterion in criteria if isinstance(criteria, list) else []:
+        if isinstance(criterion, dict) and criterion.get("id") == criterion_id:
+            try:
+                seconds = parse_duration(str(criterion.get("deadline")))
+            except (ValueError, InputError):
+                return None
+            return seconds / float(run.time_scale) if run.time_scale else None
+    return None
+
+
+def check_derivation(
+    run: RunRow,
+    probes: Sequence[ProbeRow],
+    observations: Mapping[str, Sequence[ObservationRow]],
+    records: Sequence[ExchangeRecord],
+) -> Derivation:
+    """Read the run's recorded answers again and check the store follows from them."""
+    readers = readers_for(run, records)
+    if isinstance(readers, str):
+        return Derivation(notes=[f"the recorded answers were not read again: {readers}"])
+    check = _Check(run, readers, _Ledger(records))
+    for row in probes:
+        rows = sorted(observations.get(row.probe_id, []), key=lambda o: o.started_at)
+        forged = [o for o in rows if o.result in _MEASURED and not check.observation(o)]
+        check.text(row)
+        check.clock(row, rows)
+        if not forged:  # an outcome from forged observations is named by those already
+            check.outcome(row, list(rows))
+    found = check.result
+    if found.unreadable:
+        found.notes.append(
+            f"{found.unreadable} observations rest on answers the ledger keeps only in part "
+            "(bodies over its limit); they were not read again"
+        )
+    return found
