@@ -221,6 +221,27 @@ class _Ledger:
         ]
         return inside[-1] if inside else None
 
+    def answers(self, obs: ObservationRow) -> list[ExchangeRecord]:
+        """The answered attempt of each request inside the observation's window, latest first.
+        Usually one; on a virtual clock the next request of the probe may start at the very
+        instant this one ended, so its first attempt shares the window's edge."""
+        actions = _EXCHANGE_ACTIONS.get(obs.action, frozenset({obs.action}))
+        low, high = obs.started_at - _SLACK, obs.ended_at + _SLACK
+        requests: list[ExchangeRecord] = []
+        for r in self.of.get(obs.probe_id, []):
+            started, ended = r.entry.get("started_at"), r.entry.get("ended_at")
+            if r.entry.get("action") not in actions:
+                continue
+            if not isinstance(started, int | float) or not isinstance(ended, int | float):
+                continue
+            if started < low or ended > high:
+                continue
+            if requests and r.entry.get("attempt") != 1:
+                requests[-1] = r  # a retry of the same request: its later attempt
+            else:
+                requests.append(r)
+        return requests[::-1]
+
     def submissions(self, probe_id: str) -> Iterator[ExchangeRecord]:
         return (r for r in self.of.get(probe_id, []) if r.entry.get("action") == "submit")
 
@@ -246,17 +267,21 @@ class _Check:
 
     def observation(self, obs: ObservationRow) -> bool:
         """Whether a measured observation says what its recorded answer says."""
-        record = self.ledger.read(obs)
-        if record is None:
+        candidates = self.ledger.answers(obs)
+        if not candidates:
             return True  # no exchange at all: check_agreement names it
-        exchange = exchange_from_entry(record.entry)
-        if isinstance(exchange, str):
-            self.result.unreadable += 1
-            return True
-        said = _reread(self.readers, obs.action, exchange)
-        if said is None or said == obs.result:
-            self.result.reread += 1
-            return True
+        record, said = candidates[0], None
+        for candidate in candidates:
+            exchange = exchange_from_entry(candidate.entry)
+            if isinstance(exchange, str):
+                self.result.unreadable += 1
+                return True
+            reread = _reread(self.readers, obs.action, exchange)
+            if reread is None or reread == obs.result:
+                self.result.reread += 1
+                return True
+            if said is None:
+                record, said = candidate, reread
         self.fail(
             obs.probe_id,
             f"the {obs.action} observation at {_when(obs)} says '{obs.result}', but its "
@@ -299,7 +324,10 @@ class _Check:
         exchange = None if record is None else exchange_from_entry(record.entry)
         if record is None or not isinstance(exchange, Exchange):
             return  # no backing answer (named elsewhere) or one kept only in part
-        expected, post_id = self._start(obs.action, exchange)
+        # a filing sent again after an interruption starts the clock at the platform's time
+        # of the first one (its answer carries it), as the engine does
+        resent = sum(1 for o in observations if o.action == obs.action and o.result == "sending")
+        expected, post_id = self._start(obs.action, exchange, resent > 1)
         if expected is None or abs(expected - row.clock_start) > _TIME_SLACK:
             self.fail(
                 row.probe_id,
@@ -312,7 +340,9 @@ class _Check:
                 f"post id {row.post_id!r} is not the {post_id!r} of ledger entry {record.seq}",
             )
 
-    def _start(self, action: str, exchange: Exchange) -> tuple[float | None, str | None]:
+    def _start(
+        self, action: str, exchange: Exchange, resent: bool = False
+    ) -> tuple[float | None, str | None]:
         """When the deadline clock started by this answer, and the post id it gave."""
         if action in ("submit", "resubmit"):
             found = self.readers.submit(exchange)
@@ -320,7 +350,8 @@ class _Check:
         if action == "lookup":
             looked = self.readers.lookup(exchange)
             return (None, None) if looked is None else (looked.platform_time, looked.post_id)
-        return self.readers.notice(exchange, action).sent_at, None
+        filed = self.readers.notice(exchange, action)
+        return (filed.platform_time if resent else filed.sent_at), None
 
     def _deadline(self, row: ProbeRow) -> None:
         assert row.clock_start is not None

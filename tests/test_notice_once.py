@@ -113,3 +113,12 @@ def test_a_filing_cut_short_is_never_sent_again_where_it_cannot_be_deduplicated(
     assert card.filings.filed == 2 and card.filings.not_sent_again == 1
     assert card.filings.duplicates == 0
     assert all(p["withdrawn_at"] is not None for p in truth["posts"])  # withdrawn all the same
+
+
+def test_a_run_with_a_filing_sent_again_verifies(tmp_path: Path) -> None:
+    """verify re-derives the clock of a filing sent again (the platform's time of the first)."""
+    from audit.bundle import verify_store
+
+    store, run_id, _ = _killed_then_resumed(tmp_path, None)
+    result = verify_store(store, run_id)
+    assert result.ok, result.problems

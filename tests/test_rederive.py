@@ -344,6 +344,8 @@ def _replay(record: ExchangeRecord) -> httpx.MockTransport:
     entry = record.entry
 
     def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("idempotency_key") == "preflight":  # the profile's preflight
+            return httpx.Response(404, json={"error": "not_found"})
         headers = {"content-type": str(entry["headers"].get("content-type", ""))}
         return httpx.Response(int(entry["status"]), headers=headers, content=entry["response_body"])
 
