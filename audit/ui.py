@@ -69,10 +69,14 @@ class Progress:
         self._lock = threading.Lock()
         self._last_deadline, self._now, self._every = last_deadline, now, every
         self._told_deadline = False
+        self._owner = threading.get_ident()
+        self._deadline: float | None = None
+        self._deadline_stale = True
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
 
     def update(self, event: ProgressEvent) -> None:
+        self._read_deadline()  # a fresh reading, if the ticker asked for one
         with self._lock:
             self._states[event.probe_id] = event.state
             counts = Counter(self._states.values())
@@ -83,6 +87,7 @@ class Progress:
         posting = self._total - sum(counts[s] for s in ("watching", "withdrawing", "finished"))
         if posting == 0 and watching:
             self._told_deadline = True
+            self._deadline_stale = True
             self._say(f"{self._label}: every probe is posted; {self._deadline_text()}")
 
     def line(self) -> str:
@@ -94,8 +99,23 @@ class Progress:
         parts += [f"{n} {state}" for state, n in sorted(counts.items())]
         return f"{self._label}: {', '.join(parts)}; {self._deadline_text()}"
 
+    def _read_deadline(self) -> float | None:
+        """The last deadline. ``last_deadline`` reads the store, whose SQLite connection serves
+        only the thread that opened it: it is called only on the thread that made this
+        Progress (where the run's events arrive), when the reading is stale; the ticker thread
+        prints the latest reading and marks it stale, so the store is read at most once a tick.
+        """
+        if (
+            self._last_deadline is not None
+            and self._deadline_stale
+            and threading.get_ident() == self._owner
+        ):
+            self._deadline = self._last_deadline()
+            self._deadline_stale = False
+        return self._deadline
+
     def _deadline_text(self) -> str:
-        last = self._last_deadline() if self._last_deadline is not None else None
+        last = self._read_deadline()
         if last is None:
             return "no deadline pending"
         ahead = last - self._now()
@@ -111,10 +131,12 @@ class Progress:
     def _tick(self) -> None:
         while True:
             self._say(self.line())
+            self._deadline_stale = True
             if self._stop.wait(self._every):
                 return
 
     def __enter__(self) -> Progress:
+        self._read_deadline()  # the first line's, before the ticker starts
         self._bar.start()
         if not self._terminal:
             self._ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
