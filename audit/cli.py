@@ -6,26 +6,23 @@ input error · 3 inconclusive · 4 could not measure (target or runtime failure)
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections import Counter
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from audit import __version__
-from audit.clock import SystemClock, utc_iso
+from audit.cli_names import FORMATS
 from audit.commands import all_commands
 from audit.errors import AuditError, InputError, RuntimeFailure, TargetUnreachable
 from audit.options import allow_production_option, formats_option, give_up_option
-from audit.plan import load_plan
-from audit.plan_checks import sample_warnings
-from audit.render import FORMATS, RENDERERS, render_formats
-from audit.runner import create_runs, execute_run
-from audit.store import Store
-from audit.ui import Progress, print_summary
-from audit.workspace import Workspace, write_reports
+
+if TYPE_CHECKING:  # the commands import what they use in their bodies: --help stays light
+    from audit.clock import SystemClock
+    from audit.store import Store
+    from audit.workspace import Workspace
 
 __all__ = ["cli", "main"]
 
@@ -34,8 +31,15 @@ EXIT_INPUT, EXIT_RUNTIME, EXIT_INTERRUPTED = 2, 4, 130
 
 class Context:
     def __init__(self, workspace: Path, reports: Path) -> None:
-        self.workspace = Workspace(workspace)
+        self._workspace_root = workspace
         self.reports = reports
+
+    @cached_property
+    def workspace(self) -> Workspace:
+        """Made on first use, so a command that needs no store does not import it."""
+        from audit.workspace import Workspace
+
+        return Workspace(self._workspace_root)
 
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -78,6 +82,9 @@ def cli(ctx: click.Context, workspace: Path, reports: Path, debug: bool) -> None
 
 
 def _report_and_exit(c: Context, run_id: str, formats: list[str], quiet: bool = False) -> int:
+    from audit.ui import print_summary
+    from audit.workspace import write_reports
+
     store = c.workspace.open()
     card, paths = write_reports(store, run_id, c.reports, formats)
     if not quiet:
@@ -156,6 +163,13 @@ def run(
     first post one request checks the target answers and takes the token; a target that then
     gives no working answer for --give-up-after ends the run (exit 4, FAILED scorecard).
     """
+    from collections import Counter
+
+    from audit.clock import SystemClock
+    from audit.plan import load_plan
+    from audit.plan_checks import sample_warnings
+    from audit.runner import create_runs
+
     plan = load_plan(plan_path)
     store = c.workspace.open()
     clock = SystemClock()
@@ -189,7 +203,11 @@ def _carry(store: Store, run_id: str, clock: SystemClock, give_up: float | None)
 
     A dead target ends the run (failed, nothing scored): the reason is printed and the caller
     writes the FAILED scorecard. Ctrl-C says what is still up and how to continue."""
+    import asyncio
+
     from audit.commands.lifecycle import last_deadline
+    from audit.runner import execute_run
+    from audit.ui import Progress
 
     with Progress(
         len(store.probes(run_id)),
@@ -234,6 +252,8 @@ def _combine(codes: list[int]) -> int:
 @pass_ctx
 def resume(c: Context, run_id: str, formats: list[str], give_up: float | None) -> None:
     """Continue an interrupted (or failed) run to its end, then write its scorecards."""
+    from audit.clock import SystemClock
+
     store = c.workspace.open()
     store.check_integrity()  # never carry a run on in a damaged store
     run_row = store.run(run_id)
@@ -284,6 +304,8 @@ def report(
             raise click.UsageError("give a RUN_ID, or --from-evidence BUNDLE")
         sys.exit(_report_and_exit(c, run_id, formats, quiet))
     from audit.bundle import scorecard_folder, scorecard_from_evidence
+    from audit.render import RENDERERS, render_formats
+    from audit.ui import print_summary
 
     card = scorecard_from_evidence(bundle)
     names = [RENDERERS[f][0] for f in formats if f in RENDERERS]
@@ -300,6 +322,8 @@ def report(
 @pass_ctx
 def runs(c: Context) -> None:
     """List the runs in the workspace."""
+    from audit.clock import utc_iso
+
     store = c.workspace.open()
     rows = store.runs()
     if not rows:

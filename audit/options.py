@@ -8,8 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from audit.durations import parse_duration
-from audit.render import FORMATS
+from audit.cli_names import FORMATS
 
 __all__ = [
     "DEFAULT_FORMATS",
@@ -69,6 +68,8 @@ def seconds_callback(ctx: click.Context, param: click.Parameter, value: str | No
     match = _SHORTHAND.match(value.strip())
     if match:
         return float(match.group(1)) * _UNIT[match.group(2)]
+    from audit.durations import parse_duration
+
     try:
         return parse_duration(value)
     except ValueError:

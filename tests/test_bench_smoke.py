@@ -105,3 +105,17 @@ def test_platform_rebuilt_from_the_ledger_is_the_platform(tmp_path: Path) -> Non
         assert len(rebuilt.blocked) == len(audit.platform.blocked)
     finally:
         audit.store.close()
+
+
+def test_startup_prints_its_figures() -> None:
+    data = _json("startup.py", "--repeat", "1", "--json")
+    figures = data["figures"]["this"]
+    assert set(figures) == {
+        "python -c pass",
+        "python -m audit --help",
+        "python -m audit --version",
+        "sandbox serve until /_sandbox/health answers",
+    }
+    for row in figures.values():
+        assert row["median_s"] > 0
+        assert row["peak_rss_mb"] > 0

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from audit import cli
+from audit import plan as plan_module
 from audit.clock import VirtualClock
 from audit.engine import Engine
 from audit.runner import create_runs, execute_run
@@ -27,7 +28,7 @@ def _boom(*_: object, **__: object) -> None:
 def test_an_unexpected_exception_is_exit_4_in_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(cli, "load_plan", _boom)
+    monkeypatch.setattr(plan_module, "load_plan", _boom)
     plan = tmp_path / "plan.yaml"
     plan.write_text("plan: {}\n", encoding="utf-8")
     with pytest.raises(SystemExit) as exited:
@@ -42,7 +43,7 @@ def test_an_unexpected_exception_is_exit_4_in_one_line(
 def test_debug_prints_the_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(cli, "load_plan", _boom)
+    monkeypatch.setattr(plan_module, "load_plan", _boom)
     plan = tmp_path / "plan.yaml"
     plan.write_text("plan: {}\n", encoding="utf-8")
     with pytest.raises(SystemExit) as exited:

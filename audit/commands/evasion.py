@@ -6,27 +6,30 @@ The search itself is :mod:`audit.evasion`; each round is an ordinary run in the 
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from audit.clock import SystemClock
-from audit.evasion import EvasionSearch, PlanRounds, SearchRound, SearchSettings, SearchStatus
 from audit.options import allow_production_option, formats_option
-from audit.plan import load_plan
-from audit.workspace import write_reports
+
+if TYPE_CHECKING:  # the command imports what it uses in its body: --help stays light
+    from audit.evasion import SearchRound, SearchStatus
 
 __all__ = ["COMMANDS", "evasion"]
 
-EXIT_CODES = {
-    SearchStatus.NOT_FOUND: 0,
-    SearchStatus.FOUND: 1,
-    SearchStatus.CLEAN_NOT_REMOVED: 3,
-    SearchStatus.BUDGET_SPENT: 3,
-}
+
+def _exit_codes() -> dict[SearchStatus, int]:
+    """The exit code of each way a search ends."""
+    from audit.evasion import SearchStatus
+
+    return {
+        SearchStatus.NOT_FOUND: 0,
+        SearchStatus.FOUND: 1,
+        SearchStatus.CLEAN_NOT_REMOVED: 3,
+        SearchStatus.BUDGET_SPENT: 3,
+    }
 
 
 def _echo_round(found: SearchRound) -> None:
@@ -88,6 +91,13 @@ def evasion(
     3 not settled (clean probes are not removed, or the budget ran out first),
     4 could not measure.
     """
+    import asyncio
+
+    from audit.clock import SystemClock
+    from audit.evasion import EvasionSearch, PlanRounds, SearchSettings
+    from audit.plan import load_plan
+    from audit.workspace import write_reports
+
     obj: Any = ctx.obj
     plan = load_plan(plan_path)
     store = obj.workspace.open()
@@ -108,7 +118,7 @@ def evasion(
         _, paths = write_reports(store, result.rounds[-1].run_id, obj.reports, formats)
         for path in paths:
             click.echo(f"wrote {path}")
-    sys.exit(EXIT_CODES[result.status])
+    sys.exit(_exit_codes()[result.status])
 
 
 COMMANDS = [evasion]

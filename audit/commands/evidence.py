@@ -8,24 +8,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from audit.bundle import (
-    DEFAULT_ARCHIVE,
-    Verification,
-    export_bundle,
-    scorecard_folder,
-    scorecard_from_evidence,
-    verify_bundle,
-    verify_store,
-)
+from audit.cli_names import DEFAULT_ARCHIVE
 from audit.errors import InputError
-from audit.keys import workspace_key
 from audit.options import formats_option
-from audit.render import RENDERERS, render_formats
-from audit.store import Store
-from audit.workspace import Workspace
+
+if TYPE_CHECKING:  # the commands import what they use in their bodies: --help stays light
+    from audit.bundle import Verification
+    from audit.store import Store
+    from audit.workspace import Workspace
 
 __all__ = ["COMMANDS"]
 
@@ -34,6 +28,8 @@ EXIT_OK, EXIT_TAMPERED = 0, 1
 
 def _context() -> tuple[Workspace, Path]:
     """The workspace and reports folder chosen with the group's --workspace and --reports."""
+    from audit.workspace import Workspace
+
     obj = click.get_current_context().find_root().obj
     workspace = getattr(obj, "workspace", None)
     reports = getattr(obj, "reports", None)
@@ -99,6 +95,8 @@ def verify(target: str, expect_key: str | None, rebuild: bool) -> None:
     Exit codes: 0 intact, 1 tampered or damaged, 2 not a bundle or unknown run, 4 the workspace
     store itself is damaged (SQLite's integrity check fails), so the run cannot be checked.
     """
+    from audit.bundle import verify_bundle, verify_store
+
     path = Path(target)
     if path.exists() or _looks_like_a_path(target):
         result = verify_bundle(path, expect_key, rebuild)
@@ -127,6 +125,8 @@ def export(run_id: str, out: Path | None) -> None:
     The bundle verifies on any machine with `platform-audit verify` and nothing else; the
     signing key is the workspace's (created on first use under WORKSPACE/keys/).
     """
+    from audit.bundle import export_bundle
+
     workspace, reports = _context()
     store = _existing_store(workspace)
     store.check_integrity()
@@ -154,6 +154,9 @@ def evidence_report(bundle: Path, formats: list[str], out: Path | None, force: b
     `report`: 0 compliant, 1 non-compliant, 3 inconclusive, 4 not measured; 2 when the bundle
     is not usable.
     """
+    from audit.bundle import scorecard_folder, scorecard_from_evidence
+    from audit.render import RENDERERS, render_formats
+
     card = scorecard_from_evidence(bundle)
     _, reports = _context()
     names = [RENDERERS[f][0] for f in formats if f in RENDERERS]
@@ -173,6 +176,8 @@ def key() -> None:
 
     Publish this fingerprint: it lets anyone check that an evidence bundle was signed by you.
     """
+    from audit.keys import workspace_key
+
     workspace, _ = _context()
     signing = workspace_key(workspace.root)
     click.echo(signing.fingerprint)

@@ -14,28 +14,24 @@ is normal, not an error) · 2 usage or input error · 4 some run could not be ca
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from audit.clock import SystemClock, utc_iso
-from audit.durations import format_duration
 from audit.errors import AuditError, InputError
-from audit.locking import RunBusy
 from audit.options import formats_option, give_up_option, seconds_callback
-from audit.plan import load_plan
-from audit.runner import cleanup_run, create_runs, execute_run, run_lock
-from audit.schedule import DEFAULT_MAX_LATENESS, decide_slot, parse_cron
-from audit.store import Store
-from audit.sweep import CleanupReport
-from audit.ui import Progress
+
+if TYPE_CHECKING:  # the commands import what they use in their bodies: --help stays light
+    from audit.clock import SystemClock
+    from audit.store import Store
+    from audit.sweep import CleanupReport
+    from audit.ui import Progress
 
 __all__ = ["COMMANDS", "cleanup", "last_deadline", "poll", "schedule", "status"]
 
@@ -51,6 +47,9 @@ def _workspace() -> tuple[Store, Path]:
 
 
 def _when(epoch: float | None, now: float) -> str:
+    from audit.clock import utc_iso
+    from audit.durations import format_duration
+
     if epoch is None:
         return "none"
     delta = epoch - now
@@ -77,6 +76,9 @@ class _PollSettings:
 async def _poll_one(
     store: Store, run_id: str, settings: _PollSettings, progress: Progress
 ) -> PolledRun:
+    from audit.locking import RunBusy
+    from audit.runner import execute_run
+
     try:
         upcoming = await execute_run(
             store,
@@ -97,6 +99,10 @@ async def _poll_one(
 async def _poll_runs(store: Store, run_ids: list[str], settings: _PollSettings) -> list[PolledRun]:
     """Every run forward at once, each with its progress on stderr (a line every 30 s when
     stderr is not a terminal)."""
+    import asyncio
+
+    from audit.ui import Progress
+
     with ExitStack() as stack:
         progress = {
             r: stack.enter_context(
@@ -118,6 +124,11 @@ def _start_scheduled(
     store: Store, plan_path: Path, clock: SystemClock, max_lateness: float
 ) -> tuple[list[str], float, str]:
     """Start the plan's runs for its latest cron slot if due: (run ids, next slot, message)."""
+    from audit.clock import utc_iso
+    from audit.plan import load_plan
+    from audit.runner import create_runs
+    from audit.schedule import decide_slot, parse_cron
+
     plan = load_plan(plan_path)
     if plan.schedule.cron is None:
         raise InputError(
@@ -201,6 +212,11 @@ def poll(
     Prints when it next needs to run. Exit codes: 0 done (runs held by another poller are
     skipped), 2 usage or input error, 4 some run could not be carried forward.
     """
+    import asyncio
+
+    from audit.clock import SystemClock
+    from audit.schedule import DEFAULT_MAX_LATENESS
+
     (store, reports), clock = _workspace(), SystemClock()
     messages, slots, started = [], [], []
     for plan_path in plans:
@@ -233,6 +249,8 @@ def _unfinished(store: Store) -> list[str]:
 def _print_poll(
     messages: list[str], polled: list[PolledRun], slots: list[float], now: float, as_json: bool
 ) -> None:
+    from audit.clock import utc_iso
+
     times = [p.next_at for p in polled if p.next_at is not None] + slots
     upcoming = min(times) if times else None
     if as_json:
@@ -253,6 +271,9 @@ def _print_poll(
 
 # status -----------------------------------------------------------------------------------
 def _status_data(store: Store, run_id: str, now: float) -> dict[str, Any]:
+    from audit.clock import utc_iso
+    from audit.runner import run_lock
+
     run = store.run(run_id)
     states = store.state_counts(run_id)
     total = sum(states.values())
@@ -327,6 +348,8 @@ def _status_lines(data: dict[str, Any], now: float) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def status(run_id: str, as_json: bool) -> None:
     """Show a run's progress: probes by state and outcome, what is still up, the next step."""
+    from audit.clock import SystemClock
+
     store, _ = _workspace()
     now = SystemClock().now()
     data = _status_data(store, run_id, now)
@@ -351,6 +374,11 @@ def cleanup(run_id: str, wait: float, as_json: bool) -> None:
     (inconclusive). Exit codes: 0 nothing of the run is left up, 4 some withdrawal failed
     (run cleanup again), 2 usage or input error.
     """
+    import asyncio
+
+    from audit.clock import SystemClock
+    from audit.runner import cleanup_run
+
     store, _ = _workspace()
     report = asyncio.run(cleanup_run(store, run_id, SystemClock(), wait=wait))
     click.echo(json.dumps(asdict(report), indent=2) if as_json else _cleanup_text(report))
@@ -378,6 +406,10 @@ def _cleanup_text(report: CleanupReport) -> str:
 )
 def schedule(plan_path: Path, count: int, max_lateness: float | None) -> None:
     """Show a recurring plan's cron schedule: next slots, whether one is due, runs started."""
+    from audit.clock import SystemClock, utc_iso
+    from audit.plan import load_plan
+    from audit.schedule import decide_slot, parse_cron
+
     plan = load_plan(plan_path)
     if plan.schedule.cron is None:
         raise InputError("'schedule.cron' is not set: the plan is not recurring", source=plan_path)

@@ -9,16 +9,6 @@ from pathlib import Path
 
 import click
 
-from audit.plan import load_plan
-from audit.plan_checks import criterion_lines, plan_packs, sample_warnings
-from audit.stats.planning import (
-    can_reach_non_compliant,
-    can_reach_verdict,
-    detectable_rate,
-    detectable_shortfall,
-    probes_needed,
-)
-
 __all__ = ["plan_size"]
 
 _MAX_FAILURES = 10_000
@@ -58,6 +48,8 @@ def _unit_interval(ctx: click.Context, param: click.Parameter, value: float) -> 
 
 
 def _table(threshold: float, confidence: float, failures: list[int]) -> list[str]:
+    from audit.stats.planning import probes_needed
+
     lines = [
         f"Probes needed for COMPLIANT at threshold {threshold:g}, confidence {confidence:g}",
         "(one-sided exact Clopper–Pearson lower bound at or above the threshold):",
@@ -70,6 +62,14 @@ def _table(threshold: float, confidence: float, failures: list[int]) -> list[str
 
 
 def _detectable(probes: int, threshold: float, confidence: float, power: float) -> list[str]:
+    from audit.stats.planning import (
+        can_reach_non_compliant,
+        can_reach_verdict,
+        detectable_rate,
+        detectable_shortfall,
+        probes_needed,
+    )
+
     lines = ["", f"A plan of {probes} probes, with probability at least {power:g}:"]
     if can_reach_verdict(probes, threshold, confidence):
         rate = detectable_rate(probes, threshold, confidence, power)
@@ -157,6 +157,9 @@ def plan_size(
     criteria are checked instead.
     """
     if plan_path is not None:
+        from audit.plan import load_plan
+        from audit.plan_checks import criterion_lines, plan_packs, sample_warnings
+
         plan = load_plan(plan_path)
         packs = plan_packs(plan, plan_path)
         click.echo("\n".join(criterion_lines(plan, packs)))

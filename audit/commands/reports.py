@@ -11,16 +11,18 @@ from __future__ import annotations
 import hashlib
 import sys
 from pathlib import Path
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 import click
 
-from audit.compare import RunDiff, compare_runs, diff_runs, trend_of
+from audit.cli_names import VIEW_FORMATS
 from audit.errors import InputError
-from audit.render import VIEW_FORMATS, json_text, render_view, scorecard_schema
-from audit.scorecard import Scorecard
-from audit.store import RunRow, Store
-from audit.workspace import Workspace, scorecard_for
+
+if TYPE_CHECKING:  # the commands import what they use in their bodies: --help stays light
+    from audit.compare import RunDiff
+    from audit.scorecard import Scorecard
+    from audit.store import RunRow, Store
+    from audit.workspace import Workspace
 
 __all__ = ["COMMANDS", "diff_text", "exit_code"]
 
@@ -44,6 +46,7 @@ def _view_formats(value: str) -> list[str]:
 
 def _write(view: object, formats: list[str], folder: Path, stem: str) -> None:
     from audit.compare import Comparison, Trend
+    from audit.render import render_view
 
     assert isinstance(view, Comparison | Trend)
     folder.mkdir(parents=True, exist_ok=True)
@@ -107,6 +110,10 @@ def diff(run_a: str, run_b: str, fmt: str, fail_on: str) -> None:
     Exit codes: 0 no criterion changed beyond noise; 1 some criterion changed (with
     --fail-on regression: got worse); 2 usage or input error.
     """
+    from audit.compare import diff_runs
+    from audit.render import render_view
+    from audit.workspace import scorecard_for
+
     store = _settings().workspace.open()
     view = diff_runs(scorecard_for(store, run_a), scorecard_for(store, run_b))
     click.echo(diff_text(view) if fmt == "text" else render_view(view, fmt).rstrip("\n"))
@@ -144,6 +151,9 @@ def compare(run_ids: tuple[str, ...], formats: str, out: Path | None) -> None:
     Exit codes: 0 written; 2 usage or input error (unknown run, fewer than two runs, runs of
     different packs).
     """
+    from audit.compare import compare_runs
+    from audit.workspace import scorecard_for
+
     chosen = _view_formats(formats)
     settings = _settings()
     store = settings.workspace.open()
@@ -210,6 +220,9 @@ def trend(
     1 written, and some criterion got worse beyond noise in the latest run; 2 usage or input
     error (no finished runs of the plan, several targets or packs and none chosen).
     """
+    from audit.compare import trend_of
+    from audit.workspace import scorecard_for
+
     chosen = _view_formats(formats)
     settings = _settings()
     store = settings.workspace.open()
@@ -231,6 +244,8 @@ def schema() -> None:
 
     Exit code 0.
     """
+    from audit.render import json_text, scorecard_schema
+
     click.echo(json_text(scorecard_schema()).rstrip("\n"))
 
 

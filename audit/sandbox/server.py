@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-import httpx
 import uvicorn
 
 from audit.clock import Clock
@@ -105,6 +104,8 @@ def serve_forever(config: SandboxConfig, host: str, port: int, state_path: Path)
 
 
 def wait_ready(base_url: str, timeout: float = 15.0) -> None:
+    import httpx  # here, not at the top: `sandbox serve` never needs it
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

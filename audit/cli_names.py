@@ -1,0 +1,13 @@
+"""Names the command-line help shows, spelt here so that defining the commands imports nothing
+heavy: ``--help`` must not pay for the renderers, the statistics or the evidence bundle.
+
+Each name is a copy of the one its module owns; ``tests/test_startup.py`` checks they agree.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DEFAULT_ARCHIVE", "FORMATS", "VIEW_FORMATS"]
+
+FORMATS = ("html", "md", "json", "junit", "csv")  # audit.render.FORMATS
+VIEW_FORMATS = ("html", "md", "json")  # audit.render.VIEW_FORMATS
+DEFAULT_ARCHIVE = "evidence.tar.gz"  # audit.bundle.DEFAULT_ARCHIVE
