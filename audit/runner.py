@@ -295,6 +295,8 @@ async def execute_run(
         try:
             if store.next_due_time(run_id) is not None:
                 await _preflight(parts)
+                # the schedule is laid when the run starts, not when the plan was made
+                store.lay_schedule(run_id, clock.now())
             upcoming = await engine.run(until_idle=until_idle, stop_at=stop_at)
         except Exception as exc:  # a failure of the tool, not of the platform: the run failed
             store.finish_run(run_id, "failed", clock.now(), f"{type(exc).__name__}: {exc}"[:500])

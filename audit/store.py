@@ -463,6 +463,29 @@ class Store:
         return float(value) if value is not None else None
 
     @_guarded
+    def lay_schedule(self, run_id: str, start: float) -> float:
+        """Lay a run's submission schedule from ``start`` when the run starts: if no probe has
+        been sent yet and the schedule's first slot has passed (a run of a multi-pack plan
+        that waited for the one before it, a detached run resumed later), every planned
+        probe moves by the same amount, so the window keeps its spread instead of going out
+        in one burst. Returns the shift in seconds (0 when nothing moved)."""
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT MIN(scheduled_at), COUNT(submitted_at) FROM probes WHERE run_id = ?",
+                (run_id,),
+            ).fetchone()
+            first, sent = row[0], int(row[1])
+            if first is None or sent or float(first) >= start:
+                return 0.0
+            shift = start - float(first)
+            db.execute(
+                "UPDATE probes SET scheduled_at = scheduled_at + ?, next_at = next_at + ?"
+                " WHERE run_id = ? AND state = 'planned'",
+                (shift, shift, run_id),
+            )
+        return shift
+
+    @_guarded
     def live_probes(self, run_id: str) -> list[ProbeRow]:
         """Probes with work left: not finished, or with a next step scheduled."""
         rows = self._db.execute(
