@@ -26,9 +26,10 @@ test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check audit tests bench
-	$(VENV)/bin/ruff format --check audit tests bench
+	$(VENV)/bin/ruff check audit tests bench scripts
+	$(VENV)/bin/ruff format --check audit tests bench scripts
 	$(VENV)/bin/mypy --strict audit
+	$(VENV)/bin/python scripts/check_layers.py
 
 # Benchmarks (minutes; figures and what limits them are in docs/performance.md).
 bench: $(VENV)/.installed

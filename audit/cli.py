@@ -303,7 +303,7 @@ def report(
         if run_id is None:
             raise click.UsageError("give a RUN_ID, or --from-evidence BUNDLE")
         sys.exit(_report_and_exit(c, run_id, formats, quiet))
-    from audit.bundle import scorecard_folder, scorecard_from_evidence
+    from audit.evidence.bundle import scorecard_folder, scorecard_from_evidence
     from audit.render import RENDERERS, render_formats
     from audit.ui import print_summary
 

@@ -10,4 +10,4 @@ __all__ = ["DEFAULT_ARCHIVE", "FORMATS", "VIEW_FORMATS"]
 
 FORMATS = ("html", "md", "json", "junit", "csv")  # audit.render.FORMATS
 VIEW_FORMATS = ("html", "md", "json")  # audit.render.VIEW_FORMATS
-DEFAULT_ARCHIVE = "evidence.tar.gz"  # audit.bundle.DEFAULT_ARCHIVE
+DEFAULT_ARCHIVE = "evidence.tar.gz"  # audit.evidence.bundle.DEFAULT_ARCHIVE

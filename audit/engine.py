@@ -23,7 +23,7 @@ import asyncio
 import dataclasses
 import heapq
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from audit.adapters.base import (
@@ -53,7 +53,7 @@ from audit.reachability import Reachability
 from audit.store import ObservationRow, ProbeRow, Store
 from audit.synthesis import derive_rng
 
-__all__ = ["Engine", "EngineSettings", "ProgressEvent", "probe_facts"]
+__all__ = ["Engine", "EngineSettings", "ProgressEvent", "filing_fate_unknown", "probe_facts"]
 
 RECONCILE_AFTER = 30.0  # shown as a submitting probe's next step; a restart reconciles at once
 WITHDRAW_RETRY = 60.0  # first retry of a failed withdrawal; doubles each time
@@ -98,7 +98,8 @@ def probe_facts(row: ProbeRow, observations: list[ObservationRow]) -> ProbeFacts
     """What the store says about a probe, in the terms :func:`classify` needs."""
     rejected = any(o.action in _SUBMIT_ACTIONS and o.result == "rejected" for o in observations)
     failure = None
-    if any(o.action in ("notice", "order") and o.result == "failed" for o in observations):
+    filings = [o.result for o in observations if o.action in ("notice", "order")]
+    if "failed" in filings and "filed" not in filings:  # a later try may have filed it
         failure = f"the {row.trigger} could not be filed"
     elif row.post_id is None and not rejected and row.state == "finished":
         failure = row.note or "not submitted"
@@ -112,6 +113,25 @@ def probe_facts(row: ProbeRow, observations: list[ObservationRow]) -> ProbeFacts
         failure=failure,
         posted_at=row.submitted_at,
     )
+
+
+def filing_fate_unknown(history: Sequence[ObservationRow], action: str) -> bool:
+    """Whether an earlier attempt at this filing may have reached the platform unrecorded: an
+    intent ("sending") with no answer after it, or an adapter exception. A filing sent again
+    then takes the platform's time of the first (its answer carries it) as the clock's start;
+    after a clean "failed" answer nothing was filed and the new attempt's own time stands."""
+    pending = unknown = False
+    for o in history:
+        if o.action != action:
+            continue
+        if o.result == SENDING:
+            unknown = unknown or pending
+            pending = True
+        elif o.result in ("filed", "failed"):
+            pending = False
+        else:  # "error": the adapter raised, before or after sending
+            unknown, pending = True, False
+    return unknown or pending
 
 
 def _watching_facts(row: ProbeRow, poll_index: int) -> ProbeFacts:
@@ -424,7 +444,7 @@ class Engine:
         assert row.post_id is not None
         start = self.clock.now()
         history = self.store.observations_of(self.run_id, row.probe_id)
-        interrupted = any(o.action == row.trigger and o.result == SENDING for o in history)
+        interrupted = filing_fate_unknown(history, row.trigger)
         if interrupted and not self.adapter.notice_idempotent:
             reason = (
                 f"interrupted while the {row.trigger} was being filed; not filed again (it may "

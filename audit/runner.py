@@ -20,7 +20,7 @@ from audit.clock import Clock, to_utc
 from audit.durations import parse_duration
 from audit.engine import Engine, EngineSettings, ProgressEvent
 from audit.errors import InputError, TargetUnreachable
-from audit.evidence import EvidenceLedger, Redactor
+from audit.evidence.ledger import EvidenceLedger, Redactor
 from audit.locking import RunBusy, RunLock, lock_dir
 from audit.packs import Pack, load_pack, resolve_pack
 from audit.plan import Plan, Target, plan_dump

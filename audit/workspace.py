@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from audit.evidence import GENESIS
-from audit.keys import workspace_key
+from audit.evidence.keys import workspace_key
+from audit.evidence.ledger import GENESIS
 from audit.render import render_formats
 from audit.scorecard import Scorecard, build_scorecard
 from audit.store import Store

@@ -12,10 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit.archive import read_archive, write_archive
-from audit.bundle import export_bundle, scorecard_from_evidence, verify_bundle, verify_store
 from audit.cli import main
 from audit.errors import InputError, RuntimeFailure
+from audit.evidence.archive import read_archive, write_archive
+from audit.evidence.bundle import (
+    export_bundle,
+    scorecard_from_evidence,
+    verify_bundle,
+    verify_store,
+)
 from audit.store import ObservationRow, Store
 from audit.workspace import scorecard_for
 from tests.evidence_support import SmallAudit, sandbox_audit
@@ -202,7 +207,7 @@ def hostile_archive(members: list[tarfile.TarInfo], tmp_path: Path) -> Path:
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for member in members:
             tar.addfile(member, io.BytesIO(b"x" * member.size) if member.isreg() else None)
-    from audit.archive import _gzip
+    from audit.evidence.archive import _gzip
 
     path = tmp_path / "hostile.tar.gz"
     path.write_bytes(_gzip(buffer.getvalue()))

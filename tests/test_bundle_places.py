@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from audit.archive import GZIP_HEADER
 from audit.cli import main
-from audit.keys import workspace_key
-from audit.manifest import MANIFEST_FILE, file_digest, write_manifest
+from audit.evidence.archive import GZIP_HEADER
+from audit.evidence.keys import workspace_key
+from audit.evidence.manifest import MANIFEST_FILE, file_digest, write_manifest
 from tests.conftest import run_virtual_audit, virtual_plan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,7 +161,7 @@ def test_a_bomb_is_refused_quickly_in_bounded_memory(tmp_path: Path, kind: str) 
         "            return int(line.split()[1])\n"
         "    raise SystemExit('no ' + field)\n"
         "from audit.cli import main\n"
-        "import audit.bundle, audit.render, audit.ui, audit.workspace  # the commands' own\n"
+        "import audit.evidence.bundle, audit.render, audit.ui, audit.workspace\n"
         "base = kib('VmRSS')\n"
         "start = time.monotonic()\n"
         "try:\n"

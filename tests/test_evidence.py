@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit.evidence import (
+from audit.evidence.ledger import (
     GENESIS,
     EvidenceLedger,
     check_agreement,

@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 
 from audit.clock import VirtualClock
 from audit.errors import TargetUnreachable
-from audit.evidence import check_agreement, check_chain
+from audit.evidence.ledger import check_agreement, check_chain
 from audit.http import EVIDENCE_BODY_BYTES, MAX_BODY_BYTES
 from audit.runner import execute_run
 from audit.store import Store

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit.errors import InputError
-from audit.keys import KEY_FILE, SigningKey, fingerprint, signature_valid, workspace_key
-from audit.manifest import file_digest, read_manifest, write_manifest
+from audit.evidence.keys import KEY_FILE, SigningKey, fingerprint, signature_valid, workspace_key
+from audit.evidence.manifest import file_digest, read_manifest, write_manifest
 
 KEY = SigningKey.generate()
 

@@ -27,7 +27,7 @@ import pytest
 from audit.adapters.base import PostState, SubmitKind
 from audit.adapters.profile import build_profile_adapter, decode_post_id
 from audit.clock import SystemClock
-from audit.evidence import check_agreement, verify_chain
+from audit.evidence.ledger import check_agreement, verify_chain
 from audit.packs import load_pack, resolve_pack
 from audit.plan import Plan, Sample, Schedule, SecretRef, Target
 from audit.polling import PollingPolicy

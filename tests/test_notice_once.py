@@ -117,7 +117,7 @@ def test_a_filing_cut_short_is_never_sent_again_where_it_cannot_be_deduplicated(
 
 def test_a_run_with_a_filing_sent_again_verifies(tmp_path: Path) -> None:
     """verify re-derives the clock of a filing sent again (the platform's time of the first)."""
-    from audit.bundle import verify_store
+    from audit.evidence.bundle import verify_store
 
     store, run_id, _ = _killed_then_resumed(tmp_path, None)
     result = verify_store(store, run_id)

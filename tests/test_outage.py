@@ -99,7 +99,7 @@ def test_an_outage_longer_than_the_retries_loses_no_probe(tmp_path: Path, adapte
             started = post["notices"][0]["at"]
         assert abs(row.clock_start - started) <= 1e-3, (row.probe_id, row.clock_start, started)
     assert len(truth["posts"]) + len(blocked) == len(rows)  # every probe posted, exactly once
-    from audit.bundle import verify_store
+    from audit.evidence.bundle import verify_store
 
     verified = verify_store(store, prepared.run_id)  # every record follows from the ledger
     assert verified.ok, verified.problems

@@ -28,12 +28,12 @@ from audit.adapters.profile import build_profile_adapter
 from audit.adapters.sandbox import SandboxAdapter
 from audit.cli import main
 from audit.clock import VirtualClock
-from audit.evidence import EvidenceLedger, Redactor
+from audit.evidence.keys import workspace_key
+from audit.evidence.ledger import EvidenceLedger, Redactor
+from audit.evidence.manifest import MANIFEST_FILE, file_digest, write_manifest
+from audit.evidence.rederive import check_derivation, exchange_from_entry
 from audit.http import PlatformClient
-from audit.keys import workspace_key
-from audit.manifest import MANIFEST_FILE, file_digest, write_manifest
 from audit.plan import Target
-from audit.rederive import check_derivation, exchange_from_entry
 from audit.runner import execute_run
 from audit.store import ExchangeRecord, Store
 from audit.workspace import scorecard_for

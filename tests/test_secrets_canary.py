@@ -27,9 +27,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from audit.archive import read_archive
 from audit.cli import main
 from audit.clock import SystemClock, VirtualClock
+from audit.evidence.archive import read_archive
 from audit.runner import execute_run
 from audit.sandbox.app import create_app
 from audit.sandbox.moderation import default_config_path, load_sandbox_config

@@ -32,10 +32,10 @@ HEAVY_PACKAGES = {
     "yaml",
 }
 HEAVY_AUDIT = {
-    "audit.bundle",
+    "audit.evidence.bundle",
     "audit.charts",
     "audit.engine",
-    "audit.evidence",
+    "audit.evidence.ledger",
     "audit.plan",
     "audit.render",
     "audit.runner",
@@ -124,7 +124,8 @@ def test_sandbox_serve_imports_its_server_and_no_renderer(tmp_path: Path) -> Non
 
 
 def test_help_names_agree_with_their_owners() -> None:
-    from audit import bundle, cli_names, render
+    from audit import cli_names, render
+    from audit.evidence import bundle
 
     assert cli_names.FORMATS == render.FORMATS
     assert cli_names.VIEW_FORMATS == render.VIEW_FORMATS

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from audit.probe import Probe
+from audit.redaction import Redactor
 
 __all__ = [
     "NOT_FOUND",
     "Adapter",
+    "EvidenceLedgerSink",
     "NoticeResult",
     "PostState",
     "StatusResult",
@@ -87,6 +89,16 @@ class NoticeResult:
 class WithdrawResult:
     withdrawn: bool  # True when the post is no longer up after the call (deleted or already gone)
     detail: str = ""
+
+
+class EvidenceLedgerSink(Protocol):
+    """What an adapter needs of the run's evidence ledger: somewhere to record each exchange
+    and the redactor that cuts secrets from it (adapters never import the evidence package)."""
+
+    @property
+    def redactor(self) -> Redactor: ...
+
+    def append(self, probe_id: str | None, entry: dict[str, Any]) -> object: ...
 
 
 class Adapter(Protocol):

@@ -6,10 +6,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from audit.adapters.base import Adapter
+from audit.adapters.base import Adapter, EvidenceLedgerSink
 from audit.adapters.sandbox import SandboxAdapter
 from audit.clock import Clock
-from audit.evidence import EvidenceLedger
 from audit.http import PlatformClient
 from audit.plan import Target
 
@@ -22,7 +21,7 @@ __all__ = ["build_adapter"]
 def build_adapter(
     target: Target,
     clock: Clock,
-    ledger: EvidenceLedger,
+    ledger: EvidenceLedgerSink,
     *,
     seed: int,
     transport: httpx.AsyncBaseTransport | None = None,

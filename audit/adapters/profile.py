@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 import httpx
 
 from audit.adapters.base import (
+    EvidenceLedgerSink,
     NoticeResult,
     PostState,
     StatusResult,
@@ -48,7 +49,6 @@ from audit.adapters.profile_read import ProfileReader, encode_post_id
 from audit.adapters.profile_request import SecretScrubber, render_request
 from audit.adapters.profile_template import Template, TemplateError, tree_references
 from audit.clock import Clock
-from audit.evidence import EvidenceLedger
 from audit.http import Exchange, PlatformClient, RateLimiter, RetryPolicy
 from audit.plan import Target
 from audit.probe import Probe
@@ -354,7 +354,7 @@ def _min_rate(*rates: float | None) -> float | None:
 def build_profile_adapter(
     target: Target,
     clock: Clock,
-    ledger: EvidenceLedger,
+    ledger: EvidenceLedgerSink,
     *,
     seed: int,
     transport: httpx.AsyncBaseTransport | None = None,

@@ -17,7 +17,7 @@ from audit.errors import InputError
 from audit.options import formats_option
 
 if TYPE_CHECKING:  # the commands import what they use in their bodies: --help stays light
-    from audit.bundle import Verification
+    from audit.evidence.bundle import Verification
     from audit.store import Store
     from audit.workspace import Workspace
 
@@ -95,7 +95,7 @@ def verify(target: str, expect_key: str | None, rebuild: bool) -> None:
     Exit codes: 0 intact, 1 tampered or damaged, 2 not a bundle or unknown run, 4 the workspace
     store itself is damaged (SQLite's integrity check fails), so the run cannot be checked.
     """
-    from audit.bundle import verify_bundle, verify_store
+    from audit.evidence.bundle import verify_bundle, verify_store
 
     path = Path(target)
     if path.exists() or _looks_like_a_path(target):
@@ -125,7 +125,7 @@ def export(run_id: str, out: Path | None) -> None:
     The bundle verifies on any machine with `platform-audit verify` and nothing else; the
     signing key is the workspace's (created on first use under WORKSPACE/keys/).
     """
-    from audit.bundle import export_bundle
+    from audit.evidence.bundle import export_bundle
 
     workspace, reports = _context()
     store = _existing_store(workspace)
@@ -154,7 +154,7 @@ def evidence_report(bundle: Path, formats: list[str], out: Path | None, force: b
     `report`: 0 compliant, 1 non-compliant, 3 inconclusive, 4 not measured; 2 when the bundle
     is not usable.
     """
-    from audit.bundle import scorecard_folder, scorecard_from_evidence
+    from audit.evidence.bundle import scorecard_folder, scorecard_from_evidence
     from audit.render import RENDERERS, render_formats
 
     card = scorecard_from_evidence(bundle)
@@ -176,7 +176,7 @@ def key() -> None:
 
     Publish this fingerprint: it lets anyone check that an evidence bundle was signed by you.
     """
-    from audit.keys import workspace_key
+    from audit.evidence.keys import workspace_key
 
     workspace, _ = _context()
     signing = workspace_key(workspace.root)

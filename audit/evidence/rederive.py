@@ -31,7 +31,7 @@ from typing import Any
 from audit.adapters.base import NoticeResult, StatusResult, SubmitResult, WithdrawResult
 from audit.clock import utc_iso
 from audit.durations import parse_duration
-from audit.engine import probe_facts
+from audit.engine import filing_fate_unknown, probe_facts
 from audit.errors import InputError
 from audit.http import Exchange
 from audit.outcomes import classify
@@ -326,8 +326,14 @@ class _Check:
             return  # no backing answer (named elsewhere) or one kept only in part
         # a filing sent again after an interruption starts the clock at the platform's time
         # of the first one (its answer carries it), as the engine does
-        resent = sum(1 for o in observations if o.action == obs.action and o.result == "sending")
-        expected, post_id = self._start(obs.action, exchange, resent > 1)
+        intents = [
+            i
+            for i, o in enumerate(observations[: observations.index(obs)])
+            if o.action == obs.action and o.result == "sending"
+        ]
+        before = observations[: intents[-1]] if intents else []
+        resent = filing_fate_unknown(before, obs.action) if row.trigger != "proactive" else False
+        expected, post_id = self._start(obs.action, exchange, resent)
         if expected is None or abs(expected - row.clock_start) > _TIME_SLACK:
             self.fail(
                 row.probe_id,

@@ -20,8 +20,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from audit.evidence import canonical_json, pretty_json
-from audit.keys import ALGORITHM, SigningKey, fingerprint, signature_valid
+from audit.evidence.keys import ALGORITHM, SigningKey, fingerprint, signature_valid
+from audit.evidence.ledger import canonical_json, pretty_json
 
 __all__ = [
     "FORMAT",

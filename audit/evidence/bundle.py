@@ -12,7 +12,7 @@ A bundle is a folder or a ``.tar.gz`` archive holding, side by side::
 
 :func:`verify_bundle` needs nothing but the bundle and names the first bad place: a manifest that
 does not verify, a ledger line and entry, a file whose digest differs, a file the manifest does
-not list, or a record that does not follow from the ledger (:mod:`audit.rederive`).
+not list, or a record that does not follow from the ledger (:mod:`audit.evidence.rederive`).
 :func:`scorecard_from_evidence` rebuilds the scorecard from a verified bundle alone.
 """
 
@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from audit import __version__
-from audit.archive import is_archive_path, read_archive_stream, read_folder, write_archive
 from audit.clock import Clock, SystemClock, utc_iso
 from audit.errors import InputError
-from audit.evidence import (
+from audit.evidence.archive import is_archive_path, read_archive_stream, read_folder, write_archive
+from audit.evidence.keys import SigningKey, workspace_key
+from audit.evidence.ledger import (
     GENESIS,
     LEDGER_FILE,
     OBSERVATIONS_FILE,
@@ -44,10 +45,15 @@ from audit.evidence import (
     parse_records,
     snapshot,
 )
-from audit.evidence import read_ledger as parse_ledger
-from audit.keys import SigningKey, workspace_key
-from audit.manifest import MANIFEST_FILE, ManifestBody, file_digest, read_manifest, write_manifest
-from audit.rederive import check_derivation
+from audit.evidence.ledger import read_ledger as parse_ledger
+from audit.evidence.manifest import (
+    MANIFEST_FILE,
+    ManifestBody,
+    file_digest,
+    read_manifest,
+    write_manifest,
+)
+from audit.evidence.rederive import check_derivation
 from audit.render import RENDERERS
 from audit.scorecard import Scorecard, build_scorecard
 from audit.store import ExchangeRecord, Store
@@ -83,7 +89,7 @@ def _scorecard(evidence: RunEvidence, signing_key: str | None) -> Scorecard:
 def _ledger_disagreements(evidence: RunEvidence) -> tuple[list[str], list[str]]:
     """Where the run's records do not follow from its ledger (problems), and what could not be
     checked (notes): every measurement rests on an answer, says what that answer says, and
-    every outcome, deadline clock and probe text follows (see :mod:`audit.rederive`)."""
+    every outcome, deadline clock and probe text follows (see :mod:`audit.evidence.rederive`)."""
     found = check_agreement(evidence.probes, evidence.observations, evidence.records)
     derived = check_derivation(
         evidence.run, evidence.probes, evidence.observations, evidence.records
@@ -443,7 +449,7 @@ def verify_bundle(path: Path, expect_key: str | None = None, rebuild: bool = Fal
 
 def verify_store(store: Store, run_id: str) -> Verification:
     """Check a run's ledger in the workspace store, and that its records follow from it (its
-    observations, outcomes, deadline clocks and probe texts: see :mod:`audit.rederive`)."""
+    observations, outcomes, deadline clocks and probe texts: see :mod:`audit.evidence.rederive`)."""
     store.check_integrity()
     run = store.run(run_id)
     records = list(store.exchanges(run_id))
