@@ -323,6 +323,7 @@ def report(
 def runs(c: Context) -> None:
     """List the runs in the workspace."""
     from audit.clock import utc_iso
+    from audit.lifecycle import ProbeState
 
     store = c.workspace.open()
     rows = store.runs()
@@ -331,7 +332,7 @@ def runs(c: Context) -> None:
         return
     for r in rows:
         counts = store.state_counts(r.run_id)
-        done = counts.get("finished", 0)
+        done = counts.get(ProbeState.FINISHED, 0)
         total = sum(counts.values())
         click.echo(
             f"{r.run_id}  {r.status:<9} {done}/{total} probes  plan {r.plan_name}  "

@@ -38,6 +38,7 @@ from audit.adapters.base import (
 )
 from audit.clock import Clock
 from audit.errors import TargetUnreachable
+from audit.lifecycle import FilingResult, ProbeState, WithdrawalResult
 from audit.outcomes import (
     Outcome,
     ProbeFacts,
@@ -85,7 +86,7 @@ class ProgressEvent:
 
 
 _SUBMIT_ACTIONS = frozenset({"submit", "lookup", "resubmit"})
-SENDING = "sending"  # a filing's intent, stored before it is sent
+SENDING = FilingResult.SENDING  # a filing's intent, stored before it is sent
 
 
 def _observation_end(row: ProbeRow) -> float | None:
@@ -99,9 +100,11 @@ def probe_facts(row: ProbeRow, observations: list[ObservationRow]) -> ProbeFacts
     rejected = any(o.action in _SUBMIT_ACTIONS and o.result == "rejected" for o in observations)
     failure = None
     filings = [o.result for o in observations if o.action in ("notice", "order")]
-    if "failed" in filings and "filed" not in filings:  # a later try may have filed it
+    if (
+        FilingResult.FAILED in filings and FilingResult.FILED not in filings
+    ):  # a later try may have filed it
         failure = f"the {row.trigger} could not be filed"
-    elif row.post_id is None and not rejected and row.state == "finished":
+    elif row.post_id is None and not rejected and row.state == ProbeState.FINISHED:
         failure = row.note or "not submitted"
     return ProbeFacts(
         expectation=row.expectation,
@@ -127,7 +130,7 @@ def filing_fate_unknown(history: Sequence[ObservationRow], action: str) -> bool:
         if o.result == SENDING:
             unknown = unknown or pending
             pending = True
-        elif o.result in ("filed", "failed"):
+        elif o.result in (FilingResult.FILED, FilingResult.FAILED):
             pending = False
         else:  # "error": the adapter raised, before or after sending
             unknown, pending = True, False
@@ -240,7 +243,7 @@ class Engine:
         self._due.clear()
         now = self.clock.now()
         for row in self.store.live_probes(self.run_id):
-            if row.state == "submitting":
+            if row.state == ProbeState.SUBMITTING:
                 row = dataclasses.replace(row, next_at=now)
             self._live[row.probe_id] = _Live(row)
             self._schedule(self._live[row.probe_id])
@@ -299,7 +302,7 @@ class Engine:
         """Write the transition (and what caused it) to the store, then to the engine's copy."""
         self.store.update_probe(self.run_id, live.row.probe_id, obs, **fields)
         live.row = dataclasses.replace(live.row, **fields)  # type: ignore[arg-type]
-        if live.row.state == "finished" and live.row.next_at is None:
+        if live.row.state == ProbeState.FINISHED and live.row.next_at is None:
             del self._live[live.row.probe_id]
         elif "next_at" in fields:
             self._schedule(live)
@@ -316,12 +319,12 @@ class Engine:
     # steps ------------------------------------------------------------------------------
     async def _step(self, live: _Live) -> None:
         handler = {
-            "planned": self._submit,
-            "submitting": self._reconcile,
-            "noticing": self._notice,
-            "watching": self._look,
-            "withdrawing": self._withdraw,
-        }.get(live.row.state)
+            ProbeState.PLANNED: self._submit,
+            ProbeState.SUBMITTING: self._reconcile,
+            ProbeState.NOTICING: self._notice,
+            ProbeState.WATCHING: self._look,
+            ProbeState.WITHDRAWING: self._withdraw,
+        }.get(ProbeState(live.row.state))
         if handler is None:
             self._commit(live, next_at=None)
             return
@@ -329,7 +332,9 @@ class Engine:
 
     async def _submit(self, live: _Live) -> None:
         now = self.clock.now()
-        self._commit(live, state="submitting", submitted_at=now, next_at=now + RECONCILE_AFTER)
+        self._commit(
+            live, state=ProbeState.SUBMITTING, submitted_at=now, next_at=now + RECONCILE_AFTER
+        )
         try:
             result = await self.adapter.submit(self._probe(live), live.row.probe_id)
         except Exception as exc:  # an adapter's exception costs this probe's step only
@@ -411,8 +416,8 @@ class Engine:
         elif row.trigger == "proactive":
             self._start_clock(live, result.post_id, result.sent_at, obs)
         else:
-            self._commit(live, obs, state="noticing", post_id=result.post_id, next_at=now)
-            self._emit(row.probe_id, "noticing")
+            self._commit(live, obs, state=ProbeState.NOTICING, post_id=result.post_id, next_at=now)
+            self._emit(row.probe_id, ProbeState.NOTICING)
 
     def _start_clock(
         self, live: _Live, post_id: str, start: float, obs: ObservationRow | None
@@ -425,7 +430,7 @@ class Engine:
         self._commit(
             live,
             obs,
-            state="watching",
+            state=ProbeState.WATCHING,
             post_id=post_id,
             clock_start=start,
             deadline_at=start + row.deadline_s,
@@ -433,7 +438,7 @@ class Engine:
             poll_index=0,
             next_at=start + offsets[0],
         )
-        self._emit(row.probe_id, "watching")
+        self._emit(row.probe_id, ProbeState.WATCHING)
 
     async def _notice(self, live: _Live) -> None:
         """File the notice or order once. Its intent is stored before it is sent ("sending"),
@@ -468,7 +473,7 @@ class Engine:
         obs = ObservationRow(
             row.probe_id,
             row.trigger,
-            "filed" if result.filed else "failed",
+            FilingResult.FILED if result.filed else FilingResult.FAILED,
             start,
             self.clock.now(),
             result.detail,
@@ -593,7 +598,7 @@ class Engine:
         fields: dict[str, object] = {
             "outcome": outcome.value,
             "note": reason or None,
-            "state": "withdrawing" if up else "finished",
+            "state": ProbeState.WITHDRAWING if up else ProbeState.FINISHED,
             "next_at": self.clock.now() if up else None,
         }
         if poll_index is not None:
@@ -628,11 +633,11 @@ class Engine:
             self._commit(
                 live,
                 obs,
-                state="finished",
+                state=ProbeState.FINISHED,
                 withdrawn_at=now if result.withdrawn else None,
                 next_at=None,
             )
-            self._emit(row.probe_id, "finished", row.outcome)
+            self._emit(row.probe_id, ProbeState.FINISHED, row.outcome)
             return
         delay = WITHDRAW_RETRY * 2 ** (live.withdrawals - 1)
         self._commit(live, obs, next_at=now + delay)
@@ -646,5 +651,5 @@ def _raised(exc: Exception) -> str:
 def _withdraw_observation(
     probe_id: str, withdrawn: bool, started: float, ended: float, detail: str
 ) -> ObservationRow:
-    result = "withdrawn" if withdrawn else "failed"
+    result = WithdrawalResult.WITHDRAWN if withdrawn else WithdrawalResult.FAILED
     return ObservationRow(probe_id, "withdraw", result, started, ended, detail)

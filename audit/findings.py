@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterable
 from enum import StrEnum
 
+from audit.lifecycle import RunStatus
 from audit.outcomes import Outcome
 from audit.stats import Verdict
 
@@ -40,11 +41,11 @@ class Standing(StrEnum):
 
 
 def standing_of(status: str) -> Standing:
-    if status == "complete":
+    if status == RunStatus.COMPLETE:
         return Standing.FINAL
-    if status == "cancelled":
+    if status == RunStatus.CANCELLED:
         return Standing.CANCELLED
-    if status == "failed":
+    if status == RunStatus.FAILED:
         return Standing.FAILED
     return Standing.PRELIMINARY
 

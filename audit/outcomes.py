@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from audit.adapters.base import PostState
 from audit.store import ObservationRow
 
 __all__ = [
@@ -24,7 +25,7 @@ __all__ = [
     "look_window",
 ]
 
-DOWN = frozenset({"removed", "gone"})
+_DOWN = frozenset({PostState.REMOVED, PostState.GONE})  # a look that found the post down
 
 _LAST_LOOK_FAILED = "the last planned look failed; it may have been removed after the last good one"
 
@@ -84,7 +85,7 @@ def extend_window(window: Window, look: ObservationRow) -> Window:
     last_visible, first_down = window
     if first_down is not None:
         return window
-    if look.result in DOWN:
+    if look.result in _DOWN:
         return last_visible, look.ended_at
     if look.result == "visible":
         return look.started_at, None

@@ -21,6 +21,7 @@ from audit.durations import parse_duration
 from audit.engine import Engine, EngineSettings, ProgressEvent
 from audit.errors import InputError, TargetUnreachable
 from audit.evidence.ledger import EvidenceLedger, Redactor
+from audit.lifecycle import ProbeState, RunStatus
 from audit.locking import RunBusy, RunLock, lock_dir
 from audit.packs import Pack, load_pack, resolve_pack
 from audit.plan import Plan, Target, plan_dump
@@ -98,7 +99,7 @@ def _probe_rows(
                 trigger=criterion.trigger.value,
                 deadline_s=deadline,
                 grace_s=deadline * plan.grace,
-                state="planned",
+                state=ProbeState.PLANNED,
                 next_at=max(start, at),
                 scheduled_at=max(start, at),
                 post_id=None,
@@ -166,7 +167,7 @@ def create_runs(
                 pack_digest=pack_digest(pack),
                 seed=plan.seed,
                 time_scale=plan.time_scale,
-                status="running",
+                status=RunStatus.RUNNING,
                 finished_at=None,
                 failure=None,
                 profile=_profile_of(target),
@@ -299,13 +300,15 @@ async def execute_run(
                 store.lay_schedule(run_id, clock.now())
             upcoming = await engine.run(until_idle=until_idle, stop_at=stop_at)
         except Exception as exc:  # a failure of the tool, not of the platform: the run failed
-            store.finish_run(run_id, "failed", clock.now(), f"{type(exc).__name__}: {exc}"[:500])
+            store.finish_run(
+                run_id, RunStatus.FAILED, clock.now(), f"{type(exc).__name__}: {exc}"[:500]
+            )
             raise
         finally:
             await parts.adapter.aclose()
         # a run that failed and was resumed to its end is complete
-        if upcoming is None and store.run(run_id).status in ("running", "failed"):
-            store.finish_run(run_id, "complete", clock.now())
+        if upcoming is None and store.run(run_id).status in (RunStatus.RUNNING, RunStatus.FAILED):
+            store.finish_run(run_id, RunStatus.COMPLETE, clock.now())
         return upcoming
 
 
@@ -341,9 +344,9 @@ async def cleanup_run(
         finally:
             await parts.adapter.aclose()
         if report.cancelled or report.cut_short:
-            store.finish_run(run_id, "cancelled", clock.now(), "stopped by cleanup")
-        elif parts.run.status == "running" and store.next_due_time(run_id) is None:
-            store.finish_run(run_id, "complete", clock.now())
+            store.finish_run(run_id, RunStatus.CANCELLED, clock.now(), "stopped by cleanup")
+        elif parts.run.status == RunStatus.RUNNING and store.next_due_time(run_id) is None:
+            store.finish_run(run_id, RunStatus.COMPLETE, clock.now())
         return report
     finally:
         lock.release()

@@ -11,7 +11,6 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from audit import __version__
 from audit.arms import EvasionFinding, minimal_evasion, tally_arms
@@ -27,6 +26,7 @@ from audit.findings import (
     unknown_causes,
     unknowns_text,
 )
+from audit.lifecycle import RunStatus
 from audit.outcomes import Outcome, classify
 from audit.packs import Criterion, Pack
 from audit.scorecard_method import methodology
@@ -516,7 +516,7 @@ def build_scorecard(
     by_criterion: dict[str, list[_Judged]] = {}
     for j in judged:
         by_criterion.setdefault(j.row.criterion_id, []).append(j)
-    failure = run.failure if run.status == "failed" else None
+    failure = run.failure if run.status == RunStatus.FAILED else None
     cards = [
         _card(
             c,
@@ -579,6 +579,3 @@ def build_scorecard(
         signing_key=signing_key,
         evasions=_evasions(pack, by_criterion),
     )
-
-
-Format = Literal["html", "md", "json", "junit", "csv"]

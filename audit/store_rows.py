@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from audit.lifecycle import ProbeState, RunStatus
+
 T = TypeVar("T")
 
 __all__ = [
@@ -154,10 +156,8 @@ def _loads(text: object, column: str) -> Any:
         raise DamagedRow(f"column {column} is not valid JSON ({exc})") from None
 
 
-PROBE_STATES = frozenset(
-    {"planned", "submitting", "noticing", "watching", "withdrawing", "finished"}
-)
-RUN_STATUSES = frozenset({"running", "complete", "failed", "cancelled"})
+PROBE_STATES = frozenset(ProbeState)
+RUN_STATUSES = frozenset(RunStatus)
 EXPECTATIONS = frozenset({"violating", "control"})
 OUTCOMES = frozenset(  # the values of audit.outcomes.Outcome (which imports this module)
     {

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from audit.adapters.base import Adapter, SubmitKind
 from audit.clock import Clock
+from audit.lifecycle import ProbeState, WithdrawalResult
 from audit.outcomes import Outcome
 from audit.probe import Probe
 from audit.store import ObservationRow, ProbeRow, Store
@@ -65,17 +66,17 @@ class Sweeper:
 
     async def _one(self, row: ProbeRow, report: CleanupReport) -> None:
         async with self._room:
-            if row.state == "planned":
+            if row.state == ProbeState.PLANNED:
                 self._stop(row, Outcome.INCONCLUSIVE, CANCELLED)
                 report.cancelled.append(row.probe_id)
                 return
-            if row.state == "submitting":
+            if row.state == ProbeState.SUBMITTING:
                 row = await self._reconcile(row, report)
-            elif row.state in ("noticing", "watching"):
+            elif row.state in (ProbeState.NOTICING, ProbeState.WATCHING):
                 row = self._stop(row, Outcome.INCONCLUSIVE, CUT_SHORT, up=True)
                 report.cut_short.append(row.probe_id)
             if row.post_id is None or row.withdrawn_at is not None:
-                if row.state == "finished":
+                if row.state == ProbeState.FINISHED:
                     report.already_down += 1
                 return
             await self._withdraw(row, report)
@@ -86,7 +87,7 @@ class Sweeper:
             row.probe_id,
             outcome=row.outcome or outcome.value,
             note=row.note if row.outcome else note,
-            state="withdrawing" if up else "finished",
+            state=ProbeState.WITHDRAWING if up else ProbeState.FINISHED,
             next_at=None,
         )
         return self.store.probe(self.run_id, row.probe_id)
@@ -122,7 +123,7 @@ class Sweeper:
         started = self.clock.now()
         result = await self.adapter.withdraw(row.post_id, row.probe_id)
         now = self.clock.now()
-        outcome = "withdrawn" if result.withdrawn else "failed"
+        outcome = WithdrawalResult.WITHDRAWN if result.withdrawn else WithdrawalResult.FAILED
         obs = ObservationRow(row.probe_id, "withdraw", outcome, started, now, result.detail)
         if result.withdrawn:
             report.withdrawn.append(row.probe_id)
@@ -132,7 +133,7 @@ class Sweeper:
             self.run_id,
             row.probe_id,
             obs,
-            state="finished",
+            state=ProbeState.FINISHED,
             withdrawn_at=now if result.withdrawn else None,
             next_at=None,
         )

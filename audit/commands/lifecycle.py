@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from audit.errors import AuditError, InputError
+from audit.lifecycle import ProbeState, RunStatus
 from audit.options import formats_option, give_up_option, seconds_callback
 
 if TYPE_CHECKING:  # the commands import what they use in their bodies: --help stays light
@@ -36,7 +37,6 @@ if TYPE_CHECKING:  # the commands import what they use in their bodies: --help s
 __all__ = ["COMMANDS", "cleanup", "last_deadline", "poll", "schedule", "status"]
 
 EXIT_OK, EXIT_RUNTIME = 0, 4
-_STATES = ("planned", "submitting", "noticing", "watching", "withdrawing", "finished")
 
 
 def _workspace() -> tuple[Store, Path]:
@@ -241,8 +241,8 @@ def _unfinished(store: Store) -> list[str]:
     return [
         r.run_id
         for r in store.runs()
-        if r.status == "running"
-        or (r.status == "failed" and store.next_due_time(r.run_id) is not None)
+        if r.status == RunStatus.RUNNING
+        or (r.status == RunStatus.FAILED and store.next_due_time(r.run_id) is not None)
     ]
 
 
@@ -288,7 +288,7 @@ def _status_data(store: Store, run_id: str, now: float) -> dict[str, Any]:
         "target": run.target_name,
         "created_utc": utc_iso(run.created_at),
         "probes": total,
-        "states": {s: states.get(s, 0) for s in _STATES},
+        "states": {s.value: states.get(s, 0) for s in ProbeState},
         "outcomes": store.outcome_counts(run_id),
         "up_on_platform": len(store.probes_up(run_id)),
         "status_looks": looks,

@@ -17,6 +17,7 @@ import click
 
 from audit.cli_names import VIEW_FORMATS
 from audit.errors import InputError
+from audit.lifecycle import RunStatus
 
 if TYPE_CHECKING:  # the commands import what they use in their bodies: --help stays light
     from audit.compare import RunDiff
@@ -180,7 +181,7 @@ def _plan_runs(store: Store, plan: str, target: str | None, pack: str | None) ->
     if len(series) != 1:
         choices = ", ".join(f"--target {t} --pack {p}" for t, p in series) or "none match"
         raise InputError(f"plan {plan!r}: choose one target and pack ({choices})")
-    return [r for r in runs if r.status != "running"]
+    return [r for r in runs if r.status != RunStatus.RUNNING]
 
 
 @click.command("trend")

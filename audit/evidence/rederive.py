@@ -34,6 +34,7 @@ from audit.durations import parse_duration
 from audit.engine import filing_fate_unknown, probe_facts
 from audit.errors import InputError
 from audit.http import Exchange
+from audit.lifecycle import FilingResult, WithdrawalResult
 from audit.outcomes import classify
 from audit.store import ExchangeRecord, ObservationRow, ProbeRow, RunRow
 
@@ -180,9 +181,14 @@ def _reread(readers: Readers, action: str, exchange: Exchange) -> str | None:
         found = readers.lookup(exchange)
         return None if found is None else found.kind.value
     if action in ("notice", "order"):
-        return "filed" if readers.notice(exchange, action).filed else "failed"
+        filed = readers.notice(exchange, action).filed
+        return FilingResult.FILED if filed else FilingResult.FAILED
     if action == "withdraw":
-        return "withdrawn" if readers.withdraw(exchange).withdrawn else "failed"
+        return (
+            WithdrawalResult.WITHDRAWN
+            if readers.withdraw(exchange).withdrawn
+            else WithdrawalResult.FAILED
+        )
     return None
 
 
