@@ -266,6 +266,53 @@ def test_every_measurement_rests_on_the_ledger(audit: Audit) -> None:
     assert {"preflight", "submit", "status", "notice", "withdraw"} <= actions
 
 
+def test_a_run_carried_by_three_processes_verifies_with_every_exchange_attributed(
+    homeserver: Homeserver, tmp_path: Path
+) -> None:
+    """Two-field post ids (room, event), the run carried by three processes in turn — `run`
+    stopped part-way, a `poll` doing only what is due, a `resume` to the end — each with a new
+    store connection and a new adapter, so nothing held in memory survives: the run verifies
+    (every record re-derived from the ledger) and every per-probe exchange carries the probe
+    id of the post it touched."""
+    from urllib.parse import unquote
+
+    from audit.evidence.bundle import verify_store
+
+    os.environ[TOKEN_ENV] = homeserver.author_token
+    try:
+        path, clock = tmp_path / "audit.sqlite", SystemClock()
+        plan = matrix_plan(homeserver.server.base_url, homeserver.room_id)
+        store = Store(path)
+        (prepared,) = create_runs(store, plan, None, clock)
+        run_id = prepared.run_id
+        asyncio.run(execute_run(store, run_id, clock, stop_at=clock.now() + 1.0))
+        store.close()
+        store = Store(path)
+        asyncio.run(execute_run(store, run_id, clock, until_idle=True))
+        store.close()
+        store = Store(path)
+        assert asyncio.run(execute_run(store, run_id, clock)) is None
+        verified = verify_store(store, run_id)
+        assert verified.ok, verified.problems
+        events = {
+            row.probe_id: decode_post_id(row.post_id, ["room_id", "event_id"])["event_id"]
+            for row in store.probes(run_id)
+            if row.post_id is not None
+        }
+        per_probe = [
+            r
+            for r in store.exchanges(run_id)
+            if r.entry["action"] in ("submit", "lookup", "status", "notice", "order", "withdraw")
+        ]
+        assert per_probe and all(r.probe_id is not None for r in per_probe)
+        for record in per_probe:
+            if record.entry["action"] in ("status", "withdraw", "notice", "order"):
+                assert events[record.probe_id] in unquote(record.entry["url"]), record.entry["url"]
+        store.close()
+    finally:
+        os.environ.pop(TOKEN_ENV, None)
+
+
 class ListLedger:
     """Stands in for the evidence ledger: keeps entries, redacted as the real one does."""
 
