@@ -182,7 +182,10 @@ class PlatformClient:
         transport: httpx.AsyncBaseTransport | None = None,
         seed: int = 0,
         secrets: Iterable[str] = (),
+        actions: Mapping[str, tuple[float | None, int | None]] | None = None,
     ) -> None:
+        """``actions``: per action, its own rate limit (on top of ``rate_limit``) and its
+        attempts (instead of the retry policy's), e.g. ``{"submit": (0.2, 8)}``."""
         self.base_url = base_url.rstrip("/")
         self._redactor = Redactor([*secrets_in_headers(headers), *secrets])
         self._redactor.add(httpx.URL(self.base_url).password)
@@ -190,6 +193,12 @@ class PlatformClient:
         self._evidence = evidence
         self._retry = retry or RetryPolicy()
         self._limiter = RateLimiter(clock, rate_limit)
+        self._action_limiters = {
+            name: RateLimiter(clock, rate) for name, (rate, _) in (actions or {}).items() if rate
+        }
+        self._action_attempts = {
+            name: tries for name, (_, tries) in (actions or {}).items() if tries is not None
+        }
         self._rng = random.Random(seed)
         self._client = httpx.AsyncClient(
             base_url=self.base_url,
@@ -227,6 +236,7 @@ class PlatformClient:
         timeout: float | None = None,
         expect_json: bool = False,
         readable: Callable[[Exchange], bool] | None = None,
+        attempts: int | None = None,
     ) -> Exchange:
         """Send with retries; every attempt goes to the evidence ledger.
 
@@ -244,21 +254,27 @@ class PlatformClient:
             method, path, json=json_body, content=content, headers=headers, data=data, **extra
         )
         check = readable or (_is_json if expect_json else None)
+        budget = self._action_attempts.get(action, attempts or self._retry.attempts)
+        action_limiter = self._action_limiters.get(action)
         attempt = 0
         while True:
             attempt += 1
+            if action_limiter is not None:
+                await action_limiter.acquire()
             await self._limiter.acquire()
             exchange = await self._send_once(request, attempt)
             if check is not None:
                 exchange = _unreadable_as_fault(exchange, check)
             self._record(action, probe_id, request, exchange)
-            delay = self._retry_delay(exchange, attempt, check is not None)
+            delay = self._retry_delay(exchange, attempt, check is not None, budget)
             if delay is None:
                 return exchange
             await self._clock.sleep_until(self._clock.now() + delay)
 
-    def _retry_delay(self, exchange: Exchange, attempt: int, expect_json: bool) -> float | None:
-        if attempt >= self._retry.attempts:
+    def _retry_delay(
+        self, exchange: Exchange, attempt: int, expect_json: bool, budget: int
+    ) -> float | None:
+        if attempt >= budget:
             return None
         # where the answer must be JSON, a body cut off (by the cap or in transit) or
         # unparseable is a fault like a 5xx (elsewhere: not sent again, it may have been acted on)

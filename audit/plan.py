@@ -66,6 +66,16 @@ class SecretRef(_Strict):
         return value
 
 
+ActionName = Literal["submit", "lookup", "status", "notice", "order", "withdraw"]
+
+
+class ActionLimits(_Strict):
+    """How one action may use the target: its own requests per second and its attempts."""
+
+    rate_limit: float | None = Field(default=None, gt=0)
+    attempts: int | None = Field(default=None, ge=1, le=20)
+
+
 class Target(_Strict):
     """A platform environment and how to reach it.
 
@@ -88,6 +98,13 @@ class Target(_Strict):
     timeout: float = Field(default=30.0, gt=0, le=600)
     concurrency: int = Field(default=16, ge=1, le=1024)
     verify_tls: bool = True
+    # per action: a rate limit of its own (on top of rate_limit) and its attempts, overriding
+    # the profile's; e.g. a platform that limits posting but not looking
+    actions: dict[ActionName, ActionLimits] = Field(default_factory=dict)
+
+    def action_limits(self) -> dict[str, tuple[float | None, int | None]]:
+        """``actions`` as the HTTP client takes them: action -> (rate limit, attempts)."""
+        return {name: (a.rate_limit, a.attempts) for name, a in self.actions.items()}
 
     @model_validator(mode="before")
     @classmethod

@@ -29,7 +29,7 @@ from audit.adapters.profile import build_profile_adapter, decode_post_id
 from audit.clock import SystemClock
 from audit.evidence.ledger import check_agreement, verify_chain
 from audit.packs import load_pack, resolve_pack
-from audit.plan import Plan, Sample, Schedule, SecretRef, Target
+from audit.plan import ActionLimits, Plan, Sample, Schedule, SecretRef, Target
 from audit.polling import PollingPolicy
 from audit.redaction import Redactor
 from audit.runner import create_runs, execute_run
@@ -131,6 +131,8 @@ def matrix_plan(base_url: str, room_id: str) -> Plan:
         token_env=TOKEN_ENV,
         rate_limit=None,
         verify_tls=True,
+        # the test homeserver lifts Synapse's limits: so does the plan, as the profile says
+        actions={"submit": ActionLimits(rate_limit=50), "withdraw": ActionLimits(rate_limit=50)},
     )
     return Plan(
         name="matrix-audit",

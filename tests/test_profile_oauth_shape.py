@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from audit.clock import VirtualClock
+from audit.errors import TargetUnreachable
 from audit.plan import Plan, Sample, Schedule, SecretRef, Target
 from audit.runner import create_runs, execute_run
 from audit.store import Store
@@ -205,7 +206,10 @@ def acme_plan() -> Plan:
     )
 
 
-def run_acme_audit(workspace: Path, client_id: str, client_secret: str) -> AcmeAudit:
+def run_acme_audit(
+    workspace: Path, client_id: str, client_secret: str, *, ends: bool = False
+) -> AcmeAudit:
+    """The audit to its end; with ``ends``, a run the dead-target rule must end (failed)."""
     clock = VirtualClock()
     platform = AcmeSocial(clock, client_id, client_secret)
     workspace.mkdir(parents=True, exist_ok=True)
@@ -213,7 +217,11 @@ def run_acme_audit(workspace: Path, client_id: str, client_secret: str) -> AcmeA
     started = clock.now()
     (prepared,) = create_runs(store, acme_plan(), None, clock)
     transport = httpx.ASGITransport(platform.app())
-    asyncio.run(execute_run(store, prepared.run_id, clock, transport=transport))
+    if ends:
+        with pytest.raises(TargetUnreachable, match="refuses the tool's credentials"):
+            asyncio.run(execute_run(store, prepared.run_id, clock, transport=transport))
+    else:
+        asyncio.run(execute_run(store, prepared.run_id, clock, transport=transport))
     return AcmeAudit(platform, store, prepared.run_id, workspace, started)
 
 
@@ -283,9 +291,12 @@ def test_wrong_client_secret_measures_nothing(
 ) -> None:
     client_id, _ = credentials
     monkeypatch.setenv(CLIENT_SECRET_ENV, "not-the-secret-" + secrets.token_hex(8))
-    audit = run_acme_audit(tmp_path / "ws", client_id, "the-real-secret-" + secrets.token_hex(8))
+    secret = "the-real-secret-" + secrets.token_hex(8)
+    # the token request keeps being refused: the run ends, failed, naming the credentials
+    audit = run_acme_audit(tmp_path / "ws", client_id, secret, ends=True)
     rows = audit.store.probes(audit.run_id)
-    assert {r.outcome for r in rows} == {"inconclusive"}  # never a low score, never a removal
-    assert all("authentication failed" in (r.note or "") for r in rows)
+    assert audit.store.run(audit.run_id).status == "failed"
+    # never a low score, never a removal: nothing measured, nothing posted
+    assert {r.outcome for r in rows} <= {None, "inconclusive"}
     assert not audit.platform.posts
     audit.store.close()

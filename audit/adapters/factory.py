@@ -47,5 +47,6 @@ def build_adapter(
         verify_tls=target.verify_tls,
         transport=transport,
         seed=seed,
+        actions=target.action_limits(),
     )
     return SandboxAdapter(client)

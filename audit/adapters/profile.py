@@ -93,7 +93,10 @@ class ProfileAdapter:
         variables: Mapping[str, str],
         secrets: Mapping[str, str],
         scrubber: SecretScrubber,
+        own_rates: frozenset[str] = frozenset(),
     ) -> None:
+        """``own_rates``: sections whose rate limit the plan's target sets (the HTTP client
+        applies it), so the profile's own limit for them is not applied as well."""
         self.profile = profile
         self.name = f"profile:{profile.name}"
         self.supports_idempotency = profile.idempotent
@@ -115,7 +118,7 @@ class ProfileAdapter:
         self._limiters = {
             section: RateLimiter(clock, rate_per_second(spec.rate_limit))
             for section, spec in self._requests().items()
-            if spec.rate_limit is not None
+            if spec.rate_limit is not None and section not in own_rates
         }
         captured = {f"vars.{name}" for step in profile.setup for name in step.capture}
         self._needs_setup = {
@@ -191,22 +194,24 @@ class ProfileAdapter:
         auth = self._auth[spec.auth]
         try:
             headers = await auth.headers()
-            exchange = await self._send(rendered, headers, section, probe_id, readable)
+            send = (rendered, section, probe_id, readable, spec.attempts)
+            exchange = await self._send(headers, *send)
             if exchange.status == 401 and auth.refreshable:
                 auth.invalidate(headers)
                 headers = await auth.headers()
-                exchange = await self._send(rendered, headers, section, probe_id, readable)
+                exchange = await self._send(headers, *send)
         except AuthFailure as exc:
             raise _Fault(self._scrub(str(exc))) from None
         return exchange
 
     async def _send(
         self,
-        rendered: Any,
         auth_headers: Mapping[str, str],
+        rendered: Any,
         action: str,
         probe_id: str | None,
         readable: Callable[[Exchange], bool] | None,
+        attempts: int | None,
     ) -> Exchange:
         return await self._client.request(
             rendered.method,
@@ -218,6 +223,7 @@ class ProfileAdapter:
             headers={**rendered.headers, **auth_headers},
             timeout=rendered.timeout or self.profile.timeout,
             readable=readable,
+            attempts=attempts,
         )
 
     async def _ensure_setup(self) -> None:
@@ -374,6 +380,7 @@ def build_profile_adapter(
         timeout=profile.timeout or target.timeout,
         retry=RetryPolicy(attempts=profile.retry.attempts, reset_header=profile.retry.reset_header),
         verify_tls=target.verify_tls,
+        actions=target.action_limits(),
         transport=transport,
         seed=seed,
         secrets=secrets.values(),
@@ -382,4 +389,5 @@ def build_profile_adapter(
     for value in secrets.values():
         scrubber.add(value)
     variables = target_variables(target, profile)
-    return ProfileAdapter(profile, client, clock, variables, secrets, scrubber)
+    own_rates = frozenset(n for n, a in target.actions.items() if a.rate_limit is not None)
+    return ProfileAdapter(profile, client, clock, variables, secrets, scrubber, own_rates)

@@ -78,6 +78,13 @@ class RequestSpec(_Strict):
     auth: Literal["author", "notifier", "none"] = "author"
     timeout: float | None = Field(default=None, gt=0, le=600)
     rate_limit: Rate | None = None
+    attempts: int | None = Field(
+        default=None,
+        ge=1,
+        le=20,
+        description="Attempts for this request (default: the profile's retry.attempts); a "
+        "plan's target `actions` overrides it.",
+    )
 
     @field_validator("path")
     @classmethod
