@@ -262,7 +262,22 @@ class PlatformClient:
             if action_limiter is not None:
                 await action_limiter.acquire()
             await self._limiter.acquire()
-            exchange = await self._send_once(request, attempt)
+            try:
+                exchange = await self._send_once(request, attempt)
+            except asyncio.CancelledError:
+                # the run ended (a dead target, Ctrl-C) with this request in flight: the
+                # platform may have seen it, so the ledger records it, unanswered
+                cut = self._finished(
+                    None,
+                    {},
+                    b"",
+                    False,
+                    "cancelled: the run ended before the answer",
+                    (self._clock.now(), self._clock.monotonic()),
+                    attempt,
+                )
+                self._record(action, probe_id, request, cut)
+                raise
             if check is not None:
                 exchange = _unreadable_as_fault(exchange, check)
             self._record(action, probe_id, request, exchange)

@@ -79,6 +79,24 @@ def _point_at(store_file: Path, base_url: str) -> None:
         )
 
 
+def _wait_for(
+    store_file: Path, query: str, process: subprocess.Popen[bytes], timeout: float = 180
+) -> None:
+    """Until ``query`` (a COUNT over the store) is positive, read-only, while the run goes."""
+    give_up = time.monotonic() + timeout
+    while time.monotonic() < give_up:
+        assert process.poll() is None, "the run ended before the phase it was to be killed in"
+        if store_file.exists():
+            try:
+                with sqlite3.connect(f"file:{store_file}?mode=ro", uri=True, timeout=5) as db:
+                    if int(db.execute(query).fetchone()[0]) > 0:
+                        return
+            except sqlite3.OperationalError:  # tables not made yet, or busy
+                pass
+        time.sleep(0.05)
+    raise AssertionError(f"no {query!r} within {timeout} s")
+
+
 def _states(store_file: Path, run_id: str) -> Counter[str]:
     store = Store(store_file)
     try:
@@ -252,13 +270,21 @@ def test_cleanup_after_sigkill_leaves_nothing_of_the_run_up(tmp_path: Path) -> N
     with served_sandbox(SEED, SCALE) as sandbox:
         the_plan = plan(6, 2, base_url=sandbox.base_url, window="PT12H", time_scale=SCALE)
         plan_file = write_plan(tmp_path / "plan.yaml", the_plan)
-        for number, delay in enumerate([rng.uniform(2, 4), rng.uniform(4, 8), rng.uniform(8, 14)]):
+        # killed once the run has reached a phase (waited on, not timed: this machine's speed
+        # varies), plus a random moment more: mid-submission, with notices going, while watching
+        phases = [
+            "SELECT COUNT(*) FROM probes WHERE post_id IS NOT NULL",
+            "SELECT COUNT(*) FROM probes WHERE state = 'noticing' OR clock_start IS NOT NULL",
+            "SELECT COUNT(*) FROM probes WHERE state = 'watching'",
+        ]
+        for number, query in enumerate(phases):
             workspace = tmp_path / f"ws{number}"
             command = audit_command(workspace, "run", "--plan", str(plan_file))
             process = subprocess.Popen(
                 command, env=process_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
-            time.sleep(delay)
+            _wait_for(workspace / "audit.sqlite", query, process)
+            time.sleep(rng.uniform(0.0, 1.5))
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
             store = Store(workspace / "audit.sqlite")
@@ -272,7 +298,7 @@ def test_cleanup_after_sigkill_leaves_nothing_of_the_run_up(tmp_path: Path) -> N
             assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
             keys = {row.probe_id for row in store.probes(run.run_id)}
             posts = [p for p in sandbox.truth()["posts"] if p["idempotency_key"] in keys]
-            assert posts, f"nothing was posted in {delay:.1f} s"
+            assert posts, "nothing was posted"
             assert all(p["withdrawn_at"] is not None for p in posts)
             assert store.probes_up(run.run_id) == []
             assert store.next_due_time(run.run_id) is None
