@@ -209,11 +209,6 @@ class PlatformClient:
             transport=transport,
         )
 
-    def set_header(self, name: str, value: str) -> None:
-        for secret in secrets_in_headers({name: value}):
-            self._redactor.add(secret)
-        self._client.headers[name] = value
-
     def add_secret(self, secret: str) -> None:
         """A value to cut from every answer and every ledger entry (e.g. a password sent in a
         login body)."""

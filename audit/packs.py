@@ -262,10 +262,6 @@ class Pack(_Strict):
                 return criterion
         raise KeyError(criterion_id)
 
-    @property
-    def source_dir(self) -> Path | None:
-        return self._source_dir
-
     def corpus_dir(self, criterion: Criterion) -> Path:
         """Where a criterion's corpus lives: its ``corpus`` path, relative to the pack folder."""
         if criterion.corpus is None:

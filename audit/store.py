@@ -673,11 +673,3 @@ class Store:
             (run_id, probe_id),
         ).fetchall()
         return [observation_from_sql(r) for r in rows]
-
-    @_guarded
-    def count_actions(self, run_id: str, probe_id: str, action: str) -> int:
-        row = self._db.execute(
-            "SELECT COUNT(*) FROM observations WHERE run_id = ? AND probe_id = ? AND action = ?",
-            (run_id, probe_id, action),
-        ).fetchone()
-        return int(row[0])

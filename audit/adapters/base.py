@@ -42,10 +42,6 @@ class PostState(StrEnum):
     ERROR = "error"  # no usable answer
 
     @property
-    def is_down(self) -> bool:
-        return self in (PostState.REMOVED, PostState.GONE)
-
-    @property
     def is_measured(self) -> bool:
         return self in (PostState.VISIBLE, PostState.REMOVED, PostState.GONE)
 

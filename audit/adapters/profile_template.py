@@ -70,10 +70,6 @@ class Template:
     def references(self) -> tuple[str, ...]:
         return tuple(text for is_name, text in self.parts if is_name)
 
-    @property
-    def is_literal(self) -> bool:
-        return not self.references
-
     def render(self, values: Mapping[str, str], encode: Callable[[str], str] | None = None) -> str:
         out: list[str] = []
         for is_name, text in self.parts:

@@ -237,11 +237,6 @@ class _Runs:
     weight: FloatArray
     m: int
 
-    def covers_all(self, mass: FloatArray) -> bool:
-        """Whether ``mass`` gives every observation a positive probability."""
-        cumulative = np.concatenate(([0.0], np.cumsum(mass)))
-        return bool(np.all(cumulative[self.stop] - cumulative[self.first] > 0.0))
-
     def step(self, mass: FloatArray) -> tuple[FloatArray, float, FloatArray]:
         """One self-consistency (EM) step: new masses, log-likelihood of ``mass``, gradient.
 
