@@ -372,3 +372,56 @@ def test_password_login_profile_creates_its_room_and_posts(
     assert actions[:3] == ["auth", "setup", "preflight"]
     recorded = json.dumps(ledger.entries)
     assert "author-password" not in recorded and "syt_" not in recorded  # no password, no token
+
+
+def test_an_ordinary_rate_limited_account_is_measured_with_the_profiles_pacing(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Synapse's default rc_message (0.2 sends per second, a burst of 10) kept for the author,
+    and no override in the plan: the built-in profile's pacing of sends and redactions gets
+    every probe posted, measured and withdrawn, each clock started at the accepted send."""
+    require_synapse()
+    policy = moderation_policy()
+    with running_synapse(tmp_path_factory.mktemp("limited"), policy, message_limit=True) as server:
+        author = register_user(server, "author", "author-password")
+        moderator = register_user(server, policy.moderator_localpart, "mod-password", admin=True)
+        room_id = create_room(
+            server,
+            author,
+            invite=[server.moderator_user_id],
+            power_levels={server.moderator_user_id: 50},
+        )
+        join_room(server, moderator, room_id)
+        os.environ[TOKEN_ENV] = author
+        try:
+            plan = matrix_plan(server.base_url, room_id)
+            target = plan.targets[0].model_copy(update={"actions": {}})  # the profile's pacing
+            plan = plan.model_copy(update={"targets": [target]})
+            store = Store(tmp_path_factory.mktemp("limited-ws") / "audit.sqlite")
+            clock = SystemClock()
+            (prepared,) = create_runs(store, plan, None, clock)
+            assert asyncio.run(execute_run(store, prepared.run_id, clock)) is None
+        finally:
+            os.environ.pop(TOKEN_ENV, None)
+    rows = store.probes(prepared.run_id)
+    assert all(r.outcome not in (None, "inconclusive") for r in rows), [
+        (r.criterion_id, r.outcome, r.note) for r in rows if r.outcome in (None, "inconclusive")
+    ]
+    accepted = [r for r in rows if r.clock_start is not None]
+    assert accepted
+    answered = [
+        (r.probe_id, r.entry)
+        for r in store.exchanges(prepared.run_id)
+        if r.entry["status"] == 200 and r.entry["action"] in ("submit", "notice", "order")
+    ]
+    for row in accepted:
+        # proactive: the accepted send starts the clock; notice and order: the accepted filing
+        # (an order goes out through the profile's notice request where it has no order one)
+        actions = ("submit",) if row.trigger == "proactive" else (row.trigger, "notice")
+        taken = [e for p, e in answered if p == row.probe_id and e["action"] in actions]
+        assert taken and abs(row.clock_start - taken[-1]["started_at"]) < 1e-6, row.trigger
+    # what is not withdrawn is what the moderator redacted (a redaction needs no withdrawal)
+    assert all(
+        r.outcome in ("removed_in_time", "removed_late") for r in store.probes_up(prepared.run_id)
+    )
+    store.close()

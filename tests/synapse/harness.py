@@ -130,9 +130,11 @@ def free_port() -> int:
 
 
 def build_config(
-    data_dir: Path, port: int, secret: str, policy: ModerationPolicy
+    data_dir: Path, port: int, secret: str, policy: ModerationPolicy, message_limit: bool = False
 ) -> dict[str, Any]:
-    """The homeserver config as a dict (written as JSON, which YAML accepts)."""
+    """The homeserver config as a dict (written as JSON, which YAML accepts). With
+    ``message_limit`` an ordinary account keeps Synapse's default rc_message (0.2 per second,
+    a burst of 10: sends and redactions); the limits set-up needs are lifted either way."""
     return {
         "server_name": SERVER_NAME,
         "public_baseurl": f"http://{HOST}:{port}/",
@@ -164,15 +166,15 @@ def build_config(
         "presence": {"enabled": False},
         "user_directory": {"enabled": False},
         "include_profile_data_on_invite": False,
-        **_rate_limits(),
+        **_rate_limits(message_limit),
         "modules": [
             {"module": "moderation.ModerationModule", "config": _module_config(data_dir, policy)}
         ],
     }
 
 
-def _rate_limits() -> dict[str, Any]:
-    return {
+def _rate_limits(message_limit: bool = False) -> dict[str, Any]:
+    limits = {
         "rc_message": HIGH_RATE,
         "rc_registration": HIGH_RATE,
         "rc_login": dict.fromkeys(("address", "account", "failed_attempts"), HIGH_RATE),
@@ -185,6 +187,9 @@ def _rate_limits() -> dict[str, Any]:
         "rc_reports": HIGH_RATE,
         "rc_profile": HIGH_RATE,
     }
+    if message_limit:
+        del limits["rc_message"]  # Synapse's default applies
+    return limits
 
 
 def _module_config(data_dir: Path, policy: ModerationPolicy) -> dict[str, Any]:
@@ -222,7 +227,9 @@ def _write_signing_key(path: Path) -> None:
     path.chmod(0o600)
 
 
-def write_config(data_dir: Path, port: int, secret: str, policy: ModerationPolicy) -> Path:
+def write_config(
+    data_dir: Path, port: int, secret: str, policy: ModerationPolicy, message_limit: bool = False
+) -> Path:
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "media_store").mkdir(exist_ok=True)
     signing_key = data_dir / "signing.key"
@@ -231,7 +238,7 @@ def write_config(data_dir: Path, port: int, secret: str, policy: ModerationPolic
     log_config = _log_config(data_dir / "homeserver.log")
     (data_dir / "log.config.yaml").write_text(json.dumps(log_config, indent=2), encoding="utf-8")
     config_path = data_dir / "homeserver.yaml"
-    config = build_config(data_dir, port, secret, policy)
+    config = build_config(data_dir, port, secret, policy, message_limit)
     config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8")
     config_path.chmod(0o600)
     return config_path
@@ -316,13 +323,19 @@ def _port_clash(data_dir: Path) -> bool:
 
 
 def _start(
-    python: Path, data_dir: Path, secret: str, policy: ModerationPolicy, timeout: float
+    python: Path,
+    data_dir: Path,
+    secret: str,
+    policy: ModerationPolicy,
+    timeout: float,
+    message_limit: bool = False,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start Synapse and wait until it answers; retry on a fresh port if the port was taken."""
     for attempt in range(1, PORT_ATTEMPTS + 1):
         port = free_port()
         base_url = f"http://{HOST}:{port}"
-        process = _spawn(python, write_config(data_dir, port, secret, policy), data_dir)
+        config = write_config(data_dir, port, secret, policy, message_limit)
+        process = _spawn(python, config, data_dir)
         try:
             _wait_ready(process, base_url, timeout)
         except SynapseStartError as exc:
@@ -344,6 +357,7 @@ def running_synapse(
     policy: ModerationPolicy | None = None,
     *,
     startup_timeout: float = 60.0,
+    message_limit: bool = False,
 ) -> Iterator[SynapseServer]:
     """Run Synapse with its data in ``tmp_dir`` for the duration of the ``with`` block."""
     python = synapse_python()
@@ -354,7 +368,7 @@ def running_synapse(
     policy = policy or ModerationPolicy()
     data_dir = Path(tmp_dir)
     secret = secrets.token_hex(32)
-    process, base_url = _start(python, data_dir, secret, policy, startup_timeout)
+    process, base_url = _start(python, data_dir, secret, policy, startup_timeout, message_limit)
     try:
         yield SynapseServer(
             base_url=base_url,
