@@ -119,3 +119,10 @@ def test_startup_prints_its_figures() -> None:
     for row in figures.values():
         assert row["median_s"] > 0
         assert row["peak_rss_mb"] > 0
+
+
+def test_fault_share_at_a_tiny_size_finds_no_false_outcome() -> None:
+    result = _bench_module("fault_share").measure(24, 0.10, 3)
+    assert sum(result["faults"].values()) > 0
+    assert result["false_outcomes"] == 0, result["false_by_kind"]
+    assert sum(result["outcomes"].values()) > 0
