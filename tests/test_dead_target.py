@@ -16,10 +16,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -231,3 +232,78 @@ def test_resume_of_a_demo_run_says_its_sandbox_is_gone(tmp_path: Path) -> None:
     assert done.returncode == 4
     assert "demo run" in done.stderr and "is gone" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _count(store_file: Path, query: str) -> int:
+    if not store_file.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{store_file}?mode=ro", uri=True, timeout=5) as db:
+            return int(db.execute(query).fetchone()[0])
+    except sqlite3.OperationalError:  # tables not made yet, or busy
+        return 0
+
+
+def _wait(
+    condition: Callable[[], bool], what: str, process: subprocess.Popen[str], timeout: float = 120
+) -> None:
+    give_up = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, f"the run ended before {what}"
+        assert time.monotonic() < give_up, f"no {what} within {timeout} s"
+        time.sleep(0.05)
+
+
+def test_sigkill_while_submitting_to_an_unreachable_target_loses_and_doubles_nothing(
+    tmp_path: Path,
+) -> None:
+    """The target goes away mid-submission; the tool keeps trying (its give-up time is long)
+    and is killed with SIGKILL while its submissions fail; the target comes back on its state
+    file and `resume` finishes the run: no probe lost, none posted twice, every outcome agrees
+    with the platform's ground truth."""
+    port, state = free_port(), tmp_path / "state.sqlite"
+    the_plan = plan(8, 2, base_url=f"http://127.0.0.1:{port}", window="PT2H", time_scale=SCALE)
+    plan_file = write_plan(tmp_path / "plan.yaml", the_plan)
+    store_file = tmp_path / "ws" / "audit.sqlite"
+    command = audit_command(tmp_path / "ws", "--reports", str(tmp_path / "reports"))
+    command += ["run", "--plan", str(plan_file), "--format", "json", "--give-up-after", "10m"]
+    with sandbox_on(port, state):
+        auditing = subprocess.Popen(
+            command, env=process_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        posted = "SELECT COUNT(*) FROM probes WHERE post_id IS NOT NULL"
+        _wait(lambda: _count(store_file, posted) >= 2, "two posts", auditing)
+    # the target is gone: wait until submissions to it are failing, then kill the tool
+    failing = (
+        "SELECT COUNT(*) FROM observations WHERE action IN ('submit', 'resubmit', 'lookup')"
+        " AND result = 'error'"
+    )
+    _wait(lambda: _count(store_file, failing) >= 1, "a failed submission", auditing)
+    os.kill(auditing.pid, signal.SIGKILL)
+    auditing.communicate(timeout=30)
+    run_id = _count_run_id(store_file)
+    with sandbox_on(port, state):
+        resumed = _audit(tmp_path, "resume", run_id, "--format", "json", timeout=300)
+        truth = httpx.get(f"http://127.0.0.1:{port}/_sandbox/truth", timeout=10).json()
+    assert resumed.returncode in (0, 1, 3), resumed.stderr
+    store = Store(store_file)
+    _check_platform(store, run_id, truth)  # none lost, none twice, all withdrawn, intervals
+    posts = posts_by_key(truth)
+    for row in store.probes(run_id):
+        post = posts.get(row.probe_id)
+        if post is None:
+            continue
+        removed = post["removal_at"] is not None and (
+            post["withdrawn_at"] is None or post["removal_at"] <= post["withdrawn_at"]
+        )
+        if row.outcome in ("removed_in_time", "removed_late", "over_removed"):
+            assert removed, (row.probe_id, row.outcome, post)
+        if row.outcome in ("survived", "kept"):
+            assert not removed or (
+                row.outcome == "survived" and post["removal_at"] > (row.deadline_at or 0)
+            ), (row.probe_id, row.outcome, post)
+
+
+def _count_run_id(store_file: Path) -> str:
+    with sqlite3.connect(f"file:{store_file}?mode=ro", uri=True, timeout=5) as db:
+        return str(db.execute("SELECT run_id FROM runs").fetchone()[0])
