@@ -108,7 +108,9 @@ class Progress:
         finished = counts.pop("finished", 0)
         parts = [f"{finished}/{self._total} finished"]
         parts += [f"{n} {state}" for state, n in sorted(counts.items())]
-        return f"{self._label}: {', '.join(parts)}; {self._deadline_text()}"
+        line = f"{self._label}: {', '.join(parts)}"
+        # the deadline only where it is read (a caller without a store gives no reader)
+        return line if self._last_deadline is None else f"{line}; {self._deadline_text()}"
 
     def _deadline_text(self) -> str:
         last = self._deadline

@@ -307,3 +307,10 @@ def test_sigkill_while_submitting_to_an_unreachable_target_loses_and_doubles_not
 def _count_run_id(store_file: Path) -> str:
     with sqlite3.connect(f"file:{store_file}?mode=ro", uri=True, timeout=5) as db:
         return str(db.execute("SELECT run_id FROM runs").fetchone()[0])
+
+
+def test_a_progress_line_without_a_deadline_reader_says_nothing_of_deadlines() -> None:
+    stream = io.StringIO()
+    progress = Progress(2, "run r2", now=lambda: 0.0, stream=stream, terminal=False)
+    progress.update(ProgressEvent("a", "watching", None))
+    assert progress.line() == "run r2: 0/2 finished, 1 watching"
