@@ -100,9 +100,8 @@ def probe_facts(row: ProbeRow, observations: list[ObservationRow]) -> ProbeFacts
     rejected = any(o.action in _SUBMIT_ACTIONS and o.result == "rejected" for o in observations)
     failure = None
     filings = [o.result for o in observations if o.action in ("notice", "order")]
-    if (
-        FilingResult.FAILED in filings and FilingResult.FILED not in filings
-    ):  # a later try may have filed it
+    # a failed filing counts only where no later try filed it
+    if FilingResult.FAILED in filings and FilingResult.FILED not in filings:
         failure = f"the {row.trigger} could not be filed"
     elif row.post_id is None and not rejected and row.state == ProbeState.FINISHED:
         failure = row.note or "not submitted"
