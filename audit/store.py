@@ -463,6 +463,17 @@ class Store:
         return float(value) if value is not None else None
 
     @_guarded
+    def shortest_deadline(self, run_id: str) -> float | None:
+        """The shortest deadline (as run) among the run's probes, in one query."""
+        row = self._db.execute(
+            "SELECT MIN(deadline_s) FROM probes WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        value = row[0] if row else None
+        if value is not None and type(value) not in (int, float):
+            raise DamagedRow(f"a probe's deadline_s holds {type(value).__name__}")
+        return float(value) if value is not None else None
+
+    @_guarded
     def lay_schedule(self, run_id: str, start: float) -> float:
         """Lay a run's submission schedule from ``start`` when the run starts: if no probe has
         been sent yet and the schedule's first slot has passed (a run of a multi-pack plan
