@@ -38,7 +38,7 @@ from audit.adapters.base import (
 )
 from audit.clock import Clock
 from audit.errors import TargetUnreachable
-from audit.lifecycle import FilingResult, ProbeState, WithdrawalResult
+from audit.lifecycle import Action, FilingResult, ProbeState, WithdrawalResult
 from audit.outcomes import (
     Outcome,
     ProbeFacts,
@@ -85,8 +85,8 @@ class ProgressEvent:
     outcome: str | None
 
 
-_SUBMIT_ACTIONS = frozenset({"submit", "lookup", "resubmit"})
-SENDING = FilingResult.SENDING  # a filing's intent, stored before it is sent
+_SUBMIT_ACTIONS = frozenset({Action.SUBMIT, Action.LOOKUP, Action.RESUBMIT})
+_FILINGS = frozenset({Action.NOTICE, Action.ORDER})
 
 
 def _observation_end(row: ProbeRow) -> float | None:
@@ -99,7 +99,7 @@ def probe_facts(row: ProbeRow, observations: list[ObservationRow]) -> ProbeFacts
     """What the store says about a probe, in the terms :func:`classify` needs."""
     rejected = any(o.action in _SUBMIT_ACTIONS and o.result == "rejected" for o in observations)
     failure = None
-    filings = [o.result for o in observations if o.action in ("notice", "order")]
+    filings = [o.result for o in observations if o.action in _FILINGS]
     # a failed filing counts only where no later try filed it
     if FilingResult.FAILED in filings and FilingResult.FILED not in filings:
         failure = f"the {row.trigger} could not be filed"
@@ -126,7 +126,7 @@ def filing_fate_unknown(history: Sequence[ObservationRow], action: str) -> bool:
     for o in history:
         if o.action != action:
             continue
-        if o.result == SENDING:
+        if o.result == FilingResult.SENDING:
             unknown = unknown or pending
             pending = True
         elif o.result in (FilingResult.FILED, FilingResult.FAILED):
@@ -461,7 +461,7 @@ class Engine:
             instrument=criterion.legal_reference.instrument,
             article=criterion.legal_reference.article,
         )
-        intent = ObservationRow(row.probe_id, row.trigger, SENDING, start, start, "")
+        intent = ObservationRow(row.probe_id, row.trigger, FilingResult.SENDING, start, start, "")
         self._commit(live, intent)  # committed before anything is sent
         try:
             result = await self.adapter.notice(row.post_id, self._probe(live), reason, row.trigger)

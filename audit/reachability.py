@@ -31,11 +31,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from audit.lifecycle import Action
+
 __all__ = ["MIN_FAILURES", "Reachability", "TargetDown", "down_sign", "working_answer"]
 
 MIN_FAILURES = 3  # two isolated faults hours apart do not make a dead target
 _NOT_WORKING = frozenset({401, 403, 407, 429})
-_NOT_MEASURING = frozenset({"withdraw"})  # actions whose failures do not make a target dead
+_NOT_MEASURING = frozenset({Action.WITHDRAW})  # actions whose failures do not make it dead
 
 
 _DOWN = frozenset({401, 403, 407, 502, 503, 504})

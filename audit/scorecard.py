@@ -26,7 +26,7 @@ from audit.findings import (
     unknown_causes,
     unknowns_text,
 )
-from audit.lifecycle import RunStatus
+from audit.lifecycle import Action, FilingResult, RunStatus
 from audit.outcomes import Outcome, classify
 from audit.packs import Criterion, Pack
 from audit.scorecard_method import methodology
@@ -132,8 +132,7 @@ def _judge(row: ProbeRow, observations: list[ObservationRow]) -> _Judged:
     )
 
 
-_FILINGS = frozenset({"notice", "order"})
-_SENDING = "sending"  # a filing's intent, stored before it was sent (see the engine)
+_FILINGS = frozenset({Action.NOTICE, Action.ORDER})
 
 
 def _filings(rows: Sequence[ProbeRow], observations: dict[str, list[ObservationRow]]) -> Filings:
@@ -148,11 +147,13 @@ def _filings(rows: Sequence[ProbeRow], observations: dict[str, list[ObservationR
             continue
         probes += 1
         accepted = sum(1 for o in mine if o.result == "filed")
-        intents = sum(1 for o in mine if o.result == _SENDING)
+        intents = sum(1 for o in mine if o.result == FilingResult.SENDING)
         filed += accepted > 0
         duplicates += accepted > 1
         again += max(0, intents - 1)  # sent again under the same key
-        not_again += mine[-1].result == _SENDING  # cut short and, unsafe to repeat, left
+        not_again += (
+            mine[-1].result == FilingResult.SENDING
+        )  # cut short and, unsafe to repeat, left
     return Filings(
         probes=probes,
         filed=filed,

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -80,6 +81,25 @@ def _run_id(stdout: str) -> str:
     return line.split()[1].rstrip(":")
 
 
+def _agrees_with_the_platform(store: Store, run_id: str, truth: dict[str, Any]) -> None:
+    """No outcome contradicts the platform's ground truth: every removal counted is one the
+    platform made, no post counted up was down before its deadline (or its last look)."""
+    posts = posts_by_key(truth)
+    for row in store.probes(run_id):
+        post = posts.get(row.probe_id)
+        if post is None:
+            continue
+        removed = post["removal_at"] is not None and (
+            post["withdrawn_at"] is None or post["removal_at"] <= post["withdrawn_at"]
+        )
+        if row.outcome in ("removed_in_time", "removed_late", "over_removed"):
+            assert removed, (row.probe_id, row.outcome, post)
+        if row.outcome in ("survived", "kept"):
+            assert not removed or (
+                row.outcome == "survived" and post["removal_at"] > (row.deadline_at or 0)
+            ), (row.probe_id, row.outcome, post)
+
+
 def _audit(tmp_path: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     command = audit_command(tmp_path / "ws", "--reports", str(tmp_path / "reports"), *args)
     return subprocess.run(
@@ -130,15 +150,24 @@ def test_wrong_token_is_caught_before_any_probe(tmp_path: Path) -> None:
     assert posts == []
 
 
-def _watching(store_file: Path) -> int:
+def _count(store_file: Path, query: str) -> int:
     if not store_file.exists():
         return 0
     try:
         with sqlite3.connect(f"file:{store_file}?mode=ro", uri=True, timeout=5) as db:
-            row = db.execute("SELECT COUNT(*) FROM probes WHERE state = 'watching'").fetchone()
-    except sqlite3.OperationalError:  # the tables are not made yet
+            return int(db.execute(query).fetchone()[0])
+    except sqlite3.OperationalError:  # tables not made yet, or busy
         return 0
-    return int(row[0])
+
+
+def _wait(
+    condition: Callable[[], bool], what: str, process: subprocess.Popen[str], timeout: float = 120
+) -> None:
+    give_up = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, f"the run ended before {what}"
+        assert time.monotonic() < give_up, f"no {what} within {timeout} s"
+        time.sleep(0.05)
 
 
 def test_target_killed_mid_run_ends_the_run_loudly_and_resume_finishes_it(
@@ -154,11 +183,9 @@ def test_target_killed_mid_run_ends_the_run_loudly_and_resume_finishes_it(
         auditing = subprocess.Popen(
             command, env=process_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        give_up = time.monotonic() + 90
-        while _watching(store_file) < 10:  # some probes posted and watched: mid-run
-            assert auditing.poll() is None, auditing.communicate()
-            assert time.monotonic() < give_up, "the run never got going"
-            time.sleep(0.1)
+        watching = "SELECT COUNT(*) FROM probes WHERE state = 'watching'"
+        # some probes posted and watched: mid-run
+        _wait(lambda: _count(store_file, watching) >= 10, "ten probes watched", auditing, 90)
     # the sandbox is gone (stopped by PID); the run must end by itself, failed
     stdout, stderr = auditing.communicate(timeout=120)
     assert auditing.returncode == 4, stderr
@@ -181,20 +208,7 @@ def test_target_killed_mid_run_ends_the_run_loudly_and_resume_finishes_it(
     store = Store(store_file)
     assert store.run(run_id).status == "complete"
     _check_platform(store, run_id, truth)  # none lost, none twice, all withdrawn, intervals
-    posts = posts_by_key(truth)
-    for row in store.probes(run_id):
-        post = posts.get(row.probe_id)
-        if post is None:
-            continue
-        removed = post["removal_at"] is not None and (
-            post["withdrawn_at"] is None or post["removal_at"] <= post["withdrawn_at"]
-        )
-        if row.outcome in ("removed_in_time", "removed_late", "over_removed"):
-            assert removed, (row.probe_id, row.outcome, post)
-        if row.outcome in ("survived", "kept"):
-            assert not removed or (
-                row.outcome == "survived" and post["removal_at"] > (row.deadline_at or 0)
-            ), (row.probe_id, row.outcome, post)
+    _agrees_with_the_platform(store, run_id, truth)
 
 
 def test_progress_lines_without_a_terminal() -> None:
@@ -234,26 +248,6 @@ def test_resume_of_a_demo_run_says_its_sandbox_is_gone(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def _count(store_file: Path, query: str) -> int:
-    if not store_file.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{store_file}?mode=ro", uri=True, timeout=5) as db:
-            return int(db.execute(query).fetchone()[0])
-    except sqlite3.OperationalError:  # tables not made yet, or busy
-        return 0
-
-
-def _wait(
-    condition: Callable[[], bool], what: str, process: subprocess.Popen[str], timeout: float = 120
-) -> None:
-    give_up = time.monotonic() + timeout
-    while not condition():
-        assert process.poll() is None, f"the run ended before {what}"
-        assert time.monotonic() < give_up, f"no {what} within {timeout} s"
-        time.sleep(0.05)
-
-
 def test_sigkill_while_submitting_to_an_unreachable_target_loses_and_doubles_nothing(
     tmp_path: Path,
 ) -> None:
@@ -288,20 +282,7 @@ def test_sigkill_while_submitting_to_an_unreachable_target_loses_and_doubles_not
     assert resumed.returncode in (0, 1, 3), resumed.stderr
     store = Store(store_file)
     _check_platform(store, run_id, truth)  # none lost, none twice, all withdrawn, intervals
-    posts = posts_by_key(truth)
-    for row in store.probes(run_id):
-        post = posts.get(row.probe_id)
-        if post is None:
-            continue
-        removed = post["removal_at"] is not None and (
-            post["withdrawn_at"] is None or post["removal_at"] <= post["withdrawn_at"]
-        )
-        if row.outcome in ("removed_in_time", "removed_late", "over_removed"):
-            assert removed, (row.probe_id, row.outcome, post)
-        if row.outcome in ("survived", "kept"):
-            assert not removed or (
-                row.outcome == "survived" and post["removal_at"] > (row.deadline_at or 0)
-            ), (row.probe_id, row.outcome, post)
+    _agrees_with_the_platform(store, run_id, truth)
 
 
 def _count_run_id(store_file: Path) -> str:

@@ -105,21 +105,26 @@ class Homeserver:
     admin_token: str
 
 
+def set_up(server: SynapseServer, policy: ModerationPolicy) -> Homeserver:
+    """The author, the moderator (an admin with power 50) and the room they share."""
+    author = register_user(server, "author", "author-password")
+    moderator = register_user(server, policy.moderator_localpart, "mod-password", admin=True)
+    room_id = create_room(
+        server,
+        author,
+        invite=[server.moderator_user_id],
+        power_levels={server.moderator_user_id: 50},
+    )
+    join_room(server, moderator, room_id)
+    return Homeserver(server, room_id, author, moderator)
+
+
 @pytest.fixture(scope="module")
 def homeserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homeserver]:
     require_synapse()
     policy = moderation_policy()
     with running_synapse(tmp_path_factory.mktemp("synapse"), policy) as server:
-        author = register_user(server, "author", "author-password")
-        moderator = register_user(server, policy.moderator_localpart, "mod-password", admin=True)
-        room_id = create_room(
-            server,
-            author,
-            invite=[server.moderator_user_id],
-            power_levels={server.moderator_user_id: 50},
-        )
-        join_room(server, moderator, room_id)
-        yield Homeserver(server, room_id, author, moderator)
+        yield set_up(server, policy)
 
 
 def matrix_plan(base_url: str, room_id: str) -> Plan:
@@ -383,16 +388,9 @@ def test_an_ordinary_rate_limited_account_is_measured_with_the_profiles_pacing(
     require_synapse()
     policy = moderation_policy()
     with running_synapse(tmp_path_factory.mktemp("limited"), policy, message_limit=True) as server:
-        author = register_user(server, "author", "author-password")
-        moderator = register_user(server, policy.moderator_localpart, "mod-password", admin=True)
-        room_id = create_room(
-            server,
-            author,
-            invite=[server.moderator_user_id],
-            power_levels={server.moderator_user_id: 50},
-        )
-        join_room(server, moderator, room_id)
-        os.environ[TOKEN_ENV] = author
+        home = set_up(server, policy)
+        room_id = home.room_id
+        os.environ[TOKEN_ENV] = home.author_token
         try:
             plan = matrix_plan(server.base_url, room_id)
             target = plan.targets[0].model_copy(update={"actions": {}})  # the profile's pacing

@@ -335,7 +335,7 @@ class _Check:
         intents = [
             i
             for i, o in enumerate(observations[: observations.index(obs)])
-            if o.action == obs.action and o.result == "sending"
+            if o.action == obs.action and o.result == FilingResult.SENDING
         ]
         before = observations[: intents[-1]] if intents else []
         resent = filing_fate_unknown(before, obs.action) if row.trigger != "proactive" else False
