@@ -66,6 +66,7 @@ class Progress:
         self._task = self._bar.add_task(label, total=total, detail="")
         self._label, self._total = label, total
         self._states: dict[str, str] = {}
+        self._counts: Counter[str] = Counter()  # probes per state, kept as events arrive
         self._lock = threading.Lock()
         self._last_deadline, self._now, self._every = last_deadline, now, every
         self._told_deadline = False
@@ -78,8 +79,12 @@ class Progress:
 
     def update(self, event: ProgressEvent) -> None:
         with self._lock:
+            before = self._states.get(event.probe_id)
+            if before is not None:
+                self._counts[before] -= 1
             self._states[event.probe_id] = event.state
-            counts = Counter(self._states.values())
+            self._counts[event.state] += 1
+            counts = self._counts.copy()
         done, watching = counts["finished"], counts["watching"]
         self._bar.update(self._task, completed=done, detail=f"watching {watching}")
         if self._told_deadline or self._last_deadline is None:
@@ -104,7 +109,7 @@ class Progress:
     def line(self) -> str:
         """The progress line printed when output is not a terminal."""
         with self._lock:
-            counts = Counter(self._states.values())
+            counts = +self._counts  # without the states no probe is in
         finished = counts.pop("finished", 0)
         parts = [f"{finished}/{self._total} finished"]
         parts += [f"{n} {state}" for state, n in sorted(counts.items())]
