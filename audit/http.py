@@ -228,10 +228,12 @@ class PlatformClient:
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
         timeout: float | None = None,
         expect_json: bool = False,
         readable: Callable[[Exchange], bool] | None = None,
         attempts: int | None = None,
+        media: Mapping[str, object] | None = None,
     ) -> Exchange:
         """Send with retries; every attempt goes to the evidence ledger.
 
@@ -243,11 +245,20 @@ class PlatformClient:
 
         The exchange returned is the last attempt's, so its ``started_at`` is the send time of
         the attempt the platform answered (after the tool's own queue and retries).
+
+        ``files`` makes a multipart body (field name -> file name, bytes, content type) with
+        ``data`` as its text fields. ``media`` describes a probe's media the body carries (its
+        digest, size and type: :func:`audit.media_file.media_record`); every attempt's ledger
+        entry records it, so the ledger shows which media reached the platform.
         """
         extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        if files is not None:
+            extra["files"] = dict(files)
         request = self._client.build_request(
             method, path, json=json_body, content=content, headers=headers, data=data, **extra
         )
+        if files is not None:
+            request.read()  # a multipart body is built once, so every attempt sends the same
         check = readable or (_is_json if expect_json else None)
         budget = self._action_attempts.get(action, attempts or self._retry.attempts)
         action_limiter = self._action_limiters.get(action)
@@ -271,11 +282,11 @@ class PlatformClient:
                     (self._clock.now(), self._clock.monotonic()),
                     attempt,
                 )
-                self._record(action, probe_id, request, cut)
+                self._record(action, probe_id, request, cut, media)
                 raise
             if check is not None:
                 exchange = _unreadable_as_fault(exchange, check)
-            self._record(action, probe_id, request, exchange)
+            self._record(action, probe_id, request, exchange, media)
             delay = self._retry_delay(exchange, attempt, check is not None, budget)
             if delay is None:
                 return exchange
@@ -383,11 +394,18 @@ class PlatformClient:
         return name in _KEPT_HEADERS or (reset is not None and name == reset.lower())
 
     def _record(
-        self, action: str, probe_id: str | None, request: httpx.Request, exchange: Exchange
+        self,
+        action: str,
+        probe_id: str | None,
+        request: httpx.Request,
+        exchange: Exchange,
+        media: Mapping[str, object] | None = None,
     ) -> None:
+        extra = {} if media is None else {"media": dict(media)}
         self._evidence(
             probe_id,
             {
+                **extra,
                 "action": action,
                 "attempt": exchange.attempts,
                 "method": request.method,

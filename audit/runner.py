@@ -154,6 +154,8 @@ def create_runs(
             run_id = _run_id(now, plan, pack, target)
             try:
                 rows = _probe_rows(run_id, plan, pack, target, now)
+                profile = _profile_of(target)
+                _check_modalities(plan, target, profile, rows)
             except InputError as exc:
                 raise exc.naming(plan_source) from None
             run = RunRow(
@@ -170,7 +172,7 @@ def create_runs(
                 status=RunStatus.RUNNING,
                 finished_at=None,
                 failure=None,
-                profile=_profile_of(target),
+                profile=profile,
             )
             try:
                 store.create_run(run, rows, slot=slot)
@@ -178,6 +180,25 @@ def create_runs(
                 continue
             prepared.append(PreparedRun(run_id, pack, target, len(rows)))
     return prepared
+
+
+def _check_modalities(
+    plan: Plan, target: Target, profile: dict[str, Any] | None, rows: list[ProbeRow]
+) -> None:
+    """Refuse, before anything is posted, probes of a modality the target cannot carry: a
+    result for a modality that was never sent would be a false statement in a report."""
+    if profile is None:
+        return  # the reference sandbox takes every modality as media
+    media = profile.get("media") or {}
+    asked = sorted({str(row.probe.get("modality", "text")) for row in rows} - {"text"})
+    for modality in asked:
+        if modality not in media:
+            share = f"{modality}_share: 0 in the plan's sample"
+            raise InputError(
+                f"plan {plan.name}: target {target.name} cannot carry {modality} probes (its "
+                f"profile {profile.get('name')!r} has no 'media.{modality}' post); fix: describe "
+                f"one in the profile (docs/audit-your-sandbox.md, media posts) or set {share}"
+            )
 
 
 def _profile_of(target: Target) -> dict[str, Any] | None:

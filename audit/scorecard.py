@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from audit import __version__
@@ -186,12 +186,26 @@ def _success_counts(judged: Sequence[_Judged]) -> tuple[int, int, int]:
     return successes, measured, len(judged) - measured
 
 
-def _breakdowns(judged: Sequence[_Judged], level: float) -> list[Group]:
+NOT_DELIVERED = "media not shown delivered"
+
+
+def _modality(j: _Judged, media_sent: Mapping[str, frozenset[str]]) -> str:
+    """A media probe counts as its modality only where the ledger shows the platform took its
+    media; otherwise it is a group of its own, so no figure claims a modality never sent."""
+    modality = str(j.row.probe.get("modality", "text"))
+    if modality == "text" or media_sent.get(j.row.probe_id):
+        return modality
+    return f"{modality} ({NOT_DELIVERED})"
+
+
+def _breakdowns(
+    judged: Sequence[_Judged], level: float, media_sent: Mapping[str, frozenset[str]]
+) -> list[Group]:
     groups: list[Group] = []
     dimensions: dict[str, Callable[[_Judged], str]] = {
         "language": lambda j: str(j.row.probe.get("language", "")),
         "variant": lambda j: "+".join(j.row.probe.get("variants") or []) or "clean",
-        "modality": lambda j: str(j.row.probe.get("modality", "text")),
+        "modality": lambda j: _modality(j, media_sent),
     }
     for dimension, key in dimensions.items():
         members: dict[str, list[_Judged]] = {}
@@ -303,6 +317,7 @@ def _card(
     failure: str | None,
     seed: int,
     settings: Settings,
+    media_sent: Mapping[str, frozenset[str]],
 ) -> CriterionCard:
     reference = criterion.legal_reference
     violating = [j for j in judged if j.row.expectation == "violating"]
@@ -376,7 +391,7 @@ def _card(
         over_removal_lower=finding.lower,
         over_removal_after_notice=after_notice,
         over_removal_unprompted=unprompted,
-        breakdowns=_breakdowns(violating, level),
+        breakdowns=_breakdowns(violating, level, media_sent),
     )
 
 
@@ -511,7 +526,12 @@ def build_scorecard(
     observations: dict[str, list[ObservationRow]],
     ledger: tuple[int, str],
     signing_key: str | None = None,
+    media_sent: Mapping[str, frozenset[str]] | None = None,
 ) -> Scorecard:
+    """``media_sent``: per probe, the digests of media the ledger shows the platform took
+    (:meth:`audit.store.Store.media_sent`); a media probe without one is not counted in its
+    modality's figures."""
+    media_sent = media_sent or {}
     pack = Pack.model_validate(run.pack)
     judged = [_judge(row, observations.get(row.probe_id, [])) for row in rows]
     by_criterion: dict[str, list[_Judged]] = {}
@@ -526,6 +546,7 @@ def build_scorecard(
             failure,
             run.seed,
             criterion_settings(run.plan, pack, c),
+            media_sent,
         )
         for c in pack.criteria
         if c.id in by_criterion
@@ -573,7 +594,9 @@ def build_scorecard(
         counts=dict(sorted(counts.items())),
         filings=_filings(rows, observations),
         criteria=cards,
-        methodology=methodology(run.time_scale),
+        methodology=methodology(
+            run.time_scale, any(r.probe.get("modality", "text") != "text" for r in rows)
+        ),
         probes=[_evidence(j) for j in judged],
         ledger_entries=ledger[0],
         ledger_head=ledger[1],

@@ -42,8 +42,21 @@ _METHOD = (
 )
 
 
-def methodology(time_scale: float) -> list[str]:
+_MEDIA = (
+    "Image, speech and video probes are posted as media files (PNG, WAV, MP4) made from the "
+    "probe's text, with no caption. A media probe counts in its modality's figures only where "
+    "the evidence ledger shows the platform took its media (a 2xx answer to the request that "
+    "carried the file, with the file's SHA-256 recorded); `verify` makes each file again and "
+    "checks that digest. Media probes without such a record are shown apart, as 'media not "
+    "shown delivered'."
+)
+
+
+def methodology(time_scale: float, media: bool = False) -> list[str]:
+    """The method's statement; ``media`` when the run has image, speech or video probes."""
     lines = list(_METHOD)
+    if media:
+        lines.append(_MEDIA)
     if time_scale != 1:
         lines.append(
             "DEMONSTRATION TIME SCALE: every deadline and platform latency in this run was "

@@ -45,6 +45,7 @@ from audit.store_rows import (
     run_from_sql,
     run_to_sql,
     scheduled_from_sql,
+    sent_media,
 )
 
 __all__ = [
@@ -121,6 +122,15 @@ CREATE TABLE IF NOT EXISTS scheduled_runs (
     run_id TEXT NOT NULL,
     created_at REAL NOT NULL,
     PRIMARY KEY (plan_name, slot, pack_id, target_name)
+);
+-- an index over the ledger: which probe media a 2xx-answered request delivered (written with
+-- the ledger records it comes from, so the two never disagree)
+CREATE TABLE IF NOT EXISTS media_sent (
+    run_id TEXT NOT NULL,
+    probe_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (run_id, probe_id, seq)
 );
 CREATE TABLE IF NOT EXISTS exchanges (
     run_id TEXT NOT NULL,
@@ -649,6 +659,13 @@ class Store:
                     for run_id, r in pending
                 ),
             )
+            media = [
+                (run_id, r.probe_id, r.seq, digest)
+                for run_id, r in pending
+                if r.probe_id is not None and (digest := sent_media(r.entry)) is not None
+            ]
+            if media:
+                self._db.executemany("INSERT INTO media_sent VALUES (?,?,?,?)", media)
 
     def exchanges(self, run_id: str) -> Iterator[ExchangeRecord]:
         try:
@@ -668,6 +685,17 @@ class Store:
             raise self.unreadable(exc) from None
         except DamagedRow as exc:
             raise damaged_store(self.path, f"a ledger record: {exc}") from None
+
+    @_guarded
+    def media_sent(self, run_id: str) -> dict[str, frozenset[str]]:
+        """For each probe of the run, the digests of the media the platform took (see
+        :func:`audit.store_rows.sent_media`)."""
+        found: dict[str, set[str]] = {}
+        for probe_id, digest in self._db.execute(
+            "SELECT probe_id, sha256 FROM media_sent WHERE run_id = ?", (run_id,)
+        ):
+            found.setdefault(str(probe_id), set()).add(str(digest))
+        return {probe_id: frozenset(digests) for probe_id, digests in found.items()}
 
     @_guarded
     def exchange_count(self, run_id: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -28,12 +28,14 @@ __all__ = [
     "SlotTaken",
     "exchange_from_sql",
     "insert_sql",
+    "media_sent_by_probe",
     "observation_from_sql",
     "planned_probe_to_sql",
     "probe_from_sql",
     "run_from_sql",
     "run_to_sql",
     "scheduled_from_sql",
+    "sent_media",
     "typed_row",
 ]
 
@@ -116,6 +118,26 @@ class ExchangeRecord:
     entry: dict[str, Any]
     prev_hash: str
     hash: str
+
+
+def sent_media(entry: Mapping[str, Any]) -> str | None:
+    """The digest of the probe media a ledger entry's request carried, when the platform
+    answered it with a 2xx (the media reached it); None otherwise."""
+    media, status = entry.get("media"), entry.get("status")
+    if not isinstance(media, Mapping) or not isinstance(status, int) or not 200 <= status < 300:
+        return None
+    digest = media.get("sha256")
+    return digest if isinstance(digest, str) else None
+
+
+def media_sent_by_probe(records: Iterable[ExchangeRecord]) -> dict[str, frozenset[str]]:
+    """For each probe, the digests of the media its recorded requests delivered."""
+    found: dict[str, set[str]] = {}
+    for record in records:
+        digest = sent_media(record.entry)
+        if digest is not None and record.probe_id is not None:
+            found.setdefault(record.probe_id, set()).add(digest)
+    return {probe_id: frozenset(digests) for probe_id, digests in found.items()}
 
 
 class DamagedRow(ValueError):

@@ -57,7 +57,12 @@ def scorecard_for(store: Store, run_id: str) -> Scorecard:
         seq, head = store.last_exchange(run_id)
         key = workspace_key(store.path.parent).fingerprint
         return build_scorecard(
-            run, store.probes(run_id), store.observations(run_id), (seq, head or GENESIS), key
+            run,
+            store.probes(run_id),
+            store.observations(run_id),
+            (seq, head or GENESIS),
+            key,
+            store.media_sent(run_id),
         )
 
 

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 import httpx
 
 from audit.adapters.base import (
+    NOT_FOUND,
     EvidenceLedgerSink,
     NoticeResult,
     PostState,
@@ -40,16 +41,22 @@ from audit.adapters.profile_match import extract_text, first_match, matches
 from audit.adapters.profile_model import (
     CheckStep,
     LookupRule,
+    MediaSubmitSpec,
     Profile,
     RequestSpec,
     SubmitRule,
+    UploadSpec,
     rate_per_second,
 )
 from audit.adapters.profile_read import ProfileReader, encode_post_id
 from audit.adapters.profile_request import SecretScrubber, render_request
 from audit.adapters.profile_template import Template, TemplateError, tree_references
 from audit.clock import Clock
+from audit.durations import parse_duration
+from audit.errors import AuditError
 from audit.http import Exchange, PlatformClient, RateLimiter, RetryPolicy
+from audit.media_file import MediaFile, media_file
+from audit.packs import Modality
 from audit.plan import Target
 from audit.probe import Probe
 
@@ -76,7 +83,10 @@ def decode_post_id(post_id: str, names: Sequence[str]) -> dict[str, str]:
 
 def _request_names(spec: RequestSpec) -> set[str]:
     names = set(Template.parse(spec.path).references)
-    for text in [*spec.query.values(), *spec.headers.values(), *(spec.form or {}).values()]:
+    texts = [*spec.query.values(), *spec.headers.values(), *(spec.form or {}).values()]
+    for part in (spec.multipart or {}).values():
+        texts += [part] if isinstance(part, str) else [part.filename, part.type]
+    for text in texts:
         names.update(Template.parse(text).references)
     names.update(tree_references(spec.body))
     return names
@@ -103,6 +113,7 @@ class ProfileAdapter:
         self.withdraw_removed = profile.withdraw_removed
         self.notice_idempotent = False  # a profile's filing is never sent twice
         self._client = client
+        self._clock = clock
         self._vars = dict(variables)
         self._secrets = dict(secrets)
         self._scrubber = scrubber
@@ -124,6 +135,8 @@ class ProfileAdapter:
         self._needs_setup = {
             section for section, spec in self._requests().items() if _request_names(spec) & captured
         }
+        if any(_request_names(m.request) & captured for m in profile.media.values()):
+            self._needs_setup.add("submit")
         if profile.preflight:
             self._needs_setup.update({"submit", "lookup"})
         self._setup_lock = asyncio.Lock()
@@ -132,7 +145,14 @@ class ProfileAdapter:
 
     def _requests(self) -> dict[str, RequestSpec]:
         p = self.profile
+        # every media post shares the submit section's limits; uploads have their own
         sections: dict[str, Any] = {
+            **{f"upload.{m}": s.upload for m, s in p.media.items() if s.upload is not None},
+            **{
+                f"processing.{m}": s.upload.ready
+                for m, s in p.media.items()
+                if s.upload is not None and s.upload.ready is not None
+            },
             "submit": p.submit,
             "lookup": p.lookup,
             "status": p.status,
@@ -181,20 +201,22 @@ class ProfileAdapter:
         extra: Mapping[str, str],
         probe_id: str | None,
         readable: Callable[[Exchange], bool] | None = None,
+        media: MediaFile | None = None,
     ) -> Exchange:
         if section in self._needs_setup:
             await self._ensure_setup()
         try:
-            rendered = render_request(spec, self._values(extra))
+            rendered = render_request(spec, self._values(extra), media)
         except TemplateError as exc:
             raise _Fault(f"the profile's {section} request cannot be made: {exc}") from None
         limiter = self._limiters.get(section)
         if limiter is not None:
             await limiter.acquire()
         auth = self._auth[spec.auth]
+        action = section.partition(".")[0]  # per-modality uploads share one action name
         try:
             headers = await auth.headers()
-            send = (rendered, section, probe_id, readable, spec.attempts)
+            send = (rendered, action, probe_id, readable, spec.attempts)
             exchange = await self._send(headers, *send)
             if exchange.status == 401 and auth.refreshable:
                 auth.invalidate(headers)
@@ -220,10 +242,13 @@ class ProfileAdapter:
             probe_id=probe_id,
             json_body=rendered.json_body,
             data=rendered.form,
+            content=rendered.content,
+            files=rendered.files,
             headers={**rendered.headers, **auth_headers},
             timeout=rendered.timeout or self.profile.timeout,
             readable=readable,
             attempts=attempts,
+            media=rendered.media,
         )
 
     async def _ensure_setup(self) -> None:
@@ -261,6 +286,8 @@ class ProfileAdapter:
 
     # the adapter protocol ----------------------------------------------------------------
     async def submit(self, probe: Probe, idempotency_key: str) -> SubmitResult:
+        if probe.modality is not Modality.TEXT:
+            return await self._submit_media(probe, idempotency_key)
         spec = self.profile.submit
         values = self._probe_values(probe, idempotency_key)
         # an unreadable answer is sent again only where the platform de-duplicates by key
@@ -272,6 +299,84 @@ class ProfileAdapter:
         except _Fault as exc:
             return SubmitResult(SubmitKind.ERROR, detail=str(exc))
         return self.reader.read_submit(exchange)
+
+    async def _submit_media(self, probe: Probe, idempotency_key: str) -> SubmitResult:
+        """Upload the media where the profile says so (and wait until it is processed), then
+        post. A failed upload means no post was made: the result says it never reached the
+        platform, so the engine may try again later."""
+        modality = probe.modality.value
+        spec = self.reader.submit_spec(modality)
+        if not isinstance(spec, MediaSubmitSpec):
+            return SubmitResult(
+                SubmitKind.ERROR, detail=f"the profile describes no way to post {modality} probes"
+            )
+        try:
+            media = await asyncio.to_thread(media_file, probe)
+        except AuditError as exc:
+            return SubmitResult(SubmitKind.ERROR, detail=f"media could not be produced: {exc}")
+        if media is None:
+            return SubmitResult(SubmitKind.ERROR, detail="media probe without media")
+        values = {**self._probe_values(probe, idempotency_key), **media.template_values()}
+        try:
+            if spec.upload is not None:
+                values.update(await self._upload(spec.upload, modality, values, probe, media))
+        except _Fault as exc:
+            return SubmitResult(SubmitKind.ERROR, detail=f"{NOT_FOUND} (upload: {exc})")
+        readable = self._readable_submission(spec.outcomes) if self.supports_idempotency else None
+        try:
+            exchange = await self._exchange(
+                "submit", spec.request, values, probe.probe_id, readable, media
+            )
+        except _Fault as exc:
+            return SubmitResult(SubmitKind.ERROR, detail=str(exc))
+        return self.reader.read_submit(exchange, modality)
+
+    async def _upload(
+        self,
+        upload: UploadSpec,
+        modality: str,
+        values: Mapping[str, str],
+        probe: Probe,
+        media: MediaFile,
+    ) -> dict[str, str]:
+        """The ``uploaded.NAME`` values of an accepted upload; _Fault when it is not."""
+        section = f"upload.{modality}"
+        exchange = await self._exchange(
+            section, upload.request, values, probe.probe_id, None, media
+        )
+        if not exchange.ok or not matches(upload.expect, exchange):
+            raise _Fault(self._describe(exchange))
+        body = exchange.json()
+        captured: dict[str, str] = {}
+        for name, expression in upload.capture.items():
+            value = extract_text(expression, body)
+            if value is None:
+                raise _Fault(f"no value for '{name}' at {expression!r} in the answer")
+            captured[f"uploaded.{name}"] = value
+        if upload.ready is not None:
+            await self._wait_ready(upload, modality, {**values, **captured}, probe.probe_id)
+        return captured
+
+    async def _wait_ready(
+        self, upload: UploadSpec, modality: str, values: Mapping[str, str], probe_id: str
+    ) -> None:
+        """Look at the upload until the platform says it is processed, within its time."""
+        ready = upload.ready
+        assert ready is not None
+        every, give_up = (
+            parse_duration(ready.every),
+            self._clock.now() + parse_duration(ready.within),
+        )
+        while True:
+            section = f"processing.{modality}"
+            exchange = await self._exchange(section, ready.request, values, probe_id)
+            if exchange.ok and matches(ready.until, exchange):
+                return
+            if not (exchange.ok and matches(ready.pending, exchange)):
+                raise _Fault(self._describe(exchange, "processing: "))
+            if self._clock.now() + every > give_up:
+                raise _Fault(f"the platform had not processed the media within {ready.within}")
+            await self._clock.sleep_until(self._clock.now() + every)
 
     def _readable_submission(
         self, rules: Sequence[SubmitRule | LookupRule]

@@ -54,6 +54,7 @@ _BUILTIN_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 PROBE_NAMES = frozenset({"probe.text", "probe.language", "probe.modality", "idempotency_key"})
 POST_NAMES = frozenset({"post_id", "request_key"})
 NOTICE_NAMES = frozenset({"reason", "kind"})
+MEDIA_MEMBERS = frozenset({"type", "name", "size", "sha256", "base64"})
 
 
 def builtin_profiles() -> list[str]:
@@ -194,6 +195,12 @@ def _templates(spec: RequestSpec, field: str) -> Iterator[tuple[str, Any]]:
         yield f"{field}.json", spec.body
     for key, value in (spec.form or {}).items():
         yield f"{field}.form.{key}", value
+    for key, part in (spec.multipart or {}).items():
+        if isinstance(part, str):
+            yield f"{field}.multipart.{key}", part
+        else:
+            yield f"{field}.multipart.{key}.filename", part.filename
+            yield f"{field}.multipart.{key}.type", part.type
 
 
 def _fail(source: Path, field: str, message: str) -> InputError:
@@ -216,6 +223,8 @@ def _check_request(
         except TemplateError as exc:
             raise _fail(source, where, str(exc)) from None
         _check_names(where, names, scope, source)
+    if spec.carries_media and "media" not in scope.members:
+        raise _fail(source, field, "sends media, which only a media post or upload can")
     if spec.auth == "notifier" and profile.notifier_auth is None:
         raise _fail(source, f"{field}.auth", "is 'notifier' but the profile has no notifier_auth")
 
@@ -272,6 +281,7 @@ def check_profile(profile: Profile, source: Path) -> None:
     _check_auth(profile.notifier_auth, "notifier_auth", base, profile, source)
     _check_setup(profile, source, declared, secrets)
     _check_submit(profile, source, every_var, secrets)
+    _check_media(profile, source, every_var, secrets)
     post = frozenset(profile.submit.post)
     on_post = _Scope(POST_NAMES, {"vars": every_var, "secrets": secrets, "post": post})
     noticing = _Scope(
@@ -333,6 +343,55 @@ def _check_submit(
     if profile.lookup is not None:
         _check_request(profile.lookup.request, "lookup.request", scope, profile, source)
         _check_rules("lookup", profile.lookup.outcomes, source)
+
+
+def _check_media(
+    profile: Profile, source: Path, every_var: frozenset[str], secrets: frozenset[str]
+) -> None:
+    """Each media post: its upload, its processing wait and its post refer only to what they
+    have, the media is sent by one of them, and the post is identified as text posts are."""
+    for modality, spec in profile.media.items():
+        field = f"media.{modality}"
+        members = {"vars": every_var, "secrets": secrets, "media": MEDIA_MEMBERS}
+        upload = spec.upload
+        if upload is not None:
+            scope = _Scope(PROBE_NAMES, members)
+            _check_request(upload.request, f"{field}.upload.request", scope, profile, source)
+            _check_when(f"{field}.upload.expect", upload.expect, source)
+            for name, expression in upload.capture.items():
+                _check_expression(f"{field}.upload.capture.{name}", expression, source)
+            members = {**members, "uploaded": frozenset(upload.capture)}
+            if upload.ready is not None:
+                ready, where = upload.ready, f"{field}.upload.ready"
+                _check_request(
+                    ready.request, f"{where}.request", _Scope(PROBE_NAMES, members), profile, source
+                )
+                _check_when(f"{where}.until", ready.until, source)
+                _check_when(f"{where}.pending", ready.pending, source)
+        _check_request(
+            spec.request, f"{field}.request", _Scope(PROBE_NAMES, members), profile, source
+        )
+        _check_rules(field, spec.outcomes, source)
+        for name, expression in spec.capture.items():
+            _check_expression(f"{field}.capture.{name}", expression, source)
+        post_scope = _Scope(frozenset(), {"vars": every_var, "captured": frozenset(spec.capture)})
+        for name, text in spec.post.items():
+            _check_template(f"{field}.post.{name}", text, post_scope, source)
+        if sorted(spec.post) != sorted(profile.submit.post):
+            expected = ", ".join(sorted(profile.submit.post))
+            raise _fail(
+                source,
+                f"{field}.post",
+                f"must name the same fields as submit.post ({expected}), so later looks find "
+                f"the post (got {', '.join(sorted(spec.post))})",
+            )
+        if not (spec.request.carries_media or (upload and upload.request.carries_media)):
+            raise _fail(
+                source,
+                field,
+                "never sends the media: its upload or its post must carry it (content: media, a "
+                "multipart file part, or {media.base64} in the JSON)",
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from audit.adapters.profile_template import tree_references
 from audit.durations import IsoDuration, parse_duration
 
 __all__ = [
@@ -23,15 +24,21 @@ __all__ = [
     "FieldTest",
     "LoginAuth",
     "LookupRule",
+    "MediaModality",
+    "MediaSubmitSpec",
+    "MultipartFile",
     "NoAuth",
     "NoticeRule",
     "OAuth2ClientCredentials",
     "Profile",
     "RateSpec",
+    "ReadySpec",
     "RequestSpec",
     "SetupStep",
     "StatusRule",
     "SubmitRule",
+    "SubmitSpec",
+    "UploadSpec",
     "When",
     "WithdrawRule",
 ]
@@ -66,8 +73,21 @@ def rate_per_second(rate: float | RateSpec | None) -> float | None:
     return rate.per_second
 
 
+class MultipartFile(_Strict):
+    """A file part of a multipart body: the probe's media, with templated name and type."""
+
+    content: Literal["media"] = Field(description="What the part holds: the probe's media.")
+    filename: str = Field(default="{media.name}", description="Template of the file name.")
+    type: str = Field(default="{media.type}", description="Template of the part's type.")
+
+
 class RequestSpec(_Strict):
-    """One HTTP request. Strings are templates; ``path`` is relative to the base URL."""
+    """One HTTP request. Strings are templates; ``path`` is relative to the base URL.
+
+    A body is one of: ``json`` (strings are templates, ``{media.base64}`` puts the media in a
+    field), ``form`` (URL-encoded), ``multipart`` (text fields and the media as a file part),
+    or ``content: media`` (the media's raw bytes; set the Content-Type header).
+    """
 
     method: Method
     path: str = Field(description="Path on the target's base URL, starting with '/'.")
@@ -75,6 +95,13 @@ class RequestSpec(_Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     body: Any = Field(default=None, alias="json", description="JSON body; strings are templates.")
     form: dict[str, str] | None = Field(default=None, description="Form-encoded body.")
+    multipart: dict[str, str | MultipartFile] | None = Field(
+        default=None,
+        description="Multipart form body: field -> template, and one file part {content: media}.",
+    )
+    content: Literal["media"] | None = Field(
+        default=None, description="'media': the body is the probe's media, as raw bytes."
+    )
     auth: Literal["author", "notifier", "none"] = "author"
     timeout: float | None = Field(default=None, gt=0, le=600)
     rate_limit: Rate | None = None
@@ -95,9 +122,39 @@ class RequestSpec(_Strict):
 
     @model_validator(mode="after")
     def _one_body(self) -> RequestSpec:
-        if self.body is not None and self.form is not None:
-            raise ValueError("a request has either 'json' or 'form', not both")
+        bodies = [
+            name
+            for name, value in (
+                ("json", self.body),
+                ("form", self.form),
+                ("multipart", self.multipart),
+                ("content", self.content),
+            )
+            if value is not None
+        ]
+        if len(bodies) > 1:
+            raise ValueError(
+                "a request has one body: json, form, multipart or content "
+                f"(got {', '.join(bodies)})"
+            )
+        files = [k for k, v in (self.multipart or {}).items() if isinstance(v, MultipartFile)]
+        if self.multipart is not None and len(files) != 1:
+            raise ValueError(
+                "a multipart body has one file part {content: media} "
+                f"(got {', '.join(files) or 'none'})"
+            )
         return self
+
+    @property
+    def carries_media(self) -> bool:
+        """Whether the request sends the media's bytes (raw, as a file part, or base64)."""
+        if self.content == "media":
+            return True
+        if any(isinstance(v, MultipartFile) for v in (self.multipart or {}).values()):
+            return True
+        texts = [*self.query.values(), *self.headers.values(), *(self.form or {}).values()]
+        texts += [v for v in (self.multipart or {}).values() if isinstance(v, str)]
+        return "media.base64" in tree_references([self.body, texts])
 
 
 _OPS = ("equals", "one_of", "exists", "matches", "empty")
@@ -202,6 +259,39 @@ class SubmitSpec(_Section):
         "answer (ISO 8601 or epoch seconds/milliseconds), recorded beside the tool's send time.",
     )
     created_at_unit: Literal["auto", "s", "ms"] = "auto"
+
+
+class ReadySpec(_Section):
+    """Polling an uploaded file until the platform has processed it (e.g. Mastodon's 202, then
+    GET /api/v1/media/:id until its url is set). ``pending`` answers mean "not yet"; any other
+    answer that is not ``until`` is a fault of the submission."""
+
+    until: When
+    pending: When
+    every: IsoDuration = Field(default="PT1S", description="Time between looks.")
+    within: IsoDuration = Field(default="PT5M", description="Give up (a fault) after this.")
+
+
+class UploadSpec(_Section):
+    """The first step of a two-step post: upload the media, capture its id or URI. An answer
+    that does not satisfy ``expect`` is a fault of the submission (tried again like any
+    other), never a refusal by the platform."""
+
+    expect: When
+    capture: dict[Ident, str] = Field(
+        min_length=1, description="Name -> JMESPath on the answer; templates use {uploaded.NAME}."
+    )
+    ready: ReadySpec | None = None
+
+
+class MediaSubmitSpec(SubmitSpec):
+    """How a probe of one modality is posted with its media: optionally an upload first, then
+    the post (which may refer to ``{uploaded.NAME}`` and ``{media.*}``)."""
+
+    upload: UploadSpec | None = None
+
+
+MediaModality = Literal["image", "speech", "video"]
 
 
 class LookupSpec(_Section):
@@ -342,6 +432,12 @@ class Profile(_Strict):
     setup: list[SetupStep] = Field(default_factory=list)
     preflight: list[CheckStep] = Field(default_factory=list)
     submit: SubmitSpec
+    media: dict[MediaModality, MediaSubmitSpec] = Field(
+        default_factory=dict,
+        description="How image, speech and video probes are posted with their media. A "
+        "modality with no entry cannot be audited through this profile: a plan that asks for "
+        "it is refused.",
+    )
     lookup: LookupSpec | None = None
     status: StatusSpec
     notice: NoticeSpec | None = None

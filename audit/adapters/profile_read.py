@@ -21,7 +21,7 @@ from audit.adapters.base import (
     WithdrawResult,
 )
 from audit.adapters.profile_match import extract_text, first_match, search
-from audit.adapters.profile_model import LookupRule, NoticeSpec, Profile, SubmitRule
+from audit.adapters.profile_model import LookupRule, NoticeSpec, Profile, SubmitRule, SubmitSpec
 from audit.adapters.profile_template import Template, TemplateError
 from audit.adapters.timestamps import platform_timestamp
 from audit.http import Exchange
@@ -68,8 +68,14 @@ class ProfileReader:
         return self._scrub(text)
 
     # submissions ----------------------------------------------------------------------------
-    def post_id(self, exchange: Exchange) -> str | None:
-        submit = self.profile.submit
+    def submit_spec(self, modality: str = "text") -> SubmitSpec | None:
+        """How a probe of ``modality`` is posted (None: the profile cannot post it)."""
+        if modality == "text":
+            return self.profile.submit
+        return next((s for m, s in self.profile.media.items() if m == modality), None)
+
+    def post_id(self, exchange: Exchange, submit: SubmitSpec | None = None) -> str | None:
+        submit = submit or self.profile.submit
         body = exchange.json()
         captured: dict[str, str] = {}
         for name, expression in submit.capture.items():
@@ -86,15 +92,19 @@ class ProfileReader:
             return None
         return encode_post_id(fields)
 
-    def created_at(self, exchange: Exchange) -> float | None:
-        expression = self.profile.submit.created_at
-        if expression is None:
+    def created_at(self, exchange: Exchange, submit: SubmitSpec | None = None) -> float | None:
+        submit = submit or self.profile.submit
+        if submit.created_at is None:
             return None
-        unit = self.profile.submit.created_at_unit
-        return platform_timestamp(search(expression, exchange.json()), unit)
+        return platform_timestamp(
+            search(submit.created_at, exchange.json()), submit.created_at_unit
+        )
 
     def read_submission(
-        self, rules: Sequence[SubmitRule | LookupRule], exchange: Exchange
+        self,
+        rules: Sequence[SubmitRule | LookupRule],
+        exchange: Exchange,
+        submit: SubmitSpec | None = None,
     ) -> SubmitResult:
         if not exchange.ok:
             return SubmitResult(SubmitKind.ERROR, detail=self.describe(exchange))
@@ -103,7 +113,7 @@ class ProfileReader:
             detail = self.describe(exchange, "answer matches no rule: ")
             return SubmitResult(SubmitKind.ERROR, detail=detail)
         if rule.result == "accepted":
-            post_id = self.post_id(exchange)
+            post_id = self.post_id(exchange, submit)
             if post_id is None:
                 detail = self.describe(exchange, "accepted, but the post id cannot be read: ")
                 return SubmitResult(SubmitKind.ERROR, detail=detail)
@@ -111,7 +121,7 @@ class ProfileReader:
                 SubmitKind.ACCEPTED,
                 post_id=post_id,
                 sent_at=exchange.started_at,
-                platform_time=self.created_at(exchange),
+                platform_time=self.created_at(exchange, submit),
             )
         detail = self._rule_detail(rule.detail, exchange)
         if rule.result == "rejected":
@@ -122,8 +132,14 @@ class ProfileReader:
             )
         return SubmitResult(SubmitKind.ERROR, detail=detail)
 
-    def read_submit(self, exchange: Exchange) -> SubmitResult:
-        return self.read_submission(self.profile.submit.outcomes, exchange)
+    def read_submit(self, exchange: Exchange, modality: str = "text") -> SubmitResult:
+        """The answer to the post of a probe of ``modality`` (its media post, for media)."""
+        spec = self.submit_spec(modality)
+        if spec is None:
+            return SubmitResult(
+                SubmitKind.ERROR, detail=f"the profile describes no way to post {modality} probes"
+            )
+        return self.read_submission(spec.outcomes, exchange, spec)
 
     def read_lookup(self, exchange: Exchange) -> SubmitResult | None:
         """None when the profile describes no lookup."""

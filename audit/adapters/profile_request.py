@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from audit.adapters.profile_model import RequestSpec
-from audit.adapters.profile_template import Template, render_tree
+from audit.adapters.profile_model import MultipartFile, RequestSpec
+from audit.adapters.profile_template import Template, TemplateError, render_tree
 from audit.http import EvidenceSink
+from audit.media_file import MediaFile, media_record
 from audit.redaction import Redactor
 
 __all__ = ["AUTH_ACTION", "RenderedRequest", "SecretScrubber", "render_request"]
@@ -32,10 +33,18 @@ class RenderedRequest:
     json_body: Any = None
     form: dict[str, str] | None = None
     timeout: float | None = None
+    content: bytes | None = None
+    files: dict[str, tuple[str, bytes, str]] | None = None
+    media: dict[str, object] | None = None  # the media the body carries, for the ledger
 
 
-def render_request(spec: RequestSpec, values: Mapping[str, str]) -> RenderedRequest:
-    """Render a request; raises TemplateError if a value is missing (a profile bug)."""
+def render_request(
+    spec: RequestSpec, values: Mapping[str, str], media: MediaFile | None = None
+) -> RenderedRequest:
+    """Render a request; raises TemplateError if a value is missing (a profile bug).
+
+    ``media`` is the probe's file, for a request that sends it (raw, as a file part, or in
+    base64 through ``{media.base64}``, which ``values`` must then hold)."""
     path = Template.parse(spec.path).render_path(values)
     if spec.query:
         query = "&".join(
@@ -50,7 +59,47 @@ def render_request(spec: RequestSpec, values: Mapping[str, str]) -> RenderedRequ
     if spec.form is not None:
         form = {k: Template.parse(v).render(values) for k, v in spec.form.items()}
     body = render_tree(spec.body, values) if spec.body is not None else None
-    return RenderedRequest(spec.method, path, headers, body, form, spec.timeout)
+    content, files = _media_body(spec, values, media)
+    if spec.multipart is not None:
+        form = {
+            k: Template.parse(v).render(values)
+            for k, v in spec.multipart.items()
+            if isinstance(v, str)
+        }
+    carried = media is not None and spec.carries_media
+    return RenderedRequest(
+        spec.method,
+        path,
+        headers,
+        body,
+        form,
+        spec.timeout,
+        content,
+        files,
+        media_record(media) if carried and media is not None else None,
+    )
+
+
+def _media_body(
+    spec: RequestSpec, values: Mapping[str, str], media: MediaFile | None
+) -> tuple[bytes | None, dict[str, tuple[str, bytes, str]] | None]:
+    """The raw body or the multipart file part, made of the probe's media."""
+    parts = {k: v for k, v in (spec.multipart or {}).items() if isinstance(v, MultipartFile)}
+    if spec.content is None and not parts:
+        return None, None
+    if media is None:
+        raise TemplateError("the request sends the probe's media, but this probe has none")
+    if spec.content == "media":
+        return media.data, None
+    files = {
+        name: (
+            Template.parse(part.filename).render_header(values),
+            media.data,
+            Template.parse(part.type).render_header(values),
+        )
+        for name, part in parts.items()
+    }
+    return None, files
 
 
 class SecretScrubber:

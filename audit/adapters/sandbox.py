@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import hashlib
 
 from audit.adapters.base import (
     NoticeResult,
@@ -29,9 +28,9 @@ from audit.adapters.base import (
 from audit.adapters.timestamps import platform_timestamp
 from audit.errors import AuditError
 from audit.http import Exchange, PlatformClient
+from audit.media_file import MediaFile, media_file, media_record
 from audit.packs import Modality
 from audit.probe import Probe
-from audit.probe_media import probe_media
 
 __all__ = [
     "SIMULATION_HEADER",
@@ -153,34 +152,37 @@ class SandboxAdapter:
 
     async def _media_post(
         self, probe: Probe, headers: dict[str, str]
-    ) -> dict[str, object] | SubmitResult:
+    ) -> tuple[dict[str, object], MediaFile] | SubmitResult:
         try:
-            media = await asyncio.to_thread(probe_media, probe)
+            media = await asyncio.to_thread(media_file, probe)
         except AuditError as exc:
             return SubmitResult(SubmitKind.ERROR, detail=f"media could not be produced: {exc}")
-        if media is None or probe.media_type is None:
+        if media is None:
             return SubmitResult(SubmitKind.ERROR, detail="media probe without media")
         if probe.corpus_file is None and await self._is_simulator():
             headers[SIMULATION_HEADER] = base64.b64encode(probe.text.encode()).decode("ascii")
-        return {
+        body: dict[str, object] = {
             "text": "",
             "modality": probe.modality.value,
             "media": {
-                "type": probe.media_type,
-                "sha256": hashlib.sha256(media).hexdigest(),
-                "data": base64.b64encode(media).decode("ascii"),
+                "type": media.media_type,
+                "sha256": media.sha256,
+                "data": base64.b64encode(media.data).decode("ascii"),
             },
         }
+        return body, media
 
     async def submit(self, probe: Probe, idempotency_key: str) -> SubmitResult:
         headers = {"Idempotency-Key": idempotency_key}
-        body: dict[str, object] | SubmitResult
+        body: dict[str, object]
+        media: MediaFile | None = None
         if probe.modality is Modality.TEXT:
             body = {"text": probe.text, "modality": probe.modality.value}
         else:
-            body = await self._media_post(probe, headers)
-            if isinstance(body, SubmitResult):
-                return body
+            made = await self._media_post(probe, headers)
+            if isinstance(made, SubmitResult):
+                return made
+            body, media = made
         exchange = await self._client.request(
             "POST",
             "/api/v1/posts",
@@ -189,6 +191,7 @@ class SandboxAdapter:
             json_body=body,
             headers=headers,
             expect_json=self.supports_idempotency,
+            media=None if media is None else media_record(media),
         )
         return read_submit(exchange)
 

@@ -57,6 +57,7 @@ from audit.evidence.rederive import check_derivation
 from audit.render import RENDERERS
 from audit.scorecard import Scorecard, build_scorecard
 from audit.store import ExchangeRecord, Store
+from audit.store_rows import media_sent_by_probe
 
 __all__ = [
     "DEFAULT_ARCHIVE",
@@ -83,6 +84,7 @@ def _scorecard(evidence: RunEvidence, signing_key: str | None) -> Scorecard:
         evidence.observations,
         (len(evidence.records), evidence.head),
         signing_key,
+        media_sent_by_probe(evidence.records),
     )
 
 

@@ -14,7 +14,10 @@ recorded), and checks that what the store says follows from the ledger:
   the platform's own time of it), ``deadline_at`` is ``clock_start + deadline_s``, ``deadline_s``
   is the criterion's deadline at the run's time scale, and the post id is the one the answer gave;
 * the text of a text probe is the text its recorded submissions sent (a value of the request
-  body; for a profile, a value may hold it within a longer text its template made).
+  body; for a profile, a value may hold it within a longer text its template made);
+* the media of an image, speech or video probe is what its uploads delivered: every media
+  digest the ledger records for the probe is the digest of the probe's file made again from its
+  recipe (or read from its corpus file), and an accepted media probe shows its media taken.
 
 Answers the ledger keeps only in part (bodies cut at the evidence limit) cannot be read again;
 they are counted in a note, never taken as agreement or disagreement.
@@ -32,11 +35,14 @@ from audit.adapters.base import NoticeResult, StatusResult, SubmitResult, Withdr
 from audit.clock import utc_iso
 from audit.durations import parse_duration
 from audit.engine import filing_fate_unknown, probe_facts
-from audit.errors import InputError
+from audit.errors import AuditError, InputError
 from audit.http import Exchange
 from audit.lifecycle import FilingResult, WithdrawalResult
+from audit.media_file import media_file
 from audit.outcomes import classify
+from audit.probe import Probe
 from audit.store import ExchangeRecord, ObservationRow, ProbeRow, RunRow
+from audit.store_rows import sent_media
 
 __all__ = [
     "Derivation",
@@ -96,7 +102,7 @@ def _number(value: Any) -> float:
 class Readers:
     """How one run's adapter reads answers: the same functions it used live."""
 
-    submit: Callable[[Exchange], SubmitResult]
+    submit: Callable[[Exchange, str], SubmitResult]  # the answer, the probe's modality
     lookup: Callable[[Exchange], SubmitResult | None]
     status: Callable[[Exchange], StatusResult]
     notice: Callable[[Exchange, str], NoticeResult]
@@ -107,7 +113,7 @@ def _sandbox_readers() -> Readers:
     from audit.adapters import sandbox
 
     return Readers(
-        sandbox.read_submit,
+        lambda exchange, _modality: sandbox.read_submit(exchange),
         sandbox.read_lookup,
         sandbox.read_status,
         lambda exchange, _kind: sandbox.read_notice(exchange),
@@ -171,12 +177,12 @@ def readers_for(run: RunRow, records: Sequence[ExchangeRecord]) -> Readers | str
     return f"unknown adapter {adapter!r}"
 
 
-def _reread(readers: Readers, action: str, exchange: Exchange) -> str | None:
+def _reread(readers: Readers, action: str, exchange: Exchange, modality: str) -> str | None:
     """The observation result the answer gives for ``action`` (None: no reader for it)."""
     if action == "status":
         return readers.status(exchange).state.value
     if action in ("submit", "resubmit"):
-        return readers.submit(exchange).kind.value
+        return readers.submit(exchange, modality).kind.value
     if action == "lookup":
         found = readers.lookup(exchange)
         return None if found is None else found.kind.value
@@ -267,6 +273,7 @@ class _Check:
         self.readers = readers
         self.ledger = ledger
         self.result = Derivation()
+        self.modality: dict[str, str] = {}  # probe id -> modality, for reading its post
 
     def fail(self, probe_id: str, text: str) -> None:
         self.result.problems.append(f"probe {probe_id}: {text}")
@@ -282,7 +289,8 @@ class _Check:
             if isinstance(exchange, str):
                 self.result.unreadable += 1
                 return True
-            reread = _reread(self.readers, obs.action, exchange)
+            modality = self.modality.get(obs.probe_id, "text")
+            reread = _reread(self.readers, obs.action, exchange, modality)
             if reread is None or reread == obs.result:
                 self.result.reread += 1
                 return True
@@ -339,7 +347,8 @@ class _Check:
         ]
         before = observations[: intents[-1]] if intents else []
         resent = filing_fate_unknown(before, obs.action) if row.trigger != "proactive" else False
-        expected, post_id = self._start(obs.action, exchange, resent)
+        modality = str(row.probe.get("modality", "text"))
+        expected, post_id = self._start(obs.action, exchange, modality, resent)
         if expected is None or abs(expected - row.clock_start) > _TIME_SLACK:
             self.fail(
                 row.probe_id,
@@ -353,11 +362,11 @@ class _Check:
             )
 
     def _start(
-        self, action: str, exchange: Exchange, resent: bool = False
+        self, action: str, exchange: Exchange, modality: str, resent: bool = False
     ) -> tuple[float | None, str | None]:
         """When the deadline clock started by this answer, and the post id it gave."""
         if action in ("submit", "resubmit"):
-            found = self.readers.submit(exchange)
+            found = self.readers.submit(exchange, modality)
             return found.sent_at, found.post_id
         if action == "lookup":
             looked = self.readers.lookup(exchange)
@@ -400,6 +409,38 @@ class _Check:
                     row.probe_id,
                     f"its text is not the text ledger entry {record.seq} sent "
                     "(the probe's text was changed)",
+                )
+                return
+
+    def media(self, row: ProbeRow, observations: Sequence[ObservationRow]) -> None:
+        """A media probe's recorded uploads carry its own file (made again here from the
+        probe's recipe or corpus file), and an accepted one shows its media delivered."""
+        if row.probe.get("modality", "text") == "text":
+            return
+        delivered = {
+            (record.seq, digest)
+            for record in self.ledger.of.get(row.probe_id, [])
+            if (digest := sent_media(record.entry)) is not None
+        }
+        accepted = any(o.action in _SUBMITS and o.result == "accepted" for o in observations)
+        if accepted and not delivered:
+            self.fail(row.probe_id, "it was accepted, but no ledger entry shows its media taken")
+        if not delivered:
+            return
+        try:
+            made = media_file(Probe.model_validate(row.probe))
+        except (AuditError, ValueError) as exc:
+            self.result.notes.append(
+                f"probe {row.probe_id}: its media could not be made again to check ({exc})"
+            )
+            return
+        expected = made.sha256 if made is not None else None
+        for seq, digest in sorted(delivered):
+            if digest != expected:
+                self.fail(
+                    row.probe_id,
+                    f"ledger entry {seq} delivered media {digest[:16]}..., which is not the "
+                    "probe's own media",
                 )
                 return
 
@@ -454,10 +495,12 @@ def check_derivation(
     if isinstance(readers, str):
         return Derivation(notes=[f"the recorded answers were not read again: {readers}"])
     check = _Check(run, readers, _Ledger(records))
+    check.modality = {row.probe_id: str(row.probe.get("modality", "text")) for row in probes}
     for row in probes:
         rows = sorted(observations.get(row.probe_id, []), key=lambda o: o.started_at)
         forged = [o for o in rows if o.result in _MEASURED and not check.observation(o)]
         check.text(row)
+        check.media(row, rows)
         check.clock(row, rows)
         if not forged:  # an outcome from forged observations is named by those already
             check.outcome(row, list(rows))
