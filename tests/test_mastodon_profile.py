@@ -11,9 +11,12 @@ A moderator deletes some statuses an hour after they are reported or posted.
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import hashlib
+import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +34,12 @@ from audit.errors import TargetUnreachable
 from audit.plan import Plan, Sample, Schedule, SecretRef, Target
 from audit.runner import create_runs, execute_run
 from audit.store import Store
+from audit.workspace import scorecard_for
 
 AUTHOR_TOKEN, NOTIFIER_TOKEN = "mastodon-author-token-0001", "mastodon-notifier-token-0002"
 ACCOUNTS = {AUTHOR_TOKEN: "109001", NOTIFIER_TOKEN: "109002"}
 MODERATION_DELAY = 3600.0
+PROCESSING_DELAY = 7.0  # an upload answered 202 is ready this long after
 RESET_AFTER = 300.0
 
 
@@ -44,6 +49,19 @@ def moderated(text: str) -> bool:
 
 def not_found() -> JSONResponse:
     return JSONResponse({"error": "Record not found"}, status_code=404)
+
+
+def file_part(content_type: str, body: bytes) -> tuple[str, str, bytes] | None:
+    """The multipart body's `file` part: (file name, type, bytes), read with the standard
+    library's MIME parser."""
+    header = f"Content-Type: {content_type}\r\n\r\n".encode()
+    message = BytesParser(policy=email.policy.default).parsebytes(header + body)
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") == "file":
+            data = part.get_payload(decode=True)
+            assert isinstance(data, bytes)
+            return part.get_filename() or "", part.get_content_type(), data
+    return None
 
 
 @dataclass
@@ -57,6 +75,8 @@ class FakeMastodon:
     throttled_at: float | None = None
     retried_at: float | None = None
     next_id: int = 110_000_000_000_000_000
+    media: dict[str, dict[str, Any]] = field(default_factory=dict)  # uploaded attachments
+    media_looks: int = 0  # GET /api/v1/media/:id answered
 
     def account(self, request: Request) -> str | None:
         token = request.headers.get("authorization", "").removeprefix("Bearer ")
@@ -71,9 +91,19 @@ class FakeMastodon:
                 status["deleted"], status["deleted_by"] = due, "moderator"
                 self.warnings.append({"action": "delete_statuses", "status_ids": [status_id]})
 
+    def attachment(self, media_id: str) -> dict[str, Any]:
+        media = self.media[media_id]
+        ready = self.clock.now() >= media["ready_at"]
+        return {
+            "id": media_id,
+            "type": media["type"].partition("/")[0].replace("audio", "audio"),
+            "url": f"https://files.mastodon.test/{media_id}" if ready else None,
+        }
+
     def view(self, status_id: str) -> dict[str, Any]:
         status = self.statuses[status_id]
         return {
+            "media_attachments": [self.attachment(i) for i in status.get("media_ids", [])],
             "id": status_id,
             "created_at": utc_iso(status["created"]),
             "content": f"<p>{status['text']}</p>",
@@ -94,7 +124,14 @@ class FakeMastodon:
         if account is None:
             return JSONResponse({"error": "The access token is invalid"}, status_code=401)
         body = await request.json()
-        if not body.get("status"):
+        media_ids = [str(i) for i in body.get("media_ids") or []]
+        if any(i not in self.media or self.media[i]["account"] != account for i in media_ids):
+            return JSONResponse({"error": "Validation failed: media not found"}, 422)
+        if any(self.clock.now() < self.media[i]["ready_at"] for i in media_ids):
+            return JSONResponse(
+                {"error": "Cannot attach files that have not finished processing"}, 422
+            )
+        if not body.get("status") and not media_ids:
             return JSONResponse({"error": "Validation failed: Text can't be blank"}, 422)
         key = (account, request.headers.get("idempotency-key", ""))
         if key[1] and key in self.keys:
@@ -102,7 +139,9 @@ class FakeMastodon:
         self.next_id += 1
         status_id = str(self.next_id)
         self.statuses[status_id] = {
-            "text": body["status"],
+            # a media status is moderated on its file, as the platform's classifier would
+            "text": body.get("status") or "".join(self.media[i]["sha256"] for i in media_ids),
+            "media_ids": media_ids,
             "language": body.get("language"),
             "visibility": body.get("visibility", "public"),
             "account": account,
@@ -156,9 +195,42 @@ class FakeMastodon:
         self.reports.append(report)
         return JSONResponse({k: v for k, v in report.items() if k != "by"})
 
+    async def upload(self, request: Request) -> Response:
+        """POST /api/v2/media: 200 when processed at once (every other upload here), else 202
+        with url null, processed PROCESSING_DELAY later."""
+        account = self.account(request)
+        if account is None:
+            return JSONResponse({"error": "The access token is invalid"}, status_code=401)
+        upload = file_part(request.headers.get("content-type", ""), await request.body())
+        if upload is None:
+            return JSONResponse({"error": "Validation failed: File can't be blank"}, 422)
+        filename, content_type, data = upload
+        self.next_id += 1
+        media_id = str(self.next_id)
+        later = len(self.media) % 2 == 1
+        self.media[media_id] = {
+            "account": account,
+            "data": data,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "type": content_type,
+            "filename": filename,
+            "ready_at": self.clock.now() + (PROCESSING_DELAY if later else 0.0),
+        }
+        return JSONResponse(self.attachment(media_id), status_code=202 if later else 200)
+
+    async def get_media(self, request: Request) -> Response:
+        media_id = request.path_params["id"]
+        if self.account(request) is None or media_id not in self.media:
+            return not_found()
+        self.media_looks += 1
+        view = self.attachment(media_id)
+        return JSONResponse(view, status_code=200 if view["url"] else 206)
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
+                Route("/api/v2/media", self.upload, methods=["POST"]),
+                Route("/api/v1/media/{id}", self.get_media, methods=["GET"]),
                 Route("/api/v1/accounts/verify_credentials", self.verify, methods=["GET"]),
                 Route("/api/v1/statuses", self.post_status, methods=["POST"]),
                 Route("/api/v1/statuses/{id}", self.get_status, methods=["GET"]),
@@ -266,3 +338,37 @@ def test_a_bad_token_measures_nothing(tmp_path: Path, monkeypatch: pytest.Monkey
     assert store.run(prepared.run_id).status == "failed"
     assert all(r.post_id is None and r.outcome is None for r in rows)
     assert not server.statuses
+
+
+def test_media_reach_mastodon_through_v2_media(
+    tmp_path: Path, tokens: dict[str, SecretRef]
+) -> None:
+    """Image (and, with espeak-ng, speech) probes: each file goes up through /api/v2/media,
+    the ones answered 202 are polled until processed, and the status carries them by id; the
+    files the stand-in received are the probes' own media."""
+    from audit.media_file import media_file
+    from audit.probe import Probe
+
+    shares = {"image_share": 0.5, "speech_share": 0.5 if shutil.which("espeak-ng") else 0.0}
+    plan = mastodon_plan("mastodon", tokens)
+    plan = plan.model_copy(update={"sample": plan.sample.model_copy(update=shares)})
+    server, store, run_id = run(tmp_path, plan)
+    rows = [r for r in store.probes(run_id) if r.probe["modality"] != "text"]
+    assert rows and len(server.media) == len(rows)  # one upload per media probe
+    assert any(m["ready_at"] > 0 for m in server.media.values()) and server.media_looks
+    for row in rows:
+        made = media_file(Probe.model_validate(row.probe))
+        assert made is not None
+        status = server.statuses[str(row.post_id)]
+        (attached,) = (server.media[i] for i in status["media_ids"])
+        assert attached["sha256"] == made.sha256 and attached["type"] == made.media_type
+        assert "audit" not in attached["filename"].lower()
+        wanted = expected(made.sha256, row.expectation, row.trigger)
+        assert row.outcome == wanted, row
+    groups = {
+        g.value
+        for c in scorecard_for(store, run_id).criteria
+        for g in c.breakdowns
+        if g.dimension == "modality"
+    }
+    assert "image" in groups and not any("not shown delivered" in g for g in groups)

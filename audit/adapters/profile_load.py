@@ -371,6 +371,12 @@ def _check_media(
         _check_request(
             spec.request, f"{field}.request", _Scope(PROBE_NAMES, members), profile, source
         )
+        if spec.request.rate_limit is not None:
+            raise _fail(
+                source,
+                f"{field}.request.rate_limit",
+                "cannot be set: every post, text or media, is paced by submit.request.rate_limit",
+            )
         _check_rules(field, spec.outcomes, source)
         for name, expression in spec.capture.items():
             _check_expression(f"{field}.capture.{name}", expression, source)
