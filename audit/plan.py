@@ -66,7 +66,9 @@ class SecretRef(_Strict):
         return value
 
 
-ActionName = Literal["submit", "lookup", "status", "notice", "order", "withdraw"]
+ActionName = Literal[
+    "submit", "upload", "processing", "lookup", "status", "notice", "order", "withdraw"
+]
 
 
 class ActionLimits(_Strict):
