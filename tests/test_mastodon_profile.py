@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import email.policy
 import hashlib
+import math
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -77,6 +78,9 @@ class FakeMastodon:
     next_id: int = 110_000_000_000_000_000
     media: dict[str, dict[str, Any]] = field(default_factory=dict)  # uploaded attachments
     media_looks: int = 0  # GET /api/v1/media/:id answered
+    upload_outage_until: float = 0.0  # uploads answer 503 before this time
+    never_processed: bool = False  # an upload answered 202 is never ready
+    upload_answers: list[int] = field(default_factory=list)
 
     def account(self, request: Request) -> str | None:
         token = request.headers.get("authorization", "").removeprefix("Bearer ")
@@ -201,20 +205,26 @@ class FakeMastodon:
         account = self.account(request)
         if account is None:
             return JSONResponse({"error": "The access token is invalid"}, status_code=401)
+        if self.clock.now() < self.upload_outage_until:
+            self.upload_answers.append(503)
+            return JSONResponse({"error": "Service Unavailable"}, status_code=503)
+        self.upload_answers.append(200)
         upload = file_part(request.headers.get("content-type", ""), await request.body())
         if upload is None:
             return JSONResponse({"error": "Validation failed: File can't be blank"}, 422)
         filename, content_type, data = upload
         self.next_id += 1
         media_id = str(self.next_id)
-        later = len(self.media) % 2 == 1
+        later = self.never_processed or len(self.media) % 2 == 1
         self.media[media_id] = {
             "account": account,
             "data": data,
             "sha256": hashlib.sha256(data).hexdigest(),
             "type": content_type,
             "filename": filename,
-            "ready_at": self.clock.now() + (PROCESSING_DELAY if later else 0.0),
+            "ready_at": (math.inf if self.never_processed else self.clock.now() + PROCESSING_DELAY)
+            if later
+            else self.clock.now(),
         }
         return JSONResponse(self.attachment(media_id), status_code=202 if later else 200)
 
@@ -258,9 +268,9 @@ def mastodon_plan(profile: str, secrets: dict[str, SecretRef]) -> Plan:
     )
 
 
-def run(tmp_path: Path, plan: Plan) -> tuple[FakeMastodon, Store, str]:
+def run(tmp_path: Path, plan: Plan, **behaviour: Any) -> tuple[FakeMastodon, Store, str]:
     clock = VirtualClock()
-    server = FakeMastodon(clock)
+    server = FakeMastodon(clock, **behaviour)
     store = Store(tmp_path / "audit.sqlite")
     (prepared,) = create_runs(store, plan, None, clock)
     transport = httpx.ASGITransport(server.app())
@@ -372,3 +382,57 @@ def test_media_reach_mastodon_through_v2_media(
         if g.dimension == "modality"
     }
     assert "image" in groups and not any("not shown delivered" in g for g in groups)
+
+
+def media_plan(tokens: dict[str, SecretRef]) -> Plan:
+    plan = mastodon_plan("mastodon", tokens)
+    return plan.model_copy(update={"sample": plan.sample.model_copy(update={"image_share": 1.0})})
+
+
+def test_an_upload_outage_delays_media_probes_but_loses_none(
+    tmp_path: Path, tokens: dict[str, SecretRef]
+) -> None:
+    """Uploads answer 503 for the first 20 minutes (longer than a request's retries): each
+    media probe is tried again later, reaches the platform once it is back, and is measured;
+    nothing counts as a refusal and no status is posted twice."""
+    plan = media_plan(tokens)
+    start = VirtualClock().now()
+    server, store, run_id = run(tmp_path, plan, upload_outage_until=start + 1200.0)
+    rows = [r for r in store.probes(run_id) if r.probe["modality"] == "image"]
+    assert 503 in server.upload_answers and 200 in server.upload_answers
+    assert rows and all(r.outcome not in ("rejected_at_submission", "inconclusive") for r in rows)
+    posted = [s for s in server.statuses.values() if s["media_ids"]]
+    assert len(posted) == len(rows)  # one status per media probe
+    observations = store.observations(run_id)
+    later = [r for r in rows if any(o.result == "error" for o in observations[r.probe_id])]
+    assert later  # some were tried again after the outage
+    for row in rows:
+        assert row.outcome == expected(
+            server.media[server.statuses[str(row.post_id)]["media_ids"][0]]["sha256"],
+            row.expectation,
+            row.trigger,
+        )
+
+
+def test_media_the_platform_never_processes_are_never_counted_as_removed(
+    tmp_path: Path, tokens: dict[str, SecretRef]
+) -> None:
+    """Every upload answers 202 and never becomes ready: no status can be posted, so no media
+    probe is measured; they are inconclusive (never refused, never removed), the criterion is
+    not COMPLIANT and the modality's figures claim nothing was delivered."""
+    data = yaml.safe_load((BUILTIN_PROFILES_DIR / "mastodon.yaml").read_text(encoding="utf-8"))
+    data["media"]["image"]["upload"]["ready"].update(every="PT30S", within="PT2M")  # fewer looks
+    profile = tmp_path / "mastodon-quick.yaml"
+    profile.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    # deadlines of 1 h: later tries stop after one deadline, so the run ends sooner
+    plan = media_plan(tokens).model_copy(
+        update={"targets": [mastodon_plan(str(profile), tokens).targets[0]], "time_scale": 24.0}
+    )
+    server, store, run_id = run(tmp_path, plan, never_processed=True)
+    rows = [r for r in store.probes(run_id) if r.probe["modality"] == "image"]
+    assert rows and all(r.outcome == "inconclusive" for r in rows), [r.outcome for r in rows]
+    assert not any(s["media_ids"] for s in server.statuses.values())
+    card = scorecard_for(store, run_id)
+    assert all(c.verdict != "COMPLIANT" for c in card.criteria)
+    detail = " ".join(o.detail for r in rows for o in store.observations(run_id)[r.probe_id])
+    assert "had not processed the media" in detail
