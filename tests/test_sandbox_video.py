@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from audit.adapters.sandbox import VARIANTS_HEADER
@@ -28,7 +29,15 @@ from audit.store import Store
 from audit.workspace import scorecard_for
 from tests.test_evasion_support import run_virtual, sandbox_config, sandbox_plan
 from tests.test_media import require_program
-from tests.test_sandbox_media import DIVINATION, media_body, post, simulated
+from tests.test_sandbox_media import (
+    DIVINATION,
+    adapter_for,
+    image_probe,
+    media_body,
+    post,
+    simulated,
+    submit,
+)
 
 MP4 = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41" + b"\x00" * 16
 RITUAL = "Thầy nhận cúng sao giải hạn trọn gói 1.500.000đ, nhắn Zalo để đặt lịch"
@@ -82,6 +91,24 @@ def test_a_video_post_reads_back_from_the_state_file_with_its_variants() -> None
     media = Media("video/mp4", "f" * 64, 10, DIVINATION, ("video_text_first",))
     record, _ = decide_post(sandbox_config(), "1", Submission("", "video", "k", media), 0.0)
     assert record_from_json(record_json(record)) == record
+
+
+@pytest.mark.parametrize("simulator", [True, False])
+def test_the_adapter_names_the_media_variants_to_the_simulator_only(simulator: bool) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/_sandbox/health":
+            body = {"status": "ok", "simulator": True} if simulator else {"error": "not_found"}
+            return httpx.Response(200 if simulator else 404, json=body)
+        return httpx.Response(201, json={"id": "p1", "state": "visible"})
+
+    probe = image_probe("image_rotated")
+    assert probe.media_variants == ("image_rotated",)
+    submit(adapter_for(httpx.MockTransport(handler), []), probe)
+    (posted,) = [r for r in seen if r.method == "POST"]
+    assert posted.headers.get(VARIANTS_HEADER) == ("image_rotated" if simulator else None)
 
 
 # --- detection per modality -------------------------------------------------------------------
@@ -149,7 +176,7 @@ def test_screen_and_track_are_two_chances_to_detect() -> None:
 def run_videos(tmp_path: Path, config: SandboxConfig) -> tuple[Store, str, list[dict[str, Any]]]:
     require_program("ffmpeg", "ffmpeg")
     require_program("espeak-ng", "espeak-ng")
-    sample = Sample(violating_per_criterion=10, controls_per_criterion=0, video_share=1.0)
+    sample = Sample(violating_per_criterion=5, controls_per_criterion=0, video_share=1.0)
     store = Store(tmp_path / "audit.sqlite")
     plan = sandbox_plan(sample, criteria=["VN-SUP-02"])  # proactive: detection decides
     run_id, platform = run_virtual(store, plan, VirtualClock(), config)
@@ -161,7 +188,7 @@ def test_a_run_posts_videos_each_classifier_judges_on_its_own(tmp_path: Path) ->
     config = certain(image=1.0, speech=0.0, frames="opening")
     store, run_id, posts = run_videos(tmp_path, config)
     rows = {r.post_id: r for r in store.probes(run_id)}
-    assert len(posts) == 10 and all(p["media"]["type"] == "video/mp4" for p in posts)
+    assert len(posts) == 5 and all(p["media"]["type"] == "video/mp4" for p in posts)
     seen: dict[str, set[bool]] = {}
     for p in posts:
         probe = Probe.model_validate(rows[p["id"]].probe)
@@ -180,7 +207,7 @@ def test_a_run_posts_videos_each_classifier_judges_on_its_own(tmp_path: Path) ->
     assert ("modality", "video") in groups
     assert {("variant", "video_audio_only"), ("variant", "video_text_last")} <= set(groups)
     assert all(p["withdrawn_at"] is not None for p in posts)  # every video is withdrawn
-    for p in posts[:2]:  # the platform got the bytes the probe's recipe makes
+    for p in posts[:1]:  # the platform got the bytes the probe's recipe makes
         media = probe_media(Probe.model_validate(rows[p["id"]].probe))
         assert media is not None and p["media"]["sha256"] == hashlib.sha256(media).hexdigest()
     store.close()
