@@ -7,8 +7,9 @@ seconds only. Where the text is not on screen the frames show the same banner wi
 and where it is not spoken the track is silent, so every video has both streams.
 
 Videos are made by the ``ffmpeg`` program (Debian package ``ffmpeg``);
-:class:`VideoUnavailable` says so when it is missing. They are deterministic for their inputs:
-one encoder thread and ffmpeg's bit-exact mode, with no metadata, no encoder name (neither in the
+:class:`VideoUnavailable` says so when it is missing. They are deterministic for their inputs
+with one ffmpeg build (another version of its encoders may give other bytes): one encoder thread
+and ffmpeg's bit-exact mode, with no metadata, no encoder name (neither in the
 container nor in the H.264 stream's SEI units) and no creation time, so a platform sees nothing
 that names the tool or the program that made the file.
 

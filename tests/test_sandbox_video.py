@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from audit.adapters.base import SubmitKind
 from audit.adapters.sandbox import VARIANTS_HEADER
 from audit.clock import VirtualClock
-from audit.packs import Modality
+from audit.packs import Modality, load_pack
 from audit.plan import Sample
 from audit.probe import Probe
 from audit.probe_media import probe_media
@@ -26,9 +28,11 @@ from audit.sandbox.app import BadPost, create_app, parse_submission
 from audit.sandbox.moderation import Media, SandboxConfig, Submission, decide_post
 from audit.sandbox.state import record_from_json, record_json
 from audit.store import Store
+from audit.synthesis import SampleSize, synthesize
 from audit.workspace import scorecard_for
 from tests.test_evasion_support import run_virtual, sandbox_config, sandbox_plan
 from tests.test_media import require_program
+from tests.test_packs_corpus import PLACEHOLDER, pack_data, write_pack
 from tests.test_sandbox_media import (
     DIVINATION,
     adapter_for,
@@ -109,6 +113,25 @@ def test_the_adapter_names_the_media_variants_to_the_simulator_only(simulator: b
     submit(adapter_for(httpx.MockTransport(handler), []), probe)
     (posted,) = [r for r in seen if r.method == "POST"]
     assert posted.headers.get(VARIANTS_HEADER) == ("image_rotated" if simulator else None)
+
+
+def test_a_corpus_mp4_is_a_video_posted_verbatim_and_opaque_to_the_simulator(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "pack"
+    write_pack(folder, pack_data(modalities=["text", "video"]))
+    shutil.copytree(PLACEHOLDER, folder / "corpus")
+    (folder / "corpus" / "violating" / "item-09.mp4").write_bytes(MP4)
+    probes = synthesize(load_pack(folder), 1, SampleSize(12, 0), run_key="r")
+    video = next(p for p in probes if p.modality is Modality.VIDEO)
+    assert video.media_type == "video/mp4" and probe_media(video) == MP4
+    app = create_app(sandbox_config(), VirtualClock())
+    assert submit(adapter_for(httpx.ASGITransport(app), []), video).kind is SubmitKind.ACCEPTED
+    (truth,) = app.state.platform.truth()["posts"]
+    assert (
+        truth["modality"] == "video" and truth["media"]["sha256"] == hashlib.sha256(MP4).hexdigest()
+    )
+    assert truth["media"]["simulated"] is False and truth["media"]["variants"] == []
 
 
 # --- detection per modality -------------------------------------------------------------------
