@@ -9,10 +9,10 @@ folder, relative to the pack file, that the regulator supplies::
       controls/    benign files that must stay up (optional)
 
 Each file is one probe, its modality given by its extension (``.txt`` text in UTF-8; ``.png``,
-``.jpg``, ``.jpeg``, ``.webp`` image; ``.wav``, ``.mp3``, ``.ogg`` speech). Hidden files and
-``README*`` are skipped. Files are dealt out in a seeded shuffle, repeated when the sample asks
-for more probes than there are files. Media bytes are not kept in the probe: the file is read
-again at submission and checked against the probe's ``content_hash``.
+``.jpg``, ``.jpeg``, ``.webp`` image; ``.wav``, ``.mp3``, ``.ogg`` speech; ``.mp4`` video). Hidden
+files and ``README*`` are skipped. Files are dealt out in a seeded shuffle, repeated when the
+sample asks for more probes than there are files. Media bytes are not kept in the probe: the
+file is read again at submission and checked against the probe's ``content_hash``.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ CORPUS_FILE_TYPES: Mapping[str, tuple[Modality, str]] = MappingProxyType(
         ".wav": (Modality.SPEECH, "audio/wav"),
         ".mp3": (Modality.SPEECH, "audio/mpeg"),
         ".ogg": (Modality.SPEECH, "audio/ogg"),
+        ".mp4": (Modality.VIDEO, "video/mp4"),
     }
 )
 _FOLDERS = {Expectation.VIOLATING: "violating", Expectation.CONTROL: "controls"}

@@ -1,6 +1,9 @@
 """Image and speech probes: a probe's text rendered as an ad banner (PNG) or as speech (WAV).
 
-Both are deterministic for their inputs. Banners are drawn with Pillow and the DejaVu fonts
+Both are deterministic for their inputs and carry nothing but the picture or the sound: a
+banner keeps only the PNG chunks that draw it (no text, time or EXIF chunk) and a recording
+only its format and samples (no LIST/INFO chunk), so no metadata names the tool or the program
+that made the file. Banners are drawn with Pillow and the DejaVu fonts
 bundled in ``audit/fonts`` (full Vietnamese coverage; see ``audit/fonts/LICENSE``), so they do
 not depend on the fonts a machine has. Speech comes from the ``espeak-ng`` program (Debian
 package ``espeak-ng``); :class:`SpeechUnavailable` says so when it is missing.
@@ -18,6 +21,7 @@ import io
 import math
 import random
 import shutil
+import struct
 import subprocess
 import tempfile
 from collections.abc import Mapping
@@ -36,6 +40,8 @@ __all__ = [
     "IMAGE_VARIANTS",
     "ImageStyle",
     "SpeechUnavailable",
+    "clean_png",
+    "clean_wav",
     "render_banner",
     "render_speech",
     "speech_available",
@@ -220,7 +226,27 @@ def render_banner(text: str, style: ImageStyle, seed: int) -> bytes:
         image = _add_noise(image, style.noise, rng)
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format="PNG")
-    return buffer.getvalue()
+    return clean_png(buffer.getvalue())
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_KEPT = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND"})  # what draws the picture
+
+
+def clean_png(data: bytes) -> bytes:
+    """The PNG with only the chunks that draw it: no text, EXIF, time or other metadata."""
+    if not data.startswith(_PNG_SIGNATURE):
+        raise RuntimeFailure("a banner is not a PNG file")
+    kept, at = [_PNG_SIGNATURE], len(_PNG_SIGNATURE)
+    while at + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        end = at + 12 + length
+        if data[at + 4 : at + 8] in _PNG_KEPT:
+            kept.append(data[at:end])
+        at = end
+    if at != len(data):
+        raise RuntimeFailure("a banner's PNG chunks do not add up to its length")
+    return b"".join(kept)
 
 
 # --- speech -------------------------------------------------------------------------------
@@ -272,7 +298,25 @@ def render_speech(text: str, language: str, seed: int) -> bytes:
         wav = Path(folder) / "probe.wav"
         options = ["-v", voice, "-s", str(rate), "-p", str(pitch), "-b", "1"]
         _run([program, *options, "-w", str(wav), "--stdin"], text)
-        return wav.read_bytes()
+        return clean_wav(wav.read_bytes())
+
+
+_WAV_KEPT = frozenset({b"fmt ", b"data"})  # the format and the samples
+
+
+def clean_wav(data: bytes) -> bytes:
+    """The WAV with only its format and samples: no LIST/INFO or other metadata chunk."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise RuntimeFailure("a recording is not a WAV file")
+    kept, at = [], 12
+    while at + 8 <= len(data):
+        (length,) = struct.unpack("<I", data[at + 4 : at + 8])
+        end = min(len(data), at + 8 + length + (length & 1))  # chunks are padded to even
+        if data[at : at + 4] in _WAV_KEPT:
+            kept.append(data[at:end])
+        at = end
+    body = b"WAVE" + b"".join(kept)
+    return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
 def _run(command: list[str], text: str) -> None:

@@ -94,6 +94,7 @@ class Modality(StrEnum):
     TEXT = "text"
     IMAGE = "image"
     SPEECH = "speech"
+    VIDEO = "video"
 
 
 class _Strict(BaseModel):

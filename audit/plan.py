@@ -196,10 +196,11 @@ class Sample(_Strict):
     ``variant_arms`` maps a variant (``strip_diacritics``) or a composition (``teencode+spacing``)
     to a number of violating text probes carrying exactly it, counted within
     ``violating_per_criterion``, for each chosen criterion that declares those variants.
-    ``image_share`` and ``speech_share`` of the probes outside the arms (violating and controls)
-    are posted as a banner image or as speech, for criteria that declare that modality; of the
-    remaining violating text posts a ``variant_share`` carry one of the criterion's declared
-    variants, the rest are clean. Only variants and modalities a criterion declares are used.
+    ``image_share``, ``speech_share`` and ``video_share`` of the probes outside the arms
+    (violating and controls) are posted as a banner image, as speech or as a short video, for
+    criteria that declare that modality; of the remaining violating text posts a
+    ``variant_share`` carry one of the criterion's declared variants, the rest are clean. Only
+    variants and modalities a criterion declares are used.
     """
 
     violating_per_criterion: int = Field(default=60, ge=1, le=1_000_000)
@@ -208,13 +209,14 @@ class Sample(_Strict):
     variant_arms: dict[str, Annotated[int, Field(ge=1, le=1_000_000)]] = Field(default_factory=dict)
     image_share: float = Field(default=0.0, ge=0, le=1)
     speech_share: float = Field(default=0.0, ge=0, le=1)
+    video_share: float = Field(default=0.0, ge=0, le=1)
 
     @model_validator(mode="after")
     def _shares_fit(self) -> Sample:
-        if self.image_share + self.speech_share > 1:
+        if self.image_share + self.speech_share + self.video_share > 1:
             raise ValueError(
-                "image_share and speech_share must add up to at most 1 "
-                f"(got {self.image_share:g} + {self.speech_share:g})"
+                "image_share, speech_share and video_share must add up to at most 1 "
+                f"(got {self.image_share:g} + {self.speech_share:g} + {self.video_share:g})"
             )
         arms = sum(self.variant_arms.values())
         if arms > self.violating_per_criterion:

@@ -1,8 +1,9 @@
 """The bytes a media probe posts, obtained at submission.
 
 Generated media are rebuilt from the probe's recipe (a banner from its text, style and seed;
-speech from its text, language and seed), so a run of any size holds no media in memory or in
-the store. Corpus media are read from the corpus file and checked against the probe's hash.
+speech from its text, language and seed; a video from its text, language, variant and seed),
+so a run of any size holds no media in memory or in the store. Corpus media are read from the
+corpus file and checked against the probe's hash.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from audit.corpus import read_corpus_media
 from audit.media import IMAGE_VARIANTS, render_banner, render_speech
 from audit.packs import Modality
 from audit.probe import Probe
+from audit.video import PLAIN_VIDEO, VIDEO_VARIANTS, render_video
 
 __all__ = ["probe_media"]
 
@@ -19,8 +21,9 @@ def probe_media(probe: Probe) -> bytes | None:
     """The media to upload with the probe, or None for a text post.
 
     Raises :class:`~audit.errors.RuntimeFailure` (for instance
-    :class:`~audit.media.SpeechUnavailable`) or :class:`~audit.errors.InputError` when the
-    media cannot be produced; adapters turn that into a failed submission, never a removal.
+    :class:`~audit.media.SpeechUnavailable` or :class:`~audit.video.VideoUnavailable`) or
+    :class:`~audit.errors.InputError` when the media cannot be produced; adapters turn that
+    into a failed submission, never a removal.
     """
     if probe.corpus_file is not None:
         return read_corpus_media(probe)
@@ -30,4 +33,7 @@ def probe_media(probe: Probe) -> bytes | None:
         return render_banner(probe.text, style, seed)
     if probe.modality is Modality.SPEECH:
         return render_speech(probe.text, probe.language, seed)
+    if probe.modality is Modality.VIDEO:
+        variant = VIDEO_VARIANTS[probe.media_style or PLAIN_VIDEO]
+        return render_video(probe.text, probe.language, variant, seed)
     return None

@@ -6,11 +6,11 @@ again, so a platform cannot match probes by exact repetition. Probe ids are opaq
 platform sees an id only as an idempotency key, never in the content.
 
 The sample decides the form of each probe (see :class:`audit.plan.Sample`): explicit variant
-arms, a share of variant probes, and shares of banner images and speech, each only where the
-criterion declares that variant or modality. A variant probe always differs from the clean text
-it came from: a template the variant leaves unchanged (``strip_diacritics`` on English) is
-skipped for it. Criteria that are not safe to generate take their probes from their corpus
-(:mod:`audit.corpus`) and are never written by the tool.
+arms, a share of variant probes, and shares of banner images, speech and short videos, each
+only where the criterion declares that variant or modality. A variant probe always differs from
+the clean text it came from: a template the variant leaves unchanged (``strip_diacritics`` on
+English) is skipped for it. Criteria that are not safe to generate take their probes from their
+corpus (:mod:`audit.corpus`) and are never written by the tool.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from audit.packs import Criterion, Modality, Pack, ProbeTemplate
 from audit.plan import Sample
 from audit.probe import Expectation, Probe, content_hash, derive_rng, media_recipe, probe_id
 from audit.variants import apply_variants
+from audit.video import PLAIN_VIDEO, VIDEO_VARIANTS, video_available
 
 __all__ = [
     "VARIANT_LANGUAGES",
@@ -39,8 +40,16 @@ __all__ = [
 ]
 
 PLAIN_IMAGE = "image_plain"
-_STYLES = sorted(IMAGE_VARIANTS)
-_MEDIA_TYPES = {Modality.IMAGE: "image/png", Modality.SPEECH: "audio/wav"}
+_STYLES: Mapping[Modality, list[str]] = MappingProxyType(
+    {Modality.IMAGE: sorted(IMAGE_VARIANTS), Modality.VIDEO: sorted(VIDEO_VARIANTS)}
+)
+_PLAIN = {Modality.IMAGE: PLAIN_IMAGE, Modality.VIDEO: PLAIN_VIDEO}
+_MEDIA_TYPES = {
+    Modality.IMAGE: "image/png",
+    Modality.SPEECH: "audio/wav",
+    Modality.VIDEO: "video/mp4",
+}
+_SHARED = (Modality.IMAGE, Modality.SPEECH, Modality.VIDEO)  # in the order shares are dealt
 _REDRAWS = 50  # draws of template and slots tried for a fresh text, or one a variant changes
 # Variants that rewrite Vietnamese only: they are applied to Vietnamese templates, since on an
 # English post they would at most strip the accents from a name, which tests nothing.
@@ -59,6 +68,7 @@ class SampleSize:
     variant_arms: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     image_share: float = 0.0
     speech_share: float = 0.0
+    video_share: float = 0.0
 
     @classmethod
     def from_sample(cls, sample: Sample) -> SampleSize:
@@ -69,7 +79,17 @@ class SampleSize:
             variant_arms=MappingProxyType(dict(sample.variant_arms)),
             image_share=sample.image_share,
             speech_share=sample.speech_share,
+            video_share=sample.video_share,
         )
+
+    def share(self, modality: Modality) -> float:
+        """The share of probes posted in a media modality."""
+        shares = {
+            Modality.IMAGE: self.image_share,
+            Modality.SPEECH: self.speech_share,
+            Modality.VIDEO: self.video_share,
+        }
+        return shares.get(modality, 0.0)
 
 
 @dataclass(frozen=True)
@@ -143,13 +163,15 @@ def _modalities(
     criterion: Criterion, count: int, size: SampleSize, rng: random.Random
 ) -> list[Modality]:
     """A modality for each of ``count`` probes: the sample's shares, where declared."""
-    image = _shares(count, size.image_share) if Modality.IMAGE in criterion.modalities else 0
-    speech = _shares(count, size.speech_share) if Modality.SPEECH in criterion.modalities else 0
-    speech = min(speech, count - image)
-    chosen = rng.sample(range(count), image + speech)
+    dealt: list[Modality] = []
+    for modality in _SHARED:
+        if modality in criterion.modalities:
+            wanted = _shares(count, size.share(modality))
+            dealt += [modality] * min(wanted, count - len(dealt))
+    chosen = rng.sample(range(count), len(dealt))
     modalities = [Modality.TEXT] * count
-    for position, index in enumerate(chosen):
-        modalities[index] = Modality.IMAGE if position < image else Modality.SPEECH
+    for modality, index in zip(dealt, chosen, strict=True):
+        modalities[index] = modality
     return modalities
 
 
@@ -159,7 +181,7 @@ def _forms(
     """The forms of a criterion's violating probes or controls, arms first.
 
     Variants apply to text posts only: images carry the clean text in one of the banner styles,
-    and speech the clean text.
+    videos in one of the video variants, and speech the clean text.
     """
     arms: list[_Form] = []
     rest, share = size.controls, 0.0
@@ -175,11 +197,12 @@ def _forms(
     texts = [i for i, modality in enumerate(modalities) if modality is Modality.TEXT]
     singles = [v for v in criterion.variants if variant_applies(criterion, (v,))]
     chosen = set(rng.sample(texts, _shares(len(texts), share))) if singles else set()
-    deck, styles = _dealt(singles, rng), _dealt(_STYLES, rng)
+    deck = _dealt(singles, rng)
+    styles = {m: _dealt(names, rng) for m, names in _STYLES.items()}
     forms = list(arms)
     for index, modality in enumerate(modalities):
         variants = (singles[next(deck)],) if index in chosen else ()
-        style = _STYLES[next(styles)] if modality is Modality.IMAGE else None
+        style = _STYLES[modality][next(styles[modality])] if modality in _STYLES else None
         forms.append(_Form(variants=variants, modality=modality, style=style))
     return forms
 
@@ -240,8 +263,8 @@ def _make(
     template, slots, text, _ = drawn
     variants = form.variants
     media_type = _MEDIA_TYPES.get(form.modality)
-    style = form.style if form.modality is Modality.IMAGE else None
-    if style is not None and style != PLAIN_IMAGE:
+    style = form.style if form.modality in _STYLES else None
+    if style is not None and style != _PLAIN[form.modality]:
         variants = (*variants, style)
     seed = media_seed if media_type else None
     recipe = media_recipe(form.modality, style, seed, template.language) if media_type else None
@@ -284,13 +307,31 @@ def _generated(
     return probes
 
 
-def _check_speech(probes: Sequence[Probe]) -> None:
-    speech = sorted({p.criterion_id for p in probes if p.modality is Modality.SPEECH})
-    if speech and not speech_available():
+def _spoken(probe: Probe) -> bool:
+    if probe.corpus_file is not None:
+        return False
+    if probe.modality is Modality.VIDEO:
+        return VIDEO_VARIANTS[probe.media_style or PLAIN_VIDEO].speech
+    return probe.modality is Modality.SPEECH
+
+
+def _check_programs(probes: Sequence[Probe]) -> None:
+    """Refuse, before anything is posted, media this installation cannot make."""
+    spoken = sorted({p.criterion_id for p in probes if _spoken(p)})
+    if spoken and not speech_available():
         raise InputError(
-            f"'sample.speech_share' asks for speech probes (criteria {', '.join(speech)}), but "
-            "the espeak-ng program that renders them is not installed; install it (Debian or "
-            "Ubuntu: apt-get install espeak-ng) or set speech_share to 0"
+            f"'sample.speech_share' or 'sample.video_share' asks for speech (criteria "
+            f"{', '.join(spoken)}), but the espeak-ng program that renders it is not installed; "
+            "install it (Debian or Ubuntu: apt-get install espeak-ng) or set those shares to 0"
+        )
+    video = sorted(
+        {p.criterion_id for p in probes if p.modality is Modality.VIDEO and p.corpus_file is None}
+    )
+    if video and not video_available():
+        raise InputError(
+            f"'sample.video_share' asks for video probes (criteria {', '.join(video)}), but the "
+            "ffmpeg program that makes them is not installed; install it (Debian or Ubuntu: "
+            "apt-get install ffmpeg) or set video_share to 0"
         )
 
 
@@ -306,7 +347,7 @@ def synthesize(
     ``run_key`` makes probe ids unique per run, so idempotency keys never collide across runs;
     the content depends only on (pack, seed, size). Raises :class:`InputError` before anything
     is posted when the sample asks for what cannot be made (an undeclared variant arm, speech
-    without espeak-ng, a missing corpus).
+    without espeak-ng, video without ffmpeg, a missing corpus).
     """
     chosen = [c for c in pack.criteria if criteria is None or c.id in criteria]
     _check_arms(chosen, size)
@@ -317,5 +358,5 @@ def synthesize(
         else:
             counts = (size.violating, size.controls)
             probes.extend(corpus_probes(pack, criterion, seed, run_key, counts))
-    _check_speech(probes)
+    _check_programs(probes)
     return probes

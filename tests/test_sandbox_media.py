@@ -76,7 +76,7 @@ def test_speech_post_takes_wav() -> None:
         ({"text": "", "modality": "text"}, {}, "non-empty"),
         ({**media_body(PNG), "modality": "text", "text": "x"}, {}, "has no media"),
         ({"text": "", "modality": "image"}, {}, "needs 'media'"),
-        ({"text": "x", "modality": "video"}, {}, "text, image or speech"),
+        ({"text": "x", "modality": "hologram"}, {}, "text, image, speech or video"),
         (media_body(PNG, "audio/wav", "image"), {}, "not an accepted image type"),
         (media_body(b"GIF89a", "image/png"), {}, "is not a image/png file"),
         ({**media_body(PNG), "media": {"type": "image/png", "data": "@@"}}, {}, "base64"),
@@ -115,6 +115,7 @@ def test_app_answers_400_with_the_reason_and_201_for_a_media_post() -> None:
         "sha256": hashlib.sha256(PNG).hexdigest(),
         "size": len(PNG),
         "simulated": True,
+        "variants": [],
     }
     assert truth["rule"] == "paid-divination" and truth["modality"] == "image"
 
@@ -278,4 +279,4 @@ def test_media_probes_cross_real_http(tmp_path: Path) -> None:
 
 
 def test_probe_modalities_are_the_pack_enum() -> None:
-    assert {m.value for m in Modality} == {"text", "image", "speech"}
+    assert {m.value for m in Modality} == {"text", "image", "speech", "video"}

@@ -1,14 +1,15 @@
 """Adapter for the reference sandbox's API (see :mod:`audit.sandbox.app`).
 
-Text probes are posted as text. Image and speech probes are posted as media (base64 in the JSON
-body, with its SHA-256), the bytes produced at submission from the probe's recipe or corpus
-file, with an empty caption: the content is in the media only.
+Text probes are posted as text. Image, speech and video probes are posted as media (base64 in
+the JSON body, with its SHA-256), the bytes produced at submission from the probe's recipe or
+corpus file, with an empty caption: the content is in the media only.
 
 Simulator affordance: the reference sandbox cannot read pixels or audio, so for generated media
 this adapter tells it the text the media was rendered from, in the
-``X-Sandbox-Simulated-Content`` header. It does so only after the server has identified itself
-as the simulator (``GET /_sandbox/health`` answering ``"simulator": true``). Adapters for real
-platforms never send such a header: a real platform must find the text in the media itself.
+``X-Sandbox-Simulated-Content`` header, and the media's variants (an image's style, a video's
+variant) in ``X-Sandbox-Simulated-Variants``. It does so only after the server has identified
+itself as the simulator (``GET /_sandbox/health`` answering ``"simulator": true``). Adapters for
+real platforms never send such headers: a real platform must find the text in the media itself.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from audit.probe import Probe
 
 __all__ = [
     "SIMULATION_HEADER",
+    "VARIANTS_HEADER",
     "SandboxAdapter",
     "read_lookup",
     "read_notice",
@@ -43,6 +45,7 @@ __all__ = [
 ]
 
 SIMULATION_HEADER = "X-Sandbox-Simulated-Content"
+VARIANTS_HEADER = "X-Sandbox-Simulated-Variants"
 
 
 def _accepted(exchange: Exchange, body: dict[str, object], sent: bool = True) -> SubmitResult:
@@ -161,6 +164,8 @@ class SandboxAdapter:
             return SubmitResult(SubmitKind.ERROR, detail="media probe without media")
         if probe.corpus_file is None and await self._is_simulator():
             headers[SIMULATION_HEADER] = base64.b64encode(probe.text.encode()).decode("ascii")
+            if probe.media_variants:
+                headers[VARIANTS_HEADER] = ",".join(probe.media_variants)
         body: dict[str, object] = {
             "text": "",
             "modality": probe.modality.value,

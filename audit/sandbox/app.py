@@ -15,16 +15,18 @@ State. By default the state lives in memory. With a state file (``create_app(...
 ``platform-audit sandbox serve --state FILE``) every change is written to it before the answer
 and read back on start, so the sandbox survives restarts: see :mod:`audit.sandbox.state`.
 
-Media posts. ``modality`` is ``image`` or ``speech`` and ``media`` is
-``{"type": "image/png", "sha256": "<hex>", "data": "<base64>"}``; ``text`` is then the caption
-and may be empty. The sandbox checks the type against the file's signature and the digest
-against the bytes, and keeps the digest and size, not the bytes.
+Media posts. ``modality`` is ``image``, ``speech`` or ``video`` and ``media`` is
+``{"type": "image/png", "sha256": "<hex>", "data": "<base64>"}`` (``video/mp4`` for a video);
+``text`` is then the caption and may be empty. The sandbox checks the type against the file's
+signature and the digest against the bytes, and keeps the digest and size, not the bytes.
 
 Simulator affordance. The sandbox cannot read pixels or audio. A client may tell it what the
 media shows in the ``X-Sandbox-Simulated-Content`` header (base64 of the UTF-8 text the media
 was rendered from); the simulated image or speech classifier then matches its rules against that
 text, scaled by the rule's ``modality_factor`` (see :mod:`audit.sandbox.moderation`). Without the
-header the media is opaque to the simulated classifier. Only the reference sandbox's adapter
+header the media is opaque to the simulated classifier. ``X-Sandbox-Simulated-Variants`` names
+the media's variants, comma-separated (a video's ``video_audio_only``...), so the simulator knows
+where a video carries its text. Only the reference sandbox's adapter
 sends the header, and only to a server that identifies itself as this simulator; no adapter for
 a real platform ever sends it.
 """
@@ -35,6 +37,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +63,7 @@ MAX_TEXT = 20_000
 MAX_MEDIA = 10 * 1024 * 1024
 MAX_BODY = 16 * 1024 * 1024
 SIMULATION_HEADER = "x-sandbox-simulated-content"
+VARIANTS_HEADER = "x-sandbox-simulated-variants"
 _SIGNATURES: dict[str, tuple[tuple[int, bytes], ...]] = {
     "image/png": ((0, b"\x89PNG\r\n\x1a\n"),),
     "image/jpeg": ((0, b"\xff\xd8\xff"),),
@@ -67,8 +71,10 @@ _SIGNATURES: dict[str, tuple[tuple[int, bytes], ...]] = {
     "audio/wav": ((0, b"RIFF"), (8, b"WAVE")),
     "audio/mpeg": ((0, b"ID3"),),
     "audio/ogg": ((0, b"OggS"),),
+    "video/mp4": ((4, b"ftyp"),),
 }
-_MODALITY_OF = {"image": "image/", "speech": "audio/"}
+_MODALITY_OF = {"image": "image/", "speech": "audio/", "video": "video/"}
+_VARIANT_NAME = re.compile(r"[A-Za-z0-9_+.-]+")
 
 
 class BadPost(ValueError):
@@ -84,7 +90,16 @@ def _decode_simulated(value: str | None) -> str | None:
         raise BadPost(f"{SIMULATION_HEADER} must be base64 of UTF-8 text") from None
 
 
-def _media(body: dict[str, Any], modality: str, simulated: str | None) -> Media:
+def _decode_variants(value: str | None) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in (value or "").split(",") if name.strip())
+    if not all(_VARIANT_NAME.fullmatch(name) for name in names):
+        raise BadPost(f"{VARIANTS_HEADER} must be variant names separated by commas")
+    return names
+
+
+def _media(
+    body: dict[str, Any], modality: str, simulated: str | None, variants: tuple[str, ...]
+) -> Media:
     media = body.get("media")
     if not isinstance(media, dict):
         raise BadPost(f"a {modality} post needs 'media': {{type, sha256, data}}")
@@ -102,7 +117,7 @@ def _media(body: dict[str, Any], modality: str, simulated: str | None) -> Media:
     digest = hashlib.sha256(raw).hexdigest()
     if media.get("sha256") not in (None, digest):
         raise BadPost("'media.sha256' does not match the uploaded bytes")
-    return Media(str(media_type), digest, len(raw), simulated)
+    return Media(str(media_type), digest, len(raw), simulated, variants)
 
 
 def parse_submission(body: Any, headers: dict[str, str]) -> Submission:
@@ -110,8 +125,8 @@ def parse_submission(body: Any, headers: dict[str, str]) -> Submission:
     if not isinstance(body, dict):
         raise BadPost("body must be a JSON object")
     text, modality = body.get("text", ""), body.get("modality", "text")
-    if modality not in ("text", "image", "speech"):
-        raise BadPost("'modality' must be text, image or speech")
+    if modality not in ("text", *_MODALITY_OF):
+        raise BadPost("'modality' must be text, image, speech or video")
     if not isinstance(text, str) or len(text) > MAX_TEXT:
         raise BadPost(f"'text' must be a string of at most {MAX_TEXT} characters")
     key = headers.get("idempotency-key")
@@ -120,7 +135,8 @@ def parse_submission(body: Any, headers: dict[str, str]) -> Submission:
             raise BadPost("'text' must be a non-empty string (and a text post has no media)")
         return Submission(text, modality, key)
     simulated = _decode_simulated(headers.get(SIMULATION_HEADER))
-    return Submission(text, modality, key, _media(body, modality, simulated))
+    variants = _decode_variants(headers.get(VARIANTS_HEADER))
+    return Submission(text, modality, key, _media(body, modality, simulated, variants))
 
 
 class SandboxPlatform:
@@ -204,6 +220,7 @@ def _media_truth(post: PostRecord) -> dict[str, Any] | None:
         "sha256": post.media.sha256,
         "size": post.media.size,
         "simulated": post.media.simulated_content is not None,
+        "variants": list(post.media.variants),
     }
 
 

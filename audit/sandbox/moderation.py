@@ -12,7 +12,17 @@ classifier: the simulator cannot read pixels or audio, so it learns what the med
 the ``X-Sandbox-Simulated-Content`` header (see :mod:`audit.sandbox.app`) and matches the rules
 against that, with the rule's proactive probability scaled by its ``modality_factor`` for the
 modality. Media without that header are opaque to the simulated classifier. Either channel can
-detect the post: the probability is ``1 - (1 - p_caption) * (1 - p_media)``. Notices and orders
+detect the post: the probability is ``1 - (1 - p_caption) * (1 - p_media)``.
+
+A video is seen by both media classifiers: the image classifier judges what is on screen (at the
+rule's ``image`` factor) and the speech classifier what is in the sound track (at its ``speech``
+factor), ``p_media = 1 - (1 - p_screen) * (1 - p_track)``. Where the video carries its text
+follows from its variant, which the uploader names in the ``X-Sandbox-Simulated-Variants``
+header (a video without one carries it on screen and in the track): ``video_audio_only`` has
+nothing on screen, ``video_screen_only`` a silent track, ``video_text_first`` and
+``video_text_last`` show it only in their first or last seconds. With ``video_frames: opening``
+the image classifier looks at a video's opening seconds only (as one that judges a video by its
+first frames), so text shown only at the end escapes it. Notices and orders
 are reviewed with the rule that matched either channel, as a human reviewer sees both.
 """
 
@@ -30,6 +40,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from audit.durations import parse_duration
+from audit.video import PLAIN_VIDEO, VIDEO_VARIANTS, VideoStyle
 from audit.yamlio import load_yaml_file, validation_error
 
 __all__ = [
@@ -111,7 +122,9 @@ def strip_marks(text: str) -> str:
 class SandboxConfig(_Strict):
     """How the simulated platform moderates.
 
-    Times are platform times; ``time_scale`` divides them.
+    Times are platform times; ``time_scale`` divides them. ``video_frames`` is what the
+    simulated image classifier sees of a video: ``all`` its frames, or only the ``opening``
+    seconds.
     """
 
     seed: int = 0
@@ -121,6 +134,7 @@ class SandboxConfig(_Strict):
     false_positive_notice: float = Field(default=0.05, ge=0, le=1)
     false_positive_proactive: float = Field(default=0.0, ge=0, le=1)
     false_positive_latency: Latency = Latency(median="PT6H")
+    video_frames: Literal["all", "opening"] = "all"
 
     def rule_for(self, text: str) -> ModerationRule | None:
         for rule in self.rules:
@@ -150,6 +164,7 @@ class Media:
     sha256: str
     size: int
     simulated_content: str | None  # what the media shows, when the uploader told the simulator
+    variants: tuple[str, ...] = ()  # the media's variants, when the uploader told the simulator
 
 
 @dataclass
@@ -214,8 +229,28 @@ def _detection(config: SandboxConfig, sub: Submission) -> tuple[ModerationRule |
     p_caption = caption.proactive * caption.modality_factor.get("text", 0.0) if caption else 0.0
     if media is None:
         return rule, p_caption
-    p_media = media.proactive * media.modality_factor.get(sub.modality, 0.0)
+    variants = sub.media.variants if sub.media is not None else ()
+    p_media = _media_chance(config, media, sub.modality, variants)
     return rule, 1.0 - (1.0 - p_caption) * (1.0 - p_media)
+
+
+def _video_style(variants: tuple[str, ...]) -> VideoStyle:
+    named = [VIDEO_VARIANTS[name] for name in variants if name in VIDEO_VARIANTS]
+    return named[0] if named else VIDEO_VARIANTS[PLAIN_VIDEO]
+
+
+def _media_chance(
+    config: SandboxConfig, rule: ModerationRule, modality: str, variants: tuple[str, ...]
+) -> float:
+    """The chance the simulated classifiers see the rule's content in the media."""
+    factor = rule.modality_factor
+    if modality != "video":
+        return rule.proactive * factor.get(modality, 0.0)
+    style = _video_style(variants)
+    seen = style.screen != "none" and (config.video_frames == "all" or style.screen != "last")
+    p_screen = rule.proactive * factor.get("image", 0.0) if seen else 0.0
+    p_track = rule.proactive * factor.get("speech", 0.0) if style.speech else 0.0
+    return 1.0 - (1.0 - p_screen) * (1.0 - p_track)
 
 
 def decide_post(

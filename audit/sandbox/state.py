@@ -54,6 +54,8 @@ def record_from_json(text: str) -> PostRecord:
     data: dict[str, Any] = json.loads(text)
     media = data.pop("media")
     notices = [(str(kind), float(at)) for kind, at in data.pop("notices")]
+    if media:
+        media["variants"] = tuple(media.get("variants", ()))
     return PostRecord(**data, notices=notices, media=Media(**media) if media else None)
 
 
