@@ -1,14 +1,14 @@
-"""Image and speech probes through the built-in `matrix` profile, against a real Synapse.
+"""Image, speech and video probes through the built-in `matrix` profile, against a real Synapse.
 
-Each media probe is uploaded to the homeserver's media repository and posted as an m.image or
-m.audio event referring to its mxc:// URI. The homeserver's moderation module decides on the
+Each media probe is uploaded to the homeserver's media repository and posted as an m.image,
+m.audio or m.video event referring to its mxc:// URI. The homeserver's moderation module decides on the
 event's body, which for a media event is the file's name: the test knows every probe's file in
 advance (media are made from the pack and seed alone), so it tells the module to reject one
 criterion's files at send time, redact another's, and leave the third alone. Afterwards every
 uploaded file is downloaded from the homeserver and its digest compared with the probe's own
 media, every event is redacted, and the scorecard agrees with the module's log probe by probe.
 
-Needs .venv-synapse (scripts/install-synapse.sh) and espeak-ng for speech.
+Needs .venv-synapse (scripts/install-synapse.sh), espeak-ng for speech and ffmpeg for video.
 """
 
 from __future__ import annotations
@@ -54,12 +54,13 @@ pytestmark = pytest.mark.slow
 
 SEED = 23
 VIOLATING, CONTROLS = 4, 1
-SHARES = {"image_share": 0.5, "speech_share": 0.5}
+SHARES = {"image_share": 0.4, "speech_share": 0.3, "video_share": 0.3}
 
 
-def require_speech() -> None:
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (Debian: apt-get install espeak-ng)")
+def require_media_programs() -> None:
+    for program, package in (("espeak-ng", "espeak-ng"), ("ffmpeg", "ffmpeg")):
+        if shutil.which(program) is None:
+            pytest.skip(f"{program} is not installed (Debian: apt-get install {package})")
 
 
 def planned_probes() -> list[Probe]:
@@ -103,9 +104,9 @@ class MediaAudit:
 @pytest.fixture(scope="module")
 def media_audit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaAudit]:
     require_synapse()
-    require_speech()
+    require_media_programs()
     probes = planned_probes()
-    assert {"image", "speech"} <= {p.modality.value for p in probes}
+    assert {"image", "speech", "video"} <= {p.modality.value for p in probes}
     policy = moderation_policy(probes)
     with running_synapse(tmp_path_factory.mktemp("synapse-media"), policy) as server:
         home = set_up(server, policy)
@@ -204,7 +205,7 @@ def test_media_figures_count_only_delivered_media(media_audit: MediaAudit) -> No
         for g in card.breakdowns
         if g.dimension == "modality"
     }
-    assert {"image", "speech"} <= groups <= {"image", "speech", "text"}
+    assert {"image", "speech", "video"} <= groups <= {"image", "speech", "video", "text"}
     assert NOT_DELIVERED not in " ".join(groups)
     assert any("media files" in line for line in media_audit.card.methodology)
 
