@@ -3,8 +3,9 @@
 A probe records everything needed to post it again identically: its text, the variants applied
 to that text, its modality and, for media, how to obtain the bytes. Generated media are never
 kept in the probe (a large run would hold gigabytes): a banner is re-rendered from
-``(text, media_style, media_seed)`` and speech from ``(text, language, media_seed)`` at
-submission, and a corpus file is read from ``corpus_file``. ``content_hash`` pins the content.
+``(text, media_style, media_seed)`` and speech from ``(text, language, media_style,
+media_seed)`` at submission, and a corpus file is read from ``corpus_file``. ``content_hash``
+pins the content.
 """
 
 from __future__ import annotations
@@ -53,9 +54,9 @@ def media_recipe(modality: Modality, style: str | None, seed: int | None, langua
 class Probe(BaseModel):
     """What is posted. ``probe_id`` never appears in the content; platforms see only the text.
 
-    ``variants`` names the evasion transforms applied to the text (in order) and, for an image,
-    its style when that is not the plain banner. ``corpus_file`` is set for probes taken verbatim
-    from a regulator-supplied corpus, which are never generated.
+    ``variants`` names the evasion transforms applied to the text (in order) and, for an image
+    or speech, its style when that is not the plain one. ``corpus_file`` is set for probes
+    taken verbatim from a regulator-supplied corpus, which are never generated.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -77,5 +78,5 @@ class Probe(BaseModel):
 
     @property
     def text_variants(self) -> tuple[str, ...]:
-        """The variants applied to the text (image styles left out)."""
-        return tuple(v for v in self.variants if not v.startswith("image_"))
+        """The variants applied to the text (image and speech styles left out)."""
+        return tuple(v for v in self.variants if not v.startswith(("image_", "speech_")))

@@ -1,14 +1,14 @@
 """The bytes a media probe posts, obtained at submission.
 
 Generated media are rebuilt from the probe's recipe (a banner from its text, style and seed;
-speech from its text, language and seed), so a run of any size holds no media in memory or in
+speech from its text, language, style and seed), so a run of any size holds no media in memory or in
 the store. Corpus media are read from the corpus file and checked against the probe's hash.
 """
 
 from __future__ import annotations
 
 from audit.corpus import read_corpus_media
-from audit.media import IMAGE_VARIANTS, render_banner, render_speech
+from audit.media import IMAGE_VARIANTS, SPEECH_VARIANTS, render_banner, render_speech
 from audit.packs import Modality
 from audit.probe import Probe
 
@@ -26,8 +26,8 @@ def probe_media(probe: Probe) -> bytes | None:
         return read_corpus_media(probe)
     seed = probe.media_seed or 0
     if probe.modality is Modality.IMAGE:
-        style = IMAGE_VARIANTS[probe.media_style or "image_plain"]
-        return render_banner(probe.text, style, seed)
+        return render_banner(probe.text, IMAGE_VARIANTS[probe.media_style or "image_plain"], seed)
     if probe.modality is Modality.SPEECH:
-        return render_speech(probe.text, probe.language, seed)
+        voice = SPEECH_VARIANTS[probe.media_style or "speech_plain"]
+        return render_speech(probe.text, probe.language, seed, voice)
     return None
