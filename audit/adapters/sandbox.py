@@ -6,7 +6,9 @@ file, with an empty caption: the content is in the media only.
 
 Simulator affordance: the reference sandbox cannot read pixels or audio, so for generated media
 this adapter tells it the text the media was rendered from, in the
-``X-Sandbox-Simulated-Content`` header. It does so only after the server has identified itself
+``X-Sandbox-Simulated-Content`` header, and the media variants it was rendered in (its style,
+``image_low_contrast``...) in the ``X-Sandbox-Simulated-Variants`` header, so the simulator can
+be configured to miss a style. It does so only after the server has identified itself
 as the simulator (``GET /_sandbox/health`` answering ``"simulator": true``). Adapters for real
 platforms never send such a header: a real platform must find the text in the media itself.
 """
@@ -29,12 +31,14 @@ from audit.adapters.base import (
 from audit.adapters.timestamps import platform_timestamp
 from audit.errors import AuditError
 from audit.http import Exchange, PlatformClient
+from audit.media import PLAIN_STYLES
 from audit.packs import Modality
 from audit.probe import Probe
 from audit.probe_media import probe_media
 
 __all__ = [
     "SIMULATION_HEADER",
+    "VARIANTS_HEADER",
     "SandboxAdapter",
     "read_lookup",
     "read_notice",
@@ -44,6 +48,7 @@ __all__ = [
 ]
 
 SIMULATION_HEADER = "X-Sandbox-Simulated-Content"
+VARIANTS_HEADER = "X-Sandbox-Simulated-Variants"  # the media's style: comma-separated names
 
 
 def _accepted(exchange: Exchange, body: dict[str, object], sent: bool = True) -> SubmitResult:
@@ -162,6 +167,9 @@ class SandboxAdapter:
             return SubmitResult(SubmitKind.ERROR, detail="media probe without media")
         if probe.corpus_file is None and await self._is_simulator():
             headers[SIMULATION_HEADER] = base64.b64encode(probe.text.encode()).decode("ascii")
+            style = probe.media_style or PLAIN_STYLES.get(probe.modality.value)
+            if style:
+                headers[VARIANTS_HEADER] = style
         return {
             "text": "",
             "modality": probe.modality.value,

@@ -24,9 +24,11 @@ Simulator affordance. The sandbox cannot read pixels or audio. A client may tell
 media shows in the ``X-Sandbox-Simulated-Content`` header (base64 of the UTF-8 text the media
 was rendered from); the simulated image or speech classifier then matches its rules against that
 text, scaled by the rule's ``modality_factor`` (see :mod:`audit.sandbox.moderation`). Without the
-header the media is opaque to the simulated classifier. Only the reference sandbox's adapter
-sends the header, and only to a server that identifies itself as this simulator; no adapter for
-a real platform ever sends it.
+header the media is opaque to the simulated classifier. ``X-Sandbox-Simulated-Variants`` names
+the media's variants (comma-separated, e.g. ``image_low_contrast``); the configuration's
+``media_variant_detection`` can make the classifier miss media in a variant. Only the reference
+sandbox's adapter sends these headers, and only to a server that identifies itself as this
+simulator; no adapter for a real platform ever sends them.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +63,8 @@ MAX_TEXT = 20_000
 MAX_MEDIA = 10 * 1024 * 1024
 MAX_BODY = 16 * 1024 * 1024
 SIMULATION_HEADER = "x-sandbox-simulated-content"
+VARIANTS_HEADER = "x-sandbox-simulated-variants"
+_VARIANT_NAME = re.compile(r"[a-z0-9_]{1,64}")
 _SIGNATURES: dict[str, tuple[tuple[int, bytes], ...]] = {
     "image/png": ((0, b"\x89PNG\r\n\x1a\n"),),
     "image/jpeg": ((0, b"\xff\xd8\xff"),),
@@ -82,6 +87,13 @@ def _decode_simulated(value: str | None) -> str | None:
         return base64.b64decode(value, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         raise BadPost(f"{SIMULATION_HEADER} must be base64 of UTF-8 text") from None
+
+
+def _variants(value: str | None) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in (value or "").split(",") if name.strip())
+    if not all(_VARIANT_NAME.fullmatch(name) for name in names):
+        raise BadPost(f"{VARIANTS_HEADER} must be comma-separated variant names (got {value!r})")
+    return names
 
 
 def _media(body: dict[str, Any], modality: str, simulated: str | None) -> Media:
@@ -120,7 +132,8 @@ def parse_submission(body: Any, headers: dict[str, str]) -> Submission:
             raise BadPost("'text' must be a non-empty string (and a text post has no media)")
         return Submission(text, modality, key)
     simulated = _decode_simulated(headers.get(SIMULATION_HEADER))
-    return Submission(text, modality, key, _media(body, modality, simulated))
+    variants = _variants(headers.get(VARIANTS_HEADER))
+    return Submission(text, modality, key, _media(body, modality, simulated), variants)
 
 
 class SandboxPlatform:

@@ -11,7 +11,12 @@ classified on its caption like a text post, and on its media by a simulated imag
 classifier: the simulator cannot read pixels or audio, so it learns what the media shows from
 the ``X-Sandbox-Simulated-Content`` header (see :mod:`audit.sandbox.app`) and matches the rules
 against that, with the rule's proactive probability scaled by its ``modality_factor`` for the
-modality. Media without that header are opaque to the simulated classifier. Either channel can
+modality. Media without that header are opaque to the simulated classifier. The
+``X-Sandbox-Simulated-Variants`` header names the media's variants (its style); the setting
+``media_variant_detection`` gives, per variant, the chance that the classifier reads media in
+it (default 1): ``{image_low_contrast: 0.0}`` makes it miss every low-contrast banner, which is
+then as opaque as media without the header, to detection and to the review of notices and
+orders alike (review uses the rule the classifier matched). Either channel can
 detect the post: the probability is ``1 - (1 - p_caption) * (1 - p_media)``. Notices and orders
 are reviewed with the rule that matched either channel, as a human reviewer sees both.
 """
@@ -27,9 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from audit.durations import parse_duration
+from audit.media import media_variant_names
 from audit.yamlio import load_yaml_file, validation_error
 
 __all__ = [
@@ -121,6 +127,22 @@ class SandboxConfig(_Strict):
     false_positive_notice: float = Field(default=0.05, ge=0, le=1)
     false_positive_proactive: float = Field(default=0.0, ge=0, le=1)
     false_positive_latency: Latency = Latency(median="PT6H")
+    media_variant_detection: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("media_variant_detection")
+    @classmethod
+    def _known_media_variants(cls, value: dict[str, float]) -> dict[str, float]:
+        known = media_variant_names()
+        for name, chance in value.items():
+            if name not in known:
+                raise ValueError(f"must name media variants ({', '.join(known)}) (got {name!r})")
+            if not 0.0 <= chance <= 1.0:
+                raise ValueError(f"must map {name} to a chance between 0 and 1 (got {chance!r})")
+        return value
+
+    def media_read_chance(self, variants: tuple[str, ...]) -> float:
+        """The chance that the simulated media classifier reads media in these variants."""
+        return math.prod(self.media_variant_detection.get(name, 1.0) for name in variants)
 
     def rule_for(self, text: str) -> ModerationRule | None:
         for rule in self.rules:
@@ -201,12 +223,24 @@ class Submission:
     modality: str
     idempotency_key: str | None
     media: Media | None = None
+    variants: tuple[str, ...] = ()  # the media's variants, when the uploader told the simulator
+
+
+def _media_seen(config: SandboxConfig, sub: Submission) -> str | None:
+    """What the simulated classifier reads in the media: the text it shows, unless its variants
+    make it miss that (drawn from a stream of its own, so other draws do not move)."""
+    seen = sub.media.simulated_content if sub.media is not None else None
+    chance = config.media_read_chance(sub.variants)
+    if not seen or chance >= 1.0:
+        return seen
+    draw = decision_stream(config.seed, f"media-read\x00{sub.idempotency_key or seen}").random()
+    return seen if draw < chance else None
 
 
 def _detection(config: SandboxConfig, sub: Submission) -> tuple[ModerationRule | None, float]:
     """The rule that matches the post (media first, then caption) and the chance of detection."""
     caption = config.rule_for(sub.text) if sub.text else None
-    seen = sub.media.simulated_content if sub.media is not None else None
+    seen = _media_seen(config, sub)
     media = config.rule_for(seen) if seen else None
     rule = media or caption
     if rule is None:
