@@ -563,3 +563,31 @@ def test_evasion_command_finds_the_speech_style_the_sandbox_misses(tmp_path: Pat
     assert "removed: 12/12 plain speech; survives: speech in another voice (" in result.output
     assert "speech_plain 12/12 removed, speech_fast 4/4 removed" in result.output
     assert "survives: speech in another voice \\(" in report
+
+
+def test_a_modality_the_criterion_does_not_declare_is_refused_before_any_post(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from audit.cli import main
+
+    plan = {
+        "plan": {
+            "name": "evasion-refused",
+            "packs": ["vn-superstition"],
+            "targets": [{"name": "sandbox", "base_url": "http://127.0.0.1:9", "rate_limit": None}],
+            "seed": 3,
+        }
+    }
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(plan), encoding="utf-8")
+    args = ["--workspace", str(tmp_path / "ws"), "evasion", "--plan", str(path)]
+    args += ["--criterion", "VN-SUP-02", "--modality", "speech"]
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    shown = capsys.readouterr()
+    assert shown.err.strip() == (
+        "error: '--modality' must be one that criterion VN-SUP-02 declares (text, image) "
+        "(got 'speech')"
+    )
+    assert "round 1" not in shown.out
