@@ -35,7 +35,6 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from audit.durations import parse_duration
-from audit.media import media_variant_names
 from audit.yamlio import load_yaml_file, validation_error
 
 __all__ = [
@@ -132,6 +131,10 @@ class SandboxConfig(_Strict):
     @field_validator("media_variant_detection")
     @classmethod
     def _known_media_variants(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value:
+            return value
+        from audit.media import media_variant_names  # Pillow: only when the setting is used
+
         known = media_variant_names()
         for name, chance in value.items():
             if name not in known:
