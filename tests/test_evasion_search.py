@@ -40,7 +40,6 @@ from audit.media import (
     MEDIA_COMPLEXITY,
     SPEECH_VARIANTS,
     media_variant_names,
-    speech_available,
 )
 from audit.packs import Criterion, load_pack, resolve_pack
 from audit.plan import Sample
@@ -52,6 +51,7 @@ from tests.test_evasion_support import (
     sandbox_config,
     sandbox_plan,
 )
+from tests.test_media import require_program
 
 
 def criterion(criterion_id: str = "VN-SUP-01") -> Criterion:
@@ -555,8 +555,7 @@ def test_evasion_command_finds_the_image_style_the_sandbox_misses(tmp_path: Path
 
 @pytest.mark.slow
 def test_evasion_command_finds_the_speech_style_the_sandbox_misses(tmp_path: Path) -> None:
-    if not speech_available():
-        pytest.skip("espeak-ng is not installed (Debian: apt-get install espeak-ng)")
+    require_program("espeak-ng", "espeak-ng")  # skips locally without it, fails under CI
     config = detecting(speech_voice=0.0)
     result, report = evasion_cli(tmp_path, config, "--modality", "speech", time_scale=MEDIA_SCALE)
     assert result.exit_code == 1, result.output
