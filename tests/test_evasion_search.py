@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -538,18 +539,28 @@ def test_evasion_command_over_real_http(tmp_path: Path) -> None:
     assert "## Minimal evasions" in report
 
 
-# 24 hours in 4 seconds: a single late look at a plain banner would unsettle the baseline
+# 24 hours in 4 seconds: a late look at a plain banner would unsettle the baseline
 MEDIA_SCALE = 21600.0
+
+
+def all_of(pattern: str, text: str) -> bool:
+    """``pattern`` is found with its ``N/M`` (written ``{N}``) all of the measured probes, N = M
+    > 0: under a loaded machine's real clock a probe may go unmeasured, never a wrong count."""
+    found = re.search(re.escape(pattern).replace(re.escape("{N}"), r"(\d+)/(\d+)"), text)
+    return found is not None and found[1] == found[2] != "0"
 
 
 @pytest.mark.slow
 def test_evasion_command_finds_the_image_style_the_sandbox_misses(tmp_path: Path) -> None:
     config = detecting(image_low_contrast=0.0)
     result, report = evasion_cli(tmp_path, config, "--modality", "image", time_scale=MEDIA_SCALE)
-    assert result.exit_code == 1, result.output
-    assert "removed: 12/12 plain banners; survives: low-contrast banner (" in result.output
-    assert "image_plain 12/12 removed" in result.output
-    assert "| VN-SUP-01 | low-contrast banner (image\\_low\\_contrast) | 12/12 |" in report
+    out = result.output
+    assert result.exit_code == 1, out
+    assert "round 1 (single variants of complexity 1)" in out
+    for arm in ("image_plain", "image_serif", "image_small_text", "image_rotated"):
+        assert all_of(f"{arm} {{N}} removed", out), out
+    assert all_of("VN-SUP-01: removed: {N} plain banners; survives: low-contrast banner (", out)
+    assert all_of("| VN-SUP-01 | low-contrast banner (image\\_low\\_contrast) | {N} |", report)
     assert "survives: low-contrast banner \\(" in report
 
 
@@ -558,9 +569,10 @@ def test_evasion_command_finds_the_speech_style_the_sandbox_misses(tmp_path: Pat
     require_program("espeak-ng", "espeak-ng")  # skips locally without it, fails under CI
     config = detecting(speech_voice=0.0)
     result, report = evasion_cli(tmp_path, config, "--modality", "speech", time_scale=MEDIA_SCALE)
-    assert result.exit_code == 1, result.output
-    assert "removed: 12/12 plain speech; survives: speech in another voice (" in result.output
-    assert "speech_plain 12/12 removed, speech_fast 4/4 removed" in result.output
+    out = result.output
+    assert result.exit_code == 1, out
+    assert all_of("speech_plain {N} removed", out) and all_of("speech_fast {N} removed", out)
+    assert all_of("removed: {N} plain speech; survives: speech in another voice (", out), out
     assert "survives: speech in another voice \\(" in report
 
 
