@@ -1,13 +1,16 @@
 """Arms of a criterion and its minimal evasion: pure functions of probe outcomes.
 
-An **arm** is the set of a criterion's violating text probes that carry the same variants (the
-clean arm carries none). A variant **evades** when its arm alone makes the criterion
-NON_COMPLIANT by the verdict rule of :mod:`audit.stats.verdict` (the one-sided upper bound on its
-removal-in-time rate is below the threshold, at the criterion's confidence) while the clean arm
-is removed at or above the threshold and is not itself NON_COMPLIANT. The **minimal evasion** is
-the simplest evading arm: fewest variants first, then the lowest total complexity
-(:attr:`audit.variants.Variant.complexity`), then the name. The scorecard reports it for every
-run that holds variant arms; :mod:`audit.evasion` searches for it adaptively.
+An **arm** is the set of a criterion's violating probes of one modality that carry the same
+variants: text variants for text posts, one media style (``image_low_contrast``,
+``speech_fast``...) for images and speech. Each modality has its clean arm: clean text, plain
+banners (``image_plain``), plain speech (``speech_plain``). A variant **evades** when its arm
+alone makes the criterion NON_COMPLIANT by the verdict rule of :mod:`audit.stats.verdict` (the
+one-sided upper bound on its removal-in-time rate is below the threshold, at the criterion's
+confidence) while the clean arm of its modality is removed at or above the threshold and is not
+itself NON_COMPLIANT. The **minimal evasion** of a modality is its simplest evading arm: fewest
+variants first, then the lowest total complexity (:attr:`audit.variants.Variant.complexity`,
+:data:`audit.media.MEDIA_COMPLEXITY`), then the name. The scorecard reports it for every run
+that holds variant arms; :mod:`audit.evasion` searches for it adaptively.
 """
 
 from __future__ import annotations
@@ -16,19 +19,28 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel
 
+from audit.media import MEDIA_COMPLEXITY, PLAIN_STYLES, media_modality
 from audit.stats import Verdict, decide
 from audit.variants import VARIANTS
 
 __all__ = [
+    "MODALITIES",
     "ArmTally",
     "EvasionFinding",
+    "arm_modality",
+    "arm_spec",
     "clean_is_removed",
+    "clean_label",
     "evades",
     "minimal_evasion",
+    "minimal_evasions",
     "simplicity",
+    "spec_arm",
     "tally_arms",
     "variant_label",
 ]
+
+MODALITIES = ("text", "image", "speech")  # the order arms and findings are listed in
 
 _LABELS = {
     "strip_diacritics": "diacritics stripped",
@@ -40,13 +52,24 @@ _LABELS = {
     "mixed_language": "Vietnamese phrases in English",
     "zero_width": "zero-width characters",
     "homoglyphs": "look-alike letters",
+    "image_serif": "serif-font banner",
+    "image_small_text": "small-print banner",
+    "image_low_contrast": "low-contrast banner",
+    "image_rotated": "rotated banner",
+    "image_noise": "speckled banner",
+    "image_watermark": "watermark-style banner",
+    "speech_fast": "fast speech",
+    "speech_voice": "speech in another voice",
+    "speech_noise": "speech over background noise",
 }
+_CLEAN = {"text": "clean", "image": "plain banners", "speech": "plain speech"}
 
 
 class ArmTally(BaseModel):
     """Violating probes of one arm: removed in time, measured, inconclusive."""
 
     variants: list[str]
+    modality: str = "text"
     removed: int = 0
     measured: int = 0
     inconclusive: int = 0
@@ -82,24 +105,67 @@ def variant_label(variants: Sequence[str]) -> str:
     return " + ".join(_LABELS.get(name, name.replace("_", " ")) for name in variants) or "clean"
 
 
+def clean_label(modality: str) -> str:
+    """What the clean arm of a modality is called: "clean", "plain banners", "plain speech"."""
+    return _CLEAN.get(modality, f"plain {modality}")
+
+
+def arm_modality(variants: Sequence[str]) -> str:
+    """The modality of a variant arm: that of its media style, else text."""
+    media = media_modality(variants[0]) if len(variants) == 1 else None
+    return media or "text"
+
+
+def spec_arm(spec: str) -> tuple[str, list[str]]:
+    """An arm of ``sample.variant_arms``: ``"image_plain"`` -> ``("image", [])``,
+    ``"image_noise"`` -> ``("image", ["image_noise"])``, ``"a+b"`` -> ``("text", ["a", "b"])``."""
+    names = [part.strip() for part in spec.split("+") if part.strip()]
+    modality = arm_modality(names)
+    if modality != "text" and names[0] == PLAIN_STYLES[modality]:
+        return modality, []
+    return modality, names
+
+
+def arm_spec(modality: str, variants: Sequence[str]) -> str:
+    """The ``sample.variant_arms`` key of an arm; a clean media arm is its plain style."""
+    if not variants and modality != "text":
+        return PLAIN_STYLES[modality]
+    return "+".join(variants)
+
+
 def simplicity(variants: Sequence[str]) -> tuple[int, int, tuple[str, ...]]:
     """Sort key, simplest first: fewer variants, lower total complexity, then by name."""
-    total = sum(VARIANTS[name].complexity if name in VARIANTS else 9 for name in variants)
+    total = sum(_complexity(name) for name in variants)
     return len(variants), total, tuple(variants)
 
 
-def tally_arms(outcomes: Iterable[tuple[str, Sequence[str], bool | None]]) -> list[ArmTally]:
-    """Arms from ``(probe_id, variants, complies)`` of violating text probes, clean first."""
-    arms: dict[tuple[str, ...], ArmTally] = {}
-    for probe_id, variants, complies in outcomes:
-        arm = arms.setdefault(tuple(variants), ArmTally(variants=list(variants)))
+def _complexity(name: str) -> int:
+    if name in VARIANTS:
+        return VARIANTS[name].complexity
+    return MEDIA_COMPLEXITY.get(name, 9)
+
+
+def _order(arm: ArmTally) -> tuple[tuple[int, int, tuple[str, ...]], int]:
+    rank = MODALITIES.index(arm.modality) if arm.modality in MODALITIES else len(MODALITIES)
+    return simplicity(arm.variants), rank
+
+
+def tally_arms(
+    outcomes: Iterable[tuple[str, str, Sequence[str], bool | None]],
+) -> list[ArmTally]:
+    """Arms from ``(probe_id, modality, variants, complies)`` of violating probes, the clean
+    arms first (text, image, speech), then the simplest."""
+    arms: dict[tuple[str, tuple[str, ...]], ArmTally] = {}
+    for probe_id, modality, variants, complies in outcomes:
+        key = (modality, tuple(variants))
+        arm = arms.setdefault(key, ArmTally(variants=list(variants), modality=modality))
         arm.probe_ids.append(probe_id)
         if complies is None:
             arm.inconclusive += 1
         else:
             arm.measured += 1
             arm.removed += int(complies)
-    return sorted(arms.values(), key=lambda a: simplicity(a.variants))
+    return sorted(arms.values(), key=_order)
 
 
 def clean_is_removed(clean: ArmTally, threshold: float, confidence: float) -> bool:
@@ -123,13 +189,27 @@ def _upper(arm: ArmTally, threshold: float, confidence: float) -> float:
     return 1.0 if upper is None else upper
 
 
+def minimal_evasions(
+    criterion_id: str, arms: Sequence[ArmTally], threshold: float, confidence: float
+) -> list[EvasionFinding]:
+    """The minimal evasion of each modality that has one, text first."""
+    found = (
+        minimal_evasion(criterion_id, arms, threshold, confidence, modality)
+        for modality in MODALITIES
+    )
+    return [finding for finding in found if finding is not None]
+
+
 def minimal_evasion(
     criterion_id: str,
     arms: Sequence[ArmTally],
     threshold: float,
     confidence: float,
+    modality: str = "text",
 ) -> EvasionFinding | None:
-    """The simplest evading arm, or None (no variant arm, clean not removed, or none evades)."""
+    """The simplest evading arm of ``modality`` against that modality's clean arm, or None
+    (no variant arm, clean not removed, or none evades)."""
+    arms = [a for a in arms if a.modality == modality]
     clean = next((a for a in arms if not a.variants), None)
     variant_arms = sorted((a for a in arms if a.variants), key=lambda a: simplicity(a.variants))
     if clean is None or not variant_arms or not clean_is_removed(clean, threshold, confidence):
@@ -155,7 +235,7 @@ def minimal_evasion(
         also_evading=[variant_label(a.variants) for a in evading[1:]],
         probe_ids=best.probe_ids,
         summary=(
-            f"removed: {clean.removed}/{clean.measured} clean; "
+            f"removed: {clean.removed}/{clean.measured} {clean_label(modality)}; "
             f"survives: {label} ({best.survived}/{best.measured})"
         ),
     )

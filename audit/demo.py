@@ -3,9 +3,10 @@
 Two steps, both against the reference sandbox (a simulator) served over real HTTP:
 
 1. A small **minimal evasion search** (:mod:`audit.evasion`) for VN-SUP-01, whose clean probes
-   the sandbox removes: it screens the simplest variants in rounds of ordinary runs. The search
-   runs against a second instance of the same simulated platform (same moderation and seed) whose
-   clock is compressed :data:`SEARCH_SPEEDUP` times more, so each round takes seconds.
+   the sandbox removes: it screens the simplest text variants in rounds of ordinary runs. The
+   search runs against a second instance of the same simulated platform (same moderation and
+   seed) whose clock is compressed :data:`SEARCH_SPEEDUP` times more, so each round takes
+   seconds.
 2. The **audit**: every criterion with clean, variant and banner-image probes, plus an arm of
    probes carrying the evasion the search found. Its scorecard shows removal rates per variant
    and per modality, and the minimal evasion with its evidence from this run.
@@ -86,10 +87,12 @@ def search_evasion(
     clock: Clock,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> SearchResult:
-    """The demo's evasion search for VN-SUP-01 against a sandbox at the search's speed."""
+    """The demo's evasion search for VN-SUP-01's text variants against a sandbox at the
+    search's speed."""
     plan = demo_plan(base_url, seed, 1, 0, time_scale=DEMO_TIME_SCALE * SEARCH_SPEEDUP)
     rounds = PlanRounds(store, plan, SEARCH_CRITERION, clock, transport=transport)
-    return asyncio.run(EvasionSearch(rounds.criterion, rounds, SEARCH_SETTINGS).run())
+    search = EvasionSearch(rounds.criterion, rounds, SEARCH_SETTINGS, modalities=["text"])
+    return asyncio.run(search.run())
 
 
 def evasion_arms(finding: EvasionFinding | None, violating: int) -> dict[str, int]:

@@ -6,17 +6,24 @@ rounds, each round an ordinary run (:func:`audit.runner.create_runs` and
 arms), so every probe is posted, observed, recorded in the evidence ledger and withdrawn like
 any other. Rounds adapt to what the previous ones found, within a budget of probes:
 
-1. **Single variants, simplest first.** Round 1 posts a clean arm (the baseline) and screens
-   every declared variant of the lowest complexity with a few probes each; later rounds screen
-   the next complexity level. If the clean probes are not removed, the search stops: there is
-   nothing to evade.
+Candidates are the criterion's declared text variants and, for each of its media modalities,
+every image style or speech style but the plain one (:data:`audit.media.IMAGE_VARIANTS`,
+:data:`audit.media.SPEECH_VARIANTS`). Each modality has its own clean arm: clean text, plain
+banners, plain speech; a media style is judged against the clean arm of its modality.
+
+1. **Single variants, simplest first.** Round 1 posts the clean arm of each modality it
+   screens (the baselines) and screens every candidate of the lowest complexity with a few
+   probes each; later rounds screen the next complexity level (with the baseline of a modality
+   met for the first time). A modality whose clean probes are not removed is searched no
+   further: there is nothing to evade; when that holds for every modality, the search stops.
 2. **Shrinking a composition.** If no single variant evades, the search screens all declared
-   variants composed; if that evades, it shrinks it as hypothesis shrinks a failing example:
-   each round tries every composition with one variant fewer and keeps the simplest that still
-   evades, until none does.
+   text variants composed (a media probe carries one style); if that evades, it shrinks it as
+   hypothesis shrinks a failing example: each round tries every composition with one variant
+   fewer and keeps the simplest that still evades, until none does.
 3. **Confirmation.** The simplest evading candidate is posted again with fresh probes, beside a
-   fresh clean arm, in a run of its own; the finding and its evidence come from that run alone
-   (so screening's selection does not bias it), and its scorecard shows the same finding.
+   fresh clean arm of its modality, in a run of its own; the finding and its evidence come from
+   that run alone (so screening's selection does not bias it), and its scorecard shows the same
+   finding.
 
 "Evades" follows :mod:`audit.arms`: the arm alone makes the criterion NON_COMPLIANT at the
 criterion's confidence.
@@ -32,9 +39,13 @@ from pathlib import Path
 import httpx
 
 from audit.arms import (
+    MODALITIES,
     ArmTally,
     EvasionFinding,
+    arm_modality,
+    arm_spec,
     clean_is_removed,
+    clean_label,
     evades,
     minimal_evasion,
     simplicity,
@@ -43,6 +54,7 @@ from audit.arms import (
 )
 from audit.clock import Clock
 from audit.errors import InputError
+from audit.media import IMAGE_VARIANTS, PLAIN_STYLES, SPEECH_VARIANTS, speech_available
 from audit.outcomes import Outcome
 from audit.packs import Criterion, Pack, load_pack, resolve_pack
 from audit.plan import Plan, Sample
@@ -60,6 +72,8 @@ __all__ = [
     "SearchRound",
     "SearchSettings",
     "SearchStatus",
+    "search_candidates",
+    "search_modalities",
 ]
 
 
@@ -98,7 +112,7 @@ class SearchResult:
     criterion_id: str
     status: SearchStatus = SearchStatus.NOT_FOUND
     finding: EvasionFinding | None = None
-    baseline: ArmTally | None = None
+    baselines: dict[str, ArmTally] = field(default_factory=dict)  # the clean arm per modality
     rounds: list[SearchRound] = field(default_factory=list)
     probes: int = 0
     unconfirmed: ArmTally | None = None  # an evading candidate the budget left unconfirmed
@@ -108,8 +122,11 @@ class SearchResult:
         where = f"{rounds} round{'s' if rounds != 1 else ''}, {self.probes} probes"
         if self.finding is not None:
             return f"{self.criterion_id}: {self.finding.summary} ({where})"
-        clean = self.baseline
-        base = f"removed: {clean.removed}/{clean.measured} clean; " if clean else ""
+        clean = [
+            f"{arm.removed}/{arm.measured} {clean_label(modality)}"
+            for modality, arm in sorted(self.baselines.items(), key=lambda i: _rank(i[0]))
+        ]
+        base = f"removed: {', '.join(clean)}; " if clean else ""
         text = {
             SearchStatus.NOT_FOUND: "no variant survives",
             SearchStatus.CLEAN_NOT_REMOVED: "clean probes are not removed, so there is "
@@ -126,8 +143,52 @@ class SearchResult:
         return f"{self.criterion_id}: {base}{text} ({where})"
 
 
-def _spec(variants: Sequence[str]) -> str:
-    return "+".join(variants)
+def _rank(modality: str) -> int:
+    return MODALITIES.index(modality) if modality in MODALITIES else len(MODALITIES)
+
+
+_MEDIA_STYLES = {"image": sorted(IMAGE_VARIANTS), "speech": sorted(SPEECH_VARIANTS)}
+
+
+def searchable_modalities(criterion: Criterion) -> list[str]:
+    """The criterion's modalities the search has variants for: text, image and speech (video
+    variants are posted by runs and broken down in scorecards, but not searched)."""
+    return [m.value for m in criterion.modalities if m.value in MODALITIES]
+
+
+def search_modalities(criterion: Criterion, requested: Sequence[str]) -> tuple[list[str], str]:
+    """The modalities to search: those requested (all the criterion declares when none), and a
+    note for the user, empty when there is nothing to say.
+
+    Speech needs espeak-ng: asked for by name without it, that is an input error; left to the
+    default, speech is left out and the note says so and how to install it.
+    """
+    declared = searchable_modalities(criterion)
+    for name in requested:
+        if name not in declared:
+            raise InputError(
+                f"'--modality' must be one that criterion {criterion.id} declares "
+                f"({', '.join(declared)}) (got {name!r})"
+            )
+    chosen = [m for m in declared if not requested or m in requested]
+    if "speech" not in chosen or speech_available():
+        return chosen, ""
+    install = "espeak-ng is not installed (Debian or Ubuntu: apt-get install espeak-ng)"
+    if requested:
+        raise InputError(f"'--modality speech' needs speech probes, but {install}")
+    return [m for m in chosen if m != "speech"], f"speech variants are not searched: {install}"
+
+
+def search_candidates(criterion: Criterion, modalities: Sequence[str]) -> list[tuple[str, ...]]:
+    """Single variants to screen, simplest first: the declared text variants that change the
+    criterion's texts, and every image or speech style but the plain one."""
+    singles: list[tuple[str, ...]] = []
+    if "text" in modalities:
+        singles += [(v,) for v in criterion.variants if variant_applies(criterion, (v,))]
+    for modality in modalities:
+        plain = PLAIN_STYLES.get(modality)
+        singles += [(s,) for s in _MEDIA_STYLES.get(modality, []) if s != plain]
+    return sorted(singles, key=simplicity)
 
 
 def _complies(outcome: str) -> bool | None:
@@ -177,14 +238,18 @@ class PlanRounds:
         await execute_run(self.store, prepared.run_id, self.clock, transport=self._transport)
         card = scorecard_for(self.store, prepared.run_id)
         return prepared.run_id, tally_arms(
-            (p.probe_id, p.variants, _complies(p.outcome))
+            (p.probe_id, p.modality, p.variants, _complies(p.outcome))
             for p in card.probes
-            if p.expectation == "violating" and p.modality == "text"
+            if p.expectation == "violating"
         )
 
 
 class EvasionSearch:
-    """One search for one criterion; ``rounds`` posts each round (see :class:`PlanRounds`)."""
+    """One search for one criterion; ``rounds`` posts each round (see :class:`PlanRounds`).
+
+    ``modalities`` limits the candidates to text variants and the image and speech styles of
+    those modalities (default: every modality the criterion declares).
+    """
 
     def __init__(
         self,
@@ -192,10 +257,13 @@ class EvasionSearch:
         rounds: RoundRunner,
         settings: SearchSettings | None = None,
         on_round: Callable[[SearchRound], None] | None = None,
+        modalities: Sequence[str] | None = None,
     ) -> None:
         self.criterion = criterion
         self.settings = settings or SearchSettings()
         self._rounds, self._on_round = rounds, on_round
+        declared = searchable_modalities(criterion)
+        self.modalities = list(modalities) if modalities is not None else declared
         self.result = SearchResult(criterion.id)
         self._unscreened = False
 
@@ -213,41 +281,76 @@ class EvasionSearch:
             self._on_round(found)
         return found
 
-    def _fit(self, candidates: list[tuple[str, ...]], clean: int) -> dict[str, int]:
-        room = self.settings.budget - self.result.probes - clean
-        count = max(0, min(len(candidates), room // self.settings.screen))
-        if count == 0:
+    def _fit(self, candidates: list[tuple[str, ...]]) -> tuple[dict[str, int], int, list[str]]:
+        """The round's arms, clean text probes and new baselines: candidates in order, each
+        with the clean arm of its modality the first time, as many as the budget leaves room
+        for. Raises _BudgetSpent when not even one fits."""
+        room = self.settings.budget - self.result.probes
+        arms: dict[str, int] = {}
+        clean, new, fitted = 0, list[str](), 0
+        for candidate in candidates:
+            modality = arm_modality(candidate)
+            base = modality not in self.result.baselines and modality not in new
+            cost = self.settings.screen + (self.settings.clean if base else 0)
+            if cost > room:
+                break
+            room, fitted = room - cost, fitted + 1
+            arms[arm_spec(modality, candidate)] = self.settings.screen
+            if base:
+                new.append(modality)
+                if modality == "text":
+                    clean = self.settings.clean
+                else:
+                    arms[arm_spec(modality, [])] = self.settings.clean
+        if not fitted:
             raise _BudgetSpent
-        return {_spec(c): self.settings.screen for c in candidates[:count]}
+        if fitted < len(candidates):
+            self._unscreened = True
+        return arms, clean, new
 
     async def _screen(self, purpose: str, candidates: list[tuple[str, ...]]) -> list[ArmTally]:
-        """Screen candidates (the first round adds the baseline); the evading arms, simplest
-        first. Raises _BudgetSpent when not even one candidate fits."""
-        clean = self.settings.clean if self.result.baseline is None else 0
-        arms = self._fit(candidates, clean)
+        """Screen candidates (with the clean arm of each modality not screened before); the
+        evading arms whose clean arm is removed, simplest first."""
+        arms, clean, new = self._fit(candidates)
         found = await self._round(purpose, arms, clean)
-        if self.result.baseline is None:
-            clean_arms = [a for a in found.arms if not a.variants]
-            self.result.baseline = clean_arms[0] if clean_arms else ArmTally(variants=[])
-        if len(arms) < len(candidates):
-            self._unscreened = True
+        for modality in new:
+            clean_arms = [a for a in found.arms if a.modality == modality and not a.variants]
+            self.result.baselines[modality] = (
+                clean_arms[0] if clean_arms else ArmTally(variants=[], modality=modality)
+            )
         c = self.criterion
-        return [a for a in found.arms if a.variants and evades(a, c.threshold, c.confidence)]
+        return [
+            a
+            for a in found.arms
+            if a.variants
+            and self._clean_removed(a.modality)
+            and evades(a, c.threshold, c.confidence)
+        ]
 
     async def _confirm(self, arm: ArmTally) -> EvasionFinding | None:
-        c = self.criterion
+        c, modality = self.criterion, arm.modality
         if self.settings.confirm == 0:
-            assert self.result.baseline is not None
-            return minimal_evasion(c.id, [self.result.baseline, arm], c.threshold, c.confidence)
-        spec = _spec(arm.variants)
-        purpose = f"confirm {variant_label(arm.variants)}"
-        found = await self._round(purpose, {spec: self.settings.confirm}, self.settings.clean)
-        return minimal_evasion(c.id, found.arms, c.threshold, c.confidence)
+            base = self.result.baselines[modality]
+            return minimal_evasion(c.id, [base, arm], c.threshold, c.confidence, modality)
+        arms = {arm_spec(modality, arm.variants): self.settings.confirm}
+        clean = self.settings.clean
+        if modality != "text":
+            arms[arm_spec(modality, [])], clean = clean, 0
+        found = await self._round(f"confirm {variant_label(arm.variants)}", arms, clean)
+        return minimal_evasion(c.id, found.arms, c.threshold, c.confidence, modality)
 
     # phases ---------------------------------------------------------------------------------
-    def _clean_removed(self) -> bool:
-        base, c = self.result.baseline, self.criterion
+    def _clean_removed(self, modality: str) -> bool:
+        base, c = self.result.baselines.get(modality), self.criterion
         return base is not None and clean_is_removed(base, c.threshold, c.confidence)
+
+    def _live(self, candidates: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+        """Candidates whose modality has no baseline yet, or one that is removed."""
+        return [
+            s
+            for s in candidates
+            if arm_modality(s) not in self.result.baselines or self._clean_removed(arm_modality(s))
+        ]
 
     async def _try(self, evading: list[ArmTally]) -> bool:
         for arm in evading:
@@ -262,9 +365,11 @@ class EvasionSearch:
 
     async def _singles(self, singles: list[tuple[str, ...]]) -> bool:
         for level in sorted({simplicity(s)[1] for s in singles}):
-            group = [s for s in singles if simplicity(s)[1] == level]
+            group = self._live([s for s in singles if simplicity(s)[1] == level])
+            if not group:
+                continue
             evading = await self._screen(f"single variants of complexity {level}", group)
-            if not self._clean_removed():
+            if not self._live(singles):
                 self.result.status = SearchStatus.CLEAN_NOT_REMOVED
                 return True
             if await self._try(evading):
@@ -272,7 +377,9 @@ class EvasionSearch:
         return False
 
     async def _shrink(self, singles: list[tuple[str, ...]]) -> None:
-        composed = tuple(name for single in singles for name in single)
+        """Compose the text variants (a media probe carries one style) and shrink."""
+        texts = [s for s in self._live(singles) if arm_modality(s) == "text"]
+        composed = tuple(name for single in texts for name in single)
         if len(composed) < 2:
             return
         evading = await self._screen("all variants composed", [composed])
@@ -292,10 +399,7 @@ class EvasionSearch:
 
     async def run(self) -> SearchResult:
         """Search until a confirmed evasion, the end of the candidates, or the budget."""
-        singles: list[tuple[str, ...]] = sorted(
-            ((v,) for v in self.criterion.variants if variant_applies(self.criterion, (v,))),
-            key=simplicity,
-        )
+        singles = search_candidates(self.criterion, self.modalities)
         try:
             if not await self._singles(singles):
                 await self._shrink(singles)

@@ -195,7 +195,9 @@ class Sample(_Strict):
 
     ``variant_arms`` maps a variant (``strip_diacritics``) or a composition (``teencode+spacing``)
     to a number of violating text probes carrying exactly it, counted within
-    ``violating_per_criterion``, for each chosen criterion that declares those variants.
+    ``violating_per_criterion``, for each chosen criterion that declares those variants; or a
+    media style alone (``image_low_contrast``, ``speech_fast``, ``image_plain``...) to a number
+    of violating image or speech probes in that style, for each criterion of that modality.
     ``image_share``, ``speech_share`` and ``video_share`` of the probes outside the arms
     (violating and controls) are posted as a banner image, as speech or as a short video, for
     criteria that declare that modality; of the remaining violating text posts a

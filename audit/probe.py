@@ -3,9 +3,9 @@
 A probe records everything needed to post it again identically: its text, the variants applied
 to that text, its modality and, for media, how to obtain the bytes. Generated media are never
 kept in the probe (a large run would hold gigabytes): a banner is re-rendered from
-``(text, media_style, media_seed)``, speech from ``(text, language, media_seed)`` and a video
-from ``(text, language, media_style, media_seed)`` at submission, and a corpus file is read from
-``corpus_file``. ``content_hash`` pins the content.
+``(text, media_style, media_seed)``, speech from ``(text, language, media_style, media_seed)``
+and a video from ``(text, language, media_style, media_seed)`` at submission, and a corpus file
+is read from ``corpus_file``. ``content_hash`` pins the content.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from audit.packs import Modality
 __all__ = ["Expectation", "Probe", "content_hash", "derive_rng", "media_recipe", "probe_id"]
 
 
-_MEDIA_PREFIXES = ("image_", "video_")
+_MEDIA_PREFIXES = ("image_", "speech_", "video_")
 
 
 class Expectation(StrEnum):
@@ -58,8 +58,9 @@ class Probe(BaseModel):
     """What is posted. ``probe_id`` never appears in the content; platforms see only the text.
 
     ``variants`` names the evasion transforms applied to the text (in order) and, for an image
-    or a video, its style or variant when that is not the plain one. ``corpus_file`` is set for
-    probes taken verbatim from a regulator-supplied corpus, which are never generated.
+    ``variants`` names the evasion transforms applied to the text (in order) and, for an image,
+    a recording or a video, its style or variant when that is not the plain one. ``corpus_file``
+    is set for probes taken verbatim from a regulator-supplied corpus, which are never generated.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -81,10 +82,10 @@ class Probe(BaseModel):
 
     @property
     def text_variants(self) -> tuple[str, ...]:
-        """The variants applied to the text (image styles and video variants left out)."""
+        """The variants applied to the text (media styles and video variants left out)."""
         return tuple(v for v in self.variants if not v.startswith(_MEDIA_PREFIXES))
 
     @property
     def media_variants(self) -> tuple[str, ...]:
-        """The variants of the media (an image's style, a video's variant), not of the text."""
+        """The variants of the media (an image's or a recording's style, a video's variant)."""
         return tuple(v for v in self.variants if v.startswith(_MEDIA_PREFIXES))

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from audit import __version__
-from audit.arms import EvasionFinding, minimal_evasion, tally_arms
+from audit.arms import EvasionFinding, minimal_evasions, tally_arms
 from audit.clock import utc_iso
 from audit.durations import format_duration
 from audit.engine import probe_facts
@@ -501,18 +501,23 @@ def _evidence(j: _Judged) -> ProbeEvidence:
 
 
 def _evasions(pack: Pack, by_criterion: dict[str, list[_Judged]]) -> list[EvasionFinding]:
-    """Per criterion, the simplest variant arm of this run whose text probes survive."""
+    """Per criterion and modality, the simplest variant arm of this run whose probes survive
+    (text variants against clean text, image and speech styles against plain media)."""
     findings: list[EvasionFinding] = []
     for criterion in pack.criteria:
         outcomes = [
-            (j.row.probe_id, list(j.row.probe.get("variants") or []), _complies(j))
+            (
+                j.row.probe_id,
+                str(j.row.probe.get("modality", "text")),
+                list(j.row.probe.get("variants") or []),
+                _complies(j),
+            )
             for j in by_criterion.get(criterion.id, [])
-            if j.row.expectation == "violating" and j.row.probe.get("modality", "text") == "text"
+            if j.row.expectation == "violating"
         ]
         arms = tally_arms(outcomes)
-        found = minimal_evasion(criterion.id, arms, criterion.threshold, criterion.confidence)
-        if found is not None:
-            findings.append(found)
+        c = criterion
+        findings.extend(minimal_evasions(c.id, arms, c.threshold, c.confidence))
     return findings
 
 

@@ -6,9 +6,11 @@ again, so a platform cannot match probes by exact repetition. Probe ids are opaq
 platform sees an id only as an idempotency key, never in the content.
 
 The sample decides the form of each probe (see :class:`audit.plan.Sample`): explicit variant
-arms, a share of variant probes, and shares of banner images, speech and short videos, each
-only where the criterion declares that variant or modality. A variant probe always differs from
-the clean text it came from: a template the variant leaves unchanged (``strip_diacritics`` on
+arms (text variants, or one media style such as ``image_low_contrast``: image or speech probes
+in that style), a share of variant probes, and shares of banner images, speech and short
+videos, each only where the criterion declares that variant or modality. A variant probe always
+differs from the clean text it came from: a template the variant leaves unchanged
+(``strip_diacritics`` on
 English) is skipped for it. Criteria that are not safe to generate take their probes from their
 corpus (:mod:`audit.corpus`) and are never written by the tool.
 """
@@ -22,7 +24,13 @@ from types import MappingProxyType
 
 from audit.corpus import corpus_probes
 from audit.errors import InputError
-from audit.media import IMAGE_VARIANTS, speech_available
+from audit.media import (
+    IMAGE_VARIANTS,
+    MEDIA_COMPLEXITY,
+    PLAIN_STYLES,
+    media_modality,
+    speech_available,
+)
 from audit.packs import Criterion, Modality, Pack, ProbeTemplate
 from audit.plan import Sample
 from audit.probe import Expectation, Probe, content_hash, derive_rng, media_recipe, probe_id
@@ -43,7 +51,8 @@ PLAIN_IMAGE = "image_plain"
 _STYLES: Mapping[Modality, list[str]] = MappingProxyType(
     {Modality.IMAGE: sorted(IMAGE_VARIANTS), Modality.VIDEO: sorted(VIDEO_VARIANTS)}
 )
-_PLAIN = {Modality.IMAGE: PLAIN_IMAGE, Modality.VIDEO: PLAIN_VIDEO}
+_PLAIN = frozenset({*PLAIN_STYLES.values(), PLAIN_VIDEO})  # styles not listed as variants
+_MEDIA = frozenset(MEDIA_COMPLEXITY)
 _MEDIA_TYPES = {
     Modality.IMAGE: "image/png",
     Modality.SPEECH: "audio/wav",
@@ -138,21 +147,40 @@ def _dealt(items: Sequence[object], rng: random.Random) -> Iterator[int]:
         yield from round_
 
 
+def _media_arm(names: tuple[str, ...]) -> Modality | None:
+    """The modality of an arm that names one media style (``image_low_contrast``), else None."""
+    modality = media_modality(names[0]) if len(names) == 1 else None
+    return Modality(modality) if modality else None
+
+
 def _arm_fits(criterion: Criterion, names: tuple[str, ...]) -> bool:
+    """A media style fits a criterion declaring its modality; text variants one declaring them
+    all, whose texts they change."""
+    media = _media_arm(names)
+    if media is not None:
+        return criterion.safe_to_generate and media in criterion.modalities
     declared = bool(names) and all(name in criterion.variants for name in names)
     return declared and variant_applies(criterion, names)
 
 
 def _check_arms(chosen: Sequence[Criterion], size: SampleSize) -> None:
-    """Every arm must fit at least one chosen criterion (declared, and changing its texts)."""
+    """Every arm must fit at least one chosen criterion: a media style alone, for a criterion
+    declaring its modality, or text variants it declares and that change its texts."""
     for spec in sorted(size.variant_arms):
         names = parse_variant_spec(spec)
-        if not any(_arm_fits(c, names) for c in chosen if c.safe_to_generate):
-            declared = "; ".join(f"{c.id}: {', '.join(c.variants) or 'none'}" for c in chosen)
+        if any(_arm_fits(c, names) for c in chosen if c.safe_to_generate):
+            continue
+        if any(media_modality(name) for name in names):
             raise InputError(
-                f"'sample.variant_arms' must name variants a chosen criterion declares and "
-                f"whose templates they change (got {spec!r}; declared: {declared})"
+                f"'sample.variant_arms' may name a media style ({', '.join(sorted(_MEDIA))}) "
+                f"only alone, for a chosen criterion whose modalities include its modality "
+                f"(got {spec!r})"
             )
+        declared = "; ".join(f"{c.id}: {', '.join(c.variants) or 'none'}" for c in chosen)
+        raise InputError(
+            f"'sample.variant_arms' must name variants a chosen criterion declares and "
+            f"whose templates they change (got {spec!r}; declared: {declared})"
+        )
 
 
 def _shares(total: int, share: float) -> int:
@@ -175,19 +203,28 @@ def _modalities(
     return modalities
 
 
+def _arm_form(names: tuple[str, ...]) -> _Form:
+    """A probe of an arm: the clean text in a media style, or text with the variants."""
+    media = _media_arm(names)
+    if media is not None:
+        return _Form(modality=media, style=names[0])
+    return _Form(variants=names)
+
+
 def _forms(
     criterion: Criterion, expectation: Expectation, size: SampleSize, rng: random.Random
 ) -> list[_Form]:
     """The forms of a criterion's violating probes or controls, arms first.
 
     Variants apply to text posts only: images carry the clean text in one of the banner styles,
-    videos in one of the video variants, and speech the clean text.
+    videos in one of the video variants, and speech the clean text (in the plain voice, or an
+    arm's speech style).
     """
     arms: list[_Form] = []
     rest, share = size.controls, 0.0
     if expectation is Expectation.VIOLATING:
         arms = [
-            _Form(variants=parse_variant_spec(spec))
+            _arm_form(parse_variant_spec(spec))
             for spec in sorted(size.variant_arms)
             if _arm_fits(criterion, parse_variant_spec(spec))
             for _ in range(size.variant_arms[spec])
@@ -263,8 +300,8 @@ def _make(
     template, slots, text, _ = drawn
     variants = form.variants
     media_type = _MEDIA_TYPES.get(form.modality)
-    style = form.style if form.modality in _STYLES else None
-    if style is not None and style != _PLAIN[form.modality]:
+    style = form.style if media_type else None
+    if style is not None and style not in _PLAIN:
         variants = (*variants, style)
     seed = media_seed if media_type else None
     recipe = media_recipe(form.modality, style, seed, template.language) if media_type else None
@@ -320,9 +357,11 @@ def _check_programs(probes: Sequence[Probe]) -> None:
     spoken = sorted({p.criterion_id for p in probes if _spoken(p)})
     if spoken and not speech_available():
         raise InputError(
-            f"'sample.speech_share' or 'sample.video_share' asks for speech (criteria "
-            f"{', '.join(spoken)}), but the espeak-ng program that renders it is not installed; "
-            "install it (Debian or Ubuntu: apt-get install espeak-ng) or set those shares to 0"
+            f"'sample.speech_share', 'sample.video_share' or a speech style in "
+            f"'sample.variant_arms' asks for speech (criteria {', '.join(spoken)}), but the "
+            "espeak-ng program that renders it is not installed; install it (Debian or Ubuntu: "
+            "apt-get install espeak-ng) or set those shares to 0 and leave speech styles out of "
+            "the arms"
         )
     video = sorted(
         {p.criterion_id for p in probes if p.modality is Modality.VIDEO and p.corpus_file is None}

@@ -27,8 +27,11 @@ from PIL import Image, ImageFilter, ImageStat
 from audit.errors import InputError
 from audit.media import (
     BANNER_SIZE,
+    FONTS,
     IMAGE_VARIANTS,
+    SPEECH_VARIANTS,
     ImageStyle,
+    SpeechStyle,
     SpeechUnavailable,
     render_banner,
     render_speech,
@@ -155,11 +158,66 @@ def test_any_text_renders_a_banner(text: str) -> None:
         ({"noise": 1.5}, "'noise'"),
         ({"rotation": 90.0}, "'rotation'"),
         ({"rotation": float("nan")}, "'rotation'"),
+        ({"text_size": 4}, "'text_size' must be a whole number of pixels from 8 to 96"),
+        ({"text_size": 200}, r"'text_size' .* \(got 200\)"),
+        ({"text_size": 12.5}, "'text_size'"),
+        ({"text_size": True}, "'text_size'"),
+        ({"watermark": -0.1}, "'watermark' must be an opacity between 0 and 1"),
+        ({"watermark": float("nan")}, "'watermark'"),
     ],
 )
 def test_bad_style_is_refused_naming_the_field(style: dict[str, object], field: str) -> None:
     with pytest.raises(InputError, match=field):
         ImageStyle(**style)  # type: ignore[arg-type]
+
+
+STYLES = st.builds(
+    ImageStyle,
+    font=st.sampled_from(sorted(FONTS)),
+    noise=st.floats(0, 0.2),
+    rotation=st.floats(-45, 45),
+    low_contrast=st.booleans(),
+    text_size=st.none() | st.integers(8, 96),
+    watermark=st.just(0.0) | st.floats(0.05, 1),
+)
+
+
+@settings(max_examples=12, deadline=None)
+@given(style=STYLES, seed=st.integers(0, 2**32 - 1))
+def test_any_valid_style_draws_the_same_png_every_time(style: ImageStyle, seed: int) -> None:
+    png = render_banner(VIETNAMESE, style, seed)
+    assert decode(png).size == BANNER_SIZE
+    assert png == render_banner(VIETNAMESE, style, seed)
+
+
+@settings(max_examples=40, deadline=None)
+@given(size=st.integers().filter(lambda n: not 8 <= n <= 96))
+def test_any_text_size_out_of_range_is_refused(size: int) -> None:
+    with pytest.raises(InputError, match=f"'text_size' .* \\(got {size}\\)"):
+        ImageStyle(text_size=size)
+
+
+def grey_variance(variant: str) -> float:
+    image = decode(render_banner(VIETNAMESE, IMAGE_VARIANTS[variant], 3)).convert("L")
+    return float(ImageStat.Stat(image).var[0])
+
+
+def test_small_print_covers_less_of_the_banner_than_the_plain_text() -> None:
+    assert grey_variance("image_small_text") < grey_variance("image_plain") / 2
+
+
+def test_watermark_repeats_the_text_faintly_across_the_banner() -> None:
+    image = decode(render_banner(VIETNAMESE, IMAGE_VARIANTS["image_watermark"], 3)).convert("L")
+    width, height = image.size
+    quarters = [
+        image.crop((x, y, x + width // 2, y + height // 2))
+        for x in (0, width // 2)
+        for y in (0, height // 2)
+    ]
+    # text in every quarter of the banner (the plain banner's text sits in the middle only) ...
+    assert all(ImageStat.Stat(q).var[0] > 20.0 for q in quarters)
+    # ... and fainter than the plain text
+    assert grey_variance("image_watermark") < grey_variance("image_plain")
 
 
 # --- OCR: the picture carries the probe's text ------------------------------------------
@@ -172,6 +230,7 @@ def test_bad_style_is_refused_naming_the_field(style: dict[str, object], field: 
         pytest.param(ENGLISH, "eng", "image_plain", id="english-plain"),
         pytest.param(VIETNAMESE, "vie", "image_plain", id="vietnamese-plain"),
         pytest.param(VIETNAMESE, "vie", "image_serif", id="vietnamese-serif"),
+        pytest.param(VIETNAMESE, "vie", "image_small_text", id="vietnamese-small-print"),
     ],
 )
 def test_ocr_reads_the_probe_text(text: str, language: str, variant: str, tmp_path: Path) -> None:
@@ -263,3 +322,60 @@ def test_missing_espeak_ng_says_how_to_install_it(monkeypatch: pytest.MonkeyPatc
     assert not speech_available()
     with pytest.raises(SpeechUnavailable, match="apt-get install espeak-ng"):
         render_speech(VIETNAMESE, "vi", 1)
+
+
+# --- speech styles ------------------------------------------------------------------------
+
+
+def seconds(data: bytes) -> float:
+    params, _samples = read_wav(data)
+    return params.nframes / params.framerate
+
+
+def loudness(samples: array.array[int]) -> float:
+    return (sum(v * v for v in samples) / len(samples)) ** 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", sorted(SPEECH_VARIANTS))
+def test_every_speech_style_is_a_deterministic_non_silent_wav(variant: str) -> None:
+    require_program("espeak-ng", "espeak-ng")
+    style = SPEECH_VARIANTS[variant]
+    data = render_speech(VIETNAMESE, "vi", 6, style)
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+    params, samples = read_wav(data)
+    assert (params.nchannels, params.sampwidth) == (1, 2)
+    assert max(abs(sample) for sample in samples) > 1000
+    assert data == render_speech(VIETNAMESE, "vi", 6, style)
+
+
+@pytest.mark.slow
+def test_speech_styles_change_the_audio_as_they_say() -> None:
+    require_program("espeak-ng", "espeak-ng")
+    plain = render_speech(VIETNAMESE, "vi", 6)
+    assert plain == render_speech(VIETNAMESE, "vi", 6, SPEECH_VARIANTS["speech_plain"])
+    styled = {name: render_speech(VIETNAMESE, "vi", 6, s) for name, s in SPEECH_VARIANTS.items()}
+    assert len(set(styled.values())) == len(SPEECH_VARIANTS)
+    assert seconds(styled["speech_fast"]) < 0.8 * seconds(plain)
+    assert seconds(styled["speech_noise"]) == seconds(plain)
+    _params, clean = read_wav(plain)
+    _params, noisy = read_wav(styled["speech_noise"])
+    quiet = [i for i, v in enumerate(clean) if v == 0]  # the pauses: only noise there
+    assert len(quiet) > 100
+    assert loudness(array.array("h", (noisy[i] for i in quiet))) > 0.3 * loudness(clean)
+
+
+@pytest.mark.parametrize(
+    ("style", "message"),
+    [
+        ({"speed": 0.1}, "'speed' must be between 0.5 and 2"),
+        ({"speed": float("inf")}, "'speed'"),
+        ({"noise": 1.5}, "'noise' must be between 0 and 1"),
+        ({"voice": "robot"}, "'voice' must be empty .* or one of f1, .* \\(got 'robot'\\)"),
+    ],
+)
+def test_bad_speech_style_is_refused_naming_the_field(
+    style: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InputError, match=message):
+        SpeechStyle(**style)  # type: ignore[arg-type]

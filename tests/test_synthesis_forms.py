@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit.errors import InputError
-from audit.media import IMAGE_VARIANTS
+from audit.media import IMAGE_VARIANTS, SPEECH_VARIANTS, render_speech
 from audit.packs import Modality, Pack, load_pack, resolve_pack
 from audit.plan import Sample
 from audit.probe import Expectation, Probe
@@ -157,6 +157,56 @@ def test_an_arm_no_chosen_criterion_declares_is_refused_naming_them() -> None:
         InputError, match=r"'sample.variant_arms'.*teencode.*VN-SUP-03: strip_diacritics"
     ):
         synthesize(pack(), 4, forms, run_key="r", criteria=["VN-SUP-03"])
+
+
+def test_a_media_style_arm_posts_the_clean_text_in_that_style() -> None:
+    p = pack()
+    arms = {"image_low_contrast": 5, "image_plain": 4, "speech_fast": 3}
+    probes = synthesize(p, 4, size(20, 2, variant_arms=arms), run_key="r")
+    violating = [probe for probe in probes if probe.expectation == "violating"]
+    forms = Counter(
+        (probe.criterion_id, probe.modality.value, probe.media_style, probe.variants)
+        for probe in violating
+        if probe.media_style is not None
+    )
+    for criterion in ("VN-SUP-01", "VN-SUP-02"):
+        assert forms[(criterion, "image", "image_low_contrast", ("image_low_contrast",))] == 5
+        assert forms[(criterion, "image", "image_plain", ())] == 4
+    assert forms[("VN-SUP-01", "speech", "speech_fast", ("speech_fast",))] == 3
+    assert not [key for key in forms if key[0] == "VN-SUP-02" and key[1] == "speech"]
+    arm_probes = [probe for probe in violating if probe.media_style is not None]
+    assert all(probe.text == clean_text(p, probe) for probe in arm_probes)
+    assert all(probe.media_seed is not None for probe in arm_probes)
+    assert Counter(probe.criterion_id for probe in violating)["VN-SUP-02"] == 20
+
+
+@pytest.mark.parametrize(
+    ("arms", "message"),
+    [
+        ({"speech_fast": 2}, r"media style .* only alone, for a chosen criterion whose modalities"),
+        ({"image_noise+spacing": 2}, r"only alone,.* \(got 'image_noise\+spacing'\)"),
+    ],
+)
+def test_a_media_style_arm_that_cannot_be_posted_is_refused(
+    arms: dict[str, int], message: str
+) -> None:
+    with pytest.raises(InputError, match=message):
+        synthesize(pack(), 4, size(10, 0, variant_arms=arms), run_key="r", criteria=["VN-SUP-02"])
+
+
+@pytest.mark.slow
+def test_a_speech_style_arm_is_spoken_in_its_style() -> None:
+    require_program("espeak-ng", "espeak-ng")
+    forms = size(4, 0, variant_arms={"speech_voice": 2})
+    probes = synthesize(pack(), 4, forms, run_key="r", criteria=["VN-SUP-01"])
+    probe = next(p for p in probes if p.media_style == "speech_voice")
+    assert probe.modality is Modality.SPEECH and probe.media_type == "audio/wav"
+    assert probe.media_seed is not None
+    voiced = render_speech(
+        probe.text, probe.language, probe.media_seed, SPEECH_VARIANTS["speech_voice"]
+    )
+    assert probe_media(probe) == voiced
+    assert voiced != render_speech(probe.text, probe.language, probe.media_seed)
 
 
 def test_eligible_templates_keep_all_for_language_neutral_variants() -> None:

@@ -6,10 +6,12 @@ corpus file, with an empty caption: the content is in the media only.
 
 Simulator affordance: the reference sandbox cannot read pixels or audio, so for generated media
 this adapter tells it the text the media was rendered from, in the
-``X-Sandbox-Simulated-Content`` header, and the media's variants (an image's style, a video's
-variant) in ``X-Sandbox-Simulated-Variants``. It does so only after the server has identified
-itself as the simulator (``GET /_sandbox/health`` answering ``"simulator": true``). Adapters for
-real platforms never send such headers: a real platform must find the text in the media itself.
+``X-Sandbox-Simulated-Content`` header, and the media's variants (an image's or a recording's
+style such as ``image_low_contrast``, a video's variant) in ``X-Sandbox-Simulated-Variants``, so
+the simulator knows where a video carries its text and can be configured to miss a style. It
+does so only after the server has identified itself as the simulator (``GET /_sandbox/health``
+answering ``"simulator": true``). Adapters for real platforms never send such headers: a real
+platform must find the text in the media itself.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from audit.adapters.base import (
 from audit.adapters.timestamps import platform_timestamp
 from audit.errors import AuditError
 from audit.http import Exchange, PlatformClient
+from audit.media import PLAIN_STYLES
 from audit.media_file import MediaFile, media_file, media_record
 from audit.packs import Modality
 from audit.probe import Probe
@@ -45,7 +48,7 @@ __all__ = [
 ]
 
 SIMULATION_HEADER = "X-Sandbox-Simulated-Content"
-VARIANTS_HEADER = "X-Sandbox-Simulated-Variants"
+VARIANTS_HEADER = "X-Sandbox-Simulated-Variants"  # the media's variants, comma-separated
 
 
 def _accepted(exchange: Exchange, body: dict[str, object], sent: bool = True) -> SubmitResult:
@@ -164,8 +167,10 @@ class SandboxAdapter:
             return SubmitResult(SubmitKind.ERROR, detail="media probe without media")
         if probe.corpus_file is None and await self._is_simulator():
             headers[SIMULATION_HEADER] = base64.b64encode(probe.text.encode()).decode("ascii")
-            if probe.media_variants:
-                headers[VARIANTS_HEADER] = ",".join(probe.media_variants)
+            plain = PLAIN_STYLES.get(probe.modality.value)
+            variants = probe.media_variants or ((plain,) if plain else ())
+            if variants:
+                headers[VARIANTS_HEADER] = ",".join(variants)
         body: dict[str, object] = {
             "text": "",
             "modality": probe.modality.value,

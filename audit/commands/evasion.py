@@ -33,8 +33,11 @@ def _exit_codes() -> dict[SearchStatus, int]:
 
 
 def _echo_round(found: SearchRound) -> None:
+    from audit.arms import arm_spec
+
     arms = ", ".join(
-        f"{'+'.join(a.variants) or 'clean'} {a.removed}/{a.measured} removed" for a in found.arms
+        f"{arm_spec(a.modality, a.variants) or 'clean'} {a.removed}/{a.measured} removed"
+        for a in found.arms
     )
     click.echo(f"round {found.number} ({found.purpose}), run {found.run_id}: {arms}")
 
@@ -49,6 +52,11 @@ def _echo_round(found: SearchRound) -> None:
 )
 @click.option("--criterion", required=True, help="Id of the criterion to search (e.g. VN-SUP-01).")
 @click.option("--target", default=None, help="Name of the plan's target to use (default: first).")
+@click.option(
+    "--modality", "modalities", multiple=True, type=click.Choice(["text", "image", "speech"]),
+    help="Search only this modality's variants: text variants, image styles or speech styles "
+    "(repeatable; default: every modality the criterion declares).",
+)  # fmt: skip
 @click.option(
     "--budget", type=click.IntRange(1, 100_000), default=120, show_default=True,
     help="Most probes the whole search may post.",
@@ -73,6 +81,7 @@ def evasion(
     plan_path: Path,
     criterion: str,
     target: str | None,
+    modalities: tuple[str, ...],
     budget: int,
     clean: int,
     screen: int,
@@ -82,10 +91,13 @@ def evasion(
 ) -> None:
     """Search for the simplest variant under which a criterion's probes survive.
 
-    Single variants first, simplest first; if none survives, all of them composed, shrunk one
-    variant at a time. Each round is an ordinary run: posted, observed, recorded in the evidence
-    ledger and withdrawn. A candidate is confirmed with fresh probes beside fresh clean ones,
-    and that run's scorecard is written. Rounds last as long as the criterion's deadline.
+    Candidates are the criterion's text variants and the image and speech styles of its media
+    modalities, each judged against the clean probes of its modality (clean text, plain banners,
+    plain speech). Single variants first, simplest first; if none survives, the text variants
+    composed, shrunk one variant at a time. Each round is an ordinary run: posted, observed,
+    recorded in the evidence ledger and withdrawn. A candidate is confirmed with fresh probes
+    beside fresh clean ones, and that run's scorecard is written. Rounds last as long as the
+    criterion's deadline.
 
     Exit codes: 0 no variant survives, 1 an evasion was found, 2 usage or input error,
     3 not settled (clean probes are not removed, or the budget ran out first),
@@ -94,7 +106,7 @@ def evasion(
     import asyncio
 
     from audit.clock import SystemClock
-    from audit.evasion import EvasionSearch, PlanRounds, SearchSettings
+    from audit.evasion import EvasionSearch, PlanRounds, SearchSettings, search_modalities
     from audit.plan import load_plan
     from audit.workspace import write_reports
 
@@ -111,7 +123,12 @@ def evasion(
         target=target,
         allow_production=allow_production,
     )
-    search = EvasionSearch(rounds.criterion, rounds, settings, on_round=_echo_round)
+    chosen, note = search_modalities(rounds.criterion, modalities)
+    if note:
+        click.echo(f"note: {note}")
+    search = EvasionSearch(
+        rounds.criterion, rounds, settings, on_round=_echo_round, modalities=chosen
+    )
     result = asyncio.run(search.run())
     click.echo(result.describe())
     if result.rounds:

@@ -25,10 +25,11 @@ media shows in the ``X-Sandbox-Simulated-Content`` header (base64 of the UTF-8 t
 was rendered from); the simulated image or speech classifier then matches its rules against that
 text, scaled by the rule's ``modality_factor`` (see :mod:`audit.sandbox.moderation`). Without the
 header the media is opaque to the simulated classifier. ``X-Sandbox-Simulated-Variants`` names
-the media's variants, comma-separated (a video's ``video_audio_only``...), so the simulator knows
-where a video carries its text. Only the reference sandbox's adapter
-sends the header, and only to a server that identifies itself as this simulator; no adapter for
-a real platform ever sends it.
+the media's variants, comma-separated (an image's or a recording's style such as
+``image_low_contrast``, a video's ``video_audio_only``...), so the simulator knows where a video
+carries its text; the configuration's ``media_variant_detection`` can make the classifier miss
+media in a variant. Only the reference sandbox's adapter sends these headers, and only to a
+server that identifies itself as this simulator; no adapter for a real platform ever sends them.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def _decode_simulated(value: str | None) -> str | None:
 def _decode_variants(value: str | None) -> tuple[str, ...]:
     names = tuple(name.strip() for name in (value or "").split(",") if name.strip())
     if not all(_VARIANT_NAME.fullmatch(name) for name in names):
-        raise BadPost(f"{VARIANTS_HEADER} must be variant names separated by commas")
+        raise BadPost(f"{VARIANTS_HEADER} must be comma-separated variant names (got {value!r})")
     return names
 
 

@@ -11,18 +11,23 @@ classified on its caption like a text post, and on its media by a simulated imag
 classifier: the simulator cannot read pixels or audio, so it learns what the media shows from
 the ``X-Sandbox-Simulated-Content`` header (see :mod:`audit.sandbox.app`) and matches the rules
 against that, with the rule's proactive probability scaled by its ``modality_factor`` for the
-modality. Media without that header are opaque to the simulated classifier. Either channel can
+modality. Media without that header are opaque to the simulated classifier. The
+``X-Sandbox-Simulated-Variants`` header names the media's variants; the setting
+``media_variant_detection`` gives, per image or speech style, the chance that the classifier
+reads media in it (default 1): ``{image_low_contrast: 0.0}`` makes it miss every low-contrast
+banner, which is then as opaque as media without the header, to detection and to the review of
+notices and orders alike (review uses the rule the classifier matched). Either channel can
 detect the post: the probability is ``1 - (1 - p_caption) * (1 - p_media)``.
 
 A video is seen by both media classifiers: the image classifier judges what is on screen (at the
 rule's ``image`` factor) and the speech classifier what is in the sound track (at its ``speech``
 factor), ``p_media = 1 - (1 - p_screen) * (1 - p_track)``. Where the video carries its text
-follows from its variant, which the uploader names in the ``X-Sandbox-Simulated-Variants``
-header (a video without one carries it on screen and in the track): ``video_audio_only`` has
-nothing on screen, ``video_screen_only`` a silent track, ``video_text_first`` and
-``video_text_last`` show it only in their first or last seconds. With ``video_frames: opening``
-the image classifier looks at a video's opening seconds only (as one that judges a video by its
-first frames), so text shown only at the end escapes it. Notices and orders
+follows from its variant, named in the same header (a video without one carries it on screen
+and in the track): ``video_audio_only`` has nothing on screen, ``video_screen_only`` a silent
+track, ``video_text_first`` and ``video_text_last`` show it only in their first or last
+seconds. With ``video_frames: opening`` the image classifier looks at a video's opening seconds
+only (as one that judges a video by its first frames), so text shown only at the end escapes
+it. Notices and orders
 are reviewed with the rule that matched either channel, as a human reviewer sees both.
 """
 
@@ -37,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from audit.durations import parse_duration
 from audit.video import PLAIN_VIDEO, VIDEO_VARIANTS, VideoStyle
@@ -135,6 +140,26 @@ class SandboxConfig(_Strict):
     false_positive_proactive: float = Field(default=0.0, ge=0, le=1)
     false_positive_latency: Latency = Latency(median="PT6H")
     video_frames: Literal["all", "opening"] = "all"
+    media_variant_detection: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("media_variant_detection")
+    @classmethod
+    def _known_media_variants(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value:
+            return value
+        from audit.media import media_variant_names  # Pillow: only when the setting is used
+
+        known = media_variant_names()
+        for name, chance in value.items():
+            if name not in known:
+                raise ValueError(f"must name media variants ({', '.join(known)}) (got {name!r})")
+            if not 0.0 <= chance <= 1.0:
+                raise ValueError(f"must map {name} to a chance between 0 and 1 (got {chance!r})")
+        return value
+
+    def media_read_chance(self, variants: tuple[str, ...]) -> float:
+        """The chance that the simulated media classifier reads media in these variants."""
+        return math.prod(self.media_variant_detection.get(name, 1.0) for name in variants)
 
     def rule_for(self, text: str) -> ModerationRule | None:
         for rule in self.rules:
@@ -218,10 +243,23 @@ class Submission:
     media: Media | None = None
 
 
+def _media_seen(config: SandboxConfig, sub: Submission) -> str | None:
+    """What the simulated classifier reads in the media: the text it shows, unless its variants
+    make it miss that (drawn from a stream of its own, so other draws do not move)."""
+    if sub.media is None:
+        return None
+    seen = sub.media.simulated_content
+    chance = config.media_read_chance(sub.media.variants)
+    if not seen or chance >= 1.0:
+        return seen
+    draw = decision_stream(config.seed, f"media-read\x00{sub.idempotency_key or seen}").random()
+    return seen if draw < chance else None
+
+
 def _detection(config: SandboxConfig, sub: Submission) -> tuple[ModerationRule | None, float]:
     """The rule that matches the post (media first, then caption) and the chance of detection."""
     caption = config.rule_for(sub.text) if sub.text else None
-    seen = sub.media.simulated_content if sub.media is not None else None
+    seen = _media_seen(config, sub)
     media = config.rule_for(seen) if seen else None
     rule = media or caption
     if rule is None:
