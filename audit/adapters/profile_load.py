@@ -23,10 +23,12 @@ from audit.adapters.profile_match import check_expression
 from audit.adapters.profile_model import (
     BearerAuth,
     LoginAuth,
+    MediaSubmitSpec,
     NoAuth,
     OAuth2ClientCredentials,
     Profile,
     RequestSpec,
+    UploadSpec,
     When,
 )
 from audit.adapters.profile_template import Template, TemplateError, tree_references
@@ -353,51 +355,67 @@ def _check_media(
     for modality, spec in profile.media.items():
         field = f"media.{modality}"
         members = {"vars": every_var, "secrets": secrets, "media": MEDIA_MEMBERS}
-        upload = spec.upload
-        if upload is not None:
-            scope = _Scope(PROBE_NAMES, members)
-            _check_request(upload.request, f"{field}.upload.request", scope, profile, source)
-            _check_when(f"{field}.upload.expect", upload.expect, source)
-            for name, expression in upload.capture.items():
-                _check_expression(f"{field}.upload.capture.{name}", expression, source)
-            members = {**members, "uploaded": frozenset(upload.capture)}
-            if upload.ready is not None:
-                ready, where = upload.ready, f"{field}.upload.ready"
-                _check_request(
-                    ready.request, f"{where}.request", _Scope(PROBE_NAMES, members), profile, source
-                )
-                _check_when(f"{where}.until", ready.until, source)
-                _check_when(f"{where}.pending", ready.pending, source)
-        _check_request(
-            spec.request, f"{field}.request", _Scope(PROBE_NAMES, members), profile, source
-        )
-        if spec.request.rate_limit is not None:
-            raise _fail(
-                source,
-                f"{field}.request.rate_limit",
-                "cannot be set: every post, text or media, is paced by submit.request.rate_limit",
-            )
-        _check_rules(field, spec.outcomes, source)
-        for name, expression in spec.capture.items():
-            _check_expression(f"{field}.capture.{name}", expression, source)
-        post_scope = _Scope(frozenset(), {"vars": every_var, "captured": frozenset(spec.capture)})
-        for name, text in spec.post.items():
-            _check_template(f"{field}.post.{name}", text, post_scope, source)
-        if sorted(spec.post) != sorted(profile.submit.post):
-            expected = ", ".join(sorted(profile.submit.post))
-            raise _fail(
-                source,
-                f"{field}.post",
-                f"must name the same fields as submit.post ({expected}), so later looks find "
-                f"the post (got {', '.join(sorted(spec.post))})",
-            )
-        if not (spec.request.carries_media or (upload and upload.request.carries_media)):
+        if spec.upload is not None:
+            _check_upload(spec.upload, field, members, profile, source)
+            members = {**members, "uploaded": frozenset(spec.upload.capture)}
+        _check_media_post(spec, field, members, profile, source)
+        if not (spec.request.carries_media or (spec.upload and spec.upload.request.carries_media)):
             raise _fail(
                 source,
                 field,
                 "never sends the media: its upload or its post must carry it (content: media, a "
                 "multipart file part, or {media.base64} in the JSON)",
             )
+
+
+def _check_upload(
+    upload: UploadSpec,
+    field: str,
+    members: dict[str, frozenset[str]],
+    profile: Profile,
+    source: Path,
+) -> None:
+    scope = _Scope(PROBE_NAMES, members)
+    _check_request(upload.request, f"{field}.upload.request", scope, profile, source)
+    _check_when(f"{field}.upload.expect", upload.expect, source)
+    for name, expression in upload.capture.items():
+        _check_expression(f"{field}.upload.capture.{name}", expression, source)
+    if upload.ready is not None:
+        ready, where = upload.ready, f"{field}.upload.ready"
+        after = _Scope(PROBE_NAMES, {**members, "uploaded": frozenset(upload.capture)})
+        _check_request(ready.request, f"{where}.request", after, profile, source)
+        _check_when(f"{where}.until", ready.until, source)
+        _check_when(f"{where}.pending", ready.pending, source)
+
+
+def _check_media_post(
+    spec: MediaSubmitSpec,
+    field: str,
+    members: dict[str, frozenset[str]],
+    profile: Profile,
+    source: Path,
+) -> None:
+    _check_request(spec.request, f"{field}.request", _Scope(PROBE_NAMES, members), profile, source)
+    if spec.request.rate_limit is not None:
+        raise _fail(
+            source,
+            f"{field}.request.rate_limit",
+            "cannot be set: every post, text or media, is paced by submit.request.rate_limit",
+        )
+    _check_rules(field, spec.outcomes, source)
+    for name, expression in spec.capture.items():
+        _check_expression(f"{field}.capture.{name}", expression, source)
+    post_scope = _Scope(frozenset(), {"vars": members["vars"], "captured": frozenset(spec.capture)})
+    for name, text in spec.post.items():
+        _check_template(f"{field}.post.{name}", text, post_scope, source)
+    if sorted(spec.post) != sorted(profile.submit.post):
+        expected = ", ".join(sorted(profile.submit.post))
+        raise _fail(
+            source,
+            f"{field}.post",
+            f"must name the same fields as submit.post ({expected}), so later looks find "
+            f"the post (got {', '.join(sorted(spec.post))})",
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
