@@ -42,8 +42,11 @@ _METHOD = (
 )
 
 
-def methodology(time_scale: float) -> list[str]:
+def methodology(time_scale: float, views: str | None = None) -> list[str]:
+    """The methodology's lines; ``views``: the line on whose view decided the looks."""
     lines = list(_METHOD)
+    if views is not None:
+        lines.append(views)
     if time_scale != 1:
         lines.append(
             "DEMONSTRATION TIME SCALE: every deadline and platform latency in this run was "
