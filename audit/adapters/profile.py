@@ -21,13 +21,16 @@ from urllib.parse import parse_qsl
 import httpx
 
 from audit.adapters.base import (
+    OBSERVE_ACTION,
     EvidenceLedgerSink,
     NoticeResult,
     PostState,
     StatusResult,
     SubmitKind,
     SubmitResult,
+    View,
     WithdrawResult,
+    both_views,
 )
 from audit.adapters.profile_auth import (
     Authenticator,
@@ -42,6 +45,7 @@ from audit.adapters.profile_model import (
     LookupRule,
     Profile,
     RequestSpec,
+    StatusSpec,
     SubmitRule,
     rate_per_second,
 )
@@ -50,7 +54,7 @@ from audit.adapters.profile_request import SecretScrubber, render_request
 from audit.adapters.profile_template import Template, TemplateError, tree_references
 from audit.clock import Clock
 from audit.http import Exchange, PlatformClient, RateLimiter, RetryPolicy
-from audit.plan import Target
+from audit.plan import Observer, Target
 from audit.probe import Probe
 
 __all__ = ["ProfileAdapter", "build_profile_adapter", "decode_post_id", "encode_post_id"]
@@ -94,10 +98,13 @@ class ProfileAdapter:
         secrets: Mapping[str, str],
         scrubber: SecretScrubber,
         own_rates: frozenset[str] = frozenset(),
+        observer: Observer | None = None,
     ) -> None:
         """``own_rates``: sections whose rate limit the plan's target sets (the HTTP client
-        applies it), so the profile's own limit for them is not applied as well."""
+        applies it), so the profile's own limit for them is not applied as well. ``observer``:
+        the target's observer, who makes the looks (with the profile's observer_auth)."""
         self.profile = profile
+        self._observer = observer
         self.name = f"profile:{profile.name}"
         self.supports_idempotency = profile.idempotent
         self.withdraw_removed = profile.withdraw_removed
@@ -114,6 +121,10 @@ class ProfileAdapter:
         if profile.notifier_auth is not None:
             self._auth["notifier"] = build_authenticator(
                 profile.notifier_auth, client, values, clock, scrubber
+            )
+        if profile.observer_auth is not None:
+            self._auth["observer"] = build_authenticator(
+                profile.observer_auth, client, values, clock, scrubber
             )
         self._limiters = {
             section: RateLimiter(clock, rate_per_second(spec.rate_limit))
@@ -140,7 +151,21 @@ class ProfileAdapter:
             "order": p.order,
             "withdraw": p.withdraw,
         }
-        return {name: s.request for name, s in sections.items() if s is not None}
+        found = {name: s.request for name, s in sections.items() if s is not None}
+        if self._observer is not None:
+            found[OBSERVE_ACTION] = self._observer_spec().request
+        return found
+
+    def _observer_spec(self) -> StatusSpec:
+        """How the observer looks: the profile's observer_status, or its status request made
+        with the observer's credentials."""
+        spec = self.profile.observer_status
+        if spec is not None:
+            return spec
+        status = self.profile.status
+        return status.model_copy(
+            update={"request": status.request.model_copy(update={"auth": "observer"})}
+        )
 
     # values and details ------------------------------------------------------------------
     def _values(self, extra: Mapping[str, str]) -> dict[str, str]:
@@ -235,10 +260,13 @@ class ProfileAdapter:
                 (f"setup step '{s.name}'", "setup", s)
                 for s in self.profile.setup
                 if not all(name in self._vars for name in s.capture)
+                and (self._observer is not None or not s.only_with_observer)
             ]
             if not self._checked:
                 steps += [
-                    (f"preflight check '{c.name}'", "preflight", c) for c in self.profile.preflight
+                    (f"preflight check '{c.name}'", "preflight", c)
+                    for c in self.profile.preflight
+                    if self._observer is not None or not c.only_with_observer
                 ]
             for what, section, step in steps:
                 try:
@@ -296,21 +324,37 @@ class ProfileAdapter:
             return SubmitResult(SubmitKind.ERROR, detail=str(exc))
         return self.reader.read_lookup(exchange)
 
-    async def status(self, post_id: str, probe_id: str) -> StatusResult:
-        spec = self.profile.status
+    async def _look(self, section: str, spec: StatusSpec, post_id: str, probe_id: str) -> Exchange:
         rules = spec.outcomes
+        values = self._post_values(post_id, "status")
+        return await self._exchange(
+            section, spec.request, values, probe_id, lambda e: first_match(rules, e) is not None
+        )
+
+    async def status(self, post_id: str, probe_id: str) -> StatusResult:
+        if self._observer is not None:
+            return await self._observed(post_id, probe_id, self._observer.author_view)
         try:
-            values = self._post_values(post_id, "status")
-            exchange = await self._exchange(
-                "status",
-                spec.request,
-                values,
-                probe_id,
-                lambda e: first_match(rules, e) is not None,
-            )
+            exchange = await self._look("status", self.profile.status, post_id, probe_id)
         except _Fault as exc:
             return StatusResult(PostState.ERROR, str(exc))
         return self.reader.read_status(exchange)
+
+    async def _observed(self, post_id: str, probe_id: str, author_view: bool) -> StatusResult:
+        """A look as the observer, and as the author too with ``author_view``."""
+        try:
+            exchange = await self._look(OBSERVE_ACTION, self._observer_spec(), post_id, probe_id)
+            seen = self.reader.read_observer_status(exchange)
+        except _Fault as exc:
+            seen = StatusResult(PostState.ERROR, str(exc), View.OBSERVER)
+        if not author_view:
+            return seen
+        try:
+            exchange = await self._look("status", self.profile.status, post_id, probe_id)
+            author = self.reader.read_status(exchange)
+        except _Fault as exc:
+            author = StatusResult(PostState.ERROR, str(exc))
+        return both_views(seen, author)
 
     async def notice(self, post_id: str, probe: Probe, reason: str, kind: str) -> NoticeResult:
         spec, section = self.reader.notice_spec(kind)
@@ -390,4 +434,6 @@ def build_profile_adapter(
         scrubber.add(value)
     variables = target_variables(target, profile)
     own_rates = frozenset(n for n, a in target.actions.items() if a.rate_limit is not None)
-    return ProfileAdapter(profile, client, clock, variables, secrets, scrubber, own_rates)
+    return ProfileAdapter(
+        profile, client, clock, variables, secrets, scrubber, own_rates, target.observer
+    )
