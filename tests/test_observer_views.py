@@ -329,3 +329,26 @@ def test_cli_audits_with_and_without_an_observer_against_a_served_sandbox(
     assert card["counts"].get("removed_in_time", 0) == 0  # the author was shown none removed
     verified = _cli(folder, "verify", run_id)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_store_of_version_3_opens_with_every_look_the_authors(tmp_path: Path) -> None:
+    store, run_id, _ = _virtual(tmp_path, _plan("http://sandbox.test", None))
+    before = scorecard_for(store, run_id)
+    store.close()
+    db = sqlite3.connect(tmp_path / "audit.sqlite")
+    with db:  # the store as version 3 wrote it: no view columns
+        db.execute("ALTER TABLE observations DROP COLUMN author_result")
+        db.execute("ALTER TABLE observations DROP COLUMN view")
+        db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    db.close()
+    upgraded = Store(tmp_path / "audit.sqlite")
+    looks = [o for rows in upgraded.observations(run_id).values() for o in rows]
+    assert looks and {(o.view, o.author_result) for o in looks} == {("author", None)}
+    after = scorecard_for(upgraded, run_id)
+    assert [p.outcome for p in after.probes] == [p.outcome for p in before.probes]
+    assert _derivation_problems(upgraded, run_id) == []
+    upgraded.close()
+    db = sqlite3.connect(tmp_path / "audit.sqlite")
+    version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+    db.close()
+    assert version == "4"
