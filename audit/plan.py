@@ -92,15 +92,6 @@ class Observer(_Strict):
             raise ValueError("an anonymous observer has no 'token'")
         return self
 
-    @property
-    def label(self) -> str:
-        """The observer in words, for the methodology."""
-        return (
-            "an anonymous (logged-out) observer"
-            if self.kind == "anonymous"
-            else ("an observer account not tied to the author")
-        )
-
 
 class ActionLimits(_Strict):
     """How one action may use the target: its own requests per second and its attempts."""

@@ -117,7 +117,7 @@ class _Judged:
     reason: str
     looks: int
     noticed_at: float | None  # when a notice or order about it was accepted
-    view: str  # the view that decided its looks
+    view: str | None  # the view that decided its looks (None: no measured look)
     view_disagreements: int  # its looks on which the author's and observer's views disagreed
 
 

@@ -74,9 +74,9 @@ class ProbeEvidence(BaseModel):
     outcome: str
     reason: str
     withdrawn_utc: str | None
-    # the view its looks were decided in (author, observer), and how many of its looks made in
-    # both views saw it up in one and down in the other
-    view: str = "author"
+    # the view its looks were decided in (author, observer; None without a measured look), and
+    # how many of its looks made in both views saw it up in one and down in the other
+    view: str | None = None
     view_disagreements: int = 0
 
 

@@ -31,11 +31,11 @@ def _looks(observations: Iterable[ObservationRow]) -> list[ObservationRow]:
     return [o for o in observations if o.action == Action.STATUS and o.result in _MEASURED]
 
 
-def probe_views(observations: Sequence[ObservationRow]) -> tuple[str, int]:
-    """The view that decided a probe's looks (its last measured look's) and how many of its
-    looks the views disagreed on."""
+def probe_views(observations: Sequence[ObservationRow]) -> tuple[str | None, int]:
+    """The view that decided a probe's looks (its last measured look's; None when it had
+    none) and how many of its looks the views disagreed on."""
     looks = _looks(observations)
-    view = looks[-1].view if looks else View.AUTHOR.value
+    view = looks[-1].view if looks else None
     return view, sum(1 for o in looks if _disagrees(o))
 
 

@@ -25,6 +25,7 @@ import pytest
 from audit.clock import VirtualClock
 from audit.evidence.rederive import check_derivation
 from audit.plan import Observer, Plan, Sample, Schedule, SecretRef, Target
+from audit.render import render_markdown
 from audit.runner import create_runs, execute_run
 from audit.sandbox.app import create_app
 from audit.sandbox.moderation import default_config_path, load_sandbox_config
@@ -160,6 +161,11 @@ def test_an_observer_measures_the_true_removals_where_the_author_is_shown_none(
     assert {p.view for p in card.probes if p.looks} == {"observer"}
     assert any("Looks used an observer account" in line for line in card.methodology)
     assert not any(AUTHOR_VIEW_LINE in line for line in card.methodology)
+    summary = next(
+        line for line in render_markdown(card).splitlines() if line.startswith("| Looks")
+    )
+    assert f"disagreed on {views.disagreements} of {views.looks} looks (probes " in summary
+    assert sorted(disagreeing)[0] in summary or len(disagreeing) > 20
     assert _derivation_problems(store, run_id) == []
     # every post is withdrawn, even those the public no longer saw
     assert all(p["withdrawn_at"] is not None for p in truth["posts"])
