@@ -358,3 +358,32 @@ def test_a_store_of_version_3_opens_with_every_look_the_authors(tmp_path: Path) 
     version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
     db.close()
     assert version == "4"
+
+
+@pytest.mark.parametrize(
+    ("observer", "message"),
+    [
+        ({"kind": "account"}, "an observer account needs 'observer.token'"),
+        ({"kind": "anonymous", "token": {"env": "X"}}, "an anonymous observer has no 'token'"),
+        (
+            {"kind": "account", "token": {"env": "AUDIT_UNSET_OBSERVER"}},
+            "secret 'observer.token' comes from environment variable AUDIT_UNSET_OBSERVER",
+        ),
+        ({"kind": "spy"}, "'plan.targets.0.observer.kind'"),
+    ],
+)
+def test_a_bad_observer_is_refused_before_any_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], observer: dict[str, Any], message: str
+) -> None:
+    from audit.cli import main
+
+    target = {"name": "sb", "base_url": "http://127.0.0.1:9", "observer": observer}
+    plan = {"plan": {"name": "x", "packs": ["vn-superstition"], "targets": [target]}}
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(json.dumps(plan), encoding="utf-8")
+    with pytest.raises(SystemExit) as exited:
+        main(["--workspace", str(tmp_path / "ws"), "run", "--plan", str(plan_file)])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err and str(plan_file) in err
+    assert Store(tmp_path / "ws" / "audit.sqlite").runs() == []
