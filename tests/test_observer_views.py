@@ -274,10 +274,13 @@ def _wait_healthy(process: subprocess.Popen[bytes], base_url: str) -> None:
     raise AssertionError(f"the sandbox at {base_url} did not become healthy")
 
 
+def _env() -> dict[str, str]:
+    return process_env() | {"AUDIT_AUTHOR_TOKEN": AUTHOR, "AUDIT_OBSERVER_TOKEN": SECOND}
+
+
 def _cli(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = process_env() | {"AUDIT_AUTHOR_TOKEN": AUTHOR, "AUDIT_OBSERVER_TOKEN": SECOND}
     command = audit_command(tmp / "ws", "--reports", str(tmp / "reports"), *args)
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=600)
 
 
 def _run_id(stdout: str) -> str:
@@ -298,15 +301,12 @@ def test_cli_audits_with_and_without_an_observer_against_a_served_sandbox(
             plan_file = write_plan(
                 folder / "plan.yaml", _plan(base_url, observer, time_scale=SCALE)
             )
-            env = process_env() | {"AUDIT_AUTHOR_TOKEN": AUTHOR, "AUDIT_OBSERVER_TOKEN": SECOND}
             command = audit_command(folder / "ws", "--reports", str(folder / "reports"))
             command += ["run", "--plan", str(plan_file), "--format", "json"]
-            runs[name] = (
-                folder,
-                subprocess.Popen(
-                    command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-                ),
+            process = subprocess.Popen(
+                command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
             )
+            runs[name] = (folder, process)
         done = {
             name: (folder, *process.communicate(timeout=600))
             for name, (folder, process) in runs.items()
@@ -326,6 +326,10 @@ def test_cli_audits_with_and_without_an_observer_against_a_served_sandbox(
     assert not any(line.startswith(AUTHOR_VIEW_LINE) for line in card["methodology"])
     verified = _cli(folder, "verify", run_id)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    for path in folder.rglob("*"):  # neither account's token in any file the run wrote
+        if path.is_file():
+            data = path.read_bytes()
+            assert AUTHOR.encode() not in data and SECOND.encode() not in data, path
 
     folder, stdout, _ = done["author"]
     run_id = _run_id(stdout)
