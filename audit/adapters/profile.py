@@ -334,27 +334,30 @@ class ProfileAdapter:
     async def status(self, post_id: str, probe_id: str) -> StatusResult:
         if self._observer is not None:
             return await self._observed(post_id, probe_id, self._observer.author_view)
-        try:
-            exchange = await self._look("status", self.profile.status, post_id, probe_id)
-        except _Fault as exc:
-            return StatusResult(PostState.ERROR, str(exc))
-        return self.reader.read_status(exchange)
+        return await self._look_as("status", post_id, probe_id)
 
     async def _observed(self, post_id: str, probe_id: str, author_view: bool) -> StatusResult:
-        """A look as the observer, and as the author too with ``author_view``."""
-        try:
-            exchange = await self._look(OBSERVE_ACTION, self._observer_spec(), post_id, probe_id)
-            seen = self.reader.read_observer_status(exchange)
-        except _Fault as exc:
-            seen = StatusResult(PostState.ERROR, str(exc), View.OBSERVER)
+        """A look as the observer, and at the same time as the author with ``author_view`` (so
+        that a removal between two requests seldom parts the views)."""
+        observed = self._look_as(OBSERVE_ACTION, post_id, probe_id)
         if not author_view:
-            return seen
-        try:
-            exchange = await self._look("status", self.profile.status, post_id, probe_id)
-            author = self.reader.read_status(exchange)
-        except _Fault as exc:
-            author = StatusResult(PostState.ERROR, str(exc))
+            return await observed
+        seen, author = await asyncio.gather(observed, self._look_as("status", post_id, probe_id))
         return both_views(seen, author)
+
+    async def _look_as(self, section: str, post_id: str, probe_id: str) -> StatusResult:
+        """One look in one view: ``observe`` (the observer's) or ``status`` (the author's)."""
+        observer = section == OBSERVE_ACTION
+        spec = self._observer_spec() if observer else self.profile.status
+        try:
+            exchange = await self._look(section, spec, post_id, probe_id)
+        except _Fault as exc:
+            return StatusResult(
+                PostState.ERROR, str(exc), View.OBSERVER if observer else View.AUTHOR
+            )
+        if observer:
+            return self.reader.read_observer_status(exchange)
+        return self.reader.read_status(exchange)
 
     async def notice(self, post_id: str, probe: Probe, reason: str, kind: str) -> NoticeResult:
         spec, section = self.reader.notice_spec(kind)

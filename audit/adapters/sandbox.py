@@ -231,12 +231,14 @@ class SandboxAdapter:
     async def status(self, post_id: str, probe_id: str) -> StatusResult:
         if self._observer is None:
             return await self._look(self._client, "status", post_id, probe_id)
-        seen = await self._look(self._observer, OBSERVE_ACTION, post_id, probe_id)
-        seen = dataclasses.replace(seen, view=View.OBSERVER)
+        observed = self._look(self._observer, OBSERVE_ACTION, post_id, probe_id)
         if not self._author_view:
-            return seen
-        author = await self._look(self._client, "status", post_id, probe_id)
-        return both_views(seen, author)
+            return dataclasses.replace(await observed, view=View.OBSERVER)
+        # both views at once, so that a removal between two requests seldom parts them
+        seen, author = await asyncio.gather(
+            observed, self._look(self._client, "status", post_id, probe_id)
+        )
+        return both_views(dataclasses.replace(seen, view=View.OBSERVER), author)
 
     async def notice(self, post_id: str, probe: Probe, reason: str, kind: str) -> NoticeResult:
         exchange = await self._client.request(
