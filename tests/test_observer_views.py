@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from audit.adapters.base import PostState, StatusResult, View, both_views
 from audit.clock import VirtualClock
 from audit.evidence.rederive import check_derivation
 from audit.plan import Observer, Plan, Sample, Schedule, SecretRef, Target
@@ -91,6 +92,29 @@ def _derivation_problems(store: Store, run_id: str) -> list[str]:
         list(store.exchanges(run_id)),
     )
     return found.problems
+
+
+@pytest.mark.parametrize(
+    ("observer", "author", "decided"),
+    [
+        ("removed", "visible", "removed"),  # removed for the public: removed
+        ("visible", "removed", "visible"),  # the public still sees it: up
+        ("gone", "gone", "gone"),
+        ("visible", "error", "error"),  # a fault in either view is never evidence
+        ("error", "removed", "error"),
+        ("unknown", "visible", "unknown"),
+        ("removed", "unknown", "unknown"),
+    ],
+)
+def test_the_observers_view_decides_and_a_fault_in_either_is_no_evidence(
+    observer: str, author: str, decided: str
+) -> None:
+    seen = StatusResult(PostState(observer), "o", View.OBSERVER)
+    result = both_views(seen, StatusResult(PostState(author), "a"))
+    assert result.state is PostState(decided)
+    assert result.view is View.OBSERVER and result.author_state is PostState(author)
+    faults = {"error", "unknown"}
+    assert result.state.is_measured == (observer not in faults and author not in faults)
 
 
 def test_the_sandbox_shows_a_removed_post_to_its_author_only() -> None:

@@ -78,14 +78,6 @@ class StatusResult:
     # in a look made in both views, what the author's view said (the observer's decides)
     author_state: PostState | None = None
 
-    @property
-    def views_disagree(self) -> bool:
-        """Both views answered and one sees the post up where the other sees it down."""
-        author = self.author_state
-        if author is None or not author.is_measured or not self.state.is_measured:
-            return False
-        return (author is PostState.VISIBLE) != (self.state is PostState.VISIBLE)
-
 
 def both_views(observer: StatusResult, author: StatusResult) -> StatusResult:
     """One look made in both views. The observer's (the public's) view decides: a post removed
