@@ -28,6 +28,7 @@ from starlette.routing import Route
 from audit.adapters.profile_load import BUILTIN_PROFILES_DIR
 from audit.clock import VirtualClock, utc_iso
 from audit.errors import InputError, TargetUnreachable
+from audit.evidence.rederive import check_derivation
 from audit.plan import Observer, Plan, Sample, Schedule, SecretRef, Target
 from audit.runner import create_runs, execute_run
 from audit.store import Store
@@ -312,6 +313,14 @@ def test_an_anonymous_observer_sees_the_removal_the_author_is_not_shown(
     disagreeing = [o for o in looks if o.result == "gone" and o.author_result == "visible"]
     assert disagreeing  # the author's own view was still shown the removed statuses
     assert all(s["deleted_by"] is not None for s in server.statuses.values())
+    # verify reads each view's answers again with the profile's own rules
+    derived = check_derivation(
+        store.run(run_id),
+        rows,
+        store.observations(run_id),
+        list(store.exchanges(run_id)),
+    )
+    assert derived.problems == [] and derived.reread > len(looks)
 
     _, store, run_id = run(
         tmp_path / "author", mastodon_plan("mastodon", tokens), author_keeps_removed=True
