@@ -26,7 +26,7 @@ from audit.adapters.base import PostState, StatusResult, View, both_views
 from audit.clock import VirtualClock
 from audit.evidence.rederive import check_derivation
 from audit.plan import Observer, Plan, Sample, Schedule, SecretRef, Target
-from audit.render import render_markdown
+from audit.render import render_html, render_markdown
 from audit.runner import create_runs, execute_run
 from audit.sandbox.app import create_app
 from audit.sandbox.moderation import default_config_path, load_sandbox_config
@@ -189,7 +189,12 @@ def test_an_observer_measures_the_true_removals_where_the_author_is_shown_none(
         line for line in render_markdown(card).splitlines() if line.startswith("| Looks")
     )
     assert f"disagreed on {views.disagreements} of {views.looks} looks (probes " in summary
-    assert sorted(disagreeing)[0] in summary or len(disagreeing) > 20
+    listed = [p.probe_id for p in card.probes if p.view_disagreements]  # at most 20 named
+    assert all(probe in summary for probe in listed[:20])
+    assert not any(probe in summary for probe in listed[20:])
+    assert len(listed) <= 20 or f"and {len(listed) - 20} more)" in summary
+    page = render_html(card)
+    assert "<dt>Looks</dt><dd>decided by an observer account; the author's view" in page
     assert _derivation_problems(store, run_id) == []
     # every post is withdrawn, even those the public no longer saw
     assert all(p["withdrawn_at"] is not None for p in truth["posts"])
