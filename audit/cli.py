@@ -366,6 +366,23 @@ def sandbox() -> None:
     "--token-env", default=None, help="Require this environment variable's value as a bearer token."
 )
 @click.option(
+    "--observer-token-env",
+    "observer_envs",
+    multiple=True,
+    help="Accept this environment variable's value as a second account's bearer token, "
+    "which may only look at posts (repeatable; needs --token-env).",
+)
+@click.option(
+    "--anonymous-reads", is_flag=True, default=None, help="Let logged-out requests look at posts."
+)
+@click.option(
+    "--removed-visible-to-author",
+    is_flag=True,
+    default=None,
+    help="Keep showing a removed post to its author as visible; only other accounts and "
+    "logged-out readers see it removed (needs --token-env).",
+)
+@click.option(
     "--state",
     "state_path",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -379,26 +396,39 @@ def sandbox_serve(
     seed: int | None,
     time_scale: float | None,
     token_env: str | None,
+    observer_envs: tuple[str, ...],
+    anonymous_reads: bool | None,
+    removed_visible_to_author: bool | None,
     state_path: Path | None,
 ) -> None:
     """Serve the reference sandbox in the foreground until interrupted."""
-    import os
-
     from audit.sandbox.moderation import default_config_path, load_sandbox_config
     from audit.sandbox.server import default_state_path, serve_forever
 
-    token = None
-    if token_env:
-        token = os.environ.get(token_env)
-        if not token:
-            raise InputError(f"--token-env: environment variable {token_env} is not set")
+    token = _env_token("--token-env", token_env) if token_env else None
+    observers = [_env_token("--observer-token-env", name) for name in observer_envs]
     config = load_sandbox_config(
-        config_path or default_config_path(), seed=seed, time_scale=time_scale, token=token
+        config_path or default_config_path(),
+        seed=seed,
+        time_scale=time_scale,
+        token=token,
+        observer_tokens=observers or None,
+        anonymous_reads=anonymous_reads,
+        removed_visible_to_author=removed_visible_to_author,
     )
     state_path = state_path or default_state_path()
     click.echo(f"reference sandbox (simulator) on http://{host}:{port}", err=True)
     click.echo(f"state: {state_path} (restart with --state {state_path} to keep it)", err=True)
     serve_forever(config, host, port, state_path)
+
+
+def _env_token(option: str, name: str) -> str:
+    import os
+
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise InputError(f"{option}: environment variable {name} is not set")
+    return value
 
 
 for _command in all_commands():

@@ -33,6 +33,7 @@ from audit.adapters.base import (
     StatusResult,
     SubmitKind,
     SubmitResult,
+    View,
     WithdrawResult,
     never_arrived,
 )
@@ -503,8 +504,16 @@ class Engine:
             status = await self.adapter.status(row.post_id, row.probe_id)
         except Exception as exc:
             status = StatusResult(PostState.ERROR, _raised(exc))
+        author = status.author_state.value if status.author_state is not None else None
         obs = ObservationRow(
-            row.probe_id, "status", status.state.value, started, self.clock.now(), status.detail
+            row.probe_id,
+            "status",
+            status.state.value,
+            started,
+            self.clock.now(),
+            status.detail,
+            status.view.value,
+            author,
         )
         if status.state.is_measured and row.next_at is not None and row.next_at >= self._since:
             self._lateness.append(obs.ended_at - row.next_at)
@@ -610,8 +619,11 @@ class Engine:
 
     def _still_up(self, obs: ObservationRow | None) -> bool:
         """Whether a post must be withdrawn: not when the look that decided saw it gone, nor
-        removed where the platform's removal took it down for good."""
+        removed where the platform's removal took it down for good; always after a look in the
+        observer's view, which says nothing of what the author can still reach."""
         if obs is None or obs.action != "status":
+            return True
+        if obs.view == View.OBSERVER:  # gone for the public may still be up for its author
             return True
         if obs.result == "gone":
             return False

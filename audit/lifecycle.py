@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["Action", "FilingResult", "ProbeState", "RunStatus", "WithdrawalResult"]
+__all__ = [
+    "OBSERVE_ACTION",
+    "Action",
+    "FilingResult",
+    "ProbeState",
+    "RunStatus",
+    "View",
+    "WithdrawalResult",
+]
 
 
 class ProbeState(StrEnum):
@@ -37,6 +45,19 @@ class Action(StrEnum):
     ORDER = "order"
     STATUS = "status"
     WITHDRAW = "withdraw"
+
+
+class View(StrEnum):
+    """Whose eyes a status look used: the author's credentials, or an observer's (logged out,
+    or a second account the platform cannot tie to the author)."""
+
+    AUTHOR = "author"
+    OBSERVER = "observer"
+
+
+#: the ledger's action for a status request made as the observer (a look's author request is
+#: recorded as ``status``)
+OBSERVE_ACTION = "observe"
 
 
 class FilingResult(StrEnum):

@@ -23,7 +23,7 @@ from audit.errors import InputError
 from audit.polling import PollingPolicy
 from audit.yamlio import load_yaml_file, validation_error
 
-__all__ = ["Plan", "Sample", "Schedule", "SecretRef", "Target", "load_plan"]
+__all__ = ["Observer", "Plan", "Sample", "Schedule", "SecretRef", "Target", "load_plan"]
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
@@ -67,8 +67,32 @@ class SecretRef(_Strict):
 
 
 ActionName = Literal[
-    "submit", "upload", "processing", "lookup", "status", "notice", "order", "withdraw"
+    "submit", "upload", "processing", "lookup", "status", "observe", "notice", "order", "withdraw"
 ]
+
+# the secret an observer's ``token`` is known by (a name, not a value)
+OBSERVER_SECRET = "observer_token"  # noqa: S105
+
+
+class Observer(_Strict):
+    """Who looks at the posts in the public's place, so that a removal shown to the public but
+    not to its author (or the reverse) is seen as the public sees it.
+
+    ``anonymous``: logged-out requests. ``account``: a second account the platform cannot tie
+    to the author (its ``token``; a profile target may name other secrets for it). With
+    ``author_view`` (the default) every look is made in both views: the observer's decides and
+    a disagreement between them is reported.
+    """
+
+    kind: Literal["anonymous", "account"]
+    token: SecretRef | None = None
+    author_view: bool = True
+
+    @model_validator(mode="after")
+    def _token_fits(self) -> Observer:
+        if self.kind == "anonymous" and self.token is not None:
+            raise ValueError("an anonymous observer has no 'token'")
+        return self
 
 
 class ActionLimits(_Strict):
@@ -103,6 +127,8 @@ class Target(_Strict):
     # per action: a rate limit of its own (on top of rate_limit) and its attempts, overriding
     # the profile's; e.g. a platform that limits posting but not looking
     actions: dict[ActionName, ActionLimits] = Field(default_factory=dict)
+    # who makes the status looks; without one they are made with the author's credentials
+    observer: Observer | None = None
 
     def action_limits(self) -> dict[str, tuple[float | None, int | None]]:
         """``actions`` as the HTTP client takes them: action -> (rate limit, attempts)."""
@@ -123,11 +149,27 @@ class Target(_Strict):
             raise ValueError("'profile', 'variables' and 'secrets' need adapter: profile")
         if "token" in self.secrets and (self.token_env or self.token_file):
             raise ValueError("give the token either as secrets.token or token_env/token_file")
+        observer = self.observer
+        if observer is not None and observer.token is not None and OBSERVER_SECRET in self.secrets:
+            raise ValueError(
+                f"give the observer's token either as observer.token or secrets.{OBSERVER_SECRET}"
+            )
+        if (
+            self.adapter == "sandbox"
+            and observer is not None
+            and observer.kind == "account"
+            and observer.token is None
+        ):
+            raise ValueError(
+                "an observer account needs 'observer.token' ({env: ...} or {file: ...})"
+            )
         return self
 
     def secret_refs(self) -> dict[str, SecretRef]:
         """Every secret reference, with token_env/token_file as the secret named 'token'."""
         refs = dict(self.secrets)
+        if self.observer is not None and self.observer.token is not None:
+            refs[OBSERVER_SECRET] = self.observer.token
         if self.token_env:
             refs["token"] = SecretRef(env=self.token_env)
         elif self.token_file:
@@ -163,6 +205,12 @@ class Target(_Strict):
                 ) from None
         return None
 
+    def observer_token(self) -> str | None:
+        """The observer account's token (read now), or None for no observer or an anonymous one."""
+        if self.observer is None or self.observer.token is None:
+            return None
+        return self.observer.token.value(self.name, "observer.token")
+
     def resolved(self, plan_file: Path) -> Target:
         """Files named relative to the plan (token file, secret files, profile) made absolute."""
         base = plan_file.parent
@@ -178,6 +226,10 @@ class Target(_Strict):
                 name: ref.model_copy(update={"file": fix(ref.file)}) if ref.file else ref
                 for name, ref in self.secrets.items()
             }
+        seen = self.observer.token if self.observer is not None else None
+        if self.observer is not None and seen is not None and seen.file is not None:
+            token = seen.model_copy(update={"file": fix(seen.file)})
+            update["observer"] = self.observer.model_copy(update={"token": token})
         if self.profile:
             from audit.adapters.profile_load import builtin_profiles, resolve_profile
 

@@ -373,6 +373,8 @@ CSV_FIELDS = (
     "first_down_utc",
     "removal_after_s",
     "looks",
+    "view",
+    "view_disagreements",
     "outcome",
     "reason",
     "withdrawn_utc",

@@ -123,6 +123,7 @@ def _checked_packs(plan: Plan, plan_source: Path | None, allow_production: bool)
     for target in plan.targets:
         check_target_allowed(target, allow_production)
         target.token()  # fail now, not mid-run, when a secret is missing
+        target.observer_token()
     for pack in packs:
         _check_criteria(plan, pack)
     return packs

@@ -41,6 +41,7 @@ from audit.scorecard_model import (
     Scorecard,
     TimeFigure,
 )
+from audit.scorecard_views import look_views, probe_views, views_line
 from audit.stats import (
     DEFAULT_MAX_OVER_REMOVAL,
     DEFAULT_MIN_MEASURED_SHARE,
@@ -116,11 +117,14 @@ class _Judged:
     reason: str
     looks: int
     noticed_at: float | None  # when a notice or order about it was accepted
+    view: str | None  # the view that decided its looks (None: no measured look)
+    view_disagreements: int  # its looks on which the author's and observer's views disagreed
 
 
 def _judge(row: ProbeRow, observations: list[ObservationRow]) -> _Judged:
     decided = classify(probe_facts(row, observations), observations)
     filed = [o.started_at for o in observations if o.action in _FILINGS and o.result == "filed"]
+    view, disagreements = probe_views(observations)
     return _Judged(
         row=row,
         outcome=decided.outcome,
@@ -129,6 +133,8 @@ def _judge(row: ProbeRow, observations: list[ObservationRow]) -> _Judged:
         reason=decided.reason,
         looks=sum(1 for o in observations if o.action == "status"),
         noticed_at=min(filed) if filed else None,
+        view=view,
+        view_disagreements=disagreements,
     )
 
 
@@ -497,6 +503,8 @@ def _evidence(j: _Judged) -> ProbeEvidence:
         outcome=j.outcome.value if j.outcome else "pending",
         reason=j.reason,
         withdrawn_utc=utc_iso(row.withdrawn_at),
+        view=j.view,
+        view_disagreements=j.view_disagreements,
     )
 
 
@@ -561,6 +569,7 @@ def build_scorecard(
     pending = [j.row for j in judged if j.outcome is None]
     starts = [r.submitted_at for r in rows if r.submitted_at is not None]
     counts = Counter(j.outcome.value if j.outcome else "pending" for j in judged)
+    views = look_views(run.target, observations)
     return Scorecard(
         schema_version=SCHEMA_VERSION,
         tool_version=__version__,
@@ -600,11 +609,14 @@ def build_scorecard(
         filings=_filings(rows, observations),
         criteria=cards,
         methodology=methodology(
-            run.time_scale, any(r.probe.get("modality", "text") != "text" for r in rows)
+            run.time_scale,
+            views_line(views),
+            media=any(r.probe.get("modality", "text") != "text" for r in rows),
         ),
         probes=[_evidence(j) for j in judged],
         ledger_entries=ledger[0],
         ledger_head=ledger[1],
         signing_key=signing_key,
         evasions=_evasions(pack, by_criterion),
+        look_views=views,
     )

@@ -52,9 +52,12 @@ _MEDIA = (
 )
 
 
-def methodology(time_scale: float, media: bool = False) -> list[str]:
-    """The method's statement; ``media`` when the run has image, speech or video probes."""
+def methodology(time_scale: float, views: str | None = None, media: bool = False) -> list[str]:
+    """The methodology's lines; ``views``: the line on whose view decided the looks;
+    ``media`` when the run has image, speech or video probes."""
     lines = list(_METHOD)
+    if views is not None:
+        lines.append(views)
     if media:
         lines.append(_MEDIA)
     if time_scale != 1:

@@ -15,13 +15,14 @@ __all__ = [
     "CurvePoint",
     "Filings",
     "Group",
+    "LookViews",
     "ProbeEvidence",
     "Rate",
     "Scorecard",
     "TimeFigure",
 ]
 
-SCHEMA_VERSION = "2.0.0"
+SCHEMA_VERSION = "2.1.0"
 
 
 class Rate(BaseModel):
@@ -73,6 +74,10 @@ class ProbeEvidence(BaseModel):
     outcome: str
     reason: str
     withdrawn_utc: str | None
+    # the view its looks were decided in (author, observer; None without a measured look), and
+    # how many of its looks made in both views saw it up in one and down in the other
+    view: str | None = None
+    view_disagreements: int = 0
 
 
 class CriterionCard(BaseModel):
@@ -135,6 +140,17 @@ class Filings(BaseModel):
     duplicates: int  # probes with more than one accepted filing (should be 0)
 
 
+class LookViews(BaseModel):
+    """Whose view decided the run's status looks, and where the author's view disagreed."""
+
+    decided_by: str  # "author" or "observer"
+    observer: str | None  # "anonymous" or "account"; None when the author's view decided
+    author_view_too: bool  # every look was made in the author's view as well
+    looks: int  # measured looks (visible, removed or gone)
+    disagreements: int  # looks in both views where one saw the post up and the other down
+    probes_disagreeing: int  # probes with at least one such look
+
+
 class Scorecard(BaseModel):
     schema_version: str
     tool_version: str
@@ -164,3 +180,4 @@ class Scorecard(BaseModel):
     ledger_head: str
     signing_key: str | None = None  # fingerprint of the Ed25519 key that signs the run's bundle
     evasions: list[EvasionFinding] = []
+    look_views: LookViews | None = None

@@ -5,7 +5,9 @@ moment resumes from what is on disk. WAL mode lets ``status`` read while a run w
 
 Schema versions: 1 runs, probes, observations, exchanges; 2 adds ``scheduled_runs`` (which cron
 slot of a recurring plan made which run); 3 adds ``runs.profile_json`` (the resolved target
-profile a run reads its answers with; NULL for sandbox targets and for runs made before).
+profile a run reads its answers with; NULL for sandbox targets and for runs made before); 4 adds
+``observations.view`` and ``observations.author_result`` (which view decided a status look, and
+what the author's view said in a look made in both; older looks were all the author's).
 Upgrades only add tables and columns, so an older store opens as version 3; a store written by
 a newer version is refused rather than misread.
 
@@ -29,6 +31,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from audit.errors import InputError, RuntimeFailure
 from audit.store_rows import (
+    OBSERVATION_COLUMNS,
     PLANNED_COLUMNS,
     DamagedRow,
     ExchangeRecord,
@@ -58,7 +61,7 @@ __all__ = [
     "Store",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -111,7 +114,9 @@ CREATE TABLE IF NOT EXISTS observations (
     result TEXT NOT NULL,
     started_at REAL NOT NULL,
     ended_at REAL NOT NULL,
-    detail TEXT NOT NULL DEFAULT ''
+    detail TEXT NOT NULL DEFAULT '',
+    view TEXT NOT NULL DEFAULT 'author',
+    author_result TEXT
 );
 CREATE INDEX IF NOT EXISTS observations_probe ON observations (run_id, probe_id);
 CREATE TABLE IF NOT EXISTS scheduled_runs (
@@ -175,6 +180,18 @@ def _our_tables() -> dict[str, list[tuple[Any, ...]]]:
 
 _TABLES = _our_tables()
 _ADDED_IN = {"scheduled_runs": 2}  # tables a store of an older version may lack
+# columns added to a table after version 1, with the version that added them: a store of an
+# older version has its tables without them (an upgrade adds them at the end)
+_COLUMNS_ADDED_IN = {
+    ("runs", "profile_json"): 3,
+    ("observations", "view"): 4,
+    ("observations", "author_result"): 4,
+}
+
+
+def _columns_of_version(table: str, version: int) -> list[tuple[Any, ...]]:
+    """The table's columns as a store of ``version`` has them."""
+    return [c for c in _TABLES[table] if _COLUMNS_ADDED_IN.get((table, c[1]), 1) <= version]
 
 
 def _stays_empty(path: Path, wait: float = 0.5) -> bool:
@@ -299,7 +316,7 @@ class Store:
             odd = ", ".join([f"no table {t}" for t in missing] + [f"table {t}" for t in unknown])
             raise damaged_store(self.path, f"not this tool's schema version {version}: {odd}")
         for table in sorted(found):
-            if _columns(self._db, table) != _TABLES[table]:
+            if _columns(self._db, table) != _columns_of_version(table, version):
                 raise damaged_store(self.path, f"table {table} does not have this tool's columns")
 
     def _table_names(self) -> set[str]:
@@ -331,6 +348,12 @@ class Store:
             columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
             if "profile_json" not in columns:  # a version 1 or 2 store
                 db.execute("ALTER TABLE runs ADD COLUMN profile_json TEXT")
+            looks = {row[1] for row in db.execute("PRAGMA table_info(observations)")}
+            if "view" not in looks:  # a store of version 3 or before
+                db.execute(
+                    "ALTER TABLE observations ADD COLUMN view TEXT NOT NULL DEFAULT 'author'"
+                )
+                db.execute("ALTER TABLE observations ADD COLUMN author_result TEXT")
             db.execute(
                 "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key)"
                 " DO UPDATE SET value = excluded.value",
@@ -530,8 +553,9 @@ class Store:
     def live_looks(self, run_id: str) -> list[ObservationRow]:
         """Status looks and withdrawals of the probes with work left, in the order made."""
         rows = self._db.execute(
-            "SELECT o.probe_id, o.action, o.result, o.started_at, o.ended_at, o.detail"
-            " FROM observations o JOIN probes p ON p.run_id = o.run_id AND p.probe_id = o.probe_id"
+            "SELECT o.probe_id, o.action, o.result, o.started_at, o.ended_at, o.detail,"
+            " o.view, o.author_result FROM observations o"
+            " JOIN probes p ON p.run_id = o.run_id AND p.probe_id = o.probe_id"
             " WHERE o.run_id = ? AND o.action IN ('status', 'withdraw')"
             " AND (p.state != 'finished' OR p.next_at IS NOT NULL) ORDER BY o.id",
             (run_id,),
@@ -584,7 +608,7 @@ class Store:
             if observation is not None:
                 db.execute(
                     "INSERT INTO observations (run_id, probe_id, action, result, started_at,"
-                    " ended_at, detail) VALUES (?,?,?,?,?,?,?)",
+                    " ended_at, detail, view, author_result) VALUES (?,?,?,?,?,?,?,?,?)",
                     (
                         run_id,
                         probe_id,
@@ -593,13 +617,15 @@ class Store:
                         observation.started_at,
                         observation.ended_at,
                         observation.detail,
+                        observation.view,
+                        observation.author_result,
                     ),
                 )
 
     @_guarded
     def observations(self, run_id: str) -> dict[str, list[ObservationRow]]:
         rows = self._db.execute(
-            "SELECT probe_id, action, result, started_at, ended_at, detail FROM observations"
+            f"SELECT {OBSERVATION_COLUMNS} FROM observations"  # noqa: S608
             " WHERE run_id = ? ORDER BY id",
             (run_id,),
         ).fetchall()
@@ -707,7 +733,7 @@ class Store:
     @_guarded
     def observations_of(self, run_id: str, probe_id: str) -> list[ObservationRow]:
         rows = self._db.execute(
-            "SELECT probe_id, action, result, started_at, ended_at, detail FROM observations"
+            f"SELECT {OBSERVATION_COLUMNS} FROM observations"  # noqa: S608
             " WHERE run_id = ? AND probe_id = ? ORDER BY id",
             (run_id, probe_id),
         ).fetchall()

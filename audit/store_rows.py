@@ -93,6 +93,10 @@ class ObservationRow:
     started_at: float
     ended_at: float
     detail: str
+    # a status look: the view that decided it (author, or observer), and in a look made in
+    # both views what the author's view said
+    view: str = "author"
+    author_result: str | None = None
 
 
 @dataclass(frozen=True)
@@ -239,10 +243,13 @@ def probe_from_sql(row: sqlite3.Row) -> ProbeRow:
     return typed_row(ProbeRow, data)
 
 
+OBSERVATION_COLUMNS = "probe_id, action, result, started_at, ended_at, detail, view, author_result"
+
+
 def observation_from_sql(row: Sequence[Any]) -> ObservationRow:
-    """An observation from (probe_id, action, result, started_at, ended_at, detail); checked
-    inline, as a long run reads millions of them."""
-    probe_id, action, result, started_at, ended_at, detail = row
+    """An observation from (:data:`OBSERVATION_COLUMNS`); checked inline, as a long run reads
+    millions of them."""
+    probe_id, action, result, started_at, ended_at, detail, view, author_result = row
     if (
         type(probe_id) is not str
         or type(action) is not str
@@ -250,9 +257,13 @@ def observation_from_sql(row: Sequence[Any]) -> ObservationRow:
         or type(detail) is not str
         or type(started_at) not in _NUMBER
         or type(ended_at) not in _NUMBER
+        or view not in ("author", "observer")
+        or (author_result is not None and type(author_result) is not str)
     ):
         raise DamagedRow(f"observation of {probe_id!r:.40} holds values of the wrong type")
-    return ObservationRow(probe_id, action, result, started_at, ended_at, detail)
+    return ObservationRow(
+        probe_id, action, result, started_at, ended_at, detail, view, author_result
+    )
 
 
 def exchange_from_sql(row: Sequence[Any]) -> ExchangeRecord:

@@ -31,8 +31,9 @@ from starlette.routing import Route
 
 from audit.adapters.profile_load import BUILTIN_PROFILES_DIR
 from audit.clock import VirtualClock, utc_iso
-from audit.errors import TargetUnreachable
-from audit.plan import Plan, Sample, Schedule, SecretRef, Target
+from audit.errors import InputError, TargetUnreachable
+from audit.evidence.rederive import check_derivation
+from audit.plan import Observer, Plan, Sample, Schedule, SecretRef, Target
 from audit.runner import create_runs, execute_run
 from audit.store import Store
 from audit.workspace import scorecard_for
@@ -75,6 +76,9 @@ class FakeMastodon:
     warnings: list[dict[str, Any]] = field(default_factory=list)  # AccountWarning entities
     throttled_at: float | None = None
     retried_at: float | None = None
+    # a moderator's removal still shown to its author (others get the 404)
+    author_keeps_removed: bool = False
+    anonymous_gets: int = 0
     next_id: int = 110_000_000_000_000_000
     media: dict[str, dict[str, Any]] = field(default_factory=dict)  # uploaded attachments
     media_looks: int = 0  # GET /api/v1/media/:id answered
@@ -157,10 +161,23 @@ class FakeMastodon:
             self.keys[key] = status_id
         return JSONResponse(self.view(status_id))
 
+    def shown_to_author(self, status: dict[str, Any], account: str | None) -> bool:
+        """A status a moderator removed that its author is still shown."""
+        return (
+            self.author_keeps_removed
+            and status["deleted_by"] == "moderator"
+            and account == status["account"]
+        )
+
     async def get_status(self, request: Request) -> Response:
         self.sweep()
+        if "authorization" not in request.headers:
+            self.anonymous_gets += 1
+        account = self.account(request)
         status = self.statuses.get(request.path_params["id"])
-        if status is None or status["deleted"] is not None:
+        if status is None:
+            return not_found()
+        if status["deleted"] is not None and not self.shown_to_author(status, account):
             return not_found()
         return JSONResponse(self.view(request.path_params["id"]))
 
@@ -168,7 +185,9 @@ class FakeMastodon:
         self.sweep()
         account = self.account(request)
         status = self.statuses.get(request.path_params["id"])
-        if status is None or status["deleted"] is not None or status["account"] != account:
+        if status is None or status["account"] != account:
+            return not_found()
+        if status["deleted"] is not None and not self.shown_to_author(status, account):
             return not_found()
         status["deleted"], status["deleted_by"] = self.clock.now(), "author"
         self.deletes.append(self.clock.now())
@@ -250,13 +269,16 @@ class FakeMastodon:
         )
 
 
-def mastodon_plan(profile: str, secrets: dict[str, SecretRef]) -> Plan:
+def mastodon_plan(
+    profile: str, secrets: dict[str, SecretRef], observer: Observer | None = None
+) -> Plan:
     target = Target(
         name="mastodon",
         base_url="https://mastodon.test",
         profile=profile,
         secrets=secrets,
         rate_limit=None,
+        observer=observer,
     )
     return Plan(
         name="mastodon",
@@ -268,9 +290,11 @@ def mastodon_plan(profile: str, secrets: dict[str, SecretRef]) -> Plan:
     )
 
 
-def run(tmp_path: Path, plan: Plan, **behaviour: Any) -> tuple[FakeMastodon, Store, str]:
+def run(
+    tmp_path: Path, plan: Plan, *, author_keeps_removed: bool = False, **behaviour: Any
+) -> tuple[FakeMastodon, Store, str]:
     clock = VirtualClock()
-    server = FakeMastodon(clock, **behaviour)
+    server = FakeMastodon(clock, author_keeps_removed=author_keeps_removed, **behaviour)
     store = Store(tmp_path / "audit.sqlite")
     (prepared,) = create_runs(store, plan, None, clock)
     transport = httpx.ASGITransport(server.app())
@@ -436,3 +460,48 @@ def test_media_the_platform_never_processes_are_never_counted_as_removed(
     assert all(c.verdict != "COMPLIANT" for c in card.criteria)
     detail = " ".join(o.detail for r in rows for o in store.observations(run_id)[r.probe_id])
     assert "had not processed the media" in detail
+
+
+def test_an_anonymous_observer_sees_the_removal_the_author_is_not_shown(
+    tmp_path: Path, tokens: dict[str, SecretRef]
+) -> None:
+    """A moderator's removal the author is still shown: looks with the author's token count
+    every probe up; logged-out looks (the profile's observer_status) count the removals."""
+    observer = Observer(kind="anonymous")
+    server, store, run_id = run(
+        tmp_path / "observer",
+        mastodon_plan("mastodon", tokens, observer),
+        author_keeps_removed=True,
+    )
+    rows = store.probes(run_id)
+    for row in rows:
+        assert row.outcome == expected(row.probe["text"], row.expectation, row.trigger), row
+    looks = [o for rows_of in store.observations(run_id).values() for o in rows_of]
+    looks = [o for o in looks if o.action == "status" and o.result != "error"]
+    assert looks and {o.view for o in looks} == {"observer"}
+    assert server.anonymous_gets == len(looks)  # every look was made logged out, once
+    disagreeing = [o for o in looks if o.result == "gone" and o.author_result == "visible"]
+    assert disagreeing  # the author's own view was still shown the removed statuses
+    assert all(s["deleted_by"] is not None for s in server.statuses.values())
+    # verify reads each view's answers again with the profile's own rules
+    derived = check_derivation(
+        store.run(run_id),
+        rows,
+        store.observations(run_id),
+        list(store.exchanges(run_id)),
+    )
+    assert derived.problems == [] and derived.reread > len(looks)
+
+    _, store, run_id = run(
+        tmp_path / "author", mastodon_plan("mastodon", tokens), author_keeps_removed=True
+    )
+    assert {r.outcome for r in store.probes(run_id)} <= {"survived", "kept"}
+
+
+def test_an_account_observer_does_not_fit_the_anonymous_mastodon_profile(
+    tmp_path: Path, tokens: dict[str, SecretRef]
+) -> None:
+    observer = Observer(kind="account", token=SecretRef(env="MASTODON_TEST_NOTIFIER"))
+    plan = mastodon_plan("mastodon", tokens, observer)
+    with pytest.raises(InputError, match=r"'observer\.kind' must be anonymous"):
+        run(tmp_path, plan)

@@ -29,7 +29,7 @@ from audit.adapters.profile import build_profile_adapter, decode_post_id
 from audit.clock import SystemClock
 from audit.evidence.ledger import check_agreement, verify_chain
 from audit.packs import load_pack, resolve_pack
-from audit.plan import ActionLimits, Plan, Sample, Schedule, SecretRef, Target
+from audit.plan import ActionLimits, Observer, Plan, Sample, Schedule, SecretRef, Target
 from audit.polling import PollingPolicy
 from audit.redaction import Redactor
 from audit.runner import create_runs, execute_run
@@ -190,11 +190,27 @@ def get_event(home: Homeserver, room_id: str, event_id: str) -> dict[str, Any]:
 
 
 def test_scorecard_agrees_with_the_moderation_log(homeserver: Homeserver, audit: Audit) -> None:
-    log = [r for r in homeserver.server.moderation_records() if r["room_id"] == homeserver.room_id]
+    agrees_with_the_moderation_log(homeserver, audit.card)
+    assert audit.seconds < 45, audit.seconds
+
+
+def agrees_with_the_moderation_log(homeserver: Homeserver, card: Scorecard) -> None:
+    """Every probe's outcome is what the moderation module did to it, probe by probe."""
+    post_ids = {
+        decode_post_id(p.post_id, ["room_id", "event_id"])["event_id"]
+        for p in card.probes
+        if p.post_id
+    }
+    log = [
+        r
+        for r in homeserver.server.moderation_records()
+        if r["room_id"] == homeserver.room_id
+        and (r["event_id"] in post_ids or r["decision"] == "rejected")
+    ]
     by_body = {record["body_sha256"]: record for record in log}
     expected = {"rejected": "rejected_at_submission", "redacted": "removed_in_time"}
     seen = set()
-    for probe in audit.card.probes:
+    for probe in card.probes:
         record = by_body[sha256(probe.text)]  # every probe reached the module
         seen.add(record["event_id"])
         decision = record["decision"]
@@ -209,15 +225,14 @@ def test_scorecard_agrees_with_the_moderation_log(homeserver: Homeserver, audit:
                 "room_id": homeserver.room_id,
                 "event_id": record["event_id"],
             }
-    assert {r["event_id"] for r in log} == seen  # nothing posted twice, nothing unaccounted
+    posted = {r["event_id"] for r in log if r["decision"] != "rejected"}
+    assert posted == {e for e in seen if e in post_ids}  # nothing posted twice or unaccounted
     decisions = {
-        (p.criterion_id, p.expectation, by_body[sha256(p.text)]["decision"])
-        for p in audit.card.probes
+        (p.criterion_id, p.expectation, by_body[sha256(p.text)]["decision"]) for p in card.probes
     }
     assert (REJECTED, "violating", "rejected") in decisions
     assert (REDACTED, "violating", "redacted") in decisions
     assert (LEFT, "violating", "left") in decisions
-    assert audit.seconds < 45, audit.seconds
 
 
 def test_verdicts_follow_the_platforms_behaviour(audit: Audit) -> None:
@@ -423,3 +438,60 @@ def test_an_ordinary_rate_limited_account_is_measured_with_the_profiles_pacing(
         r.outcome in ("removed_in_time", "removed_late") for r in store.probes_up(prepared.run_id)
     )
     store.close()
+
+
+OBSERVER_ENV = "AUDIT_TEST_MATRIX_OBSERVER_TOKEN"
+
+
+def test_a_second_room_member_as_observer_decides_the_looks(
+    homeserver: Homeserver, tmp_path: Path
+) -> None:
+    """The built-in profile's setup invites the observer account into the room (as the author)
+    and joins it; every look is then made as the observer and again as the author, and the
+    scorecard still agrees with the moderation log probe by probe (a Synapse redaction is seen
+    by every member alike)."""
+    from audit.evidence.bundle import verify_store
+
+    observer_token = register_user(homeserver.server, "observer", "observer-password")
+    os.environ[TOKEN_ENV] = homeserver.author_token
+    os.environ[OBSERVER_ENV] = observer_token
+    try:
+        plan = matrix_plan(homeserver.server.base_url, homeserver.room_id)
+        observer = Observer(kind="account", token=SecretRef(env=OBSERVER_ENV))
+        target = plan.targets[0].model_copy(update={"observer": observer})
+        plan = plan.model_copy(update={"targets": [target]})
+        store, clock = Store(tmp_path / "audit.sqlite"), SystemClock()
+        (prepared,) = create_runs(store, plan, None, clock)
+        asyncio.run(execute_run(store, prepared.run_id, clock))
+        card = scorecard_for(store, prepared.run_id)
+        agrees_with_the_moderation_log(homeserver, card)
+        members = httpx.get(
+            f"{homeserver.server.base_url}{room_path(homeserver.room_id)}/joined_members",
+            headers={"Authorization": f"Bearer {observer_token}"},
+            timeout=10.0,
+        ).json()["joined"]
+        assert homeserver.server.user_id("observer") in members
+        looks = [
+            o
+            for rows in store.observations(prepared.run_id).values()
+            for o in rows
+            if o.action == "status" and o.result in ("visible", "removed", "gone")
+        ]
+        assert looks and {o.view for o in looks} == {"observer"}
+        # a redaction hides the event from every member alike; the views (asked at the same
+        # time) differ only where it landed between the two requests
+        differing = [o for o in looks if o.author_result != o.result]
+        assert all({o.result, o.author_result} == {"visible", "removed"} for o in differing)
+        assert card.look_views is not None
+        assert card.look_views.disagreements == len(differing) < len(looks)
+        actions = [r.entry["action"] for r in store.exchanges(prepared.run_id)]
+        assert "observe" in actions and actions.count("setup") >= 3  # whoami, invite, join
+        verified = verify_store(store, prepared.run_id)
+        assert verified.ok, verified.problems
+        for path in tmp_path.rglob("*"):
+            if path.is_file():
+                assert observer_token.encode() not in path.read_bytes(), path
+        store.close()
+    finally:
+        os.environ.pop(TOKEN_ENV, None)
+        os.environ.pop(OBSERVER_ENV, None)

@@ -1,9 +1,10 @@
 """Image, speech and video probes through the built-in `matrix` profile, against a real Synapse.
 
 Each media probe is uploaded to the homeserver's media repository and posted as an m.image,
-m.audio or m.video event referring to its mxc:// URI. The homeserver's moderation module decides on the
-event's body, which for a media event is the file's name: the test knows every probe's file in
-advance (media are made from the pack and seed alone), so it tells the module to reject one
+m.audio or m.video event referring to its mxc:// URI. The homeserver's moderation module
+decides on the event's body, which for a media event is the file's name: the test knows every
+probe's file in advance (media are made from the pack and seed alone), so it tells the module
+to reject one
 criterion's files at send time, redact another's, and leave the third alone. Afterwards every
 uploaded file is downloaded from the homeserver and its digest compared with the probe's own
 media, every event is redacted, and the scorecard agrees with the module's log probe by probe.

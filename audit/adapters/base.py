@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from audit.lifecycle import OBSERVE_ACTION, View
 from audit.probe import Probe
 from audit.redaction import Redactor
 
 __all__ = [
     "NOT_FOUND",
+    "OBSERVE_ACTION",
     "Adapter",
     "EvidenceLedgerSink",
     "NoticeResult",
@@ -23,7 +25,9 @@ __all__ = [
     "StatusResult",
     "SubmitKind",
     "SubmitResult",
+    "View",
     "WithdrawResult",
+    "both_views",
     "never_arrived",
 ]
 
@@ -70,6 +74,24 @@ def never_arrived(result: SubmitResult) -> bool:
 class StatusResult:
     state: PostState
     detail: str = ""
+    view: View = View.AUTHOR  # the view that decided ``state``
+    # in a look made in both views, what the author's view said (the observer's decides)
+    author_state: PostState | None = None
+
+
+def both_views(observer: StatusResult, author: StatusResult) -> StatusResult:
+    """One look made in both views. The observer's (the public's) view decides: a post removed
+    for the public counts as removed, one the public still sees counts as up whatever its author
+    is shown. A fault or an unreadable answer in either view is never evidence: the look is
+    then that fault (the engine looks again)."""
+    if not author.state.is_measured and observer.state.is_measured:
+        return StatusResult(
+            author.state, f"author view: {author.detail}", View.OBSERVER, author.state
+        )
+    detail = observer.detail
+    if observer.state.is_measured and author.state != observer.state:
+        detail = f"{detail}; author view: {author.state.value}".lstrip("; ")
+    return StatusResult(observer.state, detail, View.OBSERVER, author.state)
 
 
 @dataclass(frozen=True)
@@ -116,7 +138,10 @@ class Adapter(Protocol):
         """Find a post made with this key (after a crash mid-submit); None if not supported."""
 
     async def status(self, post_id: str, probe_id: str) -> StatusResult:
-        """Look at the post once (``probe_id`` attributes the exchange in the ledger)."""
+        """Look at the post once (``probe_id`` attributes the exchange in the ledger): as the
+        author, or where the target names an observer, as the observer (and as the author too
+        when both views are looked at; :func:`both_views`). The observer's requests are
+        recorded under the action :data:`OBSERVE_ACTION`."""
 
     async def notice(self, post_id: str, probe: Probe, reason: str, kind: str) -> NoticeResult:
         """File a report (kind ``notice``) or removal order (kind ``order``) about the post."""

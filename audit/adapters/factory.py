@@ -35,9 +35,27 @@ def build_adapter(
         return build_profile_adapter(
             target, clock, ledger, seed=seed, transport=transport, profile=profile
         )
-    token = target.token()
+    client = _sandbox_client(target, target.token(), clock, ledger, seed, transport)
+    if target.observer is None:
+        return SandboxAdapter(client)
+    token = target.observer_token()
+    if token is not None:
+        ledger.redactor.add(token)
+    observer = _sandbox_client(target, token, clock, ledger, seed, transport)
+    return SandboxAdapter(client, observer, author_view=target.observer.author_view)
+
+
+def _sandbox_client(
+    target: Target,
+    token: str | None,
+    clock: Clock,
+    ledger: EvidenceLedgerSink,
+    seed: int,
+    transport: httpx.AsyncBaseTransport | None,
+) -> PlatformClient:
+    """A client of the reference sandbox with these credentials (None: logged out)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    client = PlatformClient(
+    return PlatformClient(
         target.base_url,
         clock,
         ledger.append,
@@ -49,4 +67,3 @@ def build_adapter(
         seed=seed,
         actions=target.action_limits(),
     )
-    return SandboxAdapter(client)

@@ -22,13 +22,16 @@ import httpx
 
 from audit.adapters.base import (
     NOT_FOUND,
+    OBSERVE_ACTION,
     EvidenceLedgerSink,
     NoticeResult,
     PostState,
     StatusResult,
     SubmitKind,
     SubmitResult,
+    View,
     WithdrawResult,
+    both_views,
 )
 from audit.adapters.profile_auth import (
     Authenticator,
@@ -44,6 +47,7 @@ from audit.adapters.profile_model import (
     MediaSubmitSpec,
     Profile,
     RequestSpec,
+    StatusSpec,
     SubmitRule,
     UploadSpec,
     rate_per_second,
@@ -57,7 +61,7 @@ from audit.errors import AuditError
 from audit.http import Exchange, PlatformClient, RateLimiter, RetryPolicy
 from audit.media_file import MediaFile, media_file
 from audit.packs import Modality
-from audit.plan import Target
+from audit.plan import Observer, Target
 from audit.probe import Probe
 
 __all__ = ["ProfileAdapter", "build_profile_adapter", "decode_post_id", "encode_post_id"]
@@ -104,10 +108,13 @@ class ProfileAdapter:
         secrets: Mapping[str, str],
         scrubber: SecretScrubber,
         own_rates: frozenset[str] = frozenset(),
+        observer: Observer | None = None,
     ) -> None:
         """``own_rates``: sections whose rate limit the plan's target sets (the HTTP client
-        applies it), so the profile's own limit for them is not applied as well."""
+        applies it), so the profile's own limit for them is not applied as well. ``observer``:
+        the target's observer, who makes the looks (with the profile's observer_auth)."""
         self.profile = profile
+        self._observer = observer
         self.name = f"profile:{profile.name}"
         self.supports_idempotency = profile.idempotent
         self.withdraw_removed = profile.withdraw_removed
@@ -125,6 +132,10 @@ class ProfileAdapter:
         if profile.notifier_auth is not None:
             self._auth["notifier"] = build_authenticator(
                 profile.notifier_auth, client, values, clock, scrubber
+            )
+        if profile.observer_auth is not None:
+            self._auth["observer"] = build_authenticator(
+                profile.observer_auth, client, values, clock, scrubber
             )
         self._limiters = {
             section: RateLimiter(clock, rate_per_second(spec.rate_limit))
@@ -160,7 +171,21 @@ class ProfileAdapter:
             "order": p.order,
             "withdraw": p.withdraw,
         }
-        return {name: s.request for name, s in sections.items() if s is not None}
+        found = {name: s.request for name, s in sections.items() if s is not None}
+        if self._observer is not None:
+            found[OBSERVE_ACTION] = self._observer_spec().request
+        return found
+
+    def _observer_spec(self) -> StatusSpec:
+        """How the observer looks: the profile's observer_status, or its status request made
+        with the observer's credentials."""
+        spec = self.profile.observer_status
+        if spec is not None:
+            return spec
+        status = self.profile.status
+        return status.model_copy(
+            update={"request": status.request.model_copy(update={"auth": "observer"})}
+        )
 
     # values and details ------------------------------------------------------------------
     def _values(self, extra: Mapping[str, str]) -> dict[str, str]:
@@ -260,10 +285,13 @@ class ProfileAdapter:
                 (f"setup step '{s.name}'", "setup", s)
                 for s in self.profile.setup
                 if not all(name in self._vars for name in s.capture)
+                and (self._observer is not None or not s.only_with_observer)
             ]
             if not self._checked:
                 steps += [
-                    (f"preflight check '{c.name}'", "preflight", c) for c in self.profile.preflight
+                    (f"preflight check '{c.name}'", "preflight", c)
+                    for c in self.profile.preflight
+                    if self._observer is not None or not c.only_with_observer
                 ]
             for what, section, step in steps:
                 try:
@@ -401,20 +429,39 @@ class ProfileAdapter:
             return SubmitResult(SubmitKind.ERROR, detail=str(exc))
         return self.reader.read_lookup(exchange)
 
-    async def status(self, post_id: str, probe_id: str) -> StatusResult:
-        spec = self.profile.status
+    async def _look(self, section: str, spec: StatusSpec, post_id: str, probe_id: str) -> Exchange:
         rules = spec.outcomes
+        values = self._post_values(post_id, "status")
+        return await self._exchange(
+            section, spec.request, values, probe_id, lambda e: first_match(rules, e) is not None
+        )
+
+    async def status(self, post_id: str, probe_id: str) -> StatusResult:
+        if self._observer is not None:
+            return await self._observed(post_id, probe_id, self._observer.author_view)
+        return await self._look_as("status", post_id, probe_id)
+
+    async def _observed(self, post_id: str, probe_id: str, author_view: bool) -> StatusResult:
+        """A look as the observer, and at the same time as the author with ``author_view`` (so
+        that a removal between two requests seldom parts the views)."""
+        observed = self._look_as(OBSERVE_ACTION, post_id, probe_id)
+        if not author_view:
+            return await observed
+        seen, author = await asyncio.gather(observed, self._look_as("status", post_id, probe_id))
+        return both_views(seen, author)
+
+    async def _look_as(self, section: str, post_id: str, probe_id: str) -> StatusResult:
+        """One look in one view: ``observe`` (the observer's) or ``status`` (the author's)."""
+        observer = section == OBSERVE_ACTION
+        spec = self._observer_spec() if observer else self.profile.status
         try:
-            values = self._post_values(post_id, "status")
-            exchange = await self._exchange(
-                "status",
-                spec.request,
-                values,
-                probe_id,
-                lambda e: first_match(rules, e) is not None,
-            )
+            exchange = await self._look(section, spec, post_id, probe_id)
         except _Fault as exc:
-            return StatusResult(PostState.ERROR, str(exc))
+            return StatusResult(
+                PostState.ERROR, str(exc), View.OBSERVER if observer else View.AUTHOR
+            )
+        if observer:
+            return self.reader.read_observer_status(exchange)
         return self.reader.read_status(exchange)
 
     async def notice(self, post_id: str, probe: Probe, reason: str, kind: str) -> NoticeResult:
@@ -495,4 +542,6 @@ def build_profile_adapter(
         scrubber.add(value)
     variables = target_variables(target, profile)
     own_rates = frozenset(n for n, a in target.actions.items() if a.rate_limit is not None)
-    return ProfileAdapter(profile, client, clock, variables, secrets, scrubber, own_rates)
+    return ProfileAdapter(
+        profile, client, clock, variables, secrets, scrubber, own_rates, target.observer
+    )

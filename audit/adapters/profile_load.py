@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from audit.adapters.profile_match import check_expression
 from audit.adapters.profile_model import (
     BearerAuth,
+    CheckStep,
     LoginAuth,
     MediaSubmitSpec,
     NoAuth,
@@ -109,6 +110,7 @@ def check_target(target: Target, recorded: Profile | None = None) -> Profile:
                 where=where,
             )
     refs = target.secret_refs()
+    _check_observer(target, profile, refs, where)
     for name in refs:
         if name not in profile.secrets:
             known = ", ".join(sorted(profile.secrets)) or "none"
@@ -126,6 +128,34 @@ def check_target(target: Target, recorded: Profile | None = None) -> Profile:
             where=where,
         )
     return profile
+
+
+def _check_observer(target: Target, profile: Profile, refs: dict[str, Any], where: str) -> None:
+    """The target's observer fits the profile's: logged out where its observer_auth is none,
+    a second account (with every secret its credentials name) where it is not."""
+    observer = target.observer
+    if observer is None:
+        return
+    auth = profile.observer_auth
+    if auth is None:
+        raise InputError(
+            "'observer' is given but the profile describes no observer (observer_auth)",
+            where=where,
+        )
+    anonymous = isinstance(auth, NoAuth)
+    if anonymous != (observer.kind == "anonymous"):
+        raise InputError(
+            f"'observer.kind' must be {'anonymous' if anonymous else 'account'}: the profile's "
+            f"observer_auth is {auth.kind} (got {observer.kind!r})",
+            where=where,
+        )
+    named = set(re.findall(r"\{secrets\.([A-Za-z_][A-Za-z0-9_]*)\}", auth.model_dump_json()))
+    for name in sorted(named - set(refs)):
+        raise InputError(
+            f"'secrets.{name}' is required by the observer account but missing"
+            + (" (or observer.token)" if name == "observer_token" else ""),
+            where=where,
+        )
 
 
 def profile_record(profile: Profile) -> dict[str, Any]:
@@ -229,6 +259,8 @@ def _check_request(
         raise _fail(source, field, "sends media, which only a media post or upload can")
     if spec.auth == "notifier" and profile.notifier_auth is None:
         raise _fail(source, f"{field}.auth", "is 'notifier' but the profile has no notifier_auth")
+    if spec.auth == "observer" and profile.observer_auth is None:
+        raise _fail(source, f"{field}.auth", "is 'observer' but the profile has no observer_auth")
 
 
 def _check_expression(field: str, expression: str | None, source: Path) -> None:
@@ -281,6 +313,21 @@ def check_profile(profile: Profile, source: Path) -> None:
     base = _Scope(frozenset(), {"vars": declared, "secrets": secrets})
     _check_auth(profile.auth, "auth", base, profile, source)
     _check_auth(profile.notifier_auth, "notifier_auth", base, profile, source)
+    _check_auth(profile.observer_auth, "observer_auth", base, profile, source)
+    if profile.observer_status is not None and profile.observer_auth is None:
+        raise _fail(source, "observer_status", "is given but the profile has no observer_auth")
+    steps: list[tuple[str, Sequence[CheckStep]]] = [
+        ("setup", profile.setup),
+        ("preflight", profile.preflight),
+    ]
+    for section, listed in steps:
+        for index, step in enumerate(listed):
+            if step.request.auth == "observer" and not step.only_with_observer:
+                raise _fail(
+                    source,
+                    f"{section}.{index}.only_with_observer",
+                    "must be true for a step made as the observer (auth: observer)",
+                )
     _check_setup(profile, source, declared, secrets)
     _check_submit(profile, source, every_var, secrets)
     _check_media(profile, source, every_var, secrets)
@@ -292,6 +339,7 @@ def check_profile(profile: Profile, source: Path) -> None:
     )
     sections: list[tuple[str, Any, _Scope]] = [
         ("status", profile.status, on_post),
+        ("observer_status", profile.observer_status, on_post),
         ("withdraw", profile.withdraw, on_post),
         ("notice", profile.notice, noticing),
         ("order", profile.order, noticing),

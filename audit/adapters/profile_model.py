@@ -102,7 +102,7 @@ class RequestSpec(_Strict):
     content: Literal["media"] | None = Field(
         default=None, description="'media': the body is the probe's media, as raw bytes."
     )
-    auth: Literal["author", "notifier", "none"] = "author"
+    auth: Literal["author", "notifier", "observer", "none"] = "author"
     timeout: float | None = Field(default=None, gt=0, le=600)
     rate_limit: Rate | None = None
     attempts: int | None = Field(
@@ -317,6 +317,11 @@ class CheckStep(_Section):
 
     name: str = Field(min_length=1)
     expect: When
+    only_with_observer: bool = Field(
+        default=False,
+        description="Made only for a target that names an observer (e.g. the observer joins "
+        "the room); a step made as the observer (auth: observer) must say so.",
+    )
 
 
 class SetupStep(CheckStep):
@@ -426,6 +431,11 @@ class Profile(_Strict):
     secrets: dict[Ident, SecretSpec] = Field(default_factory=dict)
     auth: AuthSpec = NoAuth(kind="none")
     notifier_auth: AuthSpec | None = None
+    observer_auth: AuthSpec | None = Field(
+        default=None,
+        description="How a target's observer authenticates its looks: kind none for logged-out "
+        "looks (observer kind anonymous), else a second account's credentials (kind account).",
+    )
     rate_limit: Rate | None = None
     timeout: float | None = Field(default=None, gt=0, le=600)
     retry: RetrySpec = RetrySpec()
@@ -440,6 +450,11 @@ class Profile(_Strict):
     )
     lookup: LookupSpec | None = None
     status: StatusSpec
+    observer_status: StatusSpec | None = Field(
+        default=None,
+        description="How the observer looks at a post; default: the status request and rules, "
+        "made with observer_auth. Used only by targets that name an observer.",
+    )
     notice: NoticeSpec | None = None
     order: NoticeSpec | None = Field(default=None, description="Defaults to 'notice'.")
     withdraw: WithdrawSpec

@@ -18,6 +18,7 @@ from audit.adapters.base import (
     StatusResult,
     SubmitKind,
     SubmitResult,
+    View,
     WithdrawResult,
 )
 from audit.adapters.profile_match import extract_text, first_match, search
@@ -160,6 +161,19 @@ class ProfileReader:
         if rule is None:
             return StatusResult(PostState.UNKNOWN, self.describe(exchange, "matches no rule: "))
         return StatusResult(PostState(rule.result), self._rule_detail(rule.detail, exchange))
+
+    def read_observer_status(self, exchange: Exchange) -> StatusResult:
+        """A look made as the observer, with the profile's observer_status rules (or its
+        status rules when it gives none)."""
+        spec = self.profile.observer_status or self.profile.status
+        if not exchange.ok:
+            return StatusResult(PostState.ERROR, self.describe(exchange), View.OBSERVER)
+        rule = first_match(spec.outcomes, exchange)
+        if rule is None:
+            detail = self.describe(exchange, "matches no rule: ")
+            return StatusResult(PostState.UNKNOWN, detail, View.OBSERVER)
+        detail = self._rule_detail(rule.detail, exchange)
+        return StatusResult(PostState(rule.result), detail, View.OBSERVER)
 
     def notice_spec(self, kind: str) -> tuple[NoticeSpec | None, str]:
         """The request section a notice (or an order) is filed with, and its name."""

@@ -21,12 +21,15 @@ import base64
 import dataclasses
 
 from audit.adapters.base import (
+    OBSERVE_ACTION,
     NoticeResult,
     PostState,
     StatusResult,
     SubmitKind,
     SubmitResult,
+    View,
     WithdrawResult,
+    both_views,
 )
 from audit.adapters.timestamps import platform_timestamp
 from audit.errors import AuditError
@@ -139,8 +142,19 @@ class SandboxAdapter:
     withdraw_removed = True  # a removed post stays addressable by its author
     notice_idempotent = True  # a filing's Idempotency-Key: the same key files nothing twice
 
-    def __init__(self, client: PlatformClient) -> None:
+    def __init__(
+        self,
+        client: PlatformClient,
+        observer: PlatformClient | None = None,
+        *,
+        author_view: bool = True,
+    ) -> None:
+        """``observer``: a client with the observer's credentials (or none: logged out), for
+        status looks as the public sees them; with ``author_view`` each look is made as the
+        author too."""
         self._client = client
+        self._observer = observer
+        self._author_view = author_view
         self._simulator: bool | None = None
 
     async def _is_simulator(self) -> bool:
@@ -215,15 +229,29 @@ class SandboxAdapter:
         )
         return read_lookup(exchange)
 
-    async def status(self, post_id: str, probe_id: str) -> StatusResult:
-        exchange = await self._client.request(
+    async def _look(
+        self, client: PlatformClient, action: str, post_id: str, probe_id: str
+    ) -> StatusResult:
+        exchange = await client.request(
             "GET",
             f"/api/v1/posts/{post_id}",
-            action="status",
+            action=action,
             probe_id=probe_id,
             expect_json=True,
         )
         return read_status(exchange)
+
+    async def status(self, post_id: str, probe_id: str) -> StatusResult:
+        if self._observer is None:
+            return await self._look(self._client, "status", post_id, probe_id)
+        observed = self._look(self._observer, OBSERVE_ACTION, post_id, probe_id)
+        if not self._author_view:
+            return dataclasses.replace(await observed, view=View.OBSERVER)
+        # both views at once, so that a removal between two requests seldom parts them
+        seen, author = await asyncio.gather(
+            observed, self._look(self._client, "status", post_id, probe_id)
+        )
+        return both_views(dataclasses.replace(seen, view=View.OBSERVER), author)
 
     async def notice(self, post_id: str, probe: Probe, reason: str, kind: str) -> NoticeResult:
         exchange = await self._client.request(
@@ -257,7 +285,15 @@ class SandboxAdapter:
         )
         if exchange.status is None or exchange.status in (401, 403, 407):
             return exchange.describe()
+        if self._observer is not None:  # the observer may look: a post no probe has
+            seen = await self._observer.request(
+                "GET", "/api/v1/posts/preflight", action="preflight", expect_json=True
+            )
+            if seen.status is None or seen.status in (401, 403, 407):
+                return f"the observer cannot look: {seen.describe()}"
         return None
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        if self._observer is not None:
+            await self._observer.aclose()

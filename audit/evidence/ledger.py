@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from audit.lifecycle import OBSERVE_ACTION
 from audit.redaction import REDACTED, Redactor
 from audit.store import ExchangeRecord, ObservationRow, ProbeRow, RunRow, Store
 
@@ -251,6 +252,8 @@ def _backing(
         and _number(r.entry.get("ended_at"), high + 1) <= high
     ]
     action = _ACTION_OF.get(obs.action, obs.action)
+    if obs.action == "status" and obs.view == "observer":
+        action = OBSERVE_ACTION  # the observer's request decided the look
     same = [r for r in inside if r.entry.get("action") == action]
     return same or inside
 

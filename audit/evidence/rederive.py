@@ -7,6 +7,10 @@ recorded), and checks that what the store says follows from the ledger:
 * every measured observation (accepted, rejected, visible, removed, gone, filed, withdrawn)
   says what the answer of its backing exchange says (the last exchange of the same action and
   probe inside the observation's time window: the attempt the adapter read);
+* every measured look says the view the run's target asked for: the observer's where the
+  target names one (read from the observer's request, action ``observe``), else the author's;
+  and in a look made in both views the author's stored answer is what the author's request
+  says;
 * every probe's stored outcome is the one the engine's own rule (:func:`audit.engine.probe_facts`
   and :func:`audit.outcomes.classify`) gives from those observations;
 * ``clock_start`` is the send time of the accepted attempt (the submission for proactive
@@ -37,7 +41,7 @@ from audit.durations import parse_duration
 from audit.engine import filing_fate_unknown, probe_facts
 from audit.errors import AuditError, InputError
 from audit.http import Exchange
-from audit.lifecycle import FilingResult, WithdrawalResult
+from audit.lifecycle import OBSERVE_ACTION, FilingResult, View, WithdrawalResult
 from audit.media_file import media_file
 from audit.outcomes import classify
 from audit.probe import Probe
@@ -107,6 +111,11 @@ class Readers:
     status: Callable[[Exchange], StatusResult]
     notice: Callable[[Exchange, str], NoticeResult]
     withdraw: Callable[[Exchange], WithdrawResult]
+    observe: Callable[[Exchange], StatusResult] | None = None  # None: as ``status``
+
+    def observed(self, exchange: Exchange) -> StatusResult:
+        """A look's answer in the observer's view."""
+        return (self.observe or self.status)(exchange)
 
 
 def _sandbox_readers() -> Readers:
@@ -164,6 +173,7 @@ def _profile_readers(run: RunRow, records: Sequence[ExchangeRecord]) -> Readers 
         reader.read_status,
         reader.read_notice,
         reader.read_withdraw,
+        reader.read_observer_status,
     )
 
 
@@ -181,6 +191,8 @@ def _reread(readers: Readers, action: str, exchange: Exchange, modality: str) ->
     """The observation result the answer gives for ``action`` (None: no reader for it)."""
     if action == "status":
         return readers.status(exchange).state.value
+    if action == OBSERVE_ACTION:
+        return readers.observed(exchange).state.value
     if action in ("submit", "resubmit"):
         return readers.submit(exchange, modality).kind.value
     if action == "lookup":
@@ -220,7 +232,7 @@ class _Ledger:
     def read(self, obs: ObservationRow) -> ExchangeRecord | None:
         """The exchange the adapter read for this observation: the last one of its action and
         probe inside its time window (retries come first, the answered attempt last)."""
-        actions = _EXCHANGE_ACTIONS.get(obs.action, frozenset({obs.action}))
+        actions = _actions(obs)
         low, high = obs.started_at - _SLACK, obs.ended_at + _SLACK
         inside = [
             r
@@ -233,11 +245,13 @@ class _Ledger:
         ]
         return inside[-1] if inside else None
 
-    def answers(self, obs: ObservationRow) -> list[ExchangeRecord]:
+    def answers(
+        self, obs: ObservationRow, actions: frozenset[str] | None = None
+    ) -> list[ExchangeRecord]:
         """The answered attempt of each request inside the observation's window, latest first.
         Usually one; on a virtual clock the next request of the probe may start at the very
         instant this one ended, so its first attempt shares the window's edge."""
-        actions = _EXCHANGE_ACTIONS.get(obs.action, frozenset({obs.action}))
+        actions = actions or _actions(obs)
         low, high = obs.started_at - _SLACK, obs.ended_at + _SLACK
         requests: list[ExchangeRecord] = []
         for r in self.of.get(obs.probe_id, []):
@@ -256,6 +270,14 @@ class _Ledger:
 
     def submissions(self, probe_id: str) -> Iterator[ExchangeRecord]:
         return (r for r in self.of.get(probe_id, []) if r.entry.get("action") == "submit")
+
+
+def _actions(obs: ObservationRow) -> frozenset[str]:
+    """The actions of the exchanges that decide an observation (a look in the observer's view:
+    the observer's request)."""
+    if obs.action == "status" and obs.view == View.OBSERVER:
+        return frozenset({OBSERVE_ACTION})
+    return _EXCHANGE_ACTIONS.get(obs.action, frozenset({obs.action}))
 
 
 def _when(obs: ObservationRow) -> str:
@@ -279,9 +301,33 @@ class _Check:
         self.result.problems.append(f"probe {probe_id}: {text}")
 
     def observation(self, obs: ObservationRow) -> bool:
-        """Whether a measured observation says what its recorded answer says."""
-        candidates = self.ledger.answers(obs)
+        """Whether a measured observation says what its recorded answer says (a look: in the
+        view the target asked for, and in both views where it asked for both)."""
+        if obs.action == "status" and not self.view(obs):
+            return False
+        observed = obs.action == "status" and obs.view == View.OBSERVER
+        action = OBSERVE_ACTION if observed else obs.action
+        what = " (observer view)" if observed else ""
+        if not self._reads_as(obs, action, obs.result, self.ledger.answers(obs), what):
+            return False
+        if obs.author_result is None:
+            return True
+        authors = self.ledger.answers(obs, frozenset({"status"}))
+        return self._reads_as(obs, "status", obs.author_result, authors, " (author view)")
+
+    def _reads_as(
+        self,
+        obs: ObservationRow,
+        action: str,
+        stored: str,
+        candidates: list[ExchangeRecord],
+        what: str = "",
+    ) -> bool:
+        """Whether one of the answers read again gives what the store says."""
         if not candidates:
+            if what:  # a look in the observer's view (or both) without that view's answer
+                self.fail(obs.probe_id, f"the look at {_when(obs)}{what} has no recorded answer")
+                return False
             return True  # no exchange at all: check_agreement names it
         record, said = candidates[0], None
         for candidate in candidates:
@@ -290,18 +336,40 @@ class _Check:
                 self.result.unreadable += 1
                 return True
             modality = self.modality.get(obs.probe_id, "text")
-            reread = _reread(self.readers, obs.action, exchange, modality)
-            if reread is None or reread == obs.result:
+            reread = _reread(self.readers, action, exchange, modality)
+            if reread is None or reread == stored:
                 self.result.reread += 1
                 return True
             if said is None:
                 record, said = candidate, reread
         self.fail(
             obs.probe_id,
-            f"the {obs.action} observation at {_when(obs)} says '{obs.result}', but its "
+            f"the {obs.action} observation at {_when(obs)}{what} says '{stored}', but its "
             f"ledger entry {record.seq} ({_answer(record)}) says '{said}'",
         )
         return False
+
+    def view(self, obs: ObservationRow) -> bool:
+        """Whether a measured look was made in the view(s) the run's target asked for."""
+        observer = self.run.target.get("observer")
+        expected = View.OBSERVER if isinstance(observer, dict) else View.AUTHOR
+        both = isinstance(observer, dict) and observer.get("author_view", True) is not False
+        if obs.view != expected:
+            self.fail(
+                obs.probe_id,
+                f"the look at {_when(obs)} is stored as made in the {obs.view}'s view, but the "
+                f"run's target asked for the {expected.value}'s",
+            )
+            return False
+        if both != (obs.author_result is not None):
+            said = "with" if obs.author_result is not None else "without"
+            self.fail(
+                obs.probe_id,
+                f"the look at {_when(obs)} is stored {said} the author's view, but the run's "
+                f"target asked for {'both views' if both else 'the observer only'}",
+            )
+            return False
+        return True
 
     def outcome(self, row: ProbeRow, observations: list[ObservationRow]) -> None:
         try:

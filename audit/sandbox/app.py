@@ -20,6 +20,14 @@ Media posts. ``modality`` is ``image``, ``speech`` or ``video`` and ``media`` is
 ``text`` is then the caption and may be empty. The sandbox checks the type against the file's
 signature and the digest against the bytes, and keeps the digest and size, not the bytes.
 
+Accounts. Without a ``token`` in its configuration the sandbox asks no credentials and tells no
+one apart. With one, that bearer token is the author's account, which alone posts, reports and
+withdraws; ``observer_tokens`` are other accounts, which may only look at posts
+(``GET /api/v1/posts/{id}``), and with ``anonymous_reads`` a logged-out request may look too.
+With ``removed_visible_to_author`` a removed post is still answered 200 visible to its author
+(as many platforms keep removed content visible to its author), so only another account or a
+logged-out reader sees the removal; ``/_sandbox/truth`` says what each saw.
+
 Simulator affordance. The sandbox cannot read pixels or audio. A client may tell it what the
 media shows in the ``X-Sandbox-Simulated-Content`` header (base64 of the UTF-8 text the media
 was rendered from); the simulated image or speech classifier then matches its rules against that
@@ -152,6 +160,7 @@ class SandboxPlatform:
         self.by_key: dict[str, str] = {}
         self.blocked: list[dict[str, Any]] = []
         self.requests = 0
+        self.reads = {"author": 0, "observer": 0, "public": 0}  # looks at posts, by who asked
         self.issued = 0  # ids handed out (posts and blocked uploads)
         self.epoch = clock.now()
         self.openings = [self.epoch]
@@ -181,6 +190,13 @@ class SandboxPlatform:
         if self.state is not None:
             self.state.save_blocked(entry, self.issued)
 
+    def author_view(self, post: PostRecord, now: float) -> str:
+        """The post's state as its author is shown it."""
+        state = post.state_at(now)
+        if state == "removed" and self.config.removed_visible_to_author:
+            return "visible"
+        return state
+
     def truth(self) -> dict[str, Any]:
         now = self.clock.now()
         return {
@@ -189,6 +205,8 @@ class SandboxPlatform:
             "epoch": self.epoch,
             "openings": self.openings,
             "state_file": str(self.state.path) if self.state is not None else None,
+            "removed_visible_to_author": self.config.removed_visible_to_author,
+            "reads": dict(self.reads),
             "posts": [
                 {
                     "id": p.post_id,
@@ -205,6 +223,7 @@ class SandboxPlatform:
                     "withdrawn_at": p.withdrawn_at,
                     "submissions": p.submissions,
                     "state": p.state_at(now),
+                    "author_view": self.author_view(p, now),
                     "media": _media_truth(p),
                 }
                 for p in self.posts.values()
@@ -236,8 +255,11 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status)
 
 
-def _post_view(post: PostRecord, now: float) -> tuple[int, dict[str, Any]]:
-    state = post.state_at(now)
+def _post_view(
+    post: PostRecord, now: float, shown_as: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    """The answer to a look at the post; ``shown_as``: the state shown instead of its own."""
+    state = shown_as or post.state_at(now)
     if state == "withdrawn":
         return 404, {"error": "not_found", "message": "no such post"}
     if state == "removed":
@@ -258,10 +280,21 @@ def create_app(
     platform = SandboxPlatform(config, clock or SystemClock(), state)
 
     def authorised(request: Request) -> bool:
+        """Whether the author asks (the only account that posts, reports and withdraws)."""
+        return caller(request) == "author"
+
+    def caller(request: Request) -> str | None:
+        """Who asks: the author, an observer account, the public (logged out, where looks
+        are open to it), or None (refused)."""
         platform.requests += 1
         if config.token is None:
-            return True
-        return request.headers.get("authorization") == f"Bearer {config.token}"
+            return "author"
+        given = request.headers.get("authorization")
+        if given == f"Bearer {config.token}":
+            return "author"
+        if given is not None and given in {f"Bearer {t}" for t in config.observer_tokens}:
+            return "observer"
+        return "public" if given is None and config.anonymous_reads else None
 
     async def create_post(request: Request) -> Response:
         if not authorised(request):
@@ -305,16 +338,21 @@ def create_app(
             if any(b["idempotency_key"] == key for b in platform.blocked):
                 return _error(422, "policy_violation", "this content violates community rules")
             return _error(404, "not_found", "no post with this idempotency key")
-        status, view = _post_view(platform.posts[post_id], platform.clock.now())
+        post, now = platform.posts[post_id], platform.clock.now()
+        status, view = _post_view(post, now, platform.author_view(post, now))
         return JSONResponse(view, status_code=status)
 
     async def get_post(request: Request) -> Response:
-        if not authorised(request):
+        who = caller(request)
+        if who is None:
             return _error(401, "unauthorised", "missing or wrong bearer token")
+        platform.reads[who] += 1
         post = platform.posts.get(request.path_params["post_id"])
         if post is None:
             return _error(404, "not_found", "no such post")
-        status, view = _post_view(post, platform.clock.now())
+        now = platform.clock.now()
+        shown = platform.author_view(post, now) if who == "author" else None
+        status, view = _post_view(post, now, shown)
         return JSONResponse(view, status_code=status)
 
     async def report_post(request: Request) -> Response:

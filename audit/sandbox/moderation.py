@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from audit.durations import parse_duration
 from audit.video import PLAIN_VIDEO, VIDEO_VARIANTS, VideoStyle
@@ -134,7 +134,14 @@ class SandboxConfig(_Strict):
 
     seed: int = 0
     time_scale: float = Field(default=1.0, gt=0)
-    token: str | None = None
+    token: str | None = None  # the author's account: it posts, reports and withdraws
+    # other accounts, which may look at posts (GET /api/v1/posts/{id}) and nothing else
+    observer_tokens: list[str] = Field(default_factory=list)
+    # logged-out requests may look at posts too
+    anonymous_reads: bool = False
+    # a removed post is still shown to its author as visible (as many platforms do): only
+    # another account or a logged-out reader sees it removed
+    removed_visible_to_author: bool = False
     rules: list[ModerationRule] = Field(default_factory=list)
     false_positive_notice: float = Field(default=0.05, ge=0, le=1)
     false_positive_proactive: float = Field(default=0.0, ge=0, le=1)
@@ -160,6 +167,17 @@ class SandboxConfig(_Strict):
     def media_read_chance(self, variants: tuple[str, ...]) -> float:
         """The chance that the simulated media classifier reads media in these variants."""
         return math.prod(self.media_variant_detection.get(name, 1.0) for name in variants)
+
+    @model_validator(mode="after")
+    def _accounts(self) -> SandboxConfig:
+        if self.token is None and (self.observer_tokens or self.removed_visible_to_author):
+            raise ValueError(
+                "'observer_tokens' and 'removed_visible_to_author' need 'token' (without it "
+                "the sandbox cannot tell its author from anyone else)"
+            )
+        if self.token is not None and self.token in self.observer_tokens:
+            raise ValueError("'observer_tokens' must not hold the author's 'token'")
+        return self
 
     def rule_for(self, text: str) -> ModerationRule | None:
         for rule in self.rules:

@@ -1,0 +1,86 @@
+"""Whose view decided a run's status looks, and where the author's view disagreed with it.
+
+A target may name an observer (logged out, or a second account) so that looks see a post as the
+public does; with ``author_view`` each look is made as the author too. The observer's view then
+decides, and a look where one view saw the post up and the other down is a disagreement,
+reported per probe and counted here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from audit.lifecycle import Action, View
+from audit.scorecard_model import LookViews
+from audit.store import ObservationRow
+
+__all__ = ["look_views", "probe_views", "views_line"]
+
+_MEASURED = frozenset({"visible", "removed", "gone"})
+
+
+def _disagrees(obs: ObservationRow) -> bool:
+    author = obs.author_result
+    if author is None or author not in _MEASURED or obs.result not in _MEASURED:
+        return False
+    return (author == "visible") != (obs.result == "visible")
+
+
+def _looks(observations: Iterable[ObservationRow]) -> list[ObservationRow]:
+    return [o for o in observations if o.action == Action.STATUS and o.result in _MEASURED]
+
+
+def probe_views(observations: Sequence[ObservationRow]) -> tuple[str | None, int]:
+    """The view that decided a probe's looks (its last measured look's; None when it had
+    none) and how many of its looks the views disagreed on."""
+    looks = _looks(observations)
+    view = looks[-1].view if looks else None
+    return view, sum(1 for o in looks if _disagrees(o))
+
+
+def look_views(
+    target: Mapping[str, Any], observations: Mapping[str, Sequence[ObservationRow]]
+) -> LookViews:
+    """The run's looks by view, from the target it recorded and the stored looks."""
+    given = target.get("observer")
+    observer: dict[str, Any] = given if isinstance(given, dict) else {}
+    named = bool(observer)
+    looks = {probe: _looks(rows) for probe, rows in observations.items()}
+    disagreeing = {p: sum(1 for o in rows if _disagrees(o)) for p, rows in looks.items()}
+    return LookViews(
+        decided_by=View.OBSERVER.value if named else View.AUTHOR.value,
+        observer=str(observer.get("kind")) if named else None,
+        author_view_too=named and observer.get("author_view", True) is not False,
+        looks=sum(len(rows) for rows in looks.values()),
+        disagreements=sum(disagreeing.values()),
+        probes_disagreeing=sum(1 for n in disagreeing.values() if n),
+    )
+
+
+def views_line(views: LookViews) -> str:
+    """The methodology's sentence on whose view decided the looks."""
+    if views.decided_by == View.AUTHOR:
+        return (
+            "Looks used the author's view: every status look was made with the author's own "
+            "credentials, and no observer was configured. Platforms commonly keep removed "
+            "content visible to its author (or hide a post from everyone but its author), so "
+            "a removal the public sees may be counted here as a post still up. Name an observer "
+            "on the target (anonymous, or a second account) to look as the public does."
+        )
+    who = (
+        "an anonymous observer (logged-out requests)"
+        if views.observer == "anonymous"
+        else "an observer account the platform cannot tie to the author"
+    )
+    line = (
+        f"Looks used {who}: the observer's view decided every look, so a post removed for the "
+        "public counts as removed and one the public still sees counts as up."
+    )
+    if views.author_view_too:
+        line += (
+            " Each look was also made with the author's credentials: in "
+            f"{views.disagreements} of {views.looks} looks ({views.probes_disagreeing} probes) "
+            "one view saw the post up and the other down; each probe's count is in its data."
+        )
+    return line + " A fault or an unreadable answer in either view is never evidence."
