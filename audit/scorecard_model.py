@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from audit.arms import EvasionFinding
 from audit.findings import Standing
+from audit.statements.model import StatementsSection
 from audit.stats import OverRemovalVerdict, Verdict
 
 __all__ = [
@@ -21,7 +22,7 @@ __all__ = [
     "TimeFigure",
 ]
 
-SCHEMA_VERSION = "2.0.0"
+SCHEMA_VERSION = "2.1.0"
 
 
 class Rate(BaseModel):
@@ -164,3 +165,5 @@ class Scorecard(BaseModel):
     ledger_head: str
     signing_key: str | None = None  # fingerprint of the Ed25519 key that signs the run's bundle
     evasions: list[EvasionFinding] = []
+    # statements of reasons cross-checked against the run (`platform-audit statements check`)
+    statements: StatementsSection | None = None

@@ -30,6 +30,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from audit.durations import parse_duration
+from audit.sandbox.statements import StatementSettings
 from audit.yamlio import load_yaml_file, validation_error
 
 __all__ = [
@@ -121,6 +122,7 @@ class SandboxConfig(_Strict):
     false_positive_notice: float = Field(default=0.05, ge=0, le=1)
     false_positive_proactive: float = Field(default=0.0, ge=0, le=1)
     false_positive_latency: Latency = Latency(median="PT6H")
+    statements: StatementSettings = StatementSettings()  # how decisions are reported
 
     def rule_for(self, text: str) -> ModerationRule | None:
         for rule in self.rules:

@@ -1,0 +1,158 @@
+"""The cross-check of a run: its loaded statements, kept in the workspace, against its probes.
+
+``platform-audit statements RUN_ID FILE`` keeps what it loaded in
+``<workspace>/statements/<run_id>.json`` (the usable records, the file's name and digest, the
+bad rows and the matching settings); every scorecard of the run then carries the section.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from audit.errors import InputError
+from audit.packs import Pack
+from audit.statements.check import check_probe, criterion_rates, kind_rates
+from audit.statements.load import read_rows
+from audit.statements.match import match_statements
+from audit.statements.model import Ambiguous, StatementsSection
+from audit.statements.observed import observed_probes
+from audit.statements.statement import Statement, statement_from
+from audit.store import ObservationRow, ProbeRow, RunRow
+
+__all__ = ["Stored", "cross_check", "load_stored", "read_file", "save_stored", "stored_path"]
+
+FORMAT = 1
+DEFAULT_WINDOW_S = 300.0
+
+
+@dataclass(frozen=True)
+class Stored:
+    source: str
+    sha256: str
+    rows: int
+    bad_rows: list[str]
+    records: list[dict[str, Any]]  # usable rows, each with its "_label"
+    puid_template: str | None
+    platform: str | None
+    automation_window_s: float
+
+    def statements(self) -> list[Statement]:
+        out = []
+        for record in self.records:
+            body = {k: v for k, v in record.items() if k != "_label"}
+            parsed = statement_from(str(record["_label"]), body)
+            if isinstance(parsed, Statement):
+                out.append(parsed)
+        return out
+
+
+def read_file(
+    path: Path, puid_template: str | None, platform: str | None, window_s: float
+) -> Stored:
+    """The usable rows of ``path`` and one line per bad row."""
+    if puid_template is not None and "{post_id}" not in puid_template:
+        raise InputError(f"--puid must contain {{post_id}} (got {puid_template!r})")
+    records, bad = [], []
+    for row in read_rows(path):
+        parsed = statement_from(row.label, row.record) if row.record is not None else None
+        if isinstance(parsed, Statement) and row.record is not None:
+            records.append({**row.record, "_label": row.label})
+        else:
+            bad.append(f"{row.label}: {parsed if isinstance(parsed, str) else row.error}")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    rows = len(records) + len(bad)
+    return Stored(str(path), digest, rows, bad, records, puid_template, platform, window_s)
+
+
+def stored_path(workspace: Path, run_id: str) -> Path:
+    return workspace / "statements" / f"{run_id}.json"
+
+
+def save_stored(workspace: Path, run_id: str, stored: Stored) -> Path:
+    path = stored_path(workspace, run_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"format": FORMAT, **stored.__dict__}
+    path.write_text(json.dumps(body, ensure_ascii=False, sort_keys=True), encoding="utf-8")
+    return path
+
+
+def load_stored(workspace: Path, run_id: str) -> Stored | None:
+    path = stored_path(workspace, run_id)
+    if not path.exists():
+        return None
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+        if body.pop("format") != FORMAT:
+            raise ValueError("format")
+        return Stored(**body)
+    except (ValueError, TypeError, KeyError):
+        raise InputError(
+            f"{path} is not a statements file this version wrote: load the statements again "
+            "with `platform-audit statements RUN_ID FILE`"
+        ) from None
+
+
+def _limits(stored: Stored) -> list[str]:
+    notes = [
+        "Statement dates are days (UTC): they cannot show whether a removal met a deadline "
+        "shorter than days; only the audit's own times can.",
+        "A check whose premise the audit's looks do not show (a filing between the last look "
+        "up and the first look down, a removal slower than the automation window) is not "
+        "counted as checked.",
+        "Missing statements are counted only for removals the audit saw; a removal after its "
+        "last look is not known to it.",
+    ]
+    if stored.puid_template is None:
+        notes.append(
+            "Matched by attributes (no puid mapping): only removed probes can be matched, and "
+            "the fields used to match (content type, category, language, source type) agree "
+            "more often than a puid match would show."
+        )
+    return notes
+
+
+def cross_check(
+    run: RunRow,
+    rows: Sequence[ProbeRow],
+    observations: dict[str, list[ObservationRow]],
+    stored: Stored,
+) -> StatementsSection:
+    """The run's statements section: matches, findings and rates."""
+    probes = observed_probes(run, rows, observations)
+    template = stored.puid_template
+    puid_of = (lambda post_id: template.replace("{post_id}", post_id)) if template else None
+    matching = match_statements(probes, stored.statements(), puid_of, stored.platform)
+    window, scale = stored.automation_window_s, run.time_scale
+    checks = [
+        check_probe(
+            p, matching.matched.get(p.probe_id), p.probe_id in matching.ambiguous, window, scale
+        )
+        for p in probes
+    ]
+    pack = Pack.model_validate(run.pack)
+    levels = {c.id: c.confidence for c in pack.criteria}
+    level = min(levels.values(), default=0.95)
+    return StatementsSection(
+        source=Path(stored.source).name,
+        sha256=stored.sha256,
+        rows=stored.rows,
+        bad_rows=len(stored.bad_rows),
+        matching="puid" if template else "attributes",
+        puid_template=template,
+        platform=stored.platform,
+        automation_window_s=window,
+        statements_used=len(stored.records),
+        matched=len(matching.matched),
+        unmatched_statements=matching.unmatched_statements,
+        other_platform=matching.other_platform,
+        ambiguous=[Ambiguous(probe_id=p, statements=s) for p, s in matching.ambiguous.items()],
+        overall=kind_rates(checks, level),
+        criteria=criterion_rates(checks, matching, levels),
+        findings=[f for c in checks for f in c.findings],
+        limits=_limits(stored),
+    )
