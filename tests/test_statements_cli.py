@@ -186,3 +186,15 @@ def test_check_an_unknown_run_is_an_input_error(
     code, _, err = cli(_ws(tmp_path, "statements", "check", "nope", str(dump)), capsys)
     assert code == 2
     assert "nope" in err
+
+
+def test_diff_shows_each_statements_rate_of_both_runs(
+    audited: tuple[Path, str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    tmp_path, run_id, dump = audited
+    cli(_ws(tmp_path, "statements", "check", run_id, str(dump)), capsys)
+    code, out, _ = cli(_ws(tmp_path, "diff", run_id, run_id), capsys)
+    assert code == 0
+    line = next(n for n in out.splitlines() if "removal seen, no statement of reasons" in n)
+    assert line.startswith("note: statements, ")
+    assert "within noise, p = 1" in line
