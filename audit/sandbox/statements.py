@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from audit.statements import schema
 
@@ -48,12 +48,32 @@ class StatementSettings(BaseModel):
 
     platform_name: str = "reference-sandbox"
     categories: dict[str, str] = Field(default_factory=dict)  # rule id -> DSA category
-    default_category: str = "SCOPE_OF_PLATFORM_SERVICE"
+    default_category: str = "OTHER_VIOLATION_TC"
     territorial_scope: list[str] = Field(default_factory=lambda: sorted(schema.EEA_COUNTRIES))
     missing: float = Field(default=0.0, ge=0, le=1)
     wrong_automation: float = Field(default=0.0, ge=0, le=1)
     wrong_source: float = Field(default=0.0, ge=0, le=1)
     wrong_category: float = Field(default=0.0, ge=0, le=1)
+
+    @field_validator("categories")
+    @classmethod
+    def _known_categories(cls, value: dict[str, str]) -> dict[str, str]:
+        for category in value.values():
+            _known(category)
+        return value
+
+    @field_validator("default_category")
+    @classmethod
+    def _known_default(cls, value: str) -> str:
+        return _known(value)
+
+
+def _known(category: str) -> str:
+    if schema.category_value(category) not in schema.CATEGORIES:
+        raise ValueError(
+            f"must be a statement-of-reasons category such as SCAMS_AND_FRAUD (got {category!r})"
+        )
+    return category
 
 
 def _day(epoch: float) -> str:
