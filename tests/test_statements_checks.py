@@ -230,3 +230,14 @@ def test_attribute_matching_reports_ties_and_never_guesses() -> None:
     assert set(matching.ambiguous) == {"p1", "p9"}
     ambiguous = check_probe(PROACTIVE, None, True, WINDOW, 1.0)
     assert ambiguous.findings == []  # an ambiguous probe is not "missing" a statement
+
+
+def test_a_finding_says_how_its_statement_was_matched() -> None:
+    from audit.statements.match import Match
+
+    wrong = replace(HONEST_PROACTIVE, content_types=frozenset({"CONTENT_TYPE_VIDEO"}))
+    by_attributes = Match(wrong, "attributes", ("category", "source_type"))
+    (finding,) = check_probe(PROACTIVE, by_attributes, False, WINDOW, 1.0).findings
+    assert finding.match == "attributes (category, source_type)"
+    (by_puid,) = check_probe(PROACTIVE, Match(wrong, "puid"), False, WINDOW, 1.0).findings
+    assert by_puid.match == "puid"

@@ -134,6 +134,7 @@ def test_every_misreport_is_found_and_nothing_else(
     assert section["ambiguous"] == []
     probes = {p["post_id"]: p for p in card["probes"] if p["post_id"]}
     found: dict[str, set[str]] = {}
+    assert {f["match"] for f in section["findings"] if f["statement"]} == {"puid"}
     for f in section["findings"]:
         found.setdefault(f["post_id"], set()).add(f["kind"])
     expected: dict[str, set[str]] = {}

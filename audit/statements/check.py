@@ -178,8 +178,11 @@ def check_probe(
     checked = {kind for kind, _ in results}
     if probe.removed:
         checked.add(Kind.MISSING_STATEMENT)
+    how = match.confidence
+    if match.agreeing:
+        how += f" ({', '.join(match.agreeing)})"
     findings = [
-        _finding(probe, kind, match.statement.label, message)
+        _finding(probe, kind, match.statement.label, message, how)
         for kind, message in results
         if message is not None
     ]
@@ -187,7 +190,11 @@ def check_probe(
 
 
 def _finding(
-    probe: ObservedProbe, kind: FindingKind, label: str | None, message: str
+    probe: ObservedProbe,
+    kind: FindingKind,
+    label: str | None,
+    message: str,
+    how: str | None = None,
 ) -> StatementFinding:
     return StatementFinding(
         probe_id=probe.probe_id,
@@ -195,6 +202,7 @@ def _finding(
         post_id=probe.post_id,
         kind=kind,
         statement=label,
+        match=how,
         message=message,
     )
 

@@ -47,6 +47,7 @@ class StatementFinding(BaseModel):
     post_id: str | None
     kind: FindingKind
     statement: str | None  # where the statement was read (None: no statement)
+    match: str | None  # how it was matched: "puid", or "attributes (the fields that agreed)"
     message: str
 
 
