@@ -1,6 +1,7 @@
-"""``statements check`` through the command line against the reference sandbox on loopback, with
-the sandbox misreporting its statements of reasons: every misreport on a removal the audit saw
-is found, and no correctly reported probe has a finding.
+"""``statements check`` through the command line against the reference sandbox served on loopback
+by ``platform-audit sandbox serve`` (a real process, configured to misreport its statements of
+reasons): every misreport on a removal the audit saw is found, and no correctly reported probe
+has a finding.
 
 The sandbox's moderation is set so that each sequence the checks rely on is observed: the
 proactive criterion's rule removes within two minutes (platform time) of receipt; the notice
@@ -19,14 +20,14 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from audit.cli import main
 from audit.plan import Plan, Sample, Schedule, Target
 from audit.polling import PollingPolicy
 from audit.sandbox.moderation import SandboxConfig, default_config_path, load_sandbox_config
-from audit.sandbox.server import SandboxServer
 from audit.sandbox.statements import StatementSettings
-from tests.durable_support import write_plan
+from tests.durable_support import ServedSandbox, served_sandbox, write_plan
 
 SCALE = 14400.0
 MISREPORT_KIND = {
@@ -74,8 +75,12 @@ def _config() -> SandboxConfig:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(_config()) as running:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedSandbox]:
+    """``platform-audit sandbox serve --config`` with the misreporting, as a real process."""
+    config = tmp_path_factory.mktemp("sandbox") / "moderation.yaml"
+    settings = _config()
+    config.write_text(yaml.safe_dump(settings.model_dump(mode="json")), encoding="utf-8")
+    with served_sandbox(settings.seed, settings.time_scale, config) as running:
         yield running
 
 
@@ -89,7 +94,7 @@ def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     return code, captured.out, captured.err
 
 
-def _plan(tmp_path: Path, server: SandboxServer) -> Path:
+def _plan(tmp_path: Path, server: ServedSandbox) -> Path:
     plan = Plan(
         name="statements",
         packs=["scam-ads"],
@@ -109,7 +114,7 @@ def _ws(tmp_path: Path, *args: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def audited(
-    tmp_path_factory: pytest.TempPathFactory, server: SandboxServer
+    tmp_path_factory: pytest.TempPathFactory, server: ServedSandbox
 ) -> tuple[Path, str, Path]:
     tmp_path = tmp_path_factory.mktemp("statements")
     with contextlib.suppress(SystemExit):  # the run's verdict is not what is tested here
@@ -121,7 +126,7 @@ def audited(
 
 
 def test_every_misreport_is_found_and_nothing_else(
-    audited: tuple[Path, str, Path], server: SandboxServer, capsys: pytest.CaptureFixture[str]
+    audited: tuple[Path, str, Path], server: ServedSandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
     tmp_path, run_id, dump = audited
     args = _ws(tmp_path, "statements", "check", run_id, str(dump), "--automation-window", "PT20H")
@@ -139,7 +144,7 @@ def test_every_misreport_is_found_and_nothing_else(
         found.setdefault(f["post_id"], set()).add(f["kind"])
     expected: dict[str, set[str]] = {}
     seen_kinds: set[str] = set()
-    for entry in server.platform.truth()["statements"]:
+    for entry in server.truth()["statements"]:
         probe = probes.get(entry["post_id"])
         if probe is None or probe["first_down_utc"] is None:
             continue  # a removal the audit did not see: not known to it
