@@ -1,7 +1,8 @@
 """What the audit itself saw of each probe: the facts a statement of reasons is checked against.
 
 Read from the stored run with the same rules as the scorecard (:func:`audit.outcomes.classify`):
-when the platform received the post, the last look that saw it up and the first that saw it
+when the post was sent (its receipt follows; for a notice or order criterion the deadline's clock
+starts later, at the filing), the last look that saw it up and the first that saw it
 down, and when the run's notice or order about it was sent and accepted.
 """
 
@@ -31,7 +32,7 @@ class ObservedProbe:
     modality: str  # text | image | speech
     language: str
     post_id: str | None
-    received_at: float | None  # the clock start: when the platform received the post
+    received_at: float | None  # when the post was sent (the platform received it soon after)
     outcome: str | None
     last_visible: float | None
     first_down: float | None
@@ -65,7 +66,7 @@ def _observed(
         modality=str(row.probe.get("modality", "text")),
         language=str(row.probe.get("language", "")),
         post_id=row.post_id,
-        received_at=row.clock_start,
+        received_at=row.submitted_at if row.submitted_at is not None else row.clock_start,
         outcome=decided.outcome.value if decided.outcome is not None else None,
         last_visible=decided.last_visible_at,
         first_down=decided.first_down_at,
