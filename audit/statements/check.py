@@ -13,8 +13,9 @@ Every check says only what the audit's own observations prove (see docs/statemen
 - ``visibility``: neither removal nor disabling, for a post seen gone;
 - ``category``: not the criterion's DSA category (nor among the additional ones), for
   violating probes;
-- ``dates``: a content date outside the days from receipt to the first look, or an application
-  date outside the days from the last look that saw the post up to the first that saw it gone.
+- ``dates``: a content date outside the days from sending the post to the first look, or an
+  application date outside the days from the last look that saw the post up to the first that
+  saw it gone.
 
 A check whose premise is not observed (the filing fell between the two looks, say) is not
 counted as checked for that probe.

@@ -7,10 +7,11 @@ Two statements with the probe's puid make it ambiguous.
 
 By attributes (confidence ``attributes``), for probes the audit saw removed and only then: a
 statement is a candidate when its dates fit what the audit saw at day precision (content date
-the day the platform received the post; application date from the day of the last look that
-saw it up to the day of the first that saw it down). Candidates are ranked by how many of
-content type, category, language and source type agree with the probe; a pair is matched only
-when each is the other's single best candidate, and every other tie is reported as ambiguous.
+from the day the post was sent to the day of the first look; application date from the day of
+the last look that saw it up to the day of the first that saw it down). Candidates are ranked
+by how many of content type, category, language and source type agree with the probe; a pair
+is matched only when each is the other's single best candidate, and every other tie is
+reported as ambiguous.
 """
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ def _by_puid(
 def _fits(probe: ObservedProbe, st: Statement) -> bool:
     assert probe.received_at is not None
     assert probe.first_down is not None
-    received = day_of(probe.received_at)
-    if st.content_date is not None and st.content_date != received:
+    sent, first_look = day_of(probe.received_at), day_of(probe.last_visible or probe.first_down)
+    if st.content_date is not None and not sent <= st.content_date <= first_look:
         return False
     low = day_of(probe.last_visible or probe.received_at)
     return low <= st.application_date <= day_of(probe.first_down)
