@@ -9,11 +9,13 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from audit.commands.statements import chosen_template
 from audit.statements.check import check_probe, kind_rates
 from audit.statements.match import match_statements
 from audit.statements.model import FindingKind as K
 from audit.statements.observed import ObservedProbe
 from audit.statements.statement import Statement
+from audit.store import RunRow
 
 DAY = datetime(2025, 7, 2, 10, 0, tzinfo=UTC).timestamp()  # 10:00 UTC
 H = 3600.0
@@ -241,3 +243,53 @@ def test_a_finding_says_how_its_statement_was_matched() -> None:
     assert finding.match == "attributes (category, source_type)"
     (by_puid,) = check_probe(PROACTIVE, Match(wrong, "puid"), False, WINDOW, 1.0).findings
     assert by_puid.match == "puid"
+
+
+def _run(adapter: str, profile: dict[str, object] | None) -> RunRow:
+    return RunRow(
+        run_id="r",
+        created_at=0.0,
+        plan_name="p",
+        plan={},
+        target_name="t",
+        target={"adapter": adapter},
+        pack={},
+        pack_digest="",
+        seed=1,
+        time_scale=1.0,
+        status="finished",
+        finished_at=None,
+        failure=None,
+        profile=profile,
+    )
+
+
+@pytest.mark.parametrize(
+    ("adapter", "profile", "flag", "by_attributes", "expected"),
+    [
+        ("sandbox", None, None, False, "{post_id}"),
+        ("profile", {"statements_puid": "sor-{post_id}"}, None, False, "sor-{post_id}"),
+        ("profile", {}, None, False, None),
+        ("profile", {"statements_puid": "sor-{post_id}"}, "x-{post_id}", False, "x-{post_id}"),
+        ("sandbox", None, None, True, None),
+    ],
+)
+def test_the_puid_template_comes_from_the_flag_the_profile_or_the_sandbox(
+    adapter: str,
+    profile: dict[str, object] | None,
+    flag: str | None,
+    by_attributes: bool,
+    expected: str | None,
+) -> None:
+    assert chosen_template(_run(adapter, profile), flag, by_attributes) == expected
+
+
+def test_a_profile_puid_template_must_name_the_post_id() -> None:
+    from pydantic import ValidationError
+
+    from audit.adapters.profile_model import Profile
+
+    fields = Profile.model_fields["statements_puid"]
+    assert fields.default is None
+    with pytest.raises(ValidationError, match="statements_puid"):
+        Profile.model_validate({"schema_version": 1, "statements_puid": "post-{id}"})

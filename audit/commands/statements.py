@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the commands import what they use in their bodies: --help s
     from audit.store import RunRow
     from audit.workspace import Workspace
 
-__all__ = ["COMMANDS", "section_text"]
+__all__ = ["COMMANDS", "chosen_template", "section_text"]
 
 
 class _Settings(Protocol):
@@ -39,7 +39,8 @@ _PUID = click.option(
     default=None,
     metavar="TEMPLATE",
     help="How the target's post ids map to the puids of its statements, e.g. 'post-{post_id}'. "
-    "Default: '{post_id}' for the reference sandbox; for other targets, match by attributes.",
+    "Default: the target profile's statements_puid, '{post_id}' for the reference sandbox; "
+    "else match by attributes.",
 )
 _BY_ATTRIBUTES = click.option(
     "--by-attributes",
@@ -63,11 +64,16 @@ _WINDOW = click.option(
 )
 
 
-def _template(run: RunRow, template: str | None, by_attributes: bool) -> str | None:
+def chosen_template(run: RunRow, template: str | None, by_attributes: bool) -> str | None:
+    """The puid template: --puid, else the target profile's ``statements_puid``, else the
+    reference sandbox's ``{post_id}``; None (match by attributes) when none is known."""
     if by_attributes:
         return None
     if template is not None:
         return template
+    profiled = (run.profile or {}).get("statements_puid")
+    if isinstance(profiled, str):
+        return profiled
     return "{post_id}" if run.target.get("adapter") == "sandbox" else None
 
 
@@ -141,7 +147,7 @@ def check(
     settings = _settings()
     store = settings.workspace.open()
     run = store.run(run_id)
-    stored = read_file(file, _template(run, puid_template, by_attributes), platform, window)
+    stored = read_file(file, chosen_template(run, puid_template, by_attributes), platform, window)
     for line in stored.bad_rows:
         click.echo(f"bad row: {line}", err=True)
     save_stored(settings.workspace.root, run_id, stored)
@@ -199,7 +205,7 @@ def validate(
     if run_id is not None:
         store = _settings().workspace.open()
         run = store.run(run_id)
-        stored = read_file(file, _template(run, puid_template, by_attributes), None, window)
+        stored = read_file(file, chosen_template(run, puid_template, by_attributes), None, window)
         section = cross_check(run, store.probes(run_id), store.observations(run_id), stored)
         click.echo(section_text(section))
         findings = len(section.findings)
