@@ -204,3 +204,21 @@ def test_diff_shows_each_statements_rate_of_both_runs(
     line = next(n for n in out.splitlines() if "removal seen, no statement of reasons" in n)
     assert line.startswith("note: statements, ")
     assert "within noise, p = 1" in line
+
+
+def test_by_attributes_reports_ambiguity_and_never_guesses(
+    audited: tuple[Path, str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    tmp_path, run_id, dump = audited
+    args = _ws(tmp_path, "statements", "check", run_id, str(dump), "--by-attributes")
+    _, out, _ = cli([*args, "--format", "json"], capsys)
+    section = json.loads((tmp_path / "reports" / run_id / "scorecard.json").read_text())[
+        "statements"
+    ]
+    assert section["matching"] == "attributes"
+    ambiguous = {a["probe_id"] for a in section["ambiguous"]}
+    assert ambiguous  # posts removed the same day with the same attributes cannot be told apart
+    assert "ambiguous: probe" in out
+    assert not ambiguous & {f["probe_id"] for f in section["findings"]}
+    assert all(f["match"].startswith("attributes (") for f in section["findings"] if f["statement"])
+    cli(_ws(tmp_path, "statements", "check", run_id, str(dump)), capsys)  # back to puid
