@@ -129,7 +129,7 @@ def run_demo(store: Store, seed: int, violating: int, controls: int) -> Prepared
 
 def cross_check_statements(store: Store, run_id: str, base_url: str) -> None:
     """Fetch the sandbox's daily dump of statements of reasons and keep it for the run."""
-    from audit.statements.crosscheck import DEFAULT_WINDOW_S, read_file, save_stored
+    from audit.statements.crosscheck import DEFAULT_WINDOW_S, read_file, run_filter, save_stored
 
     workspace = store.path.parent
     dump = workspace / "statements" / f"{run_id}-sor-reference-sandbox-full.zip"
@@ -137,4 +137,6 @@ def cross_check_statements(store: Store, run_id: str, base_url: str) -> None:
     answer = httpx.get(f"{base_url}/api/v1/statements/dump", timeout=30.0)
     answer.raise_for_status()
     dump.write_bytes(answer.content)
-    save_stored(workspace, run_id, read_file(dump, "{post_id}", None, DEFAULT_WINDOW_S))
+    keep = run_filter(store.probes(run_id), store.observations(run_id), "{post_id}", None)
+    stored = read_file(dump, "{post_id}", None, DEFAULT_WINDOW_S, keep)
+    save_stored(workspace, run_id, stored)

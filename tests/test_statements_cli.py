@@ -222,3 +222,26 @@ def test_by_attributes_reports_ambiguity_and_never_guesses(
     assert not ambiguous & {f["probe_id"] for f in section["findings"]}
     assert all(f["match"].startswith("attributes (") for f in section["findings"] if f["statement"])
     cli(_ws(tmp_path, "statements", "check", run_id, str(dump)), capsys)  # back to puid
+
+
+def test_api_json_with_statements_of_other_posts_leaves_them_out(
+    audited: tuple[Path, str, Path], server: ServedSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tmp_path, run_id, dump = audited
+    issued = httpx.get(f"{server.base_url}/api/v1/statements").json()["statements"]
+    foreign = {**issued[0], "puid": "elsewhere-1"}
+    api = tmp_path / "statements.json"
+    api.write_text(json.dumps({"statements": [*issued, foreign]}), encoding="utf-8")
+    cli(_ws(tmp_path, "statements", "check", run_id, str(dump), "--format", "json"), capsys)
+    from_dump = json.loads((tmp_path / "reports" / run_id / "scorecard.json").read_text())
+    code, out, _ = cli(
+        _ws(tmp_path, "statements", "check", run_id, str(api), "--format", "json"), capsys
+    )
+    from_api = json.loads((tmp_path / "reports" / run_id / "scorecard.json").read_text())
+    assert code == 1
+    assert from_api["statements"]["not_about_the_run"] == 1
+    assert from_api["statements"]["rows"] == len(issued) + 1
+    assert "1 about other posts or days" in out
+    kinds = [(f["post_id"], f["kind"]) for f in from_api["statements"]["findings"]]
+    assert kinds == [(f["post_id"], f["kind"]) for f in from_dump["statements"]["findings"]]
+    cli(_ws(tmp_path, "statements", "check", run_id, str(dump)), capsys)  # back to the dump

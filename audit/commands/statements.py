@@ -84,8 +84,9 @@ def _pct(value: float | None) -> str:
 def section_text(section: StatementsSection) -> str:
     """The cross-check for a terminal: the matching, each kind's rate, then each finding."""
     lines = [
-        f"statements: {section.statements_used} usable of {section.rows} rows in "
-        f"{section.source} ({section.bad_rows} bad); matched {section.matched} probes by "
+        f"statements: {section.statements_used} about the run of {section.rows} rows in "
+        f"{section.source} ({section.bad_rows} bad, {section.not_about_the_run} about other "
+        f"posts or days); matched {section.matched} probes by "
         f"{section.matching}, {len(section.ambiguous)} ambiguous, "
         f"{section.unmatched_statements} statements matched no probe",
     ]
@@ -141,13 +142,15 @@ def check(
     Exit codes: 0 no contradiction; 1 some statement contradicts what the audit saw (or a
     removal it saw has none); 2 usage or input error.
     """
-    from audit.statements.crosscheck import read_file, save_stored
+    from audit.statements.crosscheck import read_file, run_filter, save_stored
     from audit.workspace import write_reports
 
     settings = _settings()
     store = settings.workspace.open()
     run = store.run(run_id)
-    stored = read_file(file, chosen_template(run, puid_template, by_attributes), platform, window)
+    template = chosen_template(run, puid_template, by_attributes)
+    keep = run_filter(store.probes(run_id), store.observations(run_id), template, platform)
+    stored = read_file(file, template, platform, window, keep)
     for line in stored.bad_rows:
         click.echo(f"bad row: {line}", err=True)
     save_stored(settings.workspace.root, run_id, stored)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,14 +17,22 @@ from typing import Any
 from audit.errors import InputError
 from audit.packs import Pack
 from audit.statements.check import check_probe, criterion_rates, kind_rates
-from audit.statements.load import read_rows
-from audit.statements.match import match_statements
+from audit.statements.load import iter_rows, normalise
+from audit.statements.match import day_of, match_statements
 from audit.statements.model import Ambiguous, StatementsSection
 from audit.statements.observed import observed_probes
 from audit.statements.statement import Statement, statement_from
 from audit.store import ObservationRow, ProbeRow, RunRow
 
-__all__ = ["Stored", "cross_check", "load_stored", "read_file", "save_stored", "stored_path"]
+__all__ = [
+    "Stored",
+    "cross_check",
+    "load_stored",
+    "read_file",
+    "run_filter",
+    "save_stored",
+    "stored_path",
+]
 
 FORMAT = 1
 DEFAULT_WINDOW_S = 300.0
@@ -40,6 +48,7 @@ class Stored:
     puid_template: str | None
     platform: str | None
     automation_window_s: float
+    skipped: int = 0  # usable rows left out as not about the run (another puid, day, platform)
 
     def statements(self) -> list[Statement]:
         out = []
@@ -52,21 +61,63 @@ class Stored:
 
 
 def read_file(
-    path: Path, puid_template: str | None, platform: str | None, window_s: float
+    path: Path,
+    puid_template: str | None,
+    platform: str | None,
+    window_s: float,
+    keep: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Stored:
-    """The usable rows of ``path`` and one line per bad row."""
+    """The usable rows of ``path`` that ``keep`` accepts, and one line per bad row."""
     if puid_template is not None and "{post_id}" not in puid_template:
         raise InputError(f"--puid must contain {{post_id}} (got {puid_template!r})")
-    records, bad = [], []
-    for row in read_rows(path):
+    records, bad, skipped = [], [], 0
+    for row in iter_rows(path):
         parsed = statement_from(row.label, row.record) if row.record is not None else None
-        if isinstance(parsed, Statement) and row.record is not None:
-            records.append({**row.record, "_label": row.label})
-        else:
+        if not isinstance(parsed, Statement) or row.record is None:
             bad.append(f"{row.label}: {parsed if isinstance(parsed, str) else row.error}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    rows = len(records) + len(bad)
-    return Stored(str(path), digest, rows, bad, records, puid_template, platform, window_s)
+        elif keep is not None and not keep(normalise(row.record)):
+            skipped += 1
+        else:
+            records.append({**row.record, "_label": row.label})
+    digest = _digest(path)
+    rows = len(records) + len(bad) + skipped
+    return Stored(str(path), digest, rows, bad, records, puid_template, platform, window_s, skipped)
+
+
+def _digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def run_filter(
+    rows: Sequence[ProbeRow],
+    observations: dict[str, list[ObservationRow]],
+    puid_template: str | None,
+    platform: str | None,
+) -> Callable[[dict[str, Any]], bool]:
+    """Which statements can be about the run: its probes' puids where they are known, else
+    those applied on a day the run watched (and, with ``platform``, of that platform)."""
+    puids = {
+        puid_template.replace("{post_id}", r.post_id)
+        for r in rows
+        if puid_template and r.post_id is not None
+    }
+    times = [t for r in rows if (t := r.submitted_at) is not None]
+    times += [o.ended_at for history in observations.values() for o in history]
+    first = day_of(min(times)).isoformat() if times else ""
+    last = day_of(max(times)).isoformat() if times else ""
+
+    def keep(record: dict[str, Any]) -> bool:
+        if platform is not None and record.get("platform_name") not in (None, platform):
+            return False
+        if puid_template is not None:
+            return record.get("puid") in puids
+        return first <= str(record.get("application_date", "")) <= last
+
+    return keep
 
 
 def stored_path(workspace: Path, run_id: str) -> Path:
@@ -141,6 +192,7 @@ def cross_check(
         source=Path(stored.source).name,
         sha256=stored.sha256,
         rows=stored.rows,
+        not_about_the_run=stored.skipped,
         bad_rows=len(stored.bad_rows),
         matching="puid" if template else "attributes",
         puid_template=template,

@@ -29,7 +29,7 @@ from typing import Any
 from audit.errors import InputError
 from audit.statements import schema as s
 
-__all__ = ["Row", "normalise", "read_rows"]
+__all__ = ["Row", "iter_rows", "normalise", "read_rows"]
 
 csv.field_size_limit(1 << 24)
 
@@ -132,6 +132,11 @@ def _object_row(item: Any, label: str) -> Row:
 
 def read_rows(path: Path) -> list[Row]:
     """Every record in ``path``, in file order; an unreadable file is an :class:`InputError`."""
+    return list(iter_rows(path))
+
+
+def iter_rows(path: Path) -> Iterator[Row]:
+    """The records of ``path`` one by one (a daily dump can hold millions)."""
     where = str(path)
     try:
         data = path.read_bytes()
@@ -139,11 +144,11 @@ def read_rows(path: Path) -> list[Row]:
         raise InputError(f"cannot read statements file {path} ({exc.strerror})") from None
     name = path.name.lower()
     if name.endswith(".zip"):
-        return list(_zip_rows(data, where))
+        return _zip_rows(data, where)
     if name.endswith(".csv"):
-        return list(_csv_rows(_text(data, where), where))
+        return _csv_rows(_text(data, where), where)
     if name.endswith((".json", ".jsonl", ".ndjson")):
-        return list(_json_rows(_text(data, where), where, not name.endswith(".json")))
+        return _json_rows(_text(data, where), where, not name.endswith(".json"))
     raise InputError(
         f"statements file {path}: expected .zip or .csv (a daily dump or its part), "
         f".json or .jsonl (got {path.suffix or 'no extension'!r})"

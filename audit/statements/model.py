@@ -84,6 +84,7 @@ class StatementsSection(BaseModel):
     sha256: str
     rows: int
     bad_rows: int
+    not_about_the_run: int  # usable rows of another puid, day or platform, left out
     matching: str  # puid | attributes
     puid_template: str | None
     platform: str | None
