@@ -169,7 +169,7 @@ def test_the_statements_section_stays_in_later_scorecards(
     cli(_ws(tmp_path, "statements", "check", run_id, str(dump)), capsys)
     cli(_ws(tmp_path, "report", run_id, "--format", "json", "--quiet"), capsys)
     card = json.loads((tmp_path / "reports" / run_id / "scorecard.json").read_text())
-    assert card["statements"]["source"] == dump.name
+    assert [f["name"] for f in card["statements"]["sources"]] == [dump.name]
     assert card["schema_version"] == "2.1.0"
     assert {r["kind"] for r in card["statements"]["overall"]} >= {"missing_statement", "dates"}
 
@@ -224,24 +224,27 @@ def test_by_attributes_reports_ambiguity_and_never_guesses(
     cli(_ws(tmp_path, "statements", "check", run_id, str(dump)), capsys)  # back to puid
 
 
-def test_api_json_with_statements_of_other_posts_leaves_them_out(
+def test_two_api_json_files_with_a_foreign_statement_give_the_dumps_findings(
     audited: tuple[Path, str, Path], server: ServedSandbox, capsys: pytest.CaptureFixture[str]
 ) -> None:
     tmp_path, run_id, dump = audited
     issued = httpx.get(f"{server.base_url}/api/v1/statements").json()["statements"]
+    half = len(issued) // 2
+    first, second = tmp_path / "day-1.json", tmp_path / "day-2.jsonl"
     foreign = {**issued[0], "puid": "elsewhere-1"}
-    api = tmp_path / "statements.json"
-    api.write_text(json.dumps({"statements": [*issued, foreign]}), encoding="utf-8")
+    first.write_text(json.dumps({"statements": [*issued[:half], foreign]}), encoding="utf-8")
+    second.write_text("\n".join(json.dumps(s) for s in issued[half:]), encoding="utf-8")
     cli(_ws(tmp_path, "statements", "check", run_id, str(dump), "--format", "json"), capsys)
     from_dump = json.loads((tmp_path / "reports" / run_id / "scorecard.json").read_text())
-    code, out, _ = cli(
-        _ws(tmp_path, "statements", "check", run_id, str(api), "--format", "json"), capsys
-    )
+    args = ["statements", "check", run_id, str(first), str(second), "--format", "json"]
+    code, out, _ = cli(_ws(tmp_path, *args), capsys)
     from_api = json.loads((tmp_path / "reports" / run_id / "scorecard.json").read_text())
     assert code == 1
-    assert from_api["statements"]["not_about_the_run"] == 1
-    assert from_api["statements"]["rows"] == len(issued) + 1
+    section = from_api["statements"]
+    assert [f["name"] for f in section["sources"]] == ["day-1.json", "day-2.jsonl"]
+    assert section["not_about_the_run"] == 1
+    assert section["rows"] == len(issued) + 1
     assert "1 about other posts or days" in out
-    kinds = [(f["post_id"], f["kind"]) for f in from_api["statements"]["findings"]]
-    assert kinds == [(f["post_id"], f["kind"]) for f in from_dump["statements"]["findings"]]
+    kinds = sorted((f["post_id"], f["kind"]) for f in section["findings"])
+    assert kinds == sorted((f["post_id"], f["kind"]) for f in from_dump["statements"]["findings"])
     cli(_ws(tmp_path, "statements", "check", run_id, str(dump)), capsys)  # back to the dump

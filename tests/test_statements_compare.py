@@ -7,7 +7,13 @@ import pytest
 
 from audit.compare import diff_runs, statement_notes, trend_of
 from audit.scorecard import Scorecard
-from audit.statements.model import TITLES, FindingKind, KindRate, StatementsSection
+from audit.statements.model import (
+    TITLES,
+    FindingKind,
+    KindRate,
+    StatementSource,
+    StatementsSection,
+)
 from tests.scorecards import gold_scorecard
 
 
@@ -28,8 +34,7 @@ def _with(card: Scorecard, run_id: str, start: str, missing: int, of: int) -> Sc
         level=0.95,
     )
     section = StatementsSection(
-        source="dump.zip",
-        sha256="0" * 64,
+        sources=[StatementSource(name="dump.zip", sha256="0" * 64, rows=of)],
         rows=of,
         bad_rows=0,
         not_about_the_run=0,

@@ -33,6 +33,9 @@ def _settings() -> _Settings:
 
 
 _SOURCE = click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+_SOURCES = click.argument(
+    "files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False)
+)
 _PUID = click.option(
     "--puid",
     "puid_template",
@@ -83,9 +86,10 @@ def _pct(value: float | None) -> str:
 
 def section_text(section: StatementsSection) -> str:
     """The cross-check for a terminal: the matching, each kind's rate, then each finding."""
+    files = ", ".join(f.name for f in section.sources)
     lines = [
         f"statements: {section.statements_used} about the run of {section.rows} rows in "
-        f"{section.source} ({section.bad_rows} bad, {section.not_about_the_run} about other "
+        f"{files} ({section.bad_rows} bad, {section.not_about_the_run} about other "
         f"posts or days); matched {section.matched} probes by "
         f"{section.matching}, {len(section.ambiguous)} ambiguous, "
         f"{section.unmatched_statements} statements matched no probe",
@@ -117,7 +121,7 @@ def statements() -> None:
 
 @statements.command("check")
 @click.argument("run_id")
-@_SOURCE
+@_SOURCES
 @_PUID
 @_BY_ATTRIBUTES
 @_PLATFORM
@@ -125,16 +129,16 @@ def statements() -> None:
 @formats_option()
 def check(
     run_id: str,
-    file: Path,
+    files: tuple[Path, ...],
     puid_template: str | None,
     by_attributes: bool,
     platform: str | None,
     window: float,
     formats: list[str],
 ) -> None:
-    """Load FILE's statements for RUN_ID, match them to its probes, report contradictions.
+    """Load the statements in FILES for RUN_ID, match them to its probes, report contradictions.
 
-    FILE is a daily dump of the Transparency Database (full or light .zip, or one CSV part),
+    Each FILE is a daily dump of the Transparency Database (full or light .zip, or one CSV part),
     JSON as its API returns (.json, .jsonl) or a platform's export in those shapes. Each bad row
     is reported in one line and left out. The statements are kept in the workspace, and every
     scorecard of the run from now on has a statements section; the scorecards are written now.
@@ -142,7 +146,7 @@ def check(
     Exit codes: 0 no contradiction; 1 some statement contradicts what the audit saw (or a
     removal it saw has none); 2 usage or input error.
     """
-    from audit.statements.crosscheck import read_file, run_filter, save_stored
+    from audit.statements.crosscheck import read_files, run_filter, save_stored
     from audit.workspace import write_reports
 
     settings = _settings()
@@ -150,7 +154,7 @@ def check(
     run = store.run(run_id)
     template = chosen_template(run, puid_template, by_attributes)
     keep = run_filter(store.probes(run_id), store.observations(run_id), template, platform)
-    stored = read_file(file, template, platform, window, keep)
+    stored = read_files(files, template, platform, window, keep)
     for line in stored.bad_rows:
         click.echo(f"bad row: {line}", err=True)
     save_stored(settings.workspace.root, run_id, stored)

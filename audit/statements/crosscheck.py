@@ -19,7 +19,7 @@ from audit.packs import Pack
 from audit.statements.check import check_probe, criterion_rates, kind_rates
 from audit.statements.load import iter_rows, normalise
 from audit.statements.match import day_of, match_statements
-from audit.statements.model import Ambiguous, StatementsSection
+from audit.statements.model import Ambiguous, StatementSource, StatementsSection
 from audit.statements.observed import observed_probes
 from audit.statements.statement import Statement, statement_from
 from audit.store import ObservationRow, ProbeRow, RunRow
@@ -29,6 +29,7 @@ __all__ = [
     "cross_check",
     "load_stored",
     "read_file",
+    "read_files",
     "run_filter",
     "save_stored",
     "stored_path",
@@ -40,8 +41,7 @@ DEFAULT_WINDOW_S = 300.0
 
 @dataclass(frozen=True)
 class Stored:
-    source: str
-    sha256: str
+    sources: list[dict[str, Any]]  # each file read: its path, sha256 and rows
     rows: int
     bad_rows: list[str]
     records: list[dict[str, Any]]  # usable rows, each with its "_label"
@@ -68,20 +68,37 @@ def read_file(
     keep: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Stored:
     """The usable rows of ``path`` that ``keep`` accepts, and one line per bad row."""
+    return read_files([path], puid_template, platform, window_s, keep)
+
+
+def read_files(
+    paths: Sequence[Path],
+    puid_template: str | None,
+    platform: str | None,
+    window_s: float,
+    keep: Callable[[dict[str, Any]], bool] | None = None,
+) -> Stored:
+    """The usable rows of every file in ``paths`` (the days of a run, say)."""
     if puid_template is not None and "{post_id}" not in puid_template:
         raise InputError(f"--puid must contain {{post_id}} (got {puid_template!r})")
-    records, bad, skipped = [], [], 0
-    for row in iter_rows(path):
-        parsed = statement_from(row.label, row.record) if row.record is not None else None
-        if not isinstance(parsed, Statement) or row.record is None:
-            bad.append(f"{row.label}: {parsed if isinstance(parsed, str) else row.error}")
-        elif keep is not None and not keep(normalise(row.record)):
-            skipped += 1
-        else:
-            records.append({**row.record, "_label": row.label})
-    digest = _digest(path)
-    rows = len(records) + len(bad) + skipped
-    return Stored(str(path), digest, rows, bad, records, puid_template, platform, window_s, skipped)
+    records: list[dict[str, Any]] = []
+    bad: list[str] = []
+    sources: list[dict[str, Any]] = []
+    skipped = 0
+    for path in paths:
+        rows = 0
+        for row in iter_rows(path):
+            rows += 1
+            parsed = statement_from(row.label, row.record) if row.record is not None else None
+            if not isinstance(parsed, Statement) or row.record is None:
+                bad.append(f"{row.label}: {parsed if isinstance(parsed, str) else row.error}")
+            elif keep is not None and not keep(normalise(row.record)):
+                skipped += 1
+            else:
+                records.append({**row.record, "_label": row.label})
+        sources.append({"name": str(path), "sha256": _digest(path), "rows": rows})
+    total = sum(int(source["rows"]) for source in sources)
+    return Stored(sources, total, bad, records, puid_template, platform, window_s, skipped)
 
 
 def _digest(path: Path) -> str:
@@ -189,8 +206,12 @@ def cross_check(
     levels = {c.id: c.confidence for c in pack.criteria}
     level = min(levels.values(), default=0.95)
     return StatementsSection(
-        source=Path(stored.source).name,
-        sha256=stored.sha256,
+        sources=[
+            StatementSource(
+                name=Path(str(f["name"])).name, sha256=str(f["sha256"]), rows=int(f["rows"])
+            )
+            for f in stored.sources
+        ],
         rows=stored.rows,
         not_about_the_run=stored.skipped,
         bad_rows=len(stored.bad_rows),

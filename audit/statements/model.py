@@ -12,6 +12,7 @@ __all__ = [
     "FindingKind",
     "KindRate",
     "StatementFinding",
+    "StatementSource",
     "StatementsSection",
 ]
 
@@ -79,9 +80,16 @@ class Ambiguous(BaseModel):
     statements: list[str]
 
 
-class StatementsSection(BaseModel):
-    source: str
+class StatementSource(BaseModel):
+    """One file the statements were read from."""
+
+    name: str
     sha256: str
+    rows: int
+
+
+class StatementsSection(BaseModel):
+    sources: list[StatementSource]
     rows: int
     bad_rows: int
     not_about_the_run: int  # usable rows of another puid, day or platform, left out
