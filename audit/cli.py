@@ -129,6 +129,10 @@ def demo(c: Context, seed: int, violating: int, controls: int) -> None:
     )
     prepared = run_demo(c.workspace.open(), seed, violating, controls)
     code = _report_and_exit(c, prepared.run_id, list(FORMATS))
+    click.echo(
+        "Statements of reasons: the sandbox's daily dump (it misreports a few on purpose) is "
+        "cross-checked in the scorecard's section; see docs/statements.md."
+    )
     click.echo(f"(`platform-audit run` would exit with {code} for this result)")
 
 

@@ -211,14 +211,39 @@ def rate_test(
     alpha = round(1.0 - confidence, 10)
     if a.n == 0 or b.n == 0:
         return RateTest(test="none", p_value=None, alpha=alpha, significant=False)
-    k_a, k_b = a.successes + a_extra, b.successes + b_extra
-    table = np.array([[k_a, k_b], [a.n - k_a, b.n - k_b]])
-    if a.n + b.n <= BOSCHLOO_MAX_N:
+    name, p = exact_p(a.successes + a_extra, a.n, b.successes + b_extra, b.n)
+    return RateTest(test=name, p_value=p, alpha=alpha, significant=p < alpha)
+
+
+def exact_p(k_a: int, n_a: int, k_b: int, n_b: int) -> tuple[str, float]:
+    """The two-sided exact test (Boschloo; Fisher for large samples) that k_a/n_a and k_b/n_b
+    differ: its name and p-value."""
+    table = np.array([[k_a, k_b], [n_a - k_a, n_b - k_b]])
+    if n_a + n_b <= BOSCHLOO_MAX_N:
         name, p = "Boschloo exact", float(boschloo_exact(table, alternative="two-sided").pvalue)
     else:
         name, p = "Fisher exact", float(fisher_exact(table, alternative="two-sided").pvalue)
-    p = 1.0 if math.isnan(p) else min(1.0, p)
-    return RateTest(test=name, p_value=p, alpha=alpha, significant=p < alpha)
+    return name, 1.0 if math.isnan(p) else min(1.0, p)
+
+
+def statement_notes(before: Scorecard, after: Scorecard) -> list[str]:
+    """For each statements finding checked in both runs: its rate in each and whether they
+    differ beyond noise (the same exact test, at the runs' statements level)."""
+    if before.statements is None or after.statements is None:
+        return []
+    notes = []
+    earlier = {r.kind: r for r in before.statements.overall if r.checked}
+    for rate in after.statements.overall:
+        old = earlier.get(rate.kind)
+        if old is None or not rate.checked:
+            continue
+        _, p = exact_p(old.found, old.checked, rate.found, rate.checked)
+        beyond = "a change beyond noise" if p < 1.0 - rate.level else "within noise"
+        notes.append(
+            f"statements, {rate.title}: {old.found}/{old.checked} → {rate.found}/{rate.checked} "
+            f"({beyond}, p = {p:.3g})"
+        )
+    return notes
 
 
 def _worst_share(cell: RateCell) -> float:
@@ -352,6 +377,7 @@ def diff_runs(before: Scorecard, after: Scorecard) -> RunDiff:
         )
         for cid in order
     ]
+    notes += statement_notes(before, after)
     return RunDiff(before=run_ref(before), after=run_ref(after), changes=changes, notes=notes)
 
 
@@ -426,6 +452,8 @@ def trend_of(cards: Sequence[Scorecard]) -> Trend:
     for card in ordered:
         ids += [c.id for c in card.criteria if c.id not in ids]
     series = [_series(cid, ordered) for cid in ids]
+    for earlier, later in pairwise(ordered):
+        notes += [f"{later.run_id}: {n}" for n in statement_notes(earlier, later)]
     return Trend(
         plan_name=ordered[-1].plan_name,
         target=targets[0],

@@ -10,6 +10,9 @@ Two steps, both against the reference sandbox (a simulator) served over real HTT
 2. The **audit**: every criterion with clean, variant and banner-image probes, plus an arm of
    probes carrying the evasion the search found. Its scorecard shows removal rates per variant
    and per modality, and the minimal evasion with its evidence from this run.
+3. The **statements of reasons** the sandbox published for its decisions (its daily dump, with a
+   little misreporting configured: :data:`DEMO_MISREPORTING`) are cross-checked against the
+   run, so the scorecard has its statements section (see docs/statements.md).
 """
 
 from __future__ import annotations
@@ -37,6 +40,13 @@ SEARCH_SETTINGS = SearchSettings(clean=8, screen=4, confirm=0, budget=40)
 VARIANT_SHARE = 0.35  # of the text probes outside the evasion arm
 IMAGE_SHARE = 0.2
 EVASION_ARM = 12  # probes per criterion carrying the evasion the search found
+# the demo platform misreports some of its statements of reasons, so the cross-check shows
+DEMO_MISREPORTING = {
+    "missing": 0.05,
+    "wrong_automation": 0.05,
+    "wrong_source": 0.05,
+    "wrong_category": 0.05,
+}
 
 
 def demo_plan(
@@ -74,7 +84,8 @@ def demo_plan(
 
 def sandbox_config(seed: int | None = None, speedup: float = 1.0) -> SandboxConfig:
     config = load_sandbox_config(default_config_path())
-    update: dict[str, object] = {"time_scale": DEMO_TIME_SCALE * speedup}
+    statements = config.statements.model_copy(update=DEMO_MISREPORTING)
+    update: dict[str, object] = {"time_scale": DEMO_TIME_SCALE * speedup, "statements": statements}
     if seed is not None:
         update["seed"] = seed
     return config.model_copy(update=update)
@@ -115,4 +126,20 @@ def run_demo(store: Store, seed: int, violating: int, controls: int) -> Prepared
         (prepared,) = create_runs(store, plan, None, clock)
         with Progress(prepared.probes, f"run {prepared.run_id}") as progress:
             asyncio.run(execute_run(store, prepared.run_id, clock, progress=progress.update))
+        cross_check_statements(store, prepared.run_id, server.base_url)
     return prepared
+
+
+def cross_check_statements(store: Store, run_id: str, base_url: str) -> None:
+    """Fetch the sandbox's daily dump of statements of reasons and keep it for the run."""
+    from audit.statements.crosscheck import DEFAULT_WINDOW_S, read_file, run_filter, save_stored
+
+    workspace = store.path.parent
+    dump = workspace / "statements" / f"{run_id}-sor-reference-sandbox-full.zip"
+    dump.parent.mkdir(parents=True, exist_ok=True)
+    answer = httpx.get(f"{base_url}/api/v1/statements/dump", timeout=30.0)
+    answer.raise_for_status()
+    dump.write_bytes(answer.content)
+    keep = run_filter(store.probes(run_id), store.observations(run_id), "{post_id}", None)
+    stored = read_file(dump, "{post_id}", None, DEFAULT_WINDOW_S, keep)
+    save_stored(workspace, run_id, stored)

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from audit.arms import EvasionFinding
 from audit.findings import Standing
+from audit.statements.model import StatementsSection
 from audit.stats import OverRemovalVerdict, Verdict
 
 __all__ = [
@@ -181,3 +182,5 @@ class Scorecard(BaseModel):
     signing_key: str | None = None  # fingerprint of the Ed25519 key that signs the run's bundle
     evasions: list[EvasionFinding] = []
     look_views: LookViews | None = None
+    # statements of reasons cross-checked against the run (`platform-audit statements check`)
+    statements: StatementsSection | None = None

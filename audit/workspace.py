@@ -12,6 +12,7 @@ from audit.evidence.keys import workspace_key
 from audit.evidence.ledger import GENESIS
 from audit.render import render_formats
 from audit.scorecard import Scorecard, build_scorecard
+from audit.statements.crosscheck import cross_check, load_stored
 from audit.store import Store
 
 __all__ = ["Workspace", "cyclic_gc_paused", "scorecard_for", "write_reports"]
@@ -56,14 +57,15 @@ def scorecard_for(store: Store, run_id: str) -> Scorecard:
         run = store.run(run_id)
         seq, head = store.last_exchange(run_id)
         key = workspace_key(store.path.parent).fingerprint
-        return build_scorecard(
-            run,
-            store.probes(run_id),
-            store.observations(run_id),
-            (seq, head or GENESIS),
-            key,
-            store.media_sent(run_id),
+        probes, observations = store.probes(run_id), store.observations(run_id)
+        card = build_scorecard(
+            run, probes, observations, (seq, head or GENESIS), key, store.media_sent(run_id)
         )
+        stored = load_stored(store.path.parent, run_id)
+        if stored is None:
+            return card
+        section = cross_check(run, probes, observations, stored)
+        return card.model_copy(update={"statements": section})
 
 
 def write_reports(

@@ -18,6 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "audit"
 
 _COMMAND_LINE = ("audit.cli", "audit.commands", "audit.__main__")
+_CROSS_CHECK = tuple(
+    f"audit.statements.{m}"
+    for m in ("rules", "load", "statement", "observed", "match", "check", "crosscheck", "model")
+)
 _REPORTING = ("audit.scorecard", "audit.render", "audit.charts", "audit.evidence.bundle")
 
 
@@ -71,6 +75,23 @@ CONTRACTS = (
             *_REPORTING,
             *_COMMAND_LINE,
         ),
+    ),
+    Forbidden(
+        "the statements schema is data at the bottom: the sandbox emits statements with it",
+        ("audit.statements.schema",),
+        ("audit",),
+    ),
+    Forbidden(
+        "the sandbox emits statements with their schema and dump layout only, never the "
+        "cross-check that judges them (nor does the dump layout)",
+        ("audit.sandbox", "audit.statements.dump"),
+        _CROSS_CHECK,
+    ),
+    Forbidden(
+        "the statements cross-check sits beside the statistics: below the reports and the "
+        "command line, never driving a run",
+        ("audit.statements",),
+        (*_REPORTING, "audit.runner", "audit.workspace", "audit.adapters", *_COMMAND_LINE),
     ),
     Forbidden(
         "manifest, archive and re-derivation sit below the bundle",

@@ -140,11 +140,15 @@ class ServedSandbox:
 
 
 @contextmanager
-def served_sandbox(seed: int, time_scale: float) -> Iterator[ServedSandbox]:
-    """``platform-audit sandbox serve`` as a subprocess on a free loopback port."""
+def served_sandbox(
+    seed: int, time_scale: float, config: Path | None = None
+) -> Iterator[ServedSandbox]:
+    """``platform-audit sandbox serve`` as a subprocess on a free loopback port (with the
+    moderation configuration ``config``, else the bundled one)."""
     port = free_port()
     command = audit_command(Path("unused"), "sandbox", "serve", "--port", str(port))
     command += ["--seed", str(seed), "--time-scale", str(time_scale)]
+    command += ["--config", str(config)] if config is not None else []
     process = subprocess.Popen(
         command, env=process_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

@@ -458,6 +458,12 @@ class Profile(_Strict):
     notice: NoticeSpec | None = None
     order: NoticeSpec | None = Field(default=None, description="Defaults to 'notice'.")
     withdraw: WithdrawSpec
+    statements_puid: str | None = Field(
+        default=None,
+        pattern=r"\{post_id\}",
+        description="How the platform's DSA statements of reasons name a post: a template on "
+        "{post_id}, e.g. 'post-{post_id}' (read by `platform-audit statements check`).",
+    )
     withdraw_removed: bool = Field(
         default=True,
         description="Withdraw a post the platform removed but still serves (e.g. a removal "

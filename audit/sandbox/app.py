@@ -8,6 +8,8 @@ tested end to end against a real HTTP server. API (JSON):
     GET    /api/v1/posts/{id}            200 visible | 410 removed | 404 withdrawn/unknown
     POST   /api/v1/posts/{id}/reports    {"kind": "notice"|"order", "reason"}         202
     DELETE /api/v1/posts/{id}            204 (the author withdraws the post)
+    GET    /api/v1/statements            200 {"statements": [...]}: statements of reasons issued
+    GET    /api/v1/statements/dump       200 zip: a daily dump (?date=YYYY-MM-DD, ?variant=light)
     GET    /_sandbox/health              200 {"status": "ok", "simulator": true}
     GET    /_sandbox/truth               ground truth of every post (for tests and demos)
 
@@ -65,6 +67,8 @@ from audit.sandbox.moderation import (
     decide_post,
 )
 from audit.sandbox.state import SandboxStateFile
+from audit.sandbox.statements import issued_statements, statement_truth
+from audit.statements.dump import dump_name, dump_zip
 
 __all__ = ["SandboxPlatform", "create_app"]
 
@@ -229,6 +233,7 @@ class SandboxPlatform:
                 for p in self.posts.values()
             ],
             "blocked": self.blocked,
+            "statements": statement_truth(self.config, self.posts.values(), now),
         }
 
 
@@ -390,6 +395,28 @@ def create_app(
         platform.changed(post)
         return Response(status_code=204)
 
+    async def statements(request: Request) -> Response:
+        if not authorised(request):
+            return _error(401, "unauthorised", "missing or wrong bearer token")
+        issued = issued_statements(config, platform.posts.values(), platform.clock.now())
+        return JSONResponse({"statements": issued})
+
+    async def statements_dump(request: Request) -> Response:
+        if not authorised(request):
+            return _error(401, "unauthorised", "missing or wrong bearer token")
+        day = request.query_params.get("date")
+        light = request.query_params.get("variant", "full") == "light"
+        now = platform.clock.now()
+        issued = issued_statements(config, platform.posts.values(), now)
+        chosen = [r for r in issued if day is None or str(r["created_at"]).startswith(day)]
+        day = day or str(utc_iso(now))[:10]
+        name = dump_name(config.statements.platform_name, day, light)
+        return Response(
+            dump_zip(chosen, config.statements.platform_name, day, light),
+            media_type="application/zip",
+            headers={"content-disposition": f'attachment; filename="{name}.zip"'},
+        )
+
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok", "simulator": True})
 
@@ -403,6 +430,8 @@ def create_app(
             Route("/api/v1/posts/{post_id}", get_post, methods=["GET"]),
             Route("/api/v1/posts/{post_id}", delete_post, methods=["DELETE"]),
             Route("/api/v1/posts/{post_id}/reports", report_post, methods=["POST"]),
+            Route("/api/v1/statements", statements, methods=["GET"]),
+            Route("/api/v1/statements/dump", statements_dump, methods=["GET"]),
             Route("/_sandbox/health", health, methods=["GET"]),
             Route("/_sandbox/truth", truth, methods=["GET"]),
         ]

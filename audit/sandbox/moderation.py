@@ -45,6 +45,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from audit.durations import parse_duration
+from audit.sandbox.statements import StatementSettings
 from audit.video import PLAIN_VIDEO, VIDEO_VARIANTS, VideoStyle
 from audit.yamlio import load_yaml_file, validation_error
 
@@ -178,6 +179,8 @@ class SandboxConfig(_Strict):
         if self.token is not None and self.token in self.observer_tokens:
             raise ValueError("'observer_tokens' must not hold the author's 'token'")
         return self
+
+    statements: StatementSettings = StatementSettings()  # how decisions are reported
 
     def rule_for(self, text: str) -> ModerationRule | None:
         for rule in self.rules:

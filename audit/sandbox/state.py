@@ -41,8 +41,9 @@ CREATE TABLE IF NOT EXISTS openings (seq INTEGER PRIMARY KEY, at REAL NOT NULL);
 
 
 def config_digest(config: SandboxConfig) -> str:
-    """A digest of the settings that decide fates (the token is left out)."""
-    settings = config.model_dump(mode="json", exclude={"token"})
+    """A digest of the settings that decide fates (the token and how decisions are reported,
+    ``statements``, are left out)."""
+    settings = config.model_dump(mode="json", exclude={"token", "statements"})
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
