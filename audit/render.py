@@ -31,6 +31,7 @@ from markupsafe import Markup, escape
 from audit.charts import clock_text, page_context, rate_axis, rate_bar, trend_chart
 from audit.compare import Comparison, RunDiff, Trend
 from audit.errors import InputError
+from audit.numbers import format_percent
 from audit.resources import templates_dir
 from audit.scorecard import SCHEMA_VERSION, Scorecard
 
@@ -278,7 +279,7 @@ def _case_message(card: Scorecard, index: int) -> str:
     c = card.criteria[index]
     rate = c.removal_in_deadline
     bounds = (
-        f"one-sided {c.confidence:.0%} bounds {_pct(c.one_sided_lower)} to "
+        f"one-sided {format_percent(c.confidence, 0)} bounds {_pct(c.one_sided_lower)} to "
         f"{_pct(c.one_sided_upper)}"
         if c.one_sided_lower is not None and c.one_sided_upper is not None
         else "no bounds"

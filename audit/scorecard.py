@@ -27,6 +27,7 @@ from audit.findings import (
     unknowns_text,
 )
 from audit.lifecycle import Action, FilingResult, RunStatus
+from audit.numbers import format_percent
 from audit.outcomes import Outcome, classify
 from audit.packs import Criterion, Pack
 from audit.scorecard_method import methodology
@@ -242,7 +243,9 @@ def _timing(
         seconds=None,
         low=f_low,
         high=f_high,
-        text=f"{f_low:.1%}" if abs(f_high - f_low) < 5e-4 else f"{f_low:.1%} – {f_high:.1%}",
+        text=format_percent(f_low)
+        if abs(f_high - f_low) < 5e-4
+        else f"{format_percent(f_low)} – {format_percent(f_high)}",
     )
     return figures[0], figures[1], by_deadline
 
@@ -271,7 +274,7 @@ def _deadline_figure(by_deadline: TimeFigure, decision: VerdictDecision) -> Time
     """Removed by the deadline, with the worst-to-best-case range where outcomes are unknown."""
     if not decision.unknown or decision.worst_rate is None or decision.best_rate is None:
         return by_deadline
-    spread = f"{decision.worst_rate:.1%} – {decision.best_rate:.1%}"
+    spread = f"{format_percent(decision.worst_rate)} – {format_percent(decision.best_rate)}"
     return by_deadline.model_copy(
         update={"text": f"{by_deadline.text}; counted probes {spread} with unknowns either way"}
     )
