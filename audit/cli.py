@@ -166,11 +166,14 @@ def run(
     from collections import Counter
 
     from audit.clock import SystemClock
+    from audit.commands.outlook import run_outlook, time_scale_warnings
     from audit.plan import load_plan
     from audit.plan_checks import sample_warnings
     from audit.runner import create_runs
 
     plan = load_plan(plan_path)
+    for line in time_scale_warnings(plan):
+        click.echo(f"warning: {line}", err=True)
     store = c.workspace.open()
     clock = SystemClock()
     prepared = create_runs(store, plan, plan_path, clock, allow_production=allow_production)
@@ -189,7 +192,7 @@ def run(
     for item in prepared:
         click.echo(
             f"run {item.run_id}: {item.probes} probes, pack {item.pack.pack.id}, "
-            f"target {item.target.name}"
+            f"target {item.target.name}; {run_outlook(store, item.run_id, plan.time_scale)}"
         )
         if detach:
             continue

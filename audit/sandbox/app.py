@@ -8,7 +8,7 @@ tested end to end against a real HTTP server. API (JSON):
     GET    /api/v1/posts/{id}            200 visible | 410 removed | 404 withdrawn/unknown
     POST   /api/v1/posts/{id}/reports    {"kind": "notice"|"order", "reason"}         202
     DELETE /api/v1/posts/{id}            204 (the author withdraws the post)
-    GET    /_sandbox/health              200 {"status": "ok", "simulator": true}
+    GET    /_sandbox/health              200 {"status": "ok", "simulator": true, "time_scale": 3600}
     GET    /_sandbox/truth               ground truth of every post (for tests and demos)
 
 State. By default the state lives in memory. With a state file (``create_app(..., state_path=)``,
@@ -335,7 +335,8 @@ def create_app(
         return Response(status_code=204)
 
     async def health(_: Request) -> Response:
-        return JSONResponse({"status": "ok", "simulator": True})
+        scale = platform.config.time_scale  # so a client can check its plan compresses alike
+        return JSONResponse({"status": "ok", "simulator": True, "time_scale": scale})
 
     async def truth(_: Request) -> Response:
         return JSONResponse(platform.truth())
