@@ -131,8 +131,11 @@ def _indented(value: object, level: int, parts: list[str]) -> None:
 
 
 # Markdown ---------------------------------------------------------------------------------
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&])")
-_MD_LINE_START = re.compile(r"^(\s*)(?:([-=])|(\d+)([.)]))")
+# "(" and ")" make a link only after "]", which is escaped: left as written, for readable text
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#+!|~&])")
+# a leading "-" or "=" (a list item, a heading's rule) and "1." or "1)" only where it opens an
+# ordered list (followed by a space or the end): "1.0.0" stays as written, never "1\.0.0"
+_MD_LINE_START = re.compile(r"^(\s*)(?:([-=])|(\d+)([.)])(?=\s|$))")
 
 
 def _md_prose(text: object) -> str:
