@@ -127,8 +127,8 @@ def demo(c: Context, seed: int, violating: int, controls: int) -> None:
         f"Demo: pack vn-superstition against the reference sandbox (a simulator); time compressed "
         f"{DEMO_TIME_SCALE:g}x, so each 24 h deadline lasts {86400 / DEMO_TIME_SCALE:g} s."
     )
-    prepared = run_demo(c.workspace.open(), seed, violating, controls)
-    code = _report_and_exit(c, prepared.run_id, list(FORMATS))
+    done = run_demo(c.workspace.open(), seed, violating, controls, click.echo)
+    code = _report_and_exit(c, done.audit.run_id, list(FORMATS))
     click.echo(f"(`platform-audit run` would exit with {code} for this result)")
 
 
@@ -340,6 +340,11 @@ def runs(c: Context) -> None:
         click.echo(
             f"{r.run_id}  {r.status:<9} {done}/{total} probes  plan {r.plan_name}  "
             f"pack {r.pack['pack']['id']}  target {r.target_name}  created {utc_iso(r.created_at)}"
+            + (
+                "  (a round of the demo's evasion search, its step 1)"
+                if r.plan_name == "demo-evasion"
+                else ""
+            )
         )
 
 
