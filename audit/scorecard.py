@@ -30,6 +30,7 @@ from audit.lifecycle import Action, FilingResult, RunStatus
 from audit.numbers import format_percent
 from audit.outcomes import Outcome, classify
 from audit.packs import Criterion, Pack
+from audit.scorecard_annex import build_annex
 from audit.scorecard_method import methodology
 from audit.scorecard_model import (
     SCHEMA_VERSION,
@@ -538,6 +539,7 @@ def build_scorecard(
     pending = [j.row for j in judged if j.outcome is None]
     starts = [r.submitted_at for r in rows if r.submitted_at is not None]
     counts = Counter(j.outcome.value if j.outcome else "pending" for j in judged)
+    filings = _filings(rows, observations)
     return Scorecard(
         schema_version=SCHEMA_VERSION,
         tool_version=__version__,
@@ -574,12 +576,15 @@ def build_scorecard(
         overall_rule=_overall_rule(cards),
         exit_code=exit_code_for(overall, standing),
         counts=dict(sorted(counts.items())),
-        filings=_filings(rows, observations),
+        filings=filings,
         criteria=cards,
         methodology=methodology(run.time_scale),
         probes=[_evidence(j) for j in judged],
         ledger_entries=ledger[0],
         ledger_head=ledger[1],
+        annex=build_annex(
+            run, [(j.row, j.outcome, j.reason) for j in judged], cards, standing, filings, ledger
+        ),
         signing_key=signing_key,
         evasions=_evasions(pack, by_criterion),
     )

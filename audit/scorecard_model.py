@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from audit.arms import EvasionFinding
 from audit.findings import Standing
+from audit.scorecard_annex import MethodAnnex
 from audit.stats import OverRemovalVerdict, Verdict
 
 __all__ = [
@@ -164,3 +165,4 @@ class Scorecard(BaseModel):
     ledger_head: str
     signing_key: str | None = None  # fingerprint of the Ed25519 key that signs the run's bundle
     evasions: list[EvasionFinding] = []
+    annex: MethodAnnex | None = None  # the methodology annex (audit.scorecard_annex)
