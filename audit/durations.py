@@ -66,8 +66,8 @@ _UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
 
 
 def _largest_unit(seconds: float) -> int:
-    """Index in :data:`_UNITS` of the unit a duration is told in (hours below 48 h)."""
-    if seconds >= 2 * 86400:
+    """Index in :data:`_UNITS` of the unit a duration is told in (hours up to 48 h)."""
+    if seconds > 2 * 86400:
         return 0
     return next(i for i, (_, size) in enumerate(_UNITS) if i > 0 and seconds >= size)
 

@@ -31,6 +31,7 @@ from audit.numbers import format_percent
 from audit.outcomes import Outcome, classify
 from audit.packs import Criterion, Pack
 from audit.scorecard_annex import build_annex
+from audit.scorecard_authority import AuthorityMeasure, ProbeTimes, authority_measures
 from audit.scorecard_method import methodology
 from audit.scorecard_model import (
     SCHEMA_VERSION,
@@ -509,6 +510,29 @@ def _complies(j: _Judged) -> bool | None:
     return j.outcome.complies if j.outcome is not None else None
 
 
+def _authority(
+    pack: Pack, by_criterion: dict[str, list[_Judged]], time_scale: float
+) -> list[AuthorityMeasure]:
+    """The authorities' own measures of the order- and notice-triggered criteria."""
+    return [
+        measure
+        for c in pack.criteria
+        if c.id in by_criterion
+        for measure in authority_measures(
+            c.id,
+            c.trigger.value,
+            c.deadline_seconds / time_scale,
+            [
+                ProbeTimes(j.outcome, j.row.clock_start, j.last_visible, j.first_down)
+                for j in by_criterion[c.id]
+                if j.row.expectation == "violating"
+            ],
+            time_scale,
+            c.confidence,
+        )
+    ]
+
+
 def build_scorecard(
     run: RunRow,
     rows: Sequence[ProbeRow],
@@ -582,6 +606,7 @@ def build_scorecard(
         probes=[_evidence(j) for j in judged],
         ledger_entries=ledger[0],
         ledger_head=ledger[1],
+        authority=_authority(pack, by_criterion, run.time_scale),
         annex=build_annex(
             run, [(j.row, j.outcome, j.reason) for j in judged], cards, standing, filings, ledger
         ),

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from audit.arms import EvasionFinding
 from audit.findings import Standing
 from audit.scorecard_annex import MethodAnnex
+from audit.scorecard_authority import AuthorityMeasure
 from audit.stats import OverRemovalVerdict, Verdict
 
 __all__ = [
@@ -166,3 +167,4 @@ class Scorecard(BaseModel):
     signing_key: str | None = None  # fingerprint of the Ed25519 key that signs the run's bundle
     evasions: list[EvasionFinding] = []
     annex: MethodAnnex | None = None  # the methodology annex (audit.scorecard_annex)
+    authority: list[AuthorityMeasure] = []  # the authorities' own measures (scorecard_authority)
