@@ -23,7 +23,7 @@ __all__ = [
     "TimeFigure",
 ]
 
-SCHEMA_VERSION = "2.0.0"
+SCHEMA_VERSION = "2.1.0"
 
 
 class Rate(BaseModel):
