@@ -13,9 +13,10 @@ Two steps, both against the reference sandbox (a simulator) served over real HTT
 Both steps are reproducible for a seed: each starts a fresh simulator (nothing of another demo
 is on it), so the probes' ids, which the simulator draws every decision from, are keyed by the
 seed instead of the run id (``probe_key`` of :func:`create_runs`). The same seed gives the same
-search, the same evasion arm and the same audit, in any workspace; only removals within a
-fraction of a second of a deadline can fall either side of it. The search's rounds are stored
-as runs of plan ``demo-evasion`` and printed as step 1.
+search, the same evasion arm and the same outcomes, in any workspace; only removals within a
+fraction of a second of a deadline can fall either side of it, and the looks' times (hence the
+time-to-removal figures) follow the run. The search's rounds are stored as runs of plan
+``demo-evasion`` and printed as step 1.
 """
 
 from __future__ import annotations
