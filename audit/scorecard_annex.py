@@ -166,7 +166,17 @@ def _criteria(cards: Sequence[CriterionCard]) -> list[AnnexCriterion]:
     ]
 
 
-_NOT_SENT = {"never submitted", "submission failed (platform fault)"}
+# the kind of deviation each cause of an unknown outcome is (audit.findings names the causes)
+_KINDS = {
+    "never submitted": "probes not sent",
+    "submission failed (platform fault)": "probes not sent: retries beyond budget",
+    "notice not filed": "filing failed: retries beyond budget",
+    "order not filed": "filing failed: retries beyond budget",
+    "no usable look at the deadline (platform fault)": "window missed: no usable look at it",
+    "removed at an undecided time around the deadline": "window missed: removal between looks",
+    "interrupted submission (tool restart)": "run interrupted",
+    "still pending": "not yet measured",
+}
 Judged = tuple[ProbeRow, Outcome | None, str]  # a probe, its outcome as judged, and why
 
 
@@ -179,7 +189,7 @@ def _unknown_deviations(judged: Sequence[Judged]) -> list[Deviation]:
     )
     deviations = []
     for cause, count in sorted(causes.items(), key=lambda kv: (-kv[1], kv[0])):
-        kind = "probes not sent" if cause in _NOT_SENT else "outcome not measured"
+        kind = _KINDS.get(cause, "outcome not measured")
         deviations.append(Deviation(kind=kind, count=count, detail=cause))
     return deviations
 
