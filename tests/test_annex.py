@@ -5,6 +5,7 @@ every deviation that happened — and none where there was none."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
 
@@ -14,9 +15,11 @@ import pytest
 from audit.clock import VirtualClock
 from audit.errors import TargetUnreachable
 from audit.evidence.bundle import export_bundle
+from audit.findings import Standing
+from audit.outcomes import Outcome
 from audit.render import render_html, render_markdown
 from audit.runner import create_runs, execute_run
-from audit.scorecard_annex import REGULATION, plan_digest
+from audit.scorecard_annex import REGULATION, build_annex, plan_digest
 from audit.store import Store
 from audit.workspace import scorecard_for
 from tests.conftest import VirtualAudit, virtual_plan
@@ -70,3 +73,22 @@ def test_probes_never_sent_after_an_outage_are_listed(tmp_path: Path) -> None:
     markdown = render_markdown(card)
     assert "| probes not sent | 15 | never submitted |" in markdown
     store.close()
+
+
+def test_posts_after_the_window_and_a_compressed_clock_are_listed(
+    virtual_audit: VirtualAudit,
+) -> None:
+    store, run_id = virtual_audit.store, virtual_audit.run_id
+    run = store.run(run_id)
+    rows = store.probes(run_id)
+    closes = run.created_at + 3600.0  # the virtual plan's window: PT1H at time scale 1
+    late = [dataclasses.replace(rows[0], submitted_at=closes + 7200.0), *rows[1:]]
+    judged = [(row, Outcome(row.outcome) if row.outcome else None, "") for row in late]
+    card = scorecard_for(store, run_id)
+    annex = build_annex(run, judged, card.criteria, Standing.FINAL, card.filings, (1, "h"))
+    (missed,) = [d for d in annex.deviations if d.kind == "windows missed"]
+    assert missed.count == 1 and "up to 2 h (platform time) late" in missed.detail
+    scaled = dataclasses.replace(run, time_scale=10.0)
+    annex = build_annex(scaled, judged[1:], card.criteria, Standing.FINAL, card.filings, (1, "h"))
+    found = {d.kind: d for d in annex.deviations}
+    assert found["time scale"].detail.startswith("every deadline and window divided by 10")
