@@ -127,8 +127,8 @@ def demo(c: Context, seed: int, violating: int, controls: int) -> None:
         f"Demo: pack vn-superstition against the reference sandbox (a simulator); time compressed "
         f"{DEMO_TIME_SCALE:g}x, so each 24 h deadline lasts {86400 / DEMO_TIME_SCALE:g} s."
     )
-    prepared = run_demo(c.workspace.open(), seed, violating, controls)
-    code = _report_and_exit(c, prepared.run_id, list(FORMATS))
+    done = run_demo(c.workspace.open(), seed, violating, controls, click.echo)
+    code = _report_and_exit(c, done.audit.run_id, list(FORMATS))
     click.echo(
         "Statements of reasons: the sandbox's daily dump (it misreports a few on purpose) is "
         "cross-checked in the scorecard's section; see docs/statements.md."
@@ -170,11 +170,14 @@ def run(
     from collections import Counter
 
     from audit.clock import SystemClock
+    from audit.commands.outlook import run_outlook, time_scale_warnings
     from audit.plan import load_plan
     from audit.plan_checks import sample_warnings
     from audit.runner import create_runs
 
     plan = load_plan(plan_path)
+    for line in time_scale_warnings(plan):
+        click.echo(f"warning: {line}", err=True)
     store = c.workspace.open()
     clock = SystemClock()
     prepared = create_runs(store, plan, plan_path, clock, allow_production=allow_production)
@@ -193,7 +196,7 @@ def run(
     for item in prepared:
         click.echo(
             f"run {item.run_id}: {item.probes} probes, pack {item.pack.pack.id}, "
-            f"target {item.target.name}"
+            f"target {item.target.name}; {run_outlook(store, item.run_id, plan.time_scale)}"
         )
         if detach:
             continue
@@ -341,6 +344,11 @@ def runs(c: Context) -> None:
         click.echo(
             f"{r.run_id}  {r.status:<9} {done}/{total} probes  plan {r.plan_name}  "
             f"pack {r.pack['pack']['id']}  target {r.target_name}  created {utc_iso(r.created_at)}"
+            + (
+                "  (a round of the demo's evasion search, its step 1)"
+                if r.plan_name == "demo-evasion"
+                else ""
+            )
         )
 
 

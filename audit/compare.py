@@ -47,10 +47,18 @@ BOSCHLOO_MAX_N = 400  # above this many probes in both runs together, Fisher's t
 Direction = Literal["better", "worse", "changed", "same"]
 
 
+def run_label(target: str, run_id: str, period_start_utc: str | None) -> str:
+    """A run's name where several appear together: its target, its id and the date it began,
+    so two runs on the same target are told apart."""
+    date = f", {period_start_utc[:10]}" if period_start_utc else ""
+    return f"{target} (run {run_id}{date})"
+
+
 class RunRef(BaseModel):
     """Which run a column or point is."""
 
     run_id: str
+    label: str  # target + run id + date, distinct for every run
     plan_name: str
     target: str
     pack_id: str
@@ -66,6 +74,7 @@ class RateCell(BaseModel):
 
     run_id: str
     target: str
+    label: str  # target + run id + date, distinct for every run
     period_start_utc: str | None
     verdict: Verdict
     successes: int
@@ -171,6 +180,7 @@ class Trend(BaseModel):
 def run_ref(card: Scorecard) -> RunRef:
     return RunRef(
         run_id=card.run_id,
+        label=run_label(card.target["name"], card.run_id, card.period_start_utc),
         plan_name=card.plan_name,
         target=card.target["name"],
         pack_id=str(card.pack["id"]),
@@ -187,6 +197,7 @@ def rate_cell(card: Scorecard, c: CriterionCard) -> RateCell:
     return RateCell(
         run_id=card.run_id,
         target=card.target["name"],
+        label=run_label(card.target["name"], card.run_id, card.period_start_utc),
         period_start_utc=card.period_start_utc,
         verdict=c.verdict,
         successes=rate.successes,

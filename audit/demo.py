@@ -1,6 +1,7 @@
 """The demo: the bundled pack against the embedded reference sandbox, on a compressed clock.
 
-Two steps, both against the reference sandbox (a simulator) served over real HTTP:
+Two steps, both against the reference sandbox (a simulator) served over real HTTP, and a
+cross-check of what the sandbox reported:
 
 1. A small **minimal evasion search** (:mod:`audit.evasion`) for VN-SUP-01, whose clean probes
    the sandbox removes: it screens the simplest text variants in rounds of ordinary runs. The
@@ -10,14 +11,24 @@ Two steps, both against the reference sandbox (a simulator) served over real HTT
 2. The **audit**: every criterion with clean, variant and banner-image probes, plus an arm of
    probes carrying the evasion the search found. Its scorecard shows removal rates per variant
    and per modality, and the minimal evasion with its evidence from this run.
-3. The **statements of reasons** the sandbox published for its decisions (its daily dump, with a
-   little misreporting configured: :data:`DEMO_MISREPORTING`) are cross-checked against the
-   run, so the scorecard has its statements section (see docs/statements.md).
+Then the **statements of reasons** the sandbox published for its decisions (its daily dump,
+with a little misreporting configured: :data:`DEMO_MISREPORTING`) are cross-checked against the
+run, so the scorecard has its statements section (see docs/statements.md).
+
+Both steps are reproducible for a seed: each starts a fresh simulator (nothing of another demo
+is on it), so the probes' ids, which the simulator draws every decision from, are keyed by the
+seed instead of the run id (``probe_key`` of :func:`create_runs`). The same seed gives the same
+search, the same evasion arm and the same outcomes, in any workspace; only removals within a
+fraction of a second of a deadline can fall either side of it, and the looks' times (hence the
+time-to-removal figures) follow the run. The search's rounds are stored as runs of plan
+``demo-evasion`` and printed as step 1.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import httpx
 
@@ -31,7 +42,7 @@ from audit.sandbox.server import SandboxServer
 from audit.store import Store
 from audit.ui import Progress
 
-__all__ = ["DEMO_TIME_SCALE", "SEARCH_SPEEDUP", "demo_plan", "run_demo"]
+__all__ = ["DEMO_TIME_SCALE", "SEARCH_SPEEDUP", "DemoRun", "demo_plan", "run_demo"]
 
 DEMO_TIME_SCALE = 3600.0  # one hour of platform time per second: a 24 h deadline lasts 24 s
 SEARCH_SPEEDUP = 4.0  # the search's sandbox runs four times faster still: 6 s per 24 h
@@ -101,7 +112,9 @@ def search_evasion(
     """The demo's evasion search for VN-SUP-01's text variants against a sandbox at the
     search's speed."""
     plan = demo_plan(base_url, seed, 1, 0, time_scale=DEMO_TIME_SCALE * SEARCH_SPEEDUP)
-    rounds = PlanRounds(store, plan, SEARCH_CRITERION, clock, transport=transport)
+    rounds = PlanRounds(
+        store, plan, SEARCH_CRITERION, clock, transport=transport, probe_key=f"demo-{seed}-evasion"
+    )
     search = EvasionSearch(rounds.criterion, rounds, SEARCH_SETTINGS, modalities=["text"])
     return asyncio.run(search.run())
 
@@ -114,20 +127,43 @@ def evasion_arms(finding: EvasionFinding | None, violating: int) -> dict[str, in
     return {"+".join(finding.variants): size}
 
 
-def run_demo(store: Store, seed: int, violating: int, controls: int) -> PreparedRun:
+@dataclass(frozen=True)
+class DemoRun:
+    """What the demo did: the search's result (its rounds are runs too) and the audit's run."""
+
+    search: SearchResult
+    audit: PreparedRun
+
+
+def run_demo(
+    store: Store, seed: int, violating: int, controls: int, say: Callable[[str], None]
+) -> DemoRun:
+    """The two steps, each announced through ``say`` as it starts and ends."""
     clock = SystemClock()
     with (
         SandboxServer(sandbox_config(), clock) as server,
         SandboxServer(sandbox_config(speedup=SEARCH_SPEEDUP), clock) as fast,
     ):
+        say(
+            f"Step 1 of 2: minimal evasion search for {SEARCH_CRITERION}, in rounds stored as "
+            f"runs of plan demo-evasion, against a second simulator compressed "
+            f"{DEMO_TIME_SCALE * SEARCH_SPEEDUP:g}x"
+        )
         search = search_evasion(store, fast.base_url, seed, clock)
+        rounds = ", ".join(r.run_id for r in search.rounds) or "none"
+        say(f"  {search.describe()}; rounds: {rounds}")
         arms = evasion_arms(search.finding, violating)
+        arm = next(iter(arms.items()), None)
+        say(
+            "Step 2 of 2: the audit"
+            + (f", with an arm of {arm[1]} probes a criterion carrying {arm[0]}" if arm else "")
+        )
         plan = demo_plan(server.base_url, seed, violating, controls, arms)
-        (prepared,) = create_runs(store, plan, None, clock)
+        (prepared,) = create_runs(store, plan, None, clock, probe_key=f"demo-{seed}")
         with Progress(prepared.probes, f"run {prepared.run_id}") as progress:
             asyncio.run(execute_run(store, prepared.run_id, clock, progress=progress.update))
         cross_check_statements(store, prepared.run_id, server.base_url)
-    return prepared
+    return DemoRun(search, prepared)
 
 
 def cross_check_statements(store: Store, run_id: str, base_url: str) -> None:

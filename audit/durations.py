@@ -45,21 +45,31 @@ def parse_duration(text: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """Human-readable duration: ``24 h``, ``1 h 30 min``, ``45 s``, ``7 d``."""
+    """Human-readable duration in one style everywhere: ``24 h``, ``1 h 30 min``, ``45 s``,
+    ``7 d``, ``2 d 6 h``.
+
+    Hours up to 48 h (a "24 h" deadline reads as the law writes it, never "1 d"), days beyond.
+    At most two adjacent units, the second rounded: ``2 h 1 min``, never ``2 h 43 s``.
+    """
     if seconds < 0:
         return "-" + format_duration(-seconds)
     if seconds < 60:
         return f"{seconds:.3g} s"
-    units = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
-    parts: list[str] = []
-    rest = round(seconds)
-    for name, size in units:
-        count, rest = divmod(rest, size)
-        if count:
-            parts.append(f"{count} {name}")
-        if len(parts) == 2:
-            break
-    return " ".join(parts)
+    index = _largest_unit(seconds)
+    index = _largest_unit(round(seconds / _UNITS[index + 1][1]) * _UNITS[index + 1][1])
+    (big, big_size), (small, small_size) = _UNITS[index], _UNITS[index + 1]
+    count, rest = divmod(round(seconds / small_size), big_size // small_size)
+    return f"{count} {big}" + (f" {rest} {small}" if rest else "")
+
+
+_UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
+
+
+def _largest_unit(seconds: float) -> int:
+    """Index in :data:`_UNITS` of the unit a duration is told in (hours up to 48 h)."""
+    if seconds > 2 * 86400:
+        return 0
+    return next(i for i, (_, size) in enumerate(_UNITS) if i > 0 and seconds >= size)
 
 
 def _checked(value: str) -> str:

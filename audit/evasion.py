@@ -219,9 +219,13 @@ class PlanRounds:
         target: str | None = None,
         allow_production: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
+        probe_key: str | None = None,
     ) -> None:
+        """``probe_key``: see :func:`create_runs`; each round's probes get it with the round's
+        number, so a search against a fresh simulator is the same for the same seed."""
         self.store, self.clock = store, clock
         self._source, self._allow, self._transport = plan_source, allow_production, transport
+        self._probe_key = probe_key
         pack_ref, self.criterion = _find_criterion(plan, criterion_id, plan_source)
         self.plan = _restricted(plan, pack_ref, criterion_id, target)
 
@@ -232,8 +236,9 @@ class PlanRounds:
         size = clean + sum(arms.values())
         sample = Sample(violating_per_criterion=size, controls_per_criterion=0, variant_arms=arms)
         plan = self.plan.model_copy(update={"seed": seed, "sample": sample})
+        key = None if self._probe_key is None else f"{self._probe_key}-round-{number}"
         (prepared,) = create_runs(
-            self.store, plan, self._source, self.clock, allow_production=self._allow
+            self.store, plan, self._source, self.clock, allow_production=self._allow, probe_key=key
         )
         await execute_run(self.store, prepared.run_id, self.clock, transport=self._transport)
         card = scorecard_for(self.store, prepared.run_id)

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 from audit.lifecycle import RunStatus
+from audit.numbers import format_percent
 from audit.outcomes import Outcome
 from audit.stats import Verdict
 
@@ -143,8 +144,9 @@ def overall_rule(criteria: int, alphas: list[float], holm: list[str], failing: i
         f"1 - confidence. The overall NON_COMPLIANT flag (exit code 1) is raised by any of the "
         f"{criteria} criteria, unadjusted, because each is its own legal obligation; for a "
         "platform meeting every threshold its family-wise false-alarm rate is at most "
-        f"{family:.0%} (the sum of the criteria's 1 - confidence). Under Holm's step-down "
-        f"adjustment (family-wise rate at most {min(alphas):.0%}), {len(holm)} of the {failing} "
+        f"{format_percent(family, 0)} (the sum of the criteria's 1 - confidence). Under Holm's "
+        f"step-down adjustment (family-wise rate at most {format_percent(min(alphas), 0)}), "
+        f"{len(holm)} of the {failing} "
         "criteria found NON_COMPLIANT on removal remain so"
         + (f": {', '.join(holm)}." if holm else ".")
     )

@@ -23,20 +23,32 @@ from audit.errors import InputError
 from audit.polling import PollingPolicy
 from audit.yamlio import load_yaml_file, validation_error
 
-__all__ = ["Observer", "Plan", "Sample", "Schedule", "SecretRef", "Target", "load_plan"]
+__all__ = [
+    "Observer",
+    "Plan",
+    "Sample",
+    "Schedule",
+    "SecretRef",
+    "Target",
+    "load_plan",
+    "plan_json_schema",
+]
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # attribute docstrings become the descriptions in schemas/plan.schema.json
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class SecretRef(_Strict):
     """Where a secret comes from: an environment variable or a file, never the plan itself."""
 
     env: str | None = None
+    """Name of the environment variable holding the secret."""
     file: Path | None = None
+    """File holding the secret (relative to the plan file); surrounding whitespace is dropped."""
 
     @model_validator(mode="after")
     def _one_source(self) -> SecretRef:
@@ -99,7 +111,9 @@ class ActionLimits(_Strict):
     """How one action may use the target: its own requests per second and its attempts."""
 
     rate_limit: float | None = Field(default=None, gt=0)
+    """Requests per second for this action, on top of the target's rate_limit."""
     attempts: int | None = Field(default=None, ge=1, le=20)
+    """Attempts per request of this action (retries + 1), overriding the profile's."""
 
 
 class Target(_Strict):
@@ -112,23 +126,39 @@ class Target(_Strict):
     """
 
     name: Annotated[str, Field(pattern=_NAME)]
+    """The target's name in run ids, scorecards and the evidence; unique within the plan."""
     adapter: Literal["sandbox", "profile"] = "sandbox"
+    """How to speak to the platform: the reference sandbox's API, or a target profile."""
     profile: str | None = None
+    """Target profile: a built-in name (sandbox, matrix, mastodon) or a YAML file relative to
+    the plan; implies adapter: profile."""
     base_url: Annotated[str, Field(pattern=r"^https?://[^\s/]+")]
+    """The platform API's base URL (http or https)."""
     environment: Literal["sandbox", "production"] = "sandbox"
+    """A production target is refused unless the run is given --allow-production."""
     token_env: str | None = None
+    """Environment variable holding the bearer token (read at run time, never stored)."""
     token_file: Path | None = None
+    """File holding the bearer token, relative to the plan file."""
     variables: dict[str, str] = Field(default_factory=dict)
+    """Values of the profile's variables, overriding the profile's defaults."""
     secrets: dict[str, SecretRef] = Field(default_factory=dict)
+    """The profile's secrets, each an environment variable or a file; never the value itself."""
     rate_limit: float | None = Field(default=50.0, gt=0)
+    """Requests per second to this target, all actions together (null: no limit)."""
     timeout: float = Field(default=30.0, gt=0, le=600)
+    """Seconds one request may take before it counts as a timeout (a fault, retried)."""
     concurrency: int = Field(default=16, ge=1, le=1024)
+    """Requests in flight at once."""
     verify_tls: bool = True
-    # per action: a rate limit of its own (on top of rate_limit) and its attempts, overriding
-    # the profile's; e.g. a platform that limits posting but not looking
+    """Check the target's TLS certificate."""
     actions: dict[ActionName, ActionLimits] = Field(default_factory=dict)
-    # who makes the status looks; without one they are made with the author's credentials
+    """Per action (submit, upload, processing, lookup, status, observe, notice, order,
+    withdraw): a rate limit of its own (on top of rate_limit) and its attempts, overriding the
+    profile's; e.g. a platform that limits posting but not looking."""
     observer: Observer | None = None
+    """Who makes the status looks (anonymous, or a second account); without one they are made
+    with the author's credentials, and the methodology says so."""
 
     def action_limits(self) -> dict[str, tuple[float | None, int | None]]:
         """``actions`` as the HTTP client takes them: action -> (rate limit, attempts)."""
@@ -258,12 +288,21 @@ class Sample(_Strict):
     """
 
     violating_per_criterion: int = Field(default=60, ge=1, le=1_000_000)
+    """Violating probes per criterion (59 is the least that can show 95 % at 95 % confidence
+    with no failure: see `platform-audit plan-size`)."""
     controls_per_criterion: int = Field(default=20, ge=0, le=1_000_000)
+    """Benign control probes per criterion, for the over-removal finding."""
     variant_share: float = Field(default=0.0, ge=0, le=1)
+    """Share of the violating text probes outside the arms that carry one declared variant."""
     variant_arms: dict[str, Annotated[int, Field(ge=1, le=1_000_000)]] = Field(default_factory=dict)
+    """Variant or composition (teencode+spacing) -> violating text probes carrying exactly it,
+    counted within violating_per_criterion."""
     image_share: float = Field(default=0.0, ge=0, le=1)
+    """Share of the probes outside the arms posted as a banner image (criteria declaring it)."""
     speech_share: float = Field(default=0.0, ge=0, le=1)
+    """Share of the probes outside the arms posted as speech (criteria declaring it)."""
     video_share: float = Field(default=0.0, ge=0, le=1)
+    """Share of the probes outside the arms posted as a short video (criteria declaring it)."""
 
     @model_validator(mode="after")
     def _shares_fit(self) -> Sample:
@@ -282,28 +321,49 @@ class Sample(_Strict):
 
 
 class Schedule(_Strict):
+    """When probes are posted, and when a recurring plan runs again."""
+
     submission_window: IsoDuration = "PT10M"
+    """Submissions are spread evenly over this platform-time window (divided by time_scale)."""
     jitter: float = Field(default=0.5, ge=0, le=1)
+    """How far, as a share of one slot, each submission may move from its even slot."""
     cron: str | None = None
+    """A five-field cron expression (UTC): `poll` starts a new run at each slot."""
 
 
 class Plan(_Strict):
+    """Packs, targets, sample sizes, seed, schedule and polling: what a run executes."""
+
     name: Annotated[str, Field(pattern=_NAME)]
+    """The plan's name: in run ids, `runs`, `trend PLAN_NAME` and recurring slots."""
     packs: list[str] = Field(min_length=1)
+    """Criteria packs: bundled ids (vn-superstition) or paths relative to the plan file."""
     criteria: list[str] | None = None
+    """A subset of the packs' criteria ids (null: every criterion)."""
     targets: list[Target] = Field(min_length=1)
+    """Platforms to audit: one run per (pack, target)."""
     seed: int = Field(default=0, ge=-(2**63), lt=2**63)  # stored as a 64-bit integer
+    """Same seed, same probes, schedule and looks."""
     sample: Sample = Sample()
+    """How many probes per criterion, and in what form."""
     schedule: Schedule = Schedule()
+    """When probes are posted."""
     polling: PollingPolicy = PollingPolicy()
+    """When and how often each probe is looked at."""
     grace: float = Field(default=0.25, ge=0, le=10)
+    """After the deadline, keep looking for this share of it, to tell late from never."""
     time_scale: float = Field(default=1.0, gt=0)
-    # overrides every pack's floor on the measured share of planned violating probes
+    """Divide every deadline and window by this (1 for a real audit; match the sandbox's
+    --time-scale); a scorecard of a compressed run says so."""
     min_measured_share: float | None = Field(default=None, gt=0, le=1)
+    """Overrides every pack's floor on the share of planned violating probes that must be
+    measured for a verdict other than INCONCLUSIVE (null: the pack's, 0.9 by default)."""
     notice_reason: str = "This post offers a prohibited service under {instrument}, {article}."
-    # wall-clock time without a working answer from the target after which a run ends (failed,
-    # with the reason); default: 5 % of the shortest deadline as run, at least 30 s
+    """The reason sent with each notice or order; {instrument} and {article} are the
+    criterion's legal reference."""
     give_up_after: IsoDuration | None = None
+    """Wall-clock time without a working answer from the target after which a run ends
+    (failed, with the reason); null: 5 % of the shortest deadline as run, at least 30 s."""
 
     @field_validator("targets")
     @classmethod
@@ -334,3 +394,14 @@ def load_plan(path: Path) -> Plan:
 
 def plan_dump(plan: Plan) -> dict[str, Any]:
     return plan.model_dump(mode="json")
+
+
+def plan_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a plan file (``schemas/plan.schema.json``), from the model."""
+    schema = PlanFile.model_json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://platform-audit.invalid/schemas/plan.schema.json",
+        "title": "platform-audit plan",
+        **{k: v for k, v in schema.items() if k != "title"},
+    }

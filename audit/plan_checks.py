@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 
+from audit.numbers import format_percent
 from audit.packs import Criterion, Pack, load_pack, resolve_pack
 from audit.plan import Plan
 from audit.stats import exact_lower_bound, most_unknowns_tolerated
@@ -100,6 +101,6 @@ def criterion_lines(plan: Plan, packs: list[Pack]) -> list[str]:
             lines.append(
                 f"{pack.pack.id} {criterion.id}: {planned} violating probes at threshold "
                 f"{criterion.threshold:g}, confidence {criterion.confidence:g}, measured-share "
-                f"floor {share:.0%}: {reach}"
+                f"floor {format_percent(share, 0)}: {reach}"
             )
     return lines

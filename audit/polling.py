@@ -49,15 +49,24 @@ LEAD_MIN = 0.05  # seconds, at least
 
 
 class PollingPolicy(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """When and how often each probe is looked at (see the module's text)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     requests: int = Field(default=16, ge=3, le=10_000)
+    """Status looks per probe, including the one at the deadline and the grace looks."""
     first: float = Field(default=0.01, gt=0, lt=1)
+    """The first look, as a share of the deadline; later looks follow a geometric grid."""
     grace_polls: int = Field(default=1, ge=0, le=100)
-    # None: the last look before the deadline is placed from the measured lateness (see above)
+    """Looks after the deadline, during the plan's grace, to tell late from never."""
     margin: float | None = Field(default=None, ge=0, lt=0.5)
+    """How long before the deadline the last look before it starts, as a share of the
+    deadline; null: placed from the target's measured lateness."""
     min_margin_seconds: float = Field(default=0.25, ge=0)
+    """With margin: at least this many seconds before the deadline."""
     jitter: Jitter = "phase"
+    """phase: each probe's grid slides by one random factor; each: every look moves on its
+    own; none: every probe has the same grid."""
 
     @field_validator("jitter", mode="before")
     @classmethod

@@ -31,6 +31,7 @@ from markupsafe import Markup, escape
 from audit.charts import clock_text, page_context, rate_axis, rate_bar, trend_chart
 from audit.compare import Comparison, RunDiff, Trend
 from audit.errors import InputError
+from audit.numbers import format_percent
 from audit.resources import templates_dir
 from audit.scorecard import SCHEMA_VERSION, Scorecard
 
@@ -130,8 +131,11 @@ def _indented(value: object, level: int, parts: list[str]) -> None:
 
 
 # Markdown ---------------------------------------------------------------------------------
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~&])")
-_MD_LINE_START = re.compile(r"^(\s*)(?:([-=])|(\d+)([.)]))")
+# "(" and ")" make a link only after "]", which is escaped: left as written, for readable text
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#+!|~&])")
+# a leading "-" or "=" (a list item, a heading's rule) and "1." or "1)" only where it opens an
+# ordered list (followed by a space or the end): "1.0.0" stays as written, never "1\.0.0"
+_MD_LINE_START = re.compile(r"^(\s*)(?:([-=])|(\d+)([.)])(?=\s|$))")
 
 
 def _md_prose(text: object) -> str:
@@ -278,7 +282,7 @@ def _case_message(card: Scorecard, index: int) -> str:
     c = card.criteria[index]
     rate = c.removal_in_deadline
     bounds = (
-        f"one-sided {c.confidence:.0%} bounds {_pct(c.one_sided_lower)} to "
+        f"one-sided {format_percent(c.confidence, 0)} bounds {_pct(c.one_sided_lower)} to "
         f"{_pct(c.one_sided_upper)}"
         if c.one_sided_lower is not None and c.one_sided_upper is not None
         else "no bounds"

@@ -69,10 +69,11 @@ def check_target_allowed(target: Target, allow_production: bool) -> None:
 
 
 def _probe_rows(
-    run_id: str, plan: Plan, pack: Pack, target: Target, start: float
+    run_id: str, plan: Plan, pack: Pack, target: Target, start: float, probe_key: str | None
 ) -> list[ProbeRow]:
     size = SampleSize.from_sample(plan.sample)
-    probes = synthesize(pack, plan.seed, size, run_key=run_id, criteria=plan.criteria)
+    key = probe_key or run_id
+    probes = synthesize(pack, plan.seed, size, run_key=key, criteria=plan.criteria)
     if not probes:
         raise InputError(
             f"plan {plan.name}: pack {pack.pack.id} yields no probes for the chosen criteria"
@@ -137,12 +138,18 @@ def create_runs(
     *,
     allow_production: bool = False,
     slot: float | None = None,
+    probe_key: str | None = None,
 ) -> list[PreparedRun]:
     """One run per (pack, target) of the plan, with its probes planned in the store.
 
     With ``slot`` (a cron slot of a recurring plan, see :mod:`audit.schedule`) each run claims
     the slot for its pack and target in the same transaction; a run another process already
     made for that slot is left out, so two pollers never start the same scheduled run twice.
+
+    Probe ids (the idempotency keys the platform sees) derive from the run id, so they never
+    collide across runs on one platform. ``probe_key`` replaces the run id there, for a
+    platform that lives only as long as one run (the demo's embedded sandbox): the same plan,
+    seed and key then give the same ids, hence the same decisions of the seeded simulator.
     """
     try:
         packs = _checked_packs(plan, plan_source, allow_production)
@@ -154,7 +161,7 @@ def create_runs(
             now = clock.now()
             run_id = _run_id(now, plan, pack, target)
             try:
-                rows = _probe_rows(run_id, plan, pack, target, now)
+                rows = _probe_rows(run_id, plan, pack, target, now, probe_key)
                 profile = _profile_of(target)
                 _check_modalities(plan, target, profile, rows)
             except InputError as exc:

@@ -27,8 +27,11 @@ from audit.findings import (
     unknowns_text,
 )
 from audit.lifecycle import Action, FilingResult, RunStatus
+from audit.numbers import format_percent
 from audit.outcomes import Outcome, classify
 from audit.packs import Criterion, Pack
+from audit.scorecard_annex import build_annex
+from audit.scorecard_authority import AuthorityMeasure, ProbeTimes, authority_measures
 from audit.scorecard_method import methodology
 from audit.scorecard_model import (
     SCHEMA_VERSION,
@@ -262,7 +265,9 @@ def _timing(
         seconds=None,
         low=f_low,
         high=f_high,
-        text=f"{f_low:.1%}" if abs(f_high - f_low) < 5e-4 else f"{f_low:.1%} – {f_high:.1%}",
+        text=format_percent(f_low)
+        if abs(f_high - f_low) < 5e-4
+        else f"{format_percent(f_low)} – {format_percent(f_high)}",
     )
     return figures[0], figures[1], by_deadline
 
@@ -291,7 +296,7 @@ def _deadline_figure(by_deadline: TimeFigure, decision: VerdictDecision) -> Time
     """Removed by the deadline, with the worst-to-best-case range where outcomes are unknown."""
     if not decision.unknown or decision.worst_rate is None or decision.best_rate is None:
         return by_deadline
-    spread = f"{decision.worst_rate:.1%} – {decision.best_rate:.1%}"
+    spread = f"{format_percent(decision.worst_rate)} – {format_percent(decision.best_rate)}"
     return by_deadline.model_copy(
         update={"text": f"{by_deadline.text}; counted probes {spread} with unknowns either way"}
     )
@@ -533,6 +538,29 @@ def _complies(j: _Judged) -> bool | None:
     return j.outcome.complies if j.outcome is not None else None
 
 
+def _authority(
+    pack: Pack, by_criterion: dict[str, list[_Judged]], time_scale: float
+) -> list[AuthorityMeasure]:
+    """The authorities' own measures of the order- and notice-triggered criteria."""
+    return [
+        measure
+        for c in pack.criteria
+        if c.id in by_criterion
+        for measure in authority_measures(
+            c.id,
+            c.trigger.value,
+            c.deadline_seconds / time_scale,
+            [
+                ProbeTimes(j.outcome, j.row.clock_start, j.last_visible, j.first_down)
+                for j in by_criterion[c.id]
+                if j.row.expectation == "violating"
+            ],
+            time_scale,
+            c.confidence,
+        )
+    ]
+
+
 def build_scorecard(
     run: RunRow,
     rows: Sequence[ProbeRow],
@@ -570,6 +598,7 @@ def build_scorecard(
     starts = [r.submitted_at for r in rows if r.submitted_at is not None]
     counts = Counter(j.outcome.value if j.outcome else "pending" for j in judged)
     views = look_views(run.target, observations)
+    filings = _filings(rows, observations)
     return Scorecard(
         schema_version=SCHEMA_VERSION,
         tool_version=__version__,
@@ -606,7 +635,7 @@ def build_scorecard(
         overall_rule=_overall_rule(cards),
         exit_code=exit_code_for(overall, standing),
         counts=dict(sorted(counts.items())),
-        filings=_filings(rows, observations),
+        filings=filings,
         criteria=cards,
         methodology=methodology(
             run.time_scale,
@@ -616,6 +645,10 @@ def build_scorecard(
         probes=[_evidence(j) for j in judged],
         ledger_entries=ledger[0],
         ledger_head=ledger[1],
+        authority=_authority(pack, by_criterion, run.time_scale),
+        annex=build_annex(
+            run, [(j.row, j.outcome, j.reason) for j in judged], cards, standing, filings, ledger
+        ),
         signing_key=signing_key,
         evasions=_evasions(pack, by_criterion),
         look_views=views,

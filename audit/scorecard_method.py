@@ -39,6 +39,9 @@ _METHOD = (
     "is unknown but whose looks bound a removal time, are censored at what was seen. The "
     "distribution of time to removal is Turnbull's nonparametric maximum-likelihood estimate; "
     "median and 90th percentile carry bootstrap intervals.",
+    "The methodology annex ties these rules to this run: the plan frozen when the run was "
+    "created (its digest is in the signed evidence manifest), each criterion's threshold and "
+    "confidence, the sampling, the procedures as run, and every deviation from the plan.",
 )
 
 

@@ -7,6 +7,8 @@ from pydantic import BaseModel
 
 from audit.arms import EvasionFinding
 from audit.findings import Standing
+from audit.scorecard_annex import MethodAnnex
+from audit.scorecard_authority import AuthorityMeasure
 from audit.statements.model import StatementsSection
 from audit.stats import OverRemovalVerdict, Verdict
 
@@ -184,3 +186,5 @@ class Scorecard(BaseModel):
     look_views: LookViews | None = None
     # statements of reasons cross-checked against the run (`platform-audit statements check`)
     statements: StatementsSection | None = None
+    annex: MethodAnnex | None = None  # the methodology annex (audit.scorecard_annex)
+    authority: list[AuthorityMeasure] = []  # the authorities' own measures (scorecard_authority)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TextIO
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
@@ -19,6 +20,7 @@ from rich.table import Table
 from audit.clock import utc_iso
 from audit.durations import format_duration
 from audit.engine import ProgressEvent
+from audit.numbers import format_percent
 from audit.scorecard import Scorecard
 
 __all__ = ["Progress", "print_summary"]
@@ -168,39 +170,102 @@ def _bounds(lower: float | None, upper: float | None) -> str:
     """The one-sided exact bounds the verdict is decided on."""
     if lower is None or upper is None:
         return "–"
-    return f"{lower:.1%} – {upper:.1%}"
+    return f"{format_percent(lower)} – {format_percent(upper)}"
+
+
+# Wide terminals get the full column names; narrow ones (80 columns) short names and a legend
+_WIDE = 120
+_COLUMNS = (  # (full name, short name)
+    ("criterion", "criterion"),
+    ("trigger", "trig."),
+    ("deadline", "deadline"),
+    ("removed in time", "in time"),
+    ("verdict bounds", "bounds"),
+    ("threshold", "thr."),
+    ("median time", "median"),
+    ("over-removal", "controls\nremoved"),
+    ("verdict", "verdict"),
+)
+_TRIGGER_SHORT = {"order": "ord.", "notice": "not.", "proactive": "pro."}
+_LEGEND = (
+    "trig.: ord. order, not. notice, pro. proactive · in time: violating probes removed within "
+    "the deadline · bounds: the one-sided exact bounds the verdict rests on · thr.: threshold · "
+    "median: median time to removal · controls removed: benign controls removed / controls"
+)
+
+
+def _summary_table(card: Scorecard, narrow: bool) -> Table:
+    title = f"{card.pack['id']} on {card.target['name']} — run {card.run_id}"
+    if narrow:
+        table = Table(
+            title=title,
+            box=box.SIMPLE_HEAD,
+            padding=0,
+            pad_edge=False,
+            show_edge=False,
+        )
+    else:
+        table = Table(title=title)
+    for full, short in _COLUMNS:
+        table.add_column(short if narrow else full)
+    table.columns[0].no_wrap = True
+    verdict = table.columns[-1]  # never cut, at any width
+    verdict.no_wrap, verdict.min_width = True, max(len(v) for v in _STYLE)
+    fit, sep = (_two_lines, "\n") if narrow else (str, " ")
+    for c in card.criteria:
+        rate = c.removal_in_deadline
+        share = "" if rate.rate is None else format_percent(rate.rate)
+        table.add_row(
+            c.id,
+            _TRIGGER_SHORT.get(c.trigger, c.trigger) if narrow else c.trigger,
+            fit(format_duration(c.deadline_seconds * card.time_scale)),
+            f"{rate.successes}/{rate.n}"
+            + (f"\n{share}" if narrow else f" ({share})" if share else ""),
+            fit(_bounds(c.one_sided_lower, c.one_sided_upper)),
+            format_percent(c.threshold, 0),
+            fit(_platform_time(c.median_time.seconds, card.time_scale)),
+            f"{c.over_removed}/{c.controls}"
+            + (f"{sep}[red]excessive[/]" if c.over_removal_verdict == "EXCESSIVE" else ""),
+            f"[{_STYLE[c.verdict]}]{c.verdict}[/]",
+        )
+    return table
+
+
+def _two_lines(text: str, width: int = 8) -> str:
+    """A value longer than ``width`` on two lines, broken between words: after a duration's
+    first unit (``2 h`` over ``12 min``), else at the space nearest the middle."""
+    words = text.split(" ")
+    if len(text) <= width or len(words) < 2:
+        return text
+    units = [i for i, word in enumerate(words[:-1]) if word in ("d", "h", "min") and i > 0]
+    cut = (
+        units[0] + 1
+        if units
+        else min(range(1, len(words)), key=lambda i: abs(len(" ".join(words[:i])) - len(text) / 2))
+    )
+    return f"{' '.join(words[:cut])}\n{' '.join(words[cut:])}"
+
+
+def _not_measured(card: Scorecard) -> list[str]:
+    """Why criteria were not measured, each reason once with the criteria it concerns; none
+    for a failed run, whose note already says why."""
+    if card.standing == "FAILED":
+        return []
+    reasons: dict[str, list[str]] = {}
+    for c in card.criteria:
+        if c.verdict == "NOT_MEASURED":
+            reasons.setdefault(c.verdict_reason, []).append(c.id)
+    return [f"{', '.join(ids)}: {reason}" for reason, ids in reasons.items()]
 
 
 def print_summary(card: Scorecard, console: Console | None = None) -> None:
     console = console or Console(width=None if sys.stdout.isatty() else 132)
-    table = Table(title=f"{card.pack['id']} on {card.target['name']} — run {card.run_id}")
-    for column in (
-        "criterion",
-        "trigger",
-        "deadline",
-        "removed in time",
-        "verdict bounds",
-        "threshold",
-        "median time",
-        "over-removal",
-        "verdict",
-    ):
-        table.add_column(column)
-    for c in card.criteria:
-        rate = c.removal_in_deadline
-        table.add_row(
-            c.id,
-            c.trigger,
-            format_duration(c.deadline_seconds * card.time_scale),
-            f"{rate.successes}/{rate.n}" + (f" ({rate.rate:.1%})" if rate.rate is not None else ""),
-            _bounds(c.one_sided_lower, c.one_sided_upper),
-            f"{c.threshold:.0%}",
-            _platform_time(c.median_time.seconds, card.time_scale),
-            f"{c.over_removed}/{c.controls}"
-            + (" [red]excessive[/]" if c.over_removal_verdict == "EXCESSIVE" else ""),
-            f"[{_STYLE[c.verdict]}]{c.verdict}[/]",
-        )
-    console.print(table)
+    narrow = console.width < _WIDE
+    console.print(_summary_table(card, narrow))
+    if narrow:
+        console.print(f"[dim]{_LEGEND}[/]")
+    for line in _not_measured(card):
+        console.print(f"[bold]{escape(line)}[/]")  # the reason may quote a platform's words
     if card.time_scale != 1:
         console.print(
             f"[yellow]Deadlines compressed {card.time_scale:g}x for a demonstration (times are "

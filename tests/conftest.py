@@ -1,4 +1,5 @@
-"""Shared fixtures: an in-process audit on the virtual clock, and a real sandbox server."""
+"""Shared fixtures: an in-process audit on the virtual clock, and a real sandbox server; and
+the rule that no test writes into the repository's reports/ folder."""
 
 from __future__ import annotations
 
@@ -56,3 +57,32 @@ def virtual_audit(tmp_path: Path) -> Iterator[VirtualAudit]:
     audit = run_virtual_audit(tmp_path, virtual_plan())
     yield audit
     audit.store.close()
+
+
+REPOSITORY_REPORTS = Path(__file__).resolve().parents[1] / "reports"
+_BEFORE = pytest.StashKey[set[str]]()
+
+
+def _reports_listing() -> set[str]:
+    return {p.name for p in REPOSITORY_REPORTS.iterdir()} if REPOSITORY_REPORTS.is_dir() else set()
+
+
+@pytest.fixture(autouse=True)
+def _default_reports_outside_the_repository(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A command run without --reports (in-process or in a child process, which inherits the
+    environment) writes under the test session's temporary folder, never into reports/."""
+    folder = tmp_path_factory.getbasetemp() / "default-reports"
+    monkeypatch.setenv("PLATFORM_AUDIT_REPORTS", str(folder))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_BEFORE] = _reports_listing()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    written = _reports_listing() - session.config.stash.get(_BEFORE, set())
+    if written:
+        print(f"\ntests wrote into {REPOSITORY_REPORTS}: {', '.join(sorted(written))}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

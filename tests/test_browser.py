@@ -223,6 +223,16 @@ class Browser:
             parts.append(html)
         return _unescape_text("\n".join(parts))
 
+    def boxes(self, selector: str) -> list[tuple[float, float]]:
+        """(left, width) in CSS pixels of every element ``selector`` matches, as laid out
+        (an element scrolled out of its container still has its place)."""
+        root = self.call("DOM.getDocument", depth=-1)["root"]["nodeId"]
+        found = []
+        for node in self.call("DOM.querySelectorAll", nodeId=root, selector=selector)["nodeIds"]:
+            quad = self.call("DOM.getBoxModel", nodeId=node)["model"]["border"]
+            found.append((quad[0], quad[2] - quad[0]))
+        return found
+
     def screenshot(self, media: str = "screen", full_page: bool = True) -> bytes:
         self.call("Emulation.setEmulatedMedia", media=media)
         params: dict[str, Any] = {"format": "png", "captureBeyondViewport": full_page}
@@ -317,6 +327,22 @@ def test_demo_scorecard_loads_cleanly_and_shows_summary_and_cards(
     _keep("scorecard-screen.png", screen)
     image = _assert_not_blank(screen)
     assert image.height > 3000  # summary, three cards, methodology and the evidence appendix
+
+
+def test_at_400_px_the_verdicts_stay_in_view_and_charts_keep_their_size(
+    browser: Browser, demo_card: Scorecard, tmp_path: Path
+) -> None:
+    path = tmp_path / "scorecard.html"
+    path.write_text(render_html(demo_card), encoding="utf-8")
+    browser.open(path, width=400, height=800)
+    _keep("scorecard-400px.png", browser.screenshot())
+    verdicts = browser.boxes("#verdicts tbody td:last-child .badge")
+    assert len(verdicts) == len(demo_card.criteria)
+    assert all(left >= 0 and left + width <= 400 for left, width in verdicts), verdicts
+    charts = browser.boxes("article.card figure > svg")
+    assert charts
+    # drawn at their own width, so their 11 px text is 11 px on screen
+    assert all(width >= 400 for _, width in charts[:2]), charts
 
 
 def test_demo_scorecard_prints_to_pdf(

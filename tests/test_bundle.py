@@ -270,10 +270,15 @@ def test_cli_export_verify_and_rebuild(
     code, out, _ = run_cli([*base, "verify", str(bundle), "--key", fingerprint], capsys)
     assert code == 0
     card = scorecard_for(audit.store, audit.run_id)
-    code, out, _ = run_cli(
-        [*base, "evidence-report", str(bundle), "--out", str(tmp_path / "r")], capsys
+    rebuilt = tmp_path / "reports" / audit.run_id / "scorecard.html"
+    rebuilt.unlink(missing_ok=True)
+    code, out, _ = run_cli([*base, "evidence-report", str(bundle)], capsys)
+    assert code == card.exit_code and rebuilt.is_file()
+    code, alias_out, _ = run_cli([*base, "evidence-report", str(bundle), "--force"], capsys)
+    code_report, report_out, _ = run_cli(
+        [*base, "report", "--from-evidence", str(bundle), "--force"], capsys
     )
-    assert code == card.exit_code and (tmp_path / "r" / "scorecard.html").is_file()
+    assert (code, alias_out) == (code_report, report_out)  # an alias: the same command
 
 
 def test_cli_names_a_changed_report_file(

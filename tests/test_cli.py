@@ -36,6 +36,12 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
     assert command.help, f"{' '.join(path)} has no help text"
 
 
+@pytest.mark.parametrize("path", walk(cli))
+def test_the_readme_lists_every_command(path: tuple[str, ...]) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert f"platform-audit {' '.join(path)}" in readme, f"README lists no `{' '.join(path)}`"
+
+
 def run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     with pytest.raises(SystemExit) as exit_info:
         main(args)

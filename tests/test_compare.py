@@ -79,6 +79,7 @@ def _cell(
         unknown=unknown,
         run_id=f"r{successes}-{n}",
         target="t",
+        label=f"t (run r{successes}-{n})",
         period_start_utc=None,
         verdict=verdict,
         successes=successes,
@@ -178,6 +179,21 @@ def test_compare_tests_every_pair_with_holm(ws: Workspace) -> None:
     assert pair.holm_significant and pair.difference is not None and pair.difference > 0
     with pytest.raises(InputError, match="at least two"):
         compare_runs([ws.cards[ws.peer]])
+
+
+def test_runs_on_the_same_target_are_named_apart(ws: Workspace) -> None:
+    first, second = (ws.cards[r] for r in ws.weekly[:2])
+    view = compare_runs([first, second])
+    labels = [r.label for r in view.runs]
+    assert len(set(labels)) == 2
+    for card, label in zip((first, second), labels, strict=True):
+        assert label.startswith("sandbox (run ") and card.run_id in label
+        assert card.period_start_utc is not None and card.period_start_utc[:10] in label
+    markdown = render_view(view, "md")
+    rituals = markdown[markdown.index("## VN-SUP-02") :]
+    assert all(card.run_id in rituals.split("\n\n", 3)[2] for card in (first, second))
+    page = render_view(view, "html")
+    assert all(f"{label}: rate" in page for label in labels)
 
 
 def test_trend_orders_runs_and_flags_the_latest_regression(ws: Workspace) -> None:

@@ -59,7 +59,33 @@ def test_round_trip_of_components(days: int, hours: int, minutes: int, seconds: 
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(86400, "1 d"), (5400, "1 h 30 min"), (45, "45 s"), (1.79, "1.79 s"), (90061, "1 d 1 h")],
+    [
+        (86400, "24 h"),
+        (90061, "25 h 1 min"),
+        (172800, "48 h"),
+        (176400, "2 d 1 h"),
+        (604800, "7 d"),
+        (2 * 86400 + 6 * 3600 + 59, "2 d 6 h"),
+        (5400, "1 h 30 min"),
+        (7243, "2 h 1 min"),
+        (7210, "2 h"),
+        (3599.6, "1 h"),
+        (45, "45 s"),
+        (1.79, "1.79 s"),
+        (60, "1 min"),
+        (119.7, "2 min"),
+    ],
 )
 def test_formats_for_people(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+@given(st.floats(60, 10 * 366 * 86400))
+def test_formats_with_at_most_two_adjacent_units(seconds: float) -> None:
+    words = format_duration(seconds).split()
+    names = words[1::2]
+    order = ["d", "h", "min", "s"]
+    assert 1 <= len(names) <= 2
+    if len(names) == 2:
+        assert order.index(names[1]) == order.index(names[0]) + 1
+    assert "d" not in names or seconds > 2 * 86400 - 1

@@ -55,3 +55,28 @@ def test_demo_scorecard_shows_variant_and_modality_rates_and_a_minimal_evasion(
 def test_no_finding_or_too_few_probes_add_no_arm() -> None:
     assert evasion_arms(None, 60) == {}
     assert demo_plan("http://x.test", 1, 3, 0, {}).sample.variant_arms == {}
+
+
+def _demo_on_virtual_clock(folder: Path, start: float, seed: int) -> tuple[str, dict[str, int]]:
+    """The demo's two steps on a fresh store and fresh simulators whose clock starts at
+    ``start``: the evasion found and the audit's outcome counts per criterion."""
+    clock = VirtualClock(start)
+    store = Store(folder / "audit.sqlite")
+    fast = httpx.ASGITransport(create_app(sandbox_config(speedup=4.0), clock))
+    search = search_evasion(store, "http://fast.test", seed, clock, transport=fast)
+    plan = demo_plan("http://sandbox.test", seed, 24, 4, evasion_arms(search.finding, 24))
+    (prepared,) = create_runs(store, plan, None, clock, probe_key=f"demo-{seed}")
+    main = httpx.ASGITransport(create_app(sandbox_config(), clock))
+    asyncio.run(execute_run(store, prepared.run_id, clock, transport=main))
+    card = scorecard_for(store, prepared.run_id)
+    store.close()
+    found = "+".join(search.finding.variants) if search.finding else "none"
+    counts = {f"{c.id} {k}": n for c in card.criteria for k, n in c.counts.items()}
+    return found, counts
+
+
+def test_the_demo_is_the_same_for_the_same_seed_in_any_workspace(tmp_path: Path) -> None:
+    # other days, so other run ids: the probes are keyed by the seed, not by the run
+    first = _demo_on_virtual_clock(tmp_path / "a", 1_767_225_600.0, 2024)
+    again = _demo_on_virtual_clock(tmp_path / "b", 1_767_225_600.0 + 7 * 86_400, 2024)
+    assert first == again

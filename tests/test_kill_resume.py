@@ -55,7 +55,6 @@ from tests.durable_support import (
 SCALE = 1600.0
 SEED = 147
 KILLS = 20
-STARTUP = 1.8  # seconds from spawn to a resumed process doing work (imports), with a margin
 
 
 def _detach(workspace: Path, plan_file: Path) -> str:
@@ -106,21 +105,43 @@ def _states(store_file: Path, run_id: str) -> Counter[str]:
 
 
 def _kill_times(rng: random.Random, duration: float) -> list[float]:
-    """KILLS + 4 moments spread over the run: one uniform draw in each equal stratum, at least
-    STARTUP after the stratum opens, so every resumed process gets some time to work."""
+    """KILLS + 4 moments spread over the run: one uniform draw in each equal stratum."""
     count = KILLS + 4
     stratum = duration / count
-    return [k * stratum + rng.uniform(STARTUP, stratum) for k in range(count)]
+    return [k * stratum + rng.uniform(0, stratum) for k in range(count)]
+
+
+def _exchanges(store_file: Path, run_id: str) -> int:
+    """How many exchanges with the platform the run has recorded (read-only, while it goes)."""
+    try:
+        with sqlite3.connect(f"file:{store_file}?mode=ro", uri=True, timeout=5) as db:
+            query = "SELECT COUNT(*) FROM exchanges WHERE run_id = ?"
+            return int(db.execute(query, (run_id,)).fetchone()[0])
+    except sqlite3.OperationalError:  # busy
+        return -1
+
+
+def _worked(store_file: Path, run_id: str, before: int, process: subprocess.Popen[bytes]) -> bool:
+    """Wait until the resumed process has recorded an exchange of its own (it has started,
+    whatever this machine's speed), or has ended; True when it is still running."""
+    while process.poll() is None:
+        if _exchanges(store_file, run_id) > before:
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def _killed_series(
     workspace: Path, run_id: str, moments: list[float]
 ) -> tuple[list[Counter[str]], int]:
-    """Resume, SIGKILL at the next moment, resume at once, ..., until a resume ends by itself."""
+    """Resume, SIGKILL at the next moment once the process has done some work, resume at
+    once, ..., until a resume ends by itself."""
     kills: list[Counter[str]] = []
     command = audit_command(workspace, "resume", run_id, "--format", "json")
     env, log, started = process_env(), workspace / "resume.log", time.monotonic()
+    store_file = workspace / "audit.sqlite"
     while True:
+        before = _exchanges(store_file, run_id)
         with log.open("ab") as errors:
             process = subprocess.Popen(command, env=env, stdout=errors, stderr=errors)
         upcoming = [m for m in moments if m > time.monotonic() - started]
@@ -128,9 +149,11 @@ def _killed_series(
         try:
             return kills, process.wait(timeout=wait)
         except subprocess.TimeoutExpired:
+            if not _worked(store_file, run_id, before, process):
+                return kills, process.wait()
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
-            kills.append(_states(workspace / "audit.sqlite", run_id))
+            kills.append(_states(store_file, run_id))
 
 
 def _phase(states: Counter[str]) -> str:

@@ -71,7 +71,7 @@ HTML_TAGS = {
     "section", "article", "figure", "figcaption", "div", "span", "p", "b", "code", "a", "br",
     "wbr", "time", "h1", "h2", "h3", "h4", "dl", "dt", "dd", "ul", "li", "table", "caption",
     "thead", "tbody", "tr", "th", "td", "svg", "desc", "rect", "line", "text", "polyline",
-    "polygon", "circle", "g",
+    "polygon", "circle", "g", "details", "summary", "pre",
 }  # fmt: skip
 MD_TAGS = {
     "h1", "h2", "p", "strong", "code", "table", "thead", "tbody", "tr", "th", "td",

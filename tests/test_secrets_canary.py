@@ -140,7 +140,7 @@ def drive_every_command(
         ["verify", str(archive), "--rebuild"],
         ["verify", str(reports / run_id)],
         ["verify", run_id],
-        ["evidence-report", str(archive), "--format", "html,md,json,junit,csv"],
+        ["evidence-report", str(archive), "--format", "html,md,json,junit,csv", "--force"],
         ["runs"],
         ["key"],
     ):

@@ -48,6 +48,7 @@ __all__ = [
     "read_status",
     "read_submit",
     "read_withdraw",
+    "reported_time_scale",
 ]
 
 SIMULATION_HEADER = "X-Sandbox-Simulated-Content"
@@ -134,6 +135,24 @@ def read_withdraw(exchange: Exchange) -> WithdrawResult:
     if exchange.ok and (exchange.status in (200, 204, 410) or gone):
         return WithdrawResult(True, f"HTTP {exchange.status}")
     return WithdrawResult(False, exchange.describe())
+
+
+def reported_time_scale(base_url: str, verify_tls: bool, timeout: float) -> float | None:
+    """The time scale the reference sandbox says it runs at (``GET /_sandbox/health``), or None
+    when it does not answer or does not say (an older sandbox, another server)."""
+    import httpx
+
+    try:
+        answer = httpx.get(
+            f"{base_url.rstrip('/')}/_sandbox/health", timeout=timeout, verify=verify_tls
+        )
+        body = answer.json() if answer.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+    scale = body.get("time_scale") if isinstance(body, dict) else None
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or scale <= 0:
+        return None
+    return float(scale)
 
 
 class SandboxAdapter:

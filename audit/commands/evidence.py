@@ -1,5 +1,6 @@
 """Evidence commands: ``export`` a signed bundle, ``verify`` one, rebuild its scorecard
-(``evidence-report``), and show the workspace signing ``key``.
+(``evidence-report``, an alias of ``report --from-evidence``), and show the workspace signing
+``key``.
 
 Registered in the main command group by the CLI module; this file only defines the commands.
 """
@@ -137,37 +138,20 @@ def export(run_id: str, out: Path | None) -> None:
 
 
 @click.command("evidence-report")
-@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("bundle", type=click.Path(exists=True, path_type=Path))
 @formats_option()
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder for the scorecards. [default: REPORTS/RUN_ID-from-evidence]",
-)
-@click.option("--force", is_flag=True, help="Overwrite scorecards already in the folder.")
-def evidence_report(bundle: Path, formats: list[str], out: Path | None, force: bool) -> None:
-    """Rebuild a run's scorecard from its evidence bundle alone, and exit with its verdict's code.
-
-    The bundle must verify first, and its run id must have the form this tool gives run ids.
-    Scorecards already in the folder are kept unless --force is given. Exit codes as for
-    `report`: 0 compliant, 1 non-compliant, 3 inconclusive, 4 not measured; 2 when the bundle
-    is not usable.
+@click.option("--quiet", is_flag=True, help="Write the files without printing the summary.")
+@click.option("--force", is_flag=True, help="Overwrite scorecards already in REPORTS/<run-id>/.")
+@click.pass_context
+def evidence_report(
+    ctx: click.Context, bundle: Path, formats: list[str], quiet: bool, force: bool
+) -> None:
+    """Alias of `report --from-evidence BUNDLE`: rebuild a run's scorecard from its evidence
+    bundle alone, write it to REPORTS/<run-id>/ and exit with its verdict's code.
     """
-    from audit.evidence.bundle import scorecard_folder, scorecard_from_evidence
-    from audit.render import RENDERERS, render_formats
+    from audit.cli import report
 
-    card = scorecard_from_evidence(bundle)
-    _, reports = _context()
-    names = [RENDERERS[f][0] for f in formats if f in RENDERERS]
-    if out is None:
-        folder = scorecard_folder(reports, f"{card.run_id}-from-evidence", force, names)
-    else:
-        folder = scorecard_folder(out.parent, out.name, force, names)
-    for path in render_formats(card, formats, folder):
-        click.echo(f"wrote {path}")
-    click.echo(f"overall verdict {card.overall_verdict} (rebuilt from {bundle})")
-    sys.exit(card.exit_code)
+    ctx.invoke(report, run_id=None, formats=formats, bundle=bundle, quiet=quiet, force=force)
 
 
 @click.command("key")

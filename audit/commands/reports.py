@@ -240,14 +240,33 @@ def trend(
 
 
 @click.command("schema")
-def schema() -> None:
-    """Print the JSON Schema of the JSON scorecard (`report --format json`).
+@click.argument(
+    "document",
+    type=click.Choice(["scorecard", "plan", "profile"]),
+    default="scorecard",
+    required=False,
+)
+def schema(document: str) -> None:
+    """Print a JSON Schema: of the JSON scorecard (`report --format json`, the default), of a
+    plan file (`plan`, as in schemas/plan.schema.json) or of a target profile (`profile`).
 
     Exit code 0.
     """
-    from audit.render import json_text, scorecard_schema
+    from audit.render import json_text
 
-    click.echo(json_text(scorecard_schema()).rstrip("\n"))
+    if document == "plan":
+        from audit.plan import plan_json_schema
+
+        chosen = plan_json_schema()
+    elif document == "profile":
+        from audit.adapters.profile_load import profile_json_schema
+
+        chosen = profile_json_schema()
+    else:
+        from audit.render import scorecard_schema
+
+        chosen = scorecard_schema()
+    click.echo(json_text(chosen).rstrip("\n"))
 
 
 COMMANDS = [diff, compare, trend, schema]

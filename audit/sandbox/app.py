@@ -10,7 +10,7 @@ tested end to end against a real HTTP server. API (JSON):
     DELETE /api/v1/posts/{id}            204 (the author withdraws the post)
     GET    /api/v1/statements            200 {"statements": [...]}: statements of reasons issued
     GET    /api/v1/statements/dump       200 zip: a daily dump (?date=YYYY-MM-DD, ?variant=light)
-    GET    /_sandbox/health              200 {"status": "ok", "simulator": true}
+    GET    /_sandbox/health              200 {"status": "ok", "simulator": true, "time_scale": 3600}
     GET    /_sandbox/truth               ground truth of every post (for tests and demos)
 
 State. By default the state lives in memory. With a state file (``create_app(..., state_path=)``,
@@ -418,7 +418,8 @@ def create_app(
         )
 
     async def health(_: Request) -> Response:
-        return JSONResponse({"status": "ok", "simulator": True})
+        scale = platform.config.time_scale  # so a client can check its plan compresses alike
+        return JSONResponse({"status": "ok", "simulator": True, "time_scale": scale})
 
     async def truth(_: Request) -> Response:
         return JSONResponse(platform.truth())
