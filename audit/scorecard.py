@@ -377,6 +377,10 @@ def _card(
         over_removal_after_notice=after_notice,
         over_removal_unprompted=unprompted,
         breakdowns=_breakdowns(violating, level),
+        translations={
+            code: text.model_dump(exclude_defaults=True)
+            for code, text in criterion.translations.items()
+        },
     )
 
 
@@ -579,4 +583,8 @@ def build_scorecard(
         ledger_head=ledger[1],
         signing_key=signing_key,
         evasions=_evasions(pack, by_criterion),
+        pack_translations={
+            code: text.model_dump(exclude_defaults=True)
+            for code, text in pack.pack.translations.items()
+        },
     )

@@ -21,7 +21,7 @@ __all__ = [
     "TimeFigure",
 ]
 
-SCHEMA_VERSION = "2.0.0"
+SCHEMA_VERSION = "2.1.0"
 
 
 class Rate(BaseModel):
@@ -115,6 +115,8 @@ class CriterionCard(BaseModel):
     over_removal_after_notice: Rate  # controls removed after a notice or order was filed
     over_removal_unprompted: Rate  # controls removed with no notice or order before it
     breakdowns: list[Group]
+    # the criterion's title and citation in other languages, from its pack
+    translations: dict[str, dict[str, str]] = {}
 
     @property
     def fails(self) -> bool:
@@ -164,3 +166,5 @@ class Scorecard(BaseModel):
     ledger_head: str
     signing_key: str | None = None  # fingerprint of the Ed25519 key that signs the run's bundle
     evasions: list[EvasionFinding] = []
+    # the pack's title, instrument and disclaimer in other languages, from the pack
+    pack_translations: dict[str, dict[str, str]] = {}
