@@ -130,16 +130,16 @@ class Language:
         return self.unit(self.significant(seconds), "s")
 
     def timestamp(self, iso: str) -> tuple[str, str]:
-        """An ISO 8601 UTC stamp as (date, time): ISO parts in English, the locale's short date
-        and medium time elsewhere."""
+        """An ISO 8601 UTC stamp as (date, time): ISO parts in English, the locale's numeric
+        date with the full year and its medium time elsewhere."""
         if self.code == "en":
             date, _, rest = iso.partition("T")
             return date, rest
-        from babel.dates import format_date, format_time
+        from babel.dates import format_skeleton, format_time
 
         moment = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(UTC)
         return (
-            format_date(moment, "short", locale=self._locale),
+            format_skeleton("yMd", moment, locale=self._locale),  # 5/1/2026: numeric, full year
             format_time(moment, "medium", tzinfo=UTC, locale=self._locale) + " UTC",
         )
 

@@ -246,6 +246,8 @@ class Plan(_Strict):
     # wall-clock time without a working answer from the target after which a run ends (failed,
     # with the reason); default: 5 % of the shortest deadline as run, at least 30 s
     give_up_after: IsoDuration | None = None
+    # the language of the run's scorecards and summary (`report --lang` chooses another)
+    report_language: Literal["en", "vi"] = "en"
 
     @field_validator("targets")
     @classmethod

@@ -88,10 +88,15 @@ def junit_xml(card: Scorecard, lang: str = "en") -> str:
     standing in the suite's name and properties."""
     tongue = language(lang)
     verdicts = [str(c.verdict) for c in card.criteria]
-    standing = "" if card.standing == "FINAL" else f" [{card.standing}]"
+    standing = "" if card.standing == "FINAL" else f" [{code(tongue, str(card.standing))}]"
+    title = tongue.format(
+        N_("platform-audit %(pack)s on %(platform)s"),
+        pack=card.pack["id"],
+        platform=card.target["name"],
+    )
     suite = ET.Element(
         "testsuite",
-        name=inert(f"platform-audit {card.pack['id']} on {card.target['name']}{standing}"),
+        name=inert(f"{title}{standing}"),
         tests=str(len(verdicts)),
         failures=str(sum(1 for c in card.criteria if c.fails)),
         errors=str(verdicts.count("NOT_MEASURED")),

@@ -19,10 +19,12 @@ from rich.table import Table
 from audit.clock import utc_iso
 from audit.durations import format_duration
 from audit.engine import ProgressEvent
+from audit.i18n import N_, Language, language
 from audit.scorecard import Scorecard
 
 __all__ = ["Progress", "print_summary"]
 
+_ENGLISH = language("en")
 _STYLE = {
     "COMPLIANT": "bold green",
     "NON_COMPLIANT": "bold red",
@@ -157,62 +159,102 @@ class Progress:
         self._bar.stop()
 
 
-def _platform_time(seconds: float | None, time_scale: float) -> str:
+def _platform_time(seconds: float | None, time_scale: float, lang: Language = _ENGLISH) -> str:
     """A time in platform terms: a compressed run's seconds scaled back, as the scorecard does."""
     if seconds is None:
-        return "not reached"
-    return format_duration(seconds * time_scale)
+        return lang.gettext(N_("not reached"))
+    return lang.duration(seconds * time_scale)
 
 
-def _bounds(lower: float | None, upper: float | None) -> str:
+def _share(value: float, digits: int, lang: Language) -> str:
+    return f"{value:.{digits}%}" if lang.code == "en" else lang.pct(value, digits)
+
+
+def _bounds(lower: float | None, upper: float | None, lang: Language = _ENGLISH) -> str:
     """The one-sided exact bounds the verdict is decided on."""
     if lower is None or upper is None:
         return "–"
-    return f"{lower:.1%} – {upper:.1%}"
+    return f"{_share(lower, 1, lang)} – {_share(upper, 1, lang)}"
 
 
-def print_summary(card: Scorecard, console: Console | None = None) -> None:
+_COLUMNS = (
+    N_("criterion"),
+    N_("trigger"),
+    N_("deadline"),
+    N_("removed in time"),
+    N_("verdict bounds"),
+    N_("threshold"),
+    N_("median time"),
+    N_("over-removal"),
+    N_("verdict"),
+)
+
+
+def print_summary(card: Scorecard, console: Console | None = None, lang: str = "en") -> None:
+    """The verdict table and the notes a reader must not miss, in language ``lang``."""
+    from audit.render import WORDS
+    from audit.scorecard_text import code, standing_text
+
+    tongue = language(lang)
     console = console or Console(width=None if sys.stdout.isatty() else 132)
-    table = Table(title=f"{card.pack['id']} on {card.target['name']} — run {card.run_id}")
-    for column in (
-        "criterion",
-        "trigger",
-        "deadline",
-        "removed in time",
-        "verdict bounds",
-        "threshold",
-        "median time",
-        "over-removal",
-        "verdict",
-    ):
-        table.add_column(column)
+    table = Table(
+        title=tongue.format(
+            N_("%(pack)s on %(platform)s — run %(run)s"),
+            pack=card.pack["id"],
+            platform=card.target["name"],
+            run=card.run_id,
+        )
+    )
+    for column in _COLUMNS:
+        table.add_column(tongue.gettext(column))
     for c in card.criteria:
         rate = c.removal_in_deadline
         table.add_row(
             c.id,
-            c.trigger,
-            format_duration(c.deadline_seconds * card.time_scale),
-            f"{rate.successes}/{rate.n}" + (f" ({rate.rate:.1%})" if rate.rate is not None else ""),
-            _bounds(c.one_sided_lower, c.one_sided_upper),
-            f"{c.threshold:.0%}",
-            _platform_time(c.median_time.seconds, card.time_scale),
+            tongue.gettext(WORDS.get(c.trigger, c.trigger)),
+            tongue.clock(c.deadline_seconds * card.time_scale),  # as the HTML: 24 h, not 1 d
+            f"{rate.successes}/{rate.n}"
+            + (f" ({_share(rate.rate, 1, tongue)})" if rate.rate is not None else ""),
+            _bounds(c.one_sided_lower, c.one_sided_upper, tongue),
+            _share(c.threshold, 0, tongue),
+            _platform_time(c.median_time.seconds, card.time_scale, tongue),
             f"{c.over_removed}/{c.controls}"
-            + (" [red]excessive[/]" if c.over_removal_verdict == "EXCESSIVE" else ""),
-            f"[{_STYLE[c.verdict]}]{c.verdict}[/]",
+            + (
+                f" [red]{tongue.gettext(N_('excessive'))}[/]"
+                if c.over_removal_verdict == "EXCESSIVE"
+                else ""
+            ),
+            f"[{_STYLE[c.verdict]}]{code(tongue, str(c.verdict))}[/]",
         )
     console.print(table)
     if card.time_scale != 1:
         console.print(
-            f"[yellow]Deadlines compressed {card.time_scale:g}x for a demonstration (times are "
-            "shown in platform time): these figures show the method, not a real platform's "
-            "compliance.[/]"
+            "[yellow]"
+            + tongue.format(
+                N_(
+                    "Deadlines compressed %(scale)sx for a demonstration (times are shown in "
+                    "platform time): these figures show the method, not a real platform's "
+                    "compliance."
+                ),
+                scale=f"{card.time_scale:g}",
+            )
+            + "[/]"
         )
     if card.standing != "FINAL":
-        deadline = f" The last deadline falls at {card.last_deadline_utc}." if card.pending else ""
+        deadline = (
+            " "
+            + tongue.format(N_("The last deadline falls at %(when)s."), when=card.last_deadline_utc)
+            if card.pending
+            else ""
+        )
         # the note may quote a failure's message: never read it as markup
-        console.print(f"[bold red]{escape(card.standing_note)}[/]{deadline}")
+        console.print(f"[bold red]{escape(standing_text(tongue, card))}[/]{escape(deadline)}")
+    standing = f" ({code(tongue, str(card.standing))})" if card.standing != "FINAL" else ""
     console.print(
-        f"Overall: [{_STYLE[card.overall_verdict]}]{card.overall_verdict}[/]"
-        + (f" ({card.standing})" if card.standing != "FINAL" else "")
-        + f" (exit code {card.exit_code})"
+        tongue.format(
+            N_("Overall: %(verdict)s%(standing)s (exit code %(code)s)"),
+            verdict=f"[{_STYLE[card.overall_verdict]}]{code(tongue, str(card.overall_verdict))}[/]",
+            standing=standing,
+            code=card.exit_code,
+        )
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
@@ -31,6 +32,7 @@ from audit import __version__  # noqa: E402
 LOCALE = ROOT / "audit" / "locale"
 DOMAIN = "platform-audit"
 TEMPLATE = LOCALE / f"{DOMAIN}.pot"
+UNDATED = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def extracted() -> Catalog:
@@ -88,6 +90,8 @@ def _stable(text: bytes) -> bytes:
 
 
 def _mo_bytes(catalog: Catalog) -> bytes:
+    # the compiled header names a creation date; an undated catalog compiles the same each time
+    catalog.creation_date = catalog.revision_date = UNDATED
     out = io.BytesIO()
     write_mo(out, catalog)
     return out.getvalue()
