@@ -31,6 +31,7 @@ from PIL import Image, ImageStat
 
 from audit.compare import compare_runs, trend_of
 from audit.demo import demo_plan, sandbox_config
+from audit.pdf import chromium_path as pdf_chromium_path
 from audit.render import render_html, render_view
 from audit.scorecard import Scorecard
 from audit.store import Store
@@ -63,11 +64,7 @@ FLAGS = (
 
 
 def chromium_path() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
+    return pdf_chromium_path()  # the PDF renderer's discovery: the same browser either way
 
 
 @dataclass
@@ -317,6 +314,21 @@ def test_demo_scorecard_loads_cleanly_and_shows_summary_and_cards(
     _keep("scorecard-screen.png", screen)
     image = _assert_not_blank(screen)
     assert image.height > 3000  # summary, three cards, methodology and the evidence appendix
+
+
+def test_vietnamese_scorecard_loads_cleanly_in_its_language(
+    browser: Browser, demo_card: Scorecard, tmp_path: Path
+) -> None:
+    path = tmp_path / "scorecard.html"
+    path.write_text(render_html(demo_card, None, "vi"), encoding="utf-8")
+    _open(browser, path)
+    assert browser.count("html[lang=vi]") == 1
+    assert browser.count("article.card") == len(demo_card.criteria)
+    assert "Kết luận chung" in browser.text("#overall")
+    assert "thời hạn" in browser.text("#verdicts")
+    screen = browser.screenshot()
+    _keep("scorecard-vi-screen.png", screen)
+    _assert_not_blank(screen)
 
 
 def test_demo_scorecard_prints_to_pdf(
