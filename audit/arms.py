@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel
 
+from audit.i18n import N_
 from audit.stats import Verdict, decide
 from audit.variants import VARIANTS
 
@@ -31,15 +32,15 @@ __all__ = [
 ]
 
 _LABELS = {
-    "strip_diacritics": "diacritics stripped",
-    "teencode": "teencode spelling",
-    "spacing": "letters spaced out",
-    "punctuation": "dots between letters",
-    "leetspeak": "digits for vowels",
-    "emoji": "emoji inside words",
-    "mixed_language": "Vietnamese phrases in English",
-    "zero_width": "zero-width characters",
-    "homoglyphs": "look-alike letters",
+    "strip_diacritics": N_("diacritics stripped"),
+    "teencode": N_("teencode spelling"),
+    "spacing": N_("letters spaced out"),
+    "punctuation": N_("dots between letters"),
+    "leetspeak": N_("digits for vowels"),
+    "emoji": N_("emoji inside words"),
+    "mixed_language": N_("Vietnamese phrases in English"),
+    "zero_width": N_("zero-width characters"),
+    "homoglyphs": N_("look-alike letters"),
 }
 
 
@@ -79,7 +80,7 @@ class EvasionFinding(BaseModel):
 
 def variant_label(variants: Sequence[str]) -> str:
     """``["strip_diacritics", "spacing"]`` -> ``"diacritics stripped + letters spaced out"``."""
-    return " + ".join(_LABELS.get(name, name.replace("_", " ")) for name in variants) or "clean"
+    return " + ".join(_LABELS.get(name, name.replace("_", " ")) for name in variants) or N_("clean")
 
 
 def simplicity(variants: Sequence[str]) -> tuple[int, int, tuple[str, ...]]:

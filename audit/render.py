@@ -33,10 +33,7 @@ from audit.errors import InputError
 from audit.i18n import N_, Language, language
 from audit.resources import templates_dir
 from audit.scorecard import SCHEMA_VERSION, Scorecard
-from audit.scorecard_text import (
-    VERDICT_LABELS,
-    code,
-)
+from audit.scorecard_text import VERDICT_LABELS, code, evasion_text, reason_text, variant_text
 
 __all__ = [
     "FORMATS",
@@ -261,7 +258,9 @@ def _install(env: jinja2.Environment, lang: Language) -> None:
         verdict_code=lambda v: code(lang, str(v)),
         outcome_label=lambda v: lang.gettext(OUTCOME_LABELS.get(str(v), str(v))),
         word=lambda v: lang.gettext(WORDS[str(v)]) if str(v) in WORDS else str(v),
-        reason=lambda v: lang.gettext(str(v)) if v else v,
+        reason=lambda v: reason_text(lang, str(v)) if v else v,
+        evasion=lambda e: evasion_text(lang, e),
+        variant=lambda label: variant_text(lang, str(label)),
     )
 
 

@@ -14,10 +14,12 @@ model's).
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 
 from babel.numbers import format_decimal, format_percent
 
+from audit.arms import EvasionFinding
 from audit.findings import holm_non_compliant
 from audit.i18n import N_, Language
 from audit.scorecard_method import DEMO_SCALE, methodology_lines
@@ -29,6 +31,7 @@ __all__ = [
     "by_deadline_text",
     "cause_text",
     "criterion_title",
+    "evasion_text",
     "headline_text",
     "legal_reference",
     "localised_time",
@@ -38,8 +41,10 @@ __all__ = [
     "pack_text",
     "pack_title",
     "period_text",
+    "reason_text",
     "sensitivity_text",
     "standing_text",
+    "variant_text",
     "verdict_text",
 ]
 
@@ -300,6 +305,64 @@ def methodology_text(lang: Language, card: Scorecard, built: bool = False) -> li
         lang.format(line, scale=scale) if line is DEMO_SCALE else lang.gettext(line)
         for line in methodology_lines(card.time_scale)
     ]
+
+
+# Reasons the engine records for a probe without a known outcome (audit/engine.py), with the
+# platform's own words, where there are some, kept as recorded.
+_REASONS = (
+    (re.compile(r"^submission failed: (?P<detail>.*)$", re.S), N_("submission failed: %(detail)s")),
+    (
+        re.compile(r"^(?:the )?(?P<filing>notice|order) could not be filed$"),
+        N_("the %(filing)s could not be filed"),
+    ),
+    (
+        re.compile(
+            r"^(?P<filing>notice|order) filed again; when the platform received it is not known$"
+        ),
+        N_("%(filing)s filed again; when the platform received it is not known"),
+    ),
+    (
+        re.compile(
+            r"^interrupted during submission; the platform cannot tell whether it was posted$"
+        ),
+        N_("interrupted during submission; the platform cannot tell whether it was posted"),
+    ),
+)
+_FILINGS = {"notice": N_("notice"), "order": N_("order")}
+
+
+def reason_text(lang: Language, reason: str) -> str:
+    """Why a probe has the outcome it has, in the reader's language (the platform's words in it,
+    such as an error's detail, as recorded)."""
+    if lang.code == "en" or not reason:
+        return reason
+    for pattern, message in _REASONS:
+        found = pattern.match(reason)
+        if found:
+            values = found.groupdict()
+            if "filing" in values:
+                values["filing"] = lang.gettext(_FILINGS[values["filing"]])
+            return lang.format(message, **values)
+    return lang.gettext(reason)
+
+
+def variant_text(lang: Language, label: str) -> str:
+    """A variant's label (``diacritics stripped + letters spaced out``) in the reader's language."""
+    return " + ".join(lang.gettext(part) for part in label.split(" + "))
+
+
+def evasion_text(lang: Language, e: EvasionFinding) -> str:
+    """One evasion finding in a sentence (the model's ``summary``)."""
+    if lang.code == "en":
+        return e.summary
+    return lang.format(
+        N_("removed: %(removed)s/%(measured)s clean; survives: %(label)s (%(survived)s/%(n)s)"),
+        removed=e.clean_removed,
+        measured=e.clean_measured,
+        label=variant_text(lang, e.label),
+        survived=e.measured - e.removed,
+        n=e.measured,
+    )
 
 
 def headline_text(lang: Language, card: Scorecard) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
+from audit.arms import EvasionFinding, variant_label
 from audit.clock import VirtualClock
 from audit.errors import InputError
 from audit.i18n import DOMAIN, LOCALE_DIR, language
@@ -22,6 +23,7 @@ from audit.scorecard_text import (
     methodology_text,
     over_removal_text,
     overall_rule_text,
+    reason_text,
     sensitivity_text,
     standing_text,
     verdict_text,
@@ -69,7 +71,30 @@ def cards(tmp_path_factory: pytest.TempPathFactory) -> list[Scorecard]:
         planned = scorecard_for(store, prepared.run_id)
     finally:
         store.close()
-    return [gold, planned]
+    return [gold, planned, _with_evasion(gold)]
+
+
+def _with_evasion(card: Scorecard) -> Scorecard:
+    """The gold scorecard with an evasion finding, as the arms analysis writes one."""
+    label = variant_label(["strip_diacritics"])
+    finding = EvasionFinding(
+        criterion_id=card.criteria[1].id,
+        variants=["strip_diacritics"],
+        label=label,
+        complexity=1,
+        clean_removed=10,
+        clean_measured=10,
+        removed=1,
+        measured=10,
+        upper=0.39,
+        threshold=0.95,
+        confidence=0.95,
+        arms_tested=3,
+        also_evading=[variant_label(["spacing", "emoji"])],
+        probe_ids=[],
+        summary=f"removed: 10/10 clean; survives: {label} (9/10)",
+    )
+    return card.model_copy(update={"evasions": [finding]})
 
 
 def test_committed_catalogs_are_what_the_catalog_script_writes() -> None:
@@ -120,7 +145,9 @@ def _platform_strings(card: Scorecard) -> list[str]:
     for c in card.criteria:
         quoted += [c.id, c.dsa_category, c.deadline]
     for p in card.probes:
-        quoted += [p.probe_id, p.text, p.post_id or "", p.template_id]
+        quoted += [p.probe_id, p.text, p.post_id or "", p.template_id, *p.variants]
+    for e in card.evasions:  # variant names are ids
+        quoted += e.variants
     return sorted((q for q in quoted if q), key=len, reverse=True)
 
 
@@ -217,3 +244,21 @@ def test_the_terminal_summary_speaks_vietnamese(
     out = capsys.readouterr().out
     assert "KHÔNG TUÂN THỦ" in out and "Kết luận chung" in out and "24 giờ" in out
     assert not _leaks(out, cards[0], _english_words())
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        ("submission failed: HTTP 503", "đăng không thành công: HTTP 503"),
+        ("the notice could not be filed", "không gửi được thông báo"),
+        (
+            "no usable look at or after the deadline",
+            "không có lần kiểm tra hợp lệ nào tại hoặc sau thời hạn",
+        ),
+        ("refused at submission", "bị từ chối khi đăng"),
+        ("a platform's own words", "a platform's own words"),  # quoted as recorded
+    ],
+)
+def test_probe_reasons_are_translated_and_platform_words_kept(reason: str, expected: str) -> None:
+    assert reason_text(language("vi"), reason) == expected
+    assert reason_text(language("en"), reason) == reason
