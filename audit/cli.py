@@ -308,7 +308,8 @@ def report(
     With --from-evidence BUNDLE the scorecard is rebuilt from the signed records and ledger in
     an exported bundle alone and written to reports/<run-id>/ (RUN_ID is then not needed). The
     bundle's run id must have the form this tool gives run ids; nothing is written outside
-    --reports, and scorecards already there are kept unless --force is given.
+    --reports, and scorecards already there are kept unless --force is given. A bundle's
+    scorecards are written in English unless --lang says otherwise.
     """
     if bundle is None:
         if run_id is None:

@@ -12,6 +12,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 from audit.arms import EvasionFinding, variant_label
+from audit.cli import main
 from audit.clock import VirtualClock
 from audit.errors import InputError
 from audit.i18n import DOMAIN, LOCALE_DIR, language
@@ -31,7 +32,7 @@ from audit.scorecard_text import (
 from audit.store import Store
 from audit.ui import print_summary
 from audit.workspace import scorecard_for
-from tests.scorecards import START, gold_plan, gold_scorecard
+from tests.scorecards import START, gold_plan, gold_scorecard, platform, run_on_virtual_clock
 
 ROOT = Path(__file__).resolve().parent.parent
 PO = LOCALE_DIR / "vi" / "LC_MESSAGES" / f"{DOMAIN}.po"
@@ -262,3 +263,47 @@ def test_the_terminal_summary_speaks_vietnamese(
 def test_probe_reasons_are_translated_and_platform_words_kept(reason: str, expected: str) -> None:
     assert reason_text(language("vi"), reason) == expected
     assert reason_text(language("en"), reason) == reason
+
+
+def _workspace_run(tmp_path: Path, report_language: str) -> tuple[Path, str]:
+    workspace = tmp_path / "ws"
+    store = Store(workspace / "audit.sqlite")
+    plan = gold_plan(violating=4, controls=1).model_copy(
+        update={"report_language": report_language}
+    )
+    try:
+        return workspace, run_on_virtual_clock(store, plan, platform())
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("planned", "flag", "expected"), [("en", "vi", "vi"), ("vi", None, "vi"), ("vi", "en", "en")]
+)
+def test_report_writes_the_language_of_the_flag_else_the_plans(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    planned: str,
+    flag: str | None,
+    expected: str,
+) -> None:
+    workspace, run_id = _workspace_run(tmp_path, planned)
+    reports = tmp_path / "reports"
+    args = ["--workspace", str(workspace), "--reports", str(reports), "report", run_id]
+    args += ["--format", "html,md,junit", *(["--lang", flag] if flag else [])]
+    with pytest.raises(SystemExit):
+        main(args)
+    out = capsys.readouterr().out
+    page = (reports / run_id / "scorecard.html").read_text(encoding="utf-8")
+    assert f'<html lang="{expected}">' in page
+    summary = "Kết luận chung" if expected == "vi" else "Overall:"
+    assert summary in out
+    markdown = (reports / run_id / "scorecard.md").read_text(encoding="utf-8")
+    assert ("Bảng đánh giá" in markdown) == (expected == "vi")
+
+
+def test_an_unknown_lang_flag_is_a_usage_error(tmp_path: Path) -> None:
+    workspace, run_id = _workspace_run(tmp_path, "en")
+    with pytest.raises(SystemExit) as exited:
+        main(["--workspace", str(workspace), "report", run_id, "--lang", "fr"])
+    assert exited.value.code == 2
