@@ -307,3 +307,17 @@ def test_an_unknown_lang_flag_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["--workspace", str(workspace), "report", run_id, "--lang", "fr"])
     assert exited.value.code == 2
+
+
+def test_a_pack_translation_without_a_title_is_refused_naming_the_field(tmp_path: Path) -> None:
+    import yaml
+
+    from audit.packs import load_pack
+
+    source = ROOT / "probes" / "vn-superstition" / "pack.yaml"
+    data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    data["pack"]["translations"] = {"vi": {"instrument": "Nghị định 147/2024/NĐ-CP"}}
+    bad = tmp_path / "pack.yaml"
+    bad.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(InputError, match=r"translations.*title"):
+        load_pack(bad)
