@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 DEMO_VENV ?= .venv-demo
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench catalogs clean
 
 # The demo installs the package non-editable, as a user would, so bundled data is proven.
 $(DEMO_VENV)/.installed: pyproject.toml $(shell find audit probes templates -type f -not -name '*.pyc' 2>/dev/null)
@@ -30,6 +30,10 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check audit tests bench scripts
 	$(VENV)/bin/mypy --strict audit
 	$(VENV)/bin/python scripts/check_layers.py
+
+# The scorecards' message catalogs: extract, update the .po files, compile the .mo files.
+catalogs: $(VENV)/.installed
+	$(VENV)/bin/python scripts/catalogs.py
 
 # Benchmarks (minutes; figures and what limits them are in docs/performance.md).
 bench: $(VENV)/.installed

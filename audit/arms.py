@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel
 
+from audit.i18n import N_
 from audit.media import MEDIA_COMPLEXITY, PLAIN_STYLES, media_modality
 from audit.stats import Verdict, decide
 from audit.variants import VARIANTS
@@ -43,24 +44,24 @@ __all__ = [
 MODALITIES = ("text", "image", "speech")  # the order arms and findings are listed in
 
 _LABELS = {
-    "strip_diacritics": "diacritics stripped",
-    "teencode": "teencode spelling",
-    "spacing": "letters spaced out",
-    "punctuation": "dots between letters",
-    "leetspeak": "digits for vowels",
-    "emoji": "emoji inside words",
-    "mixed_language": "Vietnamese phrases in English",
-    "zero_width": "zero-width characters",
-    "homoglyphs": "look-alike letters",
-    "image_serif": "serif-font banner",
-    "image_small_text": "small-print banner",
-    "image_low_contrast": "low-contrast banner",
-    "image_rotated": "rotated banner",
-    "image_noise": "speckled banner",
-    "image_watermark": "watermark-style banner",
-    "speech_fast": "fast speech",
-    "speech_voice": "speech in another voice",
-    "speech_noise": "speech over background noise",
+    "strip_diacritics": N_("diacritics stripped"),
+    "teencode": N_("teencode spelling"),
+    "spacing": N_("letters spaced out"),
+    "punctuation": N_("dots between letters"),
+    "leetspeak": N_("digits for vowels"),
+    "emoji": N_("emoji inside words"),
+    "mixed_language": N_("Vietnamese phrases in English"),
+    "zero_width": N_("zero-width characters"),
+    "homoglyphs": N_("look-alike letters"),
+    "image_serif": N_("serif-font banner"),
+    "image_small_text": N_("small-print banner"),
+    "image_low_contrast": N_("low-contrast banner"),
+    "image_rotated": N_("rotated banner"),
+    "image_noise": N_("speckled banner"),
+    "image_watermark": N_("watermark-style banner"),
+    "speech_fast": N_("fast speech"),
+    "speech_voice": N_("speech in another voice"),
+    "speech_noise": N_("speech over background noise"),
 }
 _CLEAN = {"text": "clean", "image": "plain banners", "speech": "plain speech"}
 
@@ -102,7 +103,7 @@ class EvasionFinding(BaseModel):
 
 def variant_label(variants: Sequence[str]) -> str:
     """``["strip_diacritics", "spacing"]`` -> ``"diacritics stripped + letters spaced out"``."""
-    return " + ".join(_LABELS.get(name, name.replace("_", " ")) for name in variants) or "clean"
+    return " + ".join(_LABELS.get(name, name.replace("_", " ")) for name in variants) or N_("clean")
 
 
 def clean_label(modality: str) -> str:

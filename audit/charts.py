@@ -17,10 +17,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from audit.durations import format_duration
+from audit.i18n import N_, Language, language
 from audit.scorecard import (
     CriterionCard,
     CurvePoint,
@@ -28,6 +28,22 @@ from audit.scorecard import (
     ProbeEvidence,
     Scorecard,
     TimeFigure,
+)
+from audit.scorecard_text import (
+    by_deadline_text,
+    cause_text,
+    criterion_title,
+    headline_text,
+    legal_reference,
+    localised_time,
+    methodology_text,
+    over_removal_text,
+    overall_rule_text,
+    pack_text,
+    period_text,
+    sensitivity_text,
+    standing_text,
+    verdict_text,
 )
 
 __all__ = [
@@ -77,8 +93,11 @@ class RateAxis:
         return round(max(0.0, min(1.0, (value - self.low) / span)) * self.width, 1)
 
 
-def rate_axis(values: Iterable[float | None], width: float = 420) -> RateAxis:
+def rate_axis(
+    values: Iterable[float | None], width: float = 420, lang: Language | None = None
+) -> RateAxis:
     """An axis that starts at a round 10 % below every value given, so differences show."""
+    lang = lang or language("en")
     present = [v for v in values if v is not None and not math.isnan(v)]
     smallest = max(0.0, min(present, default=0.0) - 0.02)
     span = 1.0 - math.floor(smallest * 10) / 10
@@ -87,8 +106,7 @@ def rate_axis(values: Iterable[float | None], width: float = 420) -> RateAxis:
     low = round(count * step, 10)
     axis = RateAxis(low=low, width=width, ticks=())
     ticks = tuple(
-        Tick(axis.x(k * step), f"{k * step * 100:.0f} %")
-        for k in range(count, round(1.0 / step) + 1)
+        Tick(axis.x(k * step), lang.pct(k * step, 0)) for k in range(count, round(1.0 / step) + 1)
     )
     return RateAxis(low=low, width=width, ticks=ticks)
 
@@ -182,9 +200,12 @@ def _steps(points: Sequence[tuple[float, float]], t_max: float) -> list[tuple[fl
     return path
 
 
-def curve_chart(card: CriterionCard, time_scale: float) -> CurveChart | None:
+def curve_chart(
+    card: CriterionCard, time_scale: float, lang: Language | None = None
+) -> CurveChart | None:
     if not card.curve:
         return None
+    lang = lang or language("en")
     width, height, left, top, right_pad, bottom_pad = 460, 230, 46, 18, 16, 44
     deadline = card.deadline_seconds
     t_max = deadline * (1.5 if max(p.t for p in card.curve) > deadline * 1.25 else 1.25)
@@ -215,25 +236,29 @@ def curve_chart(card: CriterionCard, time_scale: float) -> CurveChart | None:
         deadline_x=px(deadline),
         threshold_y=py(card.threshold),
         x_ticks=tuple(
-            Tick(px(f * deadline), "0" if f == 0 else clock_text(f * deadline * time_scale))
+            Tick(px(f * deadline), "0" if f == 0 else lang.clock(f * deadline * time_scale))
             for f in _FRACTIONS
             if f * deadline <= t_max + 1e-9
         ),
-        y_ticks=tuple(Tick(py(s), f"{s * 100:.0f} %") for s in (0.0, 0.25, 0.5, 0.75, 1.0)),
-        shares=_shares(card, time_scale),
-        axis_title="time after the deadline started"
-        + (f" (platform time: run time × {time_scale:g})" if scaled else ""),
+        y_ticks=tuple(Tick(py(s), lang.pct(s, 0)) for s in (0.0, 0.25, 0.5, 0.75, 1.0)),
+        shares=_shares(card, time_scale, lang),
+        axis_title=lang.gettext(N_("time after the deadline started"))
+        + (
+            lang.format(N_(" (platform time: run time × %(scale)s)"), scale=f"{time_scale:g}")
+            if scaled
+            else ""
+        ),
     )
 
 
-def _shares(card: CriterionCard, time_scale: float) -> tuple[ShareAt, ...]:
+def _shares(card: CriterionCard, time_scale: float, lang: Language) -> tuple[ShareAt, ...]:
     rows: list[ShareAt] = []
     for fraction in (0.25, 0.5, 0.75, 1.0):
         t = fraction * card.deadline_seconds
         low, high = share_at(card.curve, t)
-        label = clock_text(t * time_scale)
+        label = lang.clock(t * time_scale)
         if fraction == 1.0:
-            label += " (deadline)"
+            label += lang.gettext(N_(" (deadline)"))
         rows.append(ShareAt(label=label, low=low, high=high))
     return tuple(rows)
 
@@ -271,8 +296,10 @@ def outcome_bar(counts: dict[str, int], width: float = 420) -> OutcomeBar:
 
 
 # The page: every derived figure the scorecard templates show --------------------------------
-def time_text(figure: TimeFigure, time_scale: float) -> str:
+def time_text(figure: TimeFigure, time_scale: float, lang: Language | None = None) -> str:
     """A time figure in platform time (run time × ``time_scale``), with its interval."""
+    if lang is not None and lang.code != "en":
+        return localised_time(lang, figure, time_scale)
     if time_scale == 1 or figure.seconds is None:
         return figure.text
     text = format_duration(figure.seconds * time_scale)
@@ -284,6 +311,8 @@ def time_text(figure: TimeFigure, time_scale: float) -> str:
 
 @dataclass(frozen=True)
 class CriterionView:
+    """One criterion's figures and sentences, in the page's language."""
+
     card: CriterionCard
     bar: RateBar
     mini: RateBar
@@ -293,6 +322,12 @@ class CriterionView:
     p90: str
     breakdowns: tuple[tuple[str, tuple[Group, ...]], ...]  # dimensions with several groups
     uniform: tuple[tuple[str, str], ...]  # dimensions where every probe had the same value
+    title: str  # in the pack's language where the pack gives it
+    reason: str  # why the verdict, and how unknowns were treated
+    over_removal: str
+    by_deadline: str
+    causes: tuple[tuple[str, int], ...]
+    legal: str  # the citation, in the pack's words for the page's language where given
 
 
 @dataclass(frozen=True)
@@ -313,11 +348,19 @@ class ScorecardPage:
     criteria: tuple[CriterionView, ...]
     evidence: tuple[EvidenceGroup, ...]
     evasions: dict[str, list[Any]]  # by criterion id, when the scorecard reports them
+    lang: str = "en"
+    pack_title: str = ""
+    pack_instrument: str = ""
+    pack_disclaimer: str = ""
+    standing_note: str = ""
+    overall_rule: str = ""
+    methodology: tuple[str, ...] = ()
 
 
 def _criterion_view(
-    c: CriterionCard, axis: RateAxis, mini: RateAxis, scale: float
+    c: CriterionCard, axis: RateAxis, mini: RateAxis, card: Scorecard, lang: Language
 ) -> CriterionView:
+    scale = card.time_scale
     dimensions: dict[str, list[Group]] = {}
     for group in c.breakdowns:
         dimensions.setdefault(group.dimension, []).append(group)
@@ -329,92 +372,62 @@ def _criterion_view(
         mini=rate_bar(
             mini, c.removal_in_deadline.rate, c.one_sided_lower, c.one_sided_upper, c.threshold
         ),
-        curve=curve_chart(c, scale),
+        curve=curve_chart(c, scale, lang),
         outcomes=outcome_bar(c.counts),
-        median=time_text(c.median_time, scale),
-        p90=time_text(c.p90_time, scale),
+        median=time_text(c.median_time, scale, lang),
+        p90=time_text(c.p90_time, scale, lang),
         breakdowns=tuple((d, tuple(g)) for d, g in dimensions.items() if len(g) > 1),
         uniform=tuple((d, g[0].value) for d, g in dimensions.items() if len(g) == 1),
+        title=criterion_title(lang, c),
+        reason=f"{verdict_text(lang, card, c)} {sensitivity_text(lang, c)}",
+        over_removal=over_removal_text(lang, card, c),
+        by_deadline=by_deadline_text(lang, c),
+        causes=tuple((cause_text(lang, k), n) for k, n in c.unknown_causes.items()),
+        legal=legal_reference(lang, c),
     )
 
 
-def headline(card: Scorecard) -> str:
+def headline(card: Scorecard, lang: Language | None = None) -> str:
     """One sentence a reader can act on: which criteria fail, or why there is no verdict."""
-    platform, total = card.target["name"], len(card.criteria)
-    by_verdict: dict[str, list[str]] = {}
-    for c in card.criteria:
-        by_verdict.setdefault(str(c.verdict), []).append(c.id)
-    failing, unsure = by_verdict.get("NON_COMPLIANT", []), by_verdict.get("INCONCLUSIVE", [])
-    unmeasured = by_verdict.get("NOT_MEASURED", [])
-    if total == 0:
-        return f"No criterion of this run could be measured on {platform}."
-    parts: list[str] = []
-    if failing:
-        parts.append(
-            f"{platform} did not remove prohibited content within the deadline often enough "
-            f"on {len(failing)} of {total} criteria ({', '.join(failing)})."
-        )
-    if unsure:
-        parts.append(
-            f"For {len(unsure)} of {total} ({', '.join(unsure)}) the probes cannot tell whether "
-            "the requirement is met; more probes, or more of them measured, are needed."
-        )
-    over = [c.id for c in card.criteria if c.over_removal_verdict == "EXCESSIVE"]
-    if over:
-        parts.append(
-            f"{platform} removed benign look-alikes more often than acceptable on {len(over)} of "
-            f"{total} criteria ({', '.join(over)})."
-        )
-    if unmeasured:
-        parts.append(
-            f"{len(unmeasured)} of {total} ({', '.join(unmeasured)}) could not be measured; "
-            "no verdict is given for them."
-        )
-    if not parts:
-        parts.append(
-            f"{platform} removed prohibited content within the deadline at or above the required "
-            f"rate on all {total} criteria."
-        )
-    if card.standing != "FINAL":
-        parts.insert(0, f"{card.standing}: not a final verdict.")
-    return " ".join(parts)
+    return headline_text(lang or language("en"), card)
 
 
-def _duration(start: str | None, end: str | None, scale: float) -> str:
-    if not start or not end:
-        return "still running" if start else "–"
-    seconds = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
-    text = format_duration(max(0.0, seconds))
-    return text + (f" (platform time {format_duration(seconds * scale)})" if scale != 1 else "")
-
-
-def _evidence(card: Scorecard) -> tuple[EvidenceGroup, ...]:
+def _evidence(card: Scorecard, lang: Language) -> tuple[EvidenceGroup, ...]:
     groups = []
     for c in card.criteria:
         probes = sorted(
             (p for p in card.probes if p.criterion_id == c.id),
             key=lambda p: (p.expectation != "violating", p.clock_start_utc or "", p.probe_id),
         )
-        groups.append(EvidenceGroup(criterion_id=c.id, title=c.title, probes=tuple(probes)))
+        title = criterion_title(lang, c)
+        groups.append(EvidenceGroup(criterion_id=c.id, title=title, probes=tuple(probes)))
     return tuple(groups)
 
 
-def page_context(card: Scorecard) -> ScorecardPage:
+def page_context(card: Scorecard, lang: Language | None = None) -> ScorecardPage:
+    lang = lang or language("en")
     bounds = [b for c in card.criteria for b in (c.one_sided_lower, c.removal_in_deadline.rate)]
-    axis = rate_axis([*bounds, *(c.threshold for c in card.criteria)])
+    axis = rate_axis([*bounds, *(c.threshold for c in card.criteria)], lang=lang)
     mini = RateAxis(low=axis.low, width=150, ticks=())
     order = ("NON_COMPLIANT", "INCONCLUSIVE", "NOT_MEASURED", "COMPLIANT")
     verdicts = [str(c.verdict) for c in card.criteria]
     return ScorecardPage(
-        headline=headline(card),
+        headline=headline_text(lang, card),
         verdict_counts=tuple((v, verdicts.count(v)) for v in order if v in verdicts),
         violating=sum(1 for p in card.probes if p.expectation == "violating"),
         controls=sum(1 for p in card.probes if p.expectation == "control"),
-        duration=_duration(card.period_start_utc, card.period_end_utc, card.time_scale),
+        duration=period_text(lang, card),
         axis=axis,
-        criteria=tuple(_criterion_view(c, axis, mini, card.time_scale) for c in card.criteria),
-        evidence=_evidence(card),
+        criteria=tuple(_criterion_view(c, axis, mini, card, lang) for c in card.criteria),
+        evidence=_evidence(card, lang),
         evasions=_evasions(card),
+        lang=lang.code,
+        pack_title=pack_text(lang, card, "title"),
+        pack_instrument=pack_text(lang, card, "instrument"),
+        pack_disclaimer=pack_text(lang, card, "disclaimer"),
+        standing_note=standing_text(lang, card),
+        overall_rule=overall_rule_text(lang, card),
+        methodology=tuple(methodology_text(lang, card)),
     )
 
 

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from audit import __version__
-from audit.cli_names import FORMATS
+from audit.cli_names import TEXT_FORMATS
 from audit.commands import all_commands
 from audit.errors import AuditError, InputError, RuntimeFailure, TargetUnreachable
-from audit.options import allow_production_option, formats_option, give_up_option
+from audit.options import allow_production_option, formats_option, give_up_option, lang_option
 
 if TYPE_CHECKING:  # the commands import what they use in their bodies: --help stays light
     from audit.clock import SystemClock
@@ -81,14 +81,17 @@ def cli(ctx: click.Context, workspace: Path, reports: Path, debug: bool) -> None
     ctx.obj = Context(workspace, reports)
 
 
-def _report_and_exit(c: Context, run_id: str, formats: list[str], quiet: bool = False) -> int:
+def _report_and_exit(
+    c: Context, run_id: str, formats: list[str], quiet: bool = False, lang: str | None = None
+) -> int:
     from audit.ui import print_summary
-    from audit.workspace import write_reports
+    from audit.workspace import report_language, write_reports
 
     store = c.workspace.open()
-    card, paths = write_reports(store, run_id, c.reports, formats)
+    tongue = report_language(store, run_id, lang)
+    card, paths = write_reports(store, run_id, c.reports, formats, lang=tongue)
     if not quiet:
-        print_summary(card)
+        print_summary(card, lang=tongue)
         for path in paths:
             click.echo(f"wrote {path}")
     return card.exit_code
@@ -113,8 +116,9 @@ def _report_and_exit(c: Context, run_id: str, formats: list[str], quiet: bool = 
     show_default=True,
     help="Control probes per criterion.",
 )
+@lang_option
 @pass_ctx
-def demo(c: Context, seed: int, violating: int, controls: int) -> None:
+def demo(c: Context, seed: int, violating: int, controls: int, lang: str | None) -> None:
     """Audit the bundled vn-superstition pack against the embedded reference sandbox.
 
     The sandbox is a simulated platform served over real HTTP on a free loopback port. Deadlines
@@ -128,7 +132,7 @@ def demo(c: Context, seed: int, violating: int, controls: int) -> None:
         f"{DEMO_TIME_SCALE:g}x, so each 24 h deadline lasts {86400 / DEMO_TIME_SCALE:g} s."
     )
     done = run_demo(c.workspace.open(), seed, violating, controls, click.echo)
-    code = _report_and_exit(c, done.audit.run_id, list(FORMATS))
+    code = _report_and_exit(c, done.audit.run_id, list(TEXT_FORMATS), lang=lang)
     click.echo(
         "Statements of reasons: the sandbox's daily dump (it misreports a few on purpose) is "
         "cross-checked in the scorecard's section; see docs/statements.md."
@@ -152,6 +156,7 @@ def demo(c: Context, seed: int, violating: int, controls: int) -> None:
     help="Plan the runs and do only the work due now; continue later with `poll`.",
 )
 @give_up_option
+@lang_option
 @pass_ctx
 def run(
     c: Context,
@@ -160,6 +165,7 @@ def run(
     formats: list[str],
     detach: bool,
     give_up: float | None,
+    lang: str | None,
 ) -> None:
     """Run a plan: one run per (pack, target), each to its end, then write scorecards.
 
@@ -201,7 +207,7 @@ def run(
         if detach:
             continue
         _carry(store, item.run_id, clock, give_up)
-        codes.append(_report_and_exit(c, item.run_id, formats))
+        codes.append(_report_and_exit(c, item.run_id, formats, lang=lang))
     sys.exit(_combine(codes))
 
 
@@ -256,8 +262,11 @@ def _combine(codes: list[int]) -> int:
 @click.argument("run_id")
 @formats_option()
 @give_up_option
+@lang_option
 @pass_ctx
-def resume(c: Context, run_id: str, formats: list[str], give_up: float | None) -> None:
+def resume(
+    c: Context, run_id: str, formats: list[str], give_up: float | None, lang: str | None
+) -> None:
     """Continue an interrupted (or failed) run to its end, then write its scorecards."""
     from audit.clock import SystemClock
 
@@ -271,7 +280,7 @@ def resume(c: Context, run_id: str, formats: list[str], give_up: float | None) -
             "`platform-audit demo`"
         )
     _carry(store, run_id, SystemClock(), give_up)
-    sys.exit(_report_and_exit(c, run_id, formats))
+    sys.exit(_report_and_exit(c, run_id, formats, lang=lang))
 
 
 @cli.command()
@@ -290,6 +299,7 @@ def resume(c: Context, run_id: str, formats: list[str], give_up: float | None) -
     is_flag=True,
     help="With --from-evidence: overwrite scorecards already in REPORTS/<run-id>/.",
 )
+@lang_option
 @pass_ctx
 def report(
     c: Context,
@@ -298,18 +308,20 @@ def report(
     bundle: Path | None,
     quiet: bool,
     force: bool,
+    lang: str | None,
 ) -> None:
     """Write the scorecards of a run (finished or not) and exit with its verdict's code.
 
     With --from-evidence BUNDLE the scorecard is rebuilt from the signed records and ledger in
     an exported bundle alone and written to reports/<run-id>/ (RUN_ID is then not needed). The
     bundle's run id must have the form this tool gives run ids; nothing is written outside
-    --reports, and scorecards already there are kept unless --force is given.
+    --reports, and scorecards already there are kept unless --force is given. A bundle's
+    scorecards are written in English unless --lang says otherwise.
     """
     if bundle is None:
         if run_id is None:
             raise click.UsageError("give a RUN_ID, or --from-evidence BUNDLE")
-        sys.exit(_report_and_exit(c, run_id, formats, quiet))
+        sys.exit(_report_and_exit(c, run_id, formats, quiet, lang))
     from audit.evidence.bundle import scorecard_folder, scorecard_from_evidence
     from audit.render import RENDERERS, render_formats
     from audit.ui import print_summary
@@ -317,9 +329,9 @@ def report(
     card = scorecard_from_evidence(bundle)
     names = [RENDERERS[f][0] for f in formats if f in RENDERERS]
     folder = scorecard_folder(c.reports, card.run_id, force, names)
-    paths = render_formats(card, formats, folder)
+    paths = render_formats(card, formats, folder, lang=lang or "en")
     if not quiet:
-        print_summary(card)
+        print_summary(card, lang=lang or "en")
         for path in paths:
             click.echo(f"wrote {path}")
     sys.exit(card.exit_code)

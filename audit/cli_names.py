@@ -6,8 +6,10 @@ Each name is a copy of the one its module owns; ``tests/test_startup.py`` checks
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_ARCHIVE", "FORMATS", "VIEW_FORMATS"]
+__all__ = ["DEFAULT_ARCHIVE", "FORMATS", "LANGUAGES", "TEXT_FORMATS", "VIEW_FORMATS"]
 
-FORMATS = ("html", "md", "json", "junit", "csv")  # audit.render.FORMATS
+FORMATS = ("html", "md", "json", "junit", "csv", "pdf")  # audit.render.FORMATS
+TEXT_FORMATS = ("html", "md", "json", "junit", "csv")  # audit.render.TEXT_FORMATS
+LANGUAGES = ("en", "vi")  # audit.i18n.LANGUAGES
 VIEW_FORMATS = ("html", "md", "json")  # audit.render.VIEW_FORMATS
 DEFAULT_ARCHIVE = "evidence.tar.gz"  # audit.evidence.bundle.DEFAULT_ARCHIVE

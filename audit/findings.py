@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterable
 from enum import StrEnum
 
+from audit.i18n import N_
 from audit.lifecycle import RunStatus
 from audit.numbers import format_percent
 from audit.outcomes import Outcome
@@ -63,20 +64,20 @@ def exit_code_for(overall: Verdict, standing: Standing) -> int:
 
 # (start of a probe's reason, the cause it is counted under)
 _CAUSES = (
-    ("submission failed", "submission failed (platform fault)"),
-    ("interrupted during submission", "interrupted submission (tool restart)"),
-    ("notice could not be filed", "notice not filed"),
-    ("order could not be filed", "order not filed"),
-    ("no usable look", "no usable look at the deadline (platform fault)"),
-    ("removed between a look before", "removed at an undecided time around the deadline"),
-    ("not submitted", "never submitted"),
+    ("submission failed", N_("submission failed (platform fault)")),
+    ("interrupted during submission", N_("interrupted submission (tool restart)")),
+    ("notice could not be filed", N_("notice not filed")),
+    ("order could not be filed", N_("order not filed")),
+    ("no usable look", N_("no usable look at the deadline (platform fault)")),
+    ("removed between a look before", N_("removed at an undecided time around the deadline")),
+    ("not submitted", N_("never submitted")),
 )
 
 
 def unknown_cause(outcome: Outcome | None, reason: str) -> str:
     """The cause under which a probe without a known outcome is counted."""
     if outcome is None:
-        return "still pending"
+        return N_("still pending")
     plain = reason.removeprefix("the ")  # "the notice could not be filed" and "notice could..."
     for start, cause in _CAUSES:
         if plain.startswith(start):

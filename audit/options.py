@@ -8,13 +8,14 @@ from typing import Any, TypeVar
 
 import click
 
-from audit.cli_names import FORMATS
+from audit.cli_names import FORMATS, LANGUAGES
 
 __all__ = [
     "DEFAULT_FORMATS",
     "allow_production_option",
     "formats_option",
     "give_up_option",
+    "lang_option",
     "parse_formats",
     "seconds_callback",
 ]
@@ -34,7 +35,22 @@ def parse_formats(value: str) -> list[str]:
 
 def _formats_callback(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
     del ctx, param
-    return parse_formats(value)
+    formats = parse_formats(value)
+    if "pdf" in formats:  # refused now, not after a run of hours
+        from audit.pdf import PdfUnavailable, chromium_path
+
+        if chromium_path() is None:
+            raise click.BadParameter(PdfUnavailable().message)
+    return formats
+
+
+lang_option = click.option(
+    "--lang",
+    type=click.Choice(LANGUAGES),
+    default=None,
+    help="Language of the scorecards (HTML, Markdown, PDF, JUnit messages) and the summary. "
+    "Default: the plan's report_language, else en.",
+)
 
 
 def formats_option(what: str = "Scorecard formats") -> Callable[[F], F]:

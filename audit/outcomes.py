@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from audit.adapters.base import PostState
+from audit.i18n import N_
 from audit.store import ObservationRow
 
 __all__ = [
@@ -27,7 +28,11 @@ __all__ = [
 
 _DOWN = frozenset({PostState.REMOVED, PostState.GONE})  # a look that found the post down
 
-_LAST_LOOK_FAILED = "the last planned look failed; it may have been removed after the last good one"
+_LAST_LOOK_FAILED = N_(
+    "the last planned look failed; it may have been removed after the last good one"
+)
+
+_NO_USABLE_LOOK = N_("no usable look at or after the deadline")
 
 Window = tuple[float | None, float | None]
 """(last seen up, first seen down): when each look was sent and answered respectively."""
@@ -112,9 +117,9 @@ def classify_window(facts: ProbeFacts, window: Window) -> ProbeOutcome:
             if facts.expectation == "control"
             else Outcome.REJECTED_AT_SUBMISSION
         )
-        return ProbeOutcome(outcome, None, None, "refused at submission")
+        return ProbeOutcome(outcome, None, None, N_("refused at submission"))
     if facts.failure is not None or not facts.accepted:
-        return ProbeOutcome(Outcome.INCONCLUSIVE, None, None, facts.failure or "not submitted")
+        return ProbeOutcome(Outcome.INCONCLUSIVE, None, None, facts.failure or N_("not submitted"))
     assert facts.deadline_at is not None
     seen_up, first_down = window
     known_up = facts.posted_at if facts.posted_at is not None else facts.clock_start
@@ -131,7 +136,7 @@ def classify_window(facts: ProbeFacts, window: Window) -> ProbeOutcome:
             Outcome.INCONCLUSIVE,
             last_visible,
             first_down,
-            "removed between a look before and a look after the deadline",
+            N_("removed between a look before and a look after the deadline"),
         )
     if last_visible is not None and last_visible >= deadline:
         if facts.observation_end is None:
@@ -141,9 +146,7 @@ def classify_window(facts: ProbeFacts, window: Window) -> ProbeOutcome:
         return ProbeOutcome(Outcome.SURVIVED, last_visible, None)
     if facts.observation_end is None:
         return ProbeOutcome(None, last_visible, None)
-    return ProbeOutcome(
-        Outcome.INCONCLUSIVE, last_visible, None, "no usable look at or after the deadline"
-    )
+    return ProbeOutcome(Outcome.INCONCLUSIVE, last_visible, None, _NO_USABLE_LOOK)
 
 
 def _classify_control(
@@ -161,6 +164,4 @@ def _classify_control(
         return ProbeOutcome(Outcome.KEPT, last_visible, None)
     if last_visible is not None and last_visible >= facts.deadline_at:
         return ProbeOutcome(Outcome.INCONCLUSIVE, last_visible, None, _LAST_LOOK_FAILED)
-    return ProbeOutcome(
-        Outcome.INCONCLUSIVE, last_visible, None, "no usable look at or after the deadline"
-    )
+    return ProbeOutcome(Outcome.INCONCLUSIVE, last_visible, None, _NO_USABLE_LOOK)

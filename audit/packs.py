@@ -118,9 +118,29 @@ class ProbeTemplate(_Strict):
         return [name for _, name, _, _ in string.Formatter().parse(self.text) if name]
 
 
+_LANGUAGE = Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]
+
+
+class CriterionText(_Strict):
+    """A criterion's own words in another language (``translations: {vi: {...}}``)."""
+
+    title: str = Field(min_length=1)
+    legal_reference: str = ""  # instrument and article, as that language cites them
+
+
+class PackText(_Strict):
+    """The pack's own words in another language (``translations: {vi: {...}}``)."""
+
+    title: str = Field(min_length=1)
+    instrument: str = ""
+    disclaimer: str = ""
+
+
 class Criterion(_Strict):
     id: Annotated[str, Field(pattern=_ID)]
     title: str = Field(min_length=1)
+    # the title (and citation) in the languages the scorecards are written in, where given
+    translations: dict[_LANGUAGE, CriterionText] = {}
     description: str = ""
     legal_reference: LegalReference
     dsa_category: str
@@ -231,6 +251,8 @@ class PackMeta(_Strict):
     illustrative: bool
     disclaimer: str = ""
     languages: list[str] = Field(min_length=1)
+    # the title, instrument and disclaimer in the languages scorecards are written in
+    translations: dict[_LANGUAGE, PackText] = {}
     # the pack's choices for its criteria (each may override): see docs/statistics.md
     min_measured_share: float = Field(default=0.9, gt=0, le=1)
     max_over_removal: float = Field(default=0.10, ge=0, lt=1)

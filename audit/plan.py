@@ -364,6 +364,9 @@ class Plan(_Strict):
     give_up_after: IsoDuration | None = None
     """Wall-clock time without a working answer from the target after which a run ends
     (failed, with the reason); null: 5 % of the shortest deadline as run, at least 30 s."""
+    report_language: Literal["en", "vi"] = "en"
+    """The language of the run's scorecards and terminal summary (`report --lang` chooses
+    another)."""
 
     @field_validator("targets")
     @classmethod

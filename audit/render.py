@@ -19,7 +19,6 @@ import io
 import json
 import math
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -28,17 +27,19 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
-from audit.charts import clock_text, page_context, rate_axis, rate_bar, trend_chart
+from audit.charts import page_context, rate_axis, rate_bar, trend_chart
 from audit.compare import Comparison, RunDiff, Trend
 from audit.errors import InputError
-from audit.numbers import format_percent
+from audit.i18n import N_, Language, language
 from audit.resources import templates_dir
 from audit.scorecard import SCHEMA_VERSION, Scorecard
+from audit.scorecard_text import VERDICT_LABELS, code, evasion_text, reason_text, variant_text
 
 __all__ = [
     "FORMATS",
     "RENDERERS",
     "SCHEMA_ID",
+    "TEXT_FORMATS",
     "inert",
     "json_text",
     "render_formats",
@@ -166,49 +167,107 @@ def _md_code(text: object, cell: bool = False) -> str:
 
 
 # Filters shared by the HTML and Markdown templates -------------------------------------------
-VERDICT_LABELS = {
-    "COMPLIANT": "Compliant",
-    "NON_COMPLIANT": "Non-compliant",
-    "INCONCLUSIVE": "Inconclusive",
-    "NOT_MEASURED": "Not measured",
-}
 OUTCOME_LABELS = {
-    "removed_in_time": "removed in time",
-    "rejected_at_submission": "refused at submission",
-    "removed_late": "removed late",
-    "survived": "not removed",
-    "inconclusive": "inconclusive",
-    "pending": "still watched",
-    "kept": "kept (control)",
-    "over_removed": "over-removed (control)",
+    "removed_in_time": N_("removed in time"),
+    "rejected_at_submission": N_("refused at submission"),
+    "removed_late": N_("removed late"),
+    "survived": N_("not removed"),
+    "inconclusive": N_("inconclusive"),
+    "pending": N_("still watched"),
+    "kept": N_("kept (control)"),
+    "over_removed": N_("over-removed (control)"),
 }
+WORDS = {  # values of the model the scorecards name in words: triggers, expectations, groups
+    "order": N_("order"),
+    "notice": N_("notice"),
+    "proactive": N_("proactive"),
+    "violating": N_("violating"),
+    "control": N_("control"),
+    "text": N_("text"),
+    "image": N_("image"),
+    "speech": N_("speech"),
+    "language": N_("language"),
+    "variant": N_("variant"),
+    "modality": N_("modality"),
+    "clean": N_("clean"),
+    "complete": N_("complete"),
+    "running": N_("running"),
+    "failed": N_("failed"),
+    "cancelled": N_("cancelled"),
+    "sandbox": N_("sandbox"),
+    "production": N_("production"),
+}
+_ENGLISH = language("en")
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
-    return "–" if value is None else f"{value * 100:.{digits}f} %"
+    return _ENGLISH.pct(value, digits)
 
 
-def _bounds(lower: float | None, upper: float | None) -> str:
-    """Verdict bounds as a range, or a dash when nothing was measured."""
-    return "–" if lower is None or upper is None else f"{_pct(lower)} – {_pct(upper)}"
-
-
-def _timestamp(value: str | None) -> Markup:
+def _timestamp(value: str | None, lang: Language = _ENGLISH) -> Markup:
     """An ISO 8601 UTC stamp as a <time> element that may wrap between date and time."""
     if not value:
         return Markup("–")
-    date, _, rest = inert(value).partition("T")
+    date, rest = lang.timestamp(inert(value))
     # Markup('<time datetime="{0}">{1}<wbr> {2}</time>').format(value, date, rest), at less
     # than half its cost (it runs four times per probe); every value passes through escape()
     html = f'<time datetime="{escape(value)}">{escape(date)}<wbr> {escape(rest)}</time>'
     return Markup(html)  # noqa: S704
 
 
+def _stamp(value: str, lang: Language) -> str:
+    """An ISO 8601 UTC stamp as text: as recorded in English, the locale's date and time
+    elsewhere."""
+    if lang.code == "en":
+        return value
+    return " ".join(lang.timestamp(value))
+
+
 def _finalize(value: object) -> object:
     return value if isinstance(value, Markup) or value is None else inert(value)
 
 
-def _environment(extra: Path | None) -> jinja2.Environment:
+def _inert_values(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A gettext callable of jinja2's i18n extension whose placeholders' values pass through
+    :func:`inert` first, like every other value a template prints."""
+
+    @jinja2.pass_context
+    def translated(context: Any, *args: Any, **values: Any) -> Any:
+        safe = {
+            k: v if isinstance(v, int | float | Markup) else inert(v) for k, v in values.items()
+        }
+        return function(context, *args, **safe)
+
+    return translated
+
+
+def _install(env: jinja2.Environment, lang: Language) -> None:
+    """Messages and figures in ``lang``: jinja2's i18n extension over the Babel catalog, and
+    the filters that format numbers, times and the model's names."""
+    env.install_gettext_translations(lang.translations, newstyle=True)  # type: ignore[attr-defined]
+    for name in ("_", "gettext", "ngettext"):
+        env.globals[name] = _inert_values(env.globals[name])  # type: ignore[arg-type]
+    env.filters.update(
+        pct=lang.pct,
+        bounds=lambda lower, upper: (
+            "–" if lower is None or upper is None else f"{lang.pct(lower)} – {lang.pct(upper)}"
+        ),
+        ts=lambda value: _timestamp(value, lang),
+        stamp=lambda value: "–" if not value else _stamp(value, lang),
+        clock=lang.clock,
+        duration=lang.duration,
+        number=lang.number,
+        verdict_label=lambda v: lang.gettext(VERDICT_LABELS.get(str(v), str(v))),
+        verdict_code=lambda v: code(lang, str(v)),
+        outcome_label=lambda v: lang.gettext(OUTCOME_LABELS.get(str(v), str(v))),
+        word=lambda v: lang.gettext(WORDS[str(v)]) if str(v) in WORDS else str(v),
+        reason=lambda v: reason_text(lang, str(v)) if v else v,
+        evasion=lambda e: evasion_text(lang, e),
+        variant=lambda label: variant_text(lang, str(label)),
+    )
+
+
+def _environment(extra: Path | None, lang: Language = _ENGLISH) -> jinja2.Environment:
     loaders: list[jinja2.BaseLoader] = []
     if extra is not None:
         loaders.append(jinja2.FileSystemLoader(str(extra)))
@@ -220,43 +279,42 @@ def _environment(extra: Path | None) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         finalize=_finalize,
+        extensions=["jinja2.ext.i18n"],
     )
     env.filters.update(
         inert=inert,
         md=_md_prose,
         mdcode=_md_code,
-        pct=_pct,
-        bounds=_bounds,
-        ts=_timestamp,
-        clock=clock_text,
-        css_text=lambda v: re.sub(r"[^A-Za-z0-9 ._:-]", "", str(v)),
+        css_text=lambda v: re.sub(r"[^\w .:/-]", "", str(v)),  # letters of any script
         when=_label,
         signed=lambda v: "–" if v is None else f"{v * 100:+.1f} points",
-        verdict_label=lambda v: VERDICT_LABELS.get(str(v), str(v)),
-        outcome_label=lambda v: OUTCOME_LABELS.get(str(v), str(v)),
     )
+    _install(env, lang)
     return env
 
 
-def render_page(name: str, extra: Path | None = None, **context: Any) -> str:
-    """Render one template with ``context``; a missing template is an input error, not a
-    silent fallback."""
+def render_page(name: str, extra: Path | None = None, lang: str = "en", **context: Any) -> str:
+    """Render one template with ``context`` in language ``lang``; a missing template is an
+    input error, not a silent fallback."""
     try:
-        return _environment(extra).get_template(name).render(**context)
+        return _environment(extra, language(lang)).get_template(name).render(**context)
     except jinja2.TemplateNotFound as exc:
         raise InputError(f"template {exc.name} not found", source=extra) from None
 
 
-def render_html(card: Scorecard, extra: Path | None = None) -> str:
-    return render_page("scorecard.html.j2", extra, card=card, page=page_context(card))
+def render_html(card: Scorecard, extra: Path | None = None, lang: str = "en") -> str:
+    page = page_context(card, language(lang))
+    return render_page("scorecard.html.j2", extra, lang, card=card, page=page)
 
 
-def render_markdown(card: Scorecard, extra: Path | None = None) -> str:
-    return render_page("scorecard.md.j2", extra, card=card, page=page_context(card))
+def render_markdown(card: Scorecard, extra: Path | None = None, lang: str = "en") -> str:
+    page = page_context(card, language(lang))
+    return render_page("scorecard.md.j2", extra, lang, card=card, page=page)
 
 
-def render_json(card: Scorecard, extra: Path | None = None) -> str:
-    del extra
+def render_json(card: Scorecard, extra: Path | None = None, lang: str = "en") -> str:
+    """The scorecard's data, in every language the same (its prose is the model's English)."""
+    del extra, lang
     return json_text(card.model_dump(mode="json"))
 
 
@@ -278,85 +336,12 @@ def scorecard_schema() -> dict[str, Any]:
 
 
 # JUnit ------------------------------------------------------------------------------------
-def _case_message(card: Scorecard, index: int) -> str:
-    c = card.criteria[index]
-    rate = c.removal_in_deadline
-    bounds = (
-        f"one-sided {format_percent(c.confidence, 0)} bounds {_pct(c.one_sided_lower)} to "
-        f"{_pct(c.one_sided_upper)}"
-        if c.one_sided_lower is not None and c.one_sided_upper is not None
-        else "no bounds"
-    )
-    return inert(
-        f"{c.verdict}: {rate.successes}/{rate.n} removed within {c.deadline_text} "
-        f"({_pct(rate.rate)}; {bounds}; required {_pct(c.threshold)})"
-    )
-
-
-def _junit_properties(card: Scorecard) -> ET.Element:
-    props = ET.Element("properties")
-    for name, value in (
-        ("run_id", card.run_id),
-        ("plan", card.plan_name),
-        ("target", card.target["name"]),
-        ("pack", f"{card.pack['id']} {card.pack['version']}"),
-        ("overall_verdict", str(card.overall_verdict)),
-        ("standing", str(card.standing)),
-        ("exit_code", str(card.exit_code)),
-        ("time_scale", f"{card.time_scale:g}"),
-        ("period_start_utc", card.period_start_utc or ""),
-        ("period_end_utc", card.period_end_utc or ""),
-    ):
-        ET.SubElement(props, "property", name=name, value=inert(value))
-    return props
-
-
-def render_junit(card: Scorecard, extra: Path | None = None) -> str:
-    """One test case per criterion: failure for NON_COMPLIANT or an over-removal finding,
-    skipped for INCONCLUSIVE, error for NOT_MEASURED; a scorecard that is not final names its
-    standing in the suite's name and properties."""
+def render_junit(card: Scorecard, extra: Path | None = None, lang: str = "en") -> str:
+    """One test case per criterion (see :mod:`audit.render_junit`)."""
     del extra
-    verdicts = [str(c.verdict) for c in card.criteria]
-    standing = "" if card.standing == "FINAL" else f" [{card.standing}]"
-    suite = ET.Element(
-        "testsuite",
-        name=inert(f"platform-audit {card.pack['id']} on {card.target['name']}{standing}"),
-        tests=str(len(verdicts)),
-        failures=str(sum(1 for c in card.criteria if c.fails)),
-        errors=str(verdicts.count("NOT_MEASURED")),
-        skipped=str(verdicts.count("INCONCLUSIVE")),
-        timestamp=(card.period_start_utc or "")[:19],
-    )
-    suite.append(_junit_properties(card))
-    for index, c in enumerate(card.criteria):
-        case = ET.SubElement(
-            suite, "testcase", classname=inert(card.pack["id"]), name=inert(f"{c.id} {c.title}")
-        )
-        message = _case_message(card, index)
-        reason = inert(f"{c.verdict_reason} {c.sensitivity} {c.over_removal_reason}")
-        if c.verdict == "NON_COMPLIANT":
-            ET.SubElement(case, "failure", message=message, type="NON_COMPLIANT").text = reason
-        elif c.over_removal_verdict == "EXCESSIVE":
-            over = inert(f"OVER_REMOVAL: {c.over_removal_reason}")
-            ET.SubElement(case, "failure", message=over, type="OVER_REMOVAL").text = reason
-        elif c.verdict == "INCONCLUSIVE":
-            ET.SubElement(case, "skipped", message=message)
-        elif c.verdict == "NOT_MEASURED":
-            ET.SubElement(case, "error", message=message, type="NOT_MEASURED").text = reason
-        ET.SubElement(case, "system-out").text = f"{message}\n{reason}"
-    suites = ET.Element(
-        "testsuites",
-        name="platform-audit",
-        tests=suite.get("tests", "0"),
-        failures=suite.get("failures", "0"),
-        errors=suite.get("errors", "0"),
-        skipped=suite.get("skipped", "0"),
-    )
-    suites.append(suite)
-    ET.indent(suites)
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
-    )
+    from audit.render_junit import junit_xml
+
+    return junit_xml(card, lang)
 
 
 # CSV --------------------------------------------------------------------------------------
@@ -396,8 +381,9 @@ def csv_cell(value: object) -> str:
     return "'" + text if text.lstrip(" ").startswith(_FORMULA_START) else text
 
 
-def render_csv(card: Scorecard, extra: Path | None = None) -> str:
-    del extra
+def render_csv(card: Scorecard, extra: Path | None = None, lang: str = "en") -> str:
+    """Every probe as a row of data: column names and values are the same in every language."""
+    del extra, lang
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_FIELDS)
@@ -468,28 +454,51 @@ def render_view(view: Comparison | Trend | RunDiff, fmt: str, extra: Path | None
     return render_page(f"{view.kind}.{fmt}.j2", extra, **context)
 
 
-Renderer = Callable[[Scorecard, Path | None], str]
+def render_pdf(card: Scorecard, extra: Path | None = None, lang: str = "en") -> bytes:
+    """The HTML scorecard printed to PDF by headless Chromium (see :mod:`audit.pdf`)."""
+    from audit.pdf import html_to_pdf
+
+    return html_to_pdf(render_html(card, extra, lang))
+
+
+Renderer = Callable[[Scorecard, Path | None, str], str | bytes]
 RENDERERS: dict[str, tuple[str, Renderer]] = {
     "html": ("scorecard.html", render_html),
     "md": ("scorecard.md", render_markdown),
     "json": ("scorecard.json", render_json),
     "junit": ("junit.xml", render_junit),
     "csv": ("probes.csv", render_csv),
+    "pdf": ("scorecard.pdf", render_pdf),
 }
 FORMATS = tuple(RENDERERS)
+TEXT_FORMATS = tuple(f for f in FORMATS if f != "pdf")  # what an evidence bundle carries
 
 
 def render_formats(
-    card: Scorecard, formats: list[str], out_dir: Path, templates: Path | None = None
+    card: Scorecard,
+    formats: list[str],
+    out_dir: Path,
+    templates: Path | None = None,
+    lang: str = "en",
 ) -> list[Path]:
+    """Write ``formats`` of ``card`` into ``out_dir``, in language ``lang``."""
     unknown = [f for f in formats if f not in RENDERERS]
     if unknown:
         raise InputError(f"--format must be among {', '.join(FORMATS)} (got {', '.join(unknown)})")
+    language(lang)  # an unknown language, or no Chromium for a PDF, fails before writing
+    if "pdf" in formats:
+        from audit.pdf import require_chromium
+
+        require_chromium()
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for fmt in formats:
         filename, renderer = RENDERERS[fmt]
         path = out_dir / filename
-        path.write_text(renderer(card, templates), encoding="utf-8", newline="")
+        output = renderer(card, templates, lang)
+        if isinstance(output, bytes):
+            path.write_bytes(output)
+        else:
+            path.write_text(output, encoding="utf-8", newline="")
         written.append(path)
     return written

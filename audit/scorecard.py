@@ -403,6 +403,10 @@ def _card(
         over_removal_after_notice=after_notice,
         over_removal_unprompted=unprompted,
         breakdowns=_breakdowns(violating, level, media_sent),
+        translations={
+            code: text.model_dump(exclude_defaults=True)
+            for code, text in criterion.translations.items()
+        },
     )
 
 
@@ -652,4 +656,8 @@ def build_scorecard(
         signing_key=signing_key,
         evasions=_evasions(pack, by_criterion),
         look_views=views,
+        pack_translations={
+            code: text.model_dump(exclude_defaults=True)
+            for code, text in pack.pack.translations.items()
+        },
     )

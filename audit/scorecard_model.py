@@ -123,6 +123,8 @@ class CriterionCard(BaseModel):
     over_removal_after_notice: Rate  # controls removed after a notice or order was filed
     over_removal_unprompted: Rate  # controls removed with no notice or order before it
     breakdowns: list[Group]
+    # the criterion's title and citation in other languages, from its pack
+    translations: dict[str, dict[str, str]] = {}
 
     @property
     def fails(self) -> bool:
@@ -188,3 +190,5 @@ class Scorecard(BaseModel):
     statements: StatementsSection | None = None
     annex: MethodAnnex | None = None  # the methodology annex (audit.scorecard_annex)
     authority: list[AuthorityMeasure] = []  # the authorities' own measures (scorecard_authority)
+    # the pack's title, instrument and disclaimer in other languages, from the pack
+    pack_translations: dict[str, dict[str, str]] = {}

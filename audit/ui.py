@@ -20,11 +20,12 @@ from rich.table import Table
 from audit.clock import utc_iso
 from audit.durations import format_duration
 from audit.engine import ProgressEvent
-from audit.numbers import format_percent
+from audit.i18n import N_, Language, language
 from audit.scorecard import Scorecard
 
 __all__ = ["Progress", "print_summary"]
 
+_ENGLISH = language("en")
 _STYLE = {
     "COMPLIANT": "bold green",
     "NON_COMPLIANT": "bold red",
@@ -159,74 +160,87 @@ class Progress:
         self._bar.stop()
 
 
-def _platform_time(seconds: float | None, time_scale: float) -> str:
+def _platform_time(seconds: float | None, time_scale: float, lang: Language = _ENGLISH) -> str:
     """A time in platform terms: a compressed run's seconds scaled back, as the scorecard does."""
     if seconds is None:
-        return "not reached"
-    return format_duration(seconds * time_scale)
+        return lang.gettext(N_("not reached"))
+    return lang.duration(seconds * time_scale)
 
 
-def _bounds(lower: float | None, upper: float | None) -> str:
+def _share(value: float, digits: int, lang: Language) -> str:
+    return lang.pct(value, digits)
+
+
+def _bounds(lower: float | None, upper: float | None, lang: Language = _ENGLISH) -> str:
     """The one-sided exact bounds the verdict is decided on."""
     if lower is None or upper is None:
         return "–"
-    return f"{format_percent(lower)} – {format_percent(upper)}"
+    return f"{_share(lower, 1, lang)} – {_share(upper, 1, lang)}"
 
 
 # Wide terminals get the full column names; narrow ones (80 columns) short names and a legend
 _WIDE = 120
 _COLUMNS = (  # (full name, short name)
-    ("criterion", "criterion"),
-    ("trigger", "trig."),
-    ("deadline", "deadline"),
-    ("removed in time", "in time"),
-    ("verdict bounds", "bounds"),
-    ("threshold", "thr."),
-    ("median time", "median"),
-    ("over-removal", "controls\nremoved"),
-    ("verdict", "verdict"),
+    (N_("criterion"), N_("criterion")),
+    (N_("trigger"), N_("trig.")),
+    (N_("deadline"), N_("deadline")),
+    (N_("removed in time"), N_("in time")),
+    (N_("verdict bounds"), N_("bounds")),
+    (N_("threshold"), N_("thr.")),
+    (N_("median time"), N_("median")),
+    (N_("over-removal"), N_("controls\nremoved")),
+    (N_("verdict"), N_("verdict")),
 )
-_TRIGGER_SHORT = {"order": "ord.", "notice": "not.", "proactive": "pro."}
-_LEGEND = (
+_TRIGGER_SHORT = {"order": N_("ord."), "notice": N_("not."), "proactive": N_("pro.")}
+_LEGEND = N_(
     "trig.: ord. order, not. notice, pro. proactive · in time: violating probes removed within "
     "the deadline · bounds: the one-sided exact bounds the verdict rests on · thr.: threshold · "
     "median: median time to removal · controls removed: benign controls removed / controls"
 )
+_UNIT_WORDS = ("d", "h", "min", "ngày", "giờ", "phút")  # a duration's units, after a number
 
 
-def _summary_table(card: Scorecard, narrow: bool) -> Table:
-    title = f"{card.pack['id']} on {card.target['name']} — run {card.run_id}"
+def _summary_table(card: Scorecard, narrow: bool, tongue: Language) -> Table:
+    from audit.render import WORDS
+    from audit.scorecard_text import code
+
+    title = tongue.format(
+        N_("%(pack)s on %(platform)s — run %(run)s"),
+        pack=card.pack["id"],
+        platform=card.target["name"],
+        run=card.run_id,
+    )
     if narrow:
-        table = Table(
-            title=title,
-            box=box.SIMPLE_HEAD,
-            padding=0,
-            pad_edge=False,
-            show_edge=False,
-        )
+        table = Table(title=title, box=box.SIMPLE_HEAD, padding=0, pad_edge=False, show_edge=False)
     else:
         table = Table(title=title)
     for full, short in _COLUMNS:
-        table.add_column(short if narrow else full)
+        table.add_column(tongue.gettext(short if narrow else full))
     table.columns[0].no_wrap = True
     verdict = table.columns[-1]  # never cut, at any width
-    verdict.no_wrap, verdict.min_width = True, max(len(v) for v in _STYLE)
+    verdict.no_wrap = True
+    verdict.min_width = max(len(code(tongue, v)) for v in _STYLE)
     fit, sep = (_two_lines, "\n") if narrow else (str, " ")
     for c in card.criteria:
         rate = c.removal_in_deadline
-        share = "" if rate.rate is None else format_percent(rate.rate)
+        share = "" if rate.rate is None else _share(rate.rate, 1, tongue)
+        trigger = _TRIGGER_SHORT.get(c.trigger) if narrow else WORDS.get(c.trigger)
         table.add_row(
             c.id,
-            _TRIGGER_SHORT.get(c.trigger, c.trigger) if narrow else c.trigger,
-            fit(format_duration(c.deadline_seconds * card.time_scale)),
+            tongue.gettext(trigger) if trigger else c.trigger,
+            fit(tongue.clock(c.deadline_seconds * card.time_scale)),  # as the HTML: 24 h
             f"{rate.successes}/{rate.n}"
             + (f"\n{share}" if narrow else f" ({share})" if share else ""),
-            fit(_bounds(c.one_sided_lower, c.one_sided_upper)),
-            format_percent(c.threshold, 0),
-            fit(_platform_time(c.median_time.seconds, card.time_scale)),
+            fit(_bounds(c.one_sided_lower, c.one_sided_upper, tongue)),
+            _share(c.threshold, 0, tongue),
+            fit(_platform_time(c.median_time.seconds, card.time_scale, tongue)),
             f"{c.over_removed}/{c.controls}"
-            + (f"{sep}[red]excessive[/]" if c.over_removal_verdict == "EXCESSIVE" else ""),
-            f"[{_STYLE[c.verdict]}]{c.verdict}[/]",
+            + (
+                f"{sep}[red]{tongue.gettext(N_('excessive'))}[/]"
+                if c.over_removal_verdict == "EXCESSIVE"
+                else ""
+            ),
+            f"[{_STYLE[c.verdict]}]{code(tongue, str(c.verdict))}[/]",
         )
     return table
 
@@ -237,7 +251,7 @@ def _two_lines(text: str, width: int = 8) -> str:
     words = text.split(" ")
     if len(text) <= width or len(words) < 2:
         return text
-    units = [i for i, word in enumerate(words[:-1]) if word in ("d", "h", "min") and i > 0]
+    units = [i for i, word in enumerate(words[:-1]) if word in _UNIT_WORDS and i > 0]
     cut = (
         units[0] + 1
         if units
@@ -258,26 +272,46 @@ def _not_measured(card: Scorecard) -> list[str]:
     return [f"{', '.join(ids)}: {reason}" for reason, ids in reasons.items()]
 
 
-def print_summary(card: Scorecard, console: Console | None = None) -> None:
+def print_summary(card: Scorecard, console: Console | None = None, lang: str = "en") -> None:
+    """The verdict table and the notes a reader must not miss, in language ``lang``."""
+    from audit.scorecard_text import code, standing_text
+
+    tongue = language(lang)
     console = console or Console(width=None if sys.stdout.isatty() else 132)
     narrow = console.width < _WIDE
-    console.print(_summary_table(card, narrow))
+    console.print(_summary_table(card, narrow, tongue))
     if narrow:
-        console.print(f"[dim]{_LEGEND}[/]")
+        console.print(f"[dim]{tongue.gettext(_LEGEND)}[/]")
     for line in _not_measured(card):
         console.print(f"[bold]{escape(line)}[/]")  # the reason may quote a platform's words
     if card.time_scale != 1:
         console.print(
-            f"[yellow]Deadlines compressed {card.time_scale:g}x for a demonstration (times are "
-            "shown in platform time): these figures show the method, not a real platform's "
-            "compliance.[/]"
+            "[yellow]"
+            + tongue.format(
+                N_(
+                    "Deadlines compressed %(scale)sx for a demonstration (times are shown in "
+                    "platform time): these figures show the method, not a real platform's "
+                    "compliance."
+                ),
+                scale=f"{card.time_scale:g}",
+            )
+            + "[/]"
         )
     if card.standing != "FINAL":
-        deadline = f" The last deadline falls at {card.last_deadline_utc}." if card.pending else ""
+        deadline = (
+            " "
+            + tongue.format(N_("The last deadline falls at %(when)s."), when=card.last_deadline_utc)
+            if card.pending
+            else ""
+        )
         # the note may quote a failure's message: never read it as markup
-        console.print(f"[bold red]{escape(card.standing_note)}[/]{deadline}")
+        console.print(f"[bold red]{escape(standing_text(tongue, card))}[/]{escape(deadline)}")
+    standing = f" ({code(tongue, str(card.standing))})" if card.standing != "FINAL" else ""
     console.print(
-        f"Overall: [{_STYLE[card.overall_verdict]}]{card.overall_verdict}[/]"
-        + (f" ({card.standing})" if card.standing != "FINAL" else "")
-        + f" (exit code {card.exit_code})"
+        tongue.format(
+            N_("Overall: %(verdict)s%(standing)s (exit code %(code)s)"),
+            verdict=f"[{_STYLE[card.overall_verdict]}]{code(tongue, str(card.overall_verdict))}[/]",
+            standing=standing,
+            code=card.exit_code,
+        )
     )

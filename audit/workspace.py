@@ -15,7 +15,7 @@ from audit.scorecard import Scorecard, build_scorecard
 from audit.statements.crosscheck import cross_check, load_stored
 from audit.store import Store
 
-__all__ = ["Workspace", "cyclic_gc_paused", "scorecard_for", "write_reports"]
+__all__ = ["Workspace", "cyclic_gc_paused", "report_language", "scorecard_for", "write_reports"]
 
 
 @dataclass(frozen=True)
@@ -68,13 +68,25 @@ def scorecard_for(store: Store, run_id: str) -> Scorecard:
         return card.model_copy(update={"statements": section})
 
 
+def report_language(store: Store, run_id: str, chosen: str | None = None) -> str:
+    """The language of a run's scorecards: the one chosen, else its plan's, else English."""
+    if chosen is not None:
+        return chosen
+    planned = store.run(run_id).plan.get("report_language")
+    return planned if isinstance(planned, str) else "en"
+
+
 def write_reports(
     store: Store,
     run_id: str,
     reports_root: Path,
     formats: list[str],
     templates: Path | None = None,
+    lang: str | None = None,
 ) -> tuple[Scorecard, list[Path]]:
+    """The run's scorecard, written in ``formats`` into REPORTS/RUN_ID in the run's language
+    (``lang``, else the plan's)."""
+    tongue = report_language(store, run_id, lang)
     with cyclic_gc_paused():
         card = scorecard_for(store, run_id)
-        return card, render_formats(card, formats, reports_root / run_id, templates)
+        return card, render_formats(card, formats, reports_root / run_id, templates, tongue)

@@ -31,6 +31,7 @@ from PIL import Image, ImageStat
 
 from audit.compare import compare_runs, trend_of
 from audit.demo import demo_plan, sandbox_config
+from audit.pdf import chromium_path as pdf_chromium_path
 from audit.render import render_html, render_view
 from audit.scorecard import Scorecard
 from audit.store import Store
@@ -63,11 +64,7 @@ FLAGS = (
 
 
 def chromium_path() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
+    return pdf_chromium_path()  # the PDF renderer's discovery: the same browser either way
 
 
 @dataclass
@@ -343,6 +340,19 @@ def test_at_400_px_the_verdicts_stay_in_view_and_charts_keep_their_size(
     assert charts
     # drawn at their own width, so their 11 px text is 11 px on screen
     assert all(width >= 400 for _, width in charts[:2]), charts
+def test_vietnamese_scorecard_loads_cleanly_in_its_language(
+    browser: Browser, demo_card: Scorecard, tmp_path: Path
+) -> None:
+    path = tmp_path / "scorecard.html"
+    path.write_text(render_html(demo_card, None, "vi"), encoding="utf-8")
+    _open(browser, path)
+    assert browser.count("html[lang=vi]") == 1
+    assert browser.count("article.card") == len(demo_card.criteria)
+    assert "Kết luận chung" in browser.text("#overall")
+    assert "thời hạn" in browser.text("#verdicts")
+    screen = browser.screenshot()
+    _keep("scorecard-vi-screen.png", screen)
+    _assert_not_blank(screen)
 
 
 def test_demo_scorecard_prints_to_pdf(

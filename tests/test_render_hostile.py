@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from audit.render import CSV_FIELDS, RENDERERS, inert
+from audit.render import CSV_FIELDS, RENDERERS, TEXT_FORMATS, inert
 from audit.scorecard import Scorecard
 from tests.scorecards import gold_scorecard
 
@@ -169,12 +169,15 @@ def _check_csv(text: str, bad: str) -> None:
 @given(bad=hostile)
 def test_hostile_strings_come_out_inert_in_every_format(base: Scorecard, bad: str) -> None:
     card = _poison(base, bad)
-    outputs = {fmt: renderer(card, None) for fmt, (_, renderer) in RENDERERS.items()}
-    for fmt, text in outputs.items():
+    outputs = {fmt: str(RENDERERS[fmt][1](card, None, "en")) for fmt in TEXT_FORMATS}
+    translated = {fmt: str(RENDERERS[fmt][1](card, None, "vi")) for fmt in ("html", "md", "junit")}
+    for fmt, text in [*outputs.items(), *translated.items()]:
         assert not BIDI.search(text), fmt
         text.encode("utf-8")  # no lone surrogate survives
-    _check_html(outputs["html"], bad)
+    for page in (outputs["html"], translated["html"]):  # placeholders of messages too
+        _check_html(page, bad)
     _check_markdown(outputs["md"])
+    _check_markdown(translated["md"])
     _check_csv(outputs["csv"], bad)
     suite = ET.fromstring(outputs["junit"]).find("testsuite")
     assert suite is not None and suite.get("name", "").endswith(inert(bad))

@@ -124,9 +124,11 @@ def test_sandbox_serve_imports_its_server_and_no_renderer(tmp_path: Path) -> Non
 
 
 def test_help_names_agree_with_their_owners() -> None:
-    from audit import cli_names, render
+    from audit import cli_names, i18n, render
     from audit.evidence import bundle
 
     assert cli_names.FORMATS == render.FORMATS
     assert cli_names.VIEW_FORMATS == render.VIEW_FORMATS
+    assert cli_names.TEXT_FORMATS == render.TEXT_FORMATS
+    assert cli_names.LANGUAGES == i18n.LANGUAGES
     assert cli_names.DEFAULT_ARCHIVE == bundle.DEFAULT_ARCHIVE

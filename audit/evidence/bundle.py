@@ -54,7 +54,7 @@ from audit.evidence.manifest import (
     write_manifest,
 )
 from audit.evidence.rederive import check_derivation
-from audit.render import RENDERERS
+from audit.render import RENDERERS, TEXT_FORMATS, render_json
 from audit.scorecard import Scorecard, build_scorecard
 from audit.store import ExchangeRecord, Store
 from audit.store_rows import media_sent_by_probe
@@ -131,7 +131,12 @@ class ExportResult:
 
 
 def _scorecard_files(card: Scorecard) -> dict[str, bytes]:
-    return {name: render(card, None).encode("utf-8") for name, render in RENDERERS.values()}
+    files: dict[str, bytes] = {}
+    for fmt in TEXT_FORMATS:  # a bundle is text, signed; PDF is printed from its HTML
+        name, render = RENDERERS[fmt]
+        output = render(card, None, "en")
+        files[name] = output if isinstance(output, bytes) else output.encode("utf-8")
+    return files
 
 
 def _readme(run_id: str, key: SigningKey) -> bytes:
@@ -342,7 +347,7 @@ def _json_difference(a: Any, b: Any, path: str = "") -> str | None:
 
 
 def _compare_rebuild(files: dict[str, bytes], evidence: RunEvidence, result: Verification) -> None:
-    rebuilt = json.loads(RENDERERS["json"][1](_scorecard(evidence, result.fingerprint), None))
+    rebuilt = json.loads(render_json(_scorecard(evidence, result.fingerprint)))
     try:
         signed = json.loads(files["scorecard.json"].decode("utf-8"))
     except (KeyError, ValueError, UnicodeDecodeError):
