@@ -37,8 +37,8 @@ def missing(**chances: float) -> SandboxConfig:
 
 
 def banner(variants: tuple[str, ...], key: str = "k") -> Submission:
-    media = Media("image/png", "d" * 64, 10, DIVINATION)
-    return Submission("", "image", key, media, variants)
+    media = Media("image/png", "d" * 64, 10, DIVINATION, variants)
+    return Submission("", "image", key, media)
 
 
 # --- the header -------------------------------------------------------------------------------
@@ -54,7 +54,8 @@ def banner(variants: tuple[str, ...], key: str = "k") -> Submission:
 )
 def test_the_variants_header_is_read_for_media_posts(value: str, expected: tuple[str, ...]) -> None:
     headers = {VARIANTS_HEADER.lower(): value, **simulated(DIVINATION)}
-    assert parse_submission(media_body(PNG), headers).variants == expected
+    media = parse_submission(media_body(PNG), headers).media
+    assert media is not None and media.variants == expected
 
 
 def test_a_malformed_variants_header_is_refused() -> None:
@@ -64,7 +65,7 @@ def test_a_malformed_variants_header_is_refused() -> None:
 
 def test_a_text_post_has_no_media_variants() -> None:
     sub = parse_submission({"text": DIVINATION}, {VARIANTS_HEADER.lower(): "image_noise"})
-    assert sub.variants == ()
+    assert sub.media is None  # a text post has no media, so no media variants
 
 
 # --- the setting ------------------------------------------------------------------------------
