@@ -7,11 +7,14 @@ evidence record are handled by :class:`audit.http.PlatformClient`, which adapter
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from audit.errors import AuditError
 from audit.lifecycle import OBSERVE_ACTION, View
+from audit.media_file import MediaFile, media_file
 from audit.probe import Probe
 from audit.redaction import Redactor
 
@@ -63,6 +66,18 @@ class SubmitResult:
 
 
 NOT_FOUND = "not found: never reached the platform"  # a lookup's answer, as a result's detail
+
+
+async def made_media(probe: Probe) -> MediaFile | SubmitResult:
+    """The probe's media file, made off the event loop; or the failed submission that says
+    why it could not be made (never a refusal by the platform)."""
+    try:
+        media = await asyncio.to_thread(media_file, probe)
+    except AuditError as exc:
+        return SubmitResult(SubmitKind.ERROR, detail=f"media could not be produced: {exc}")
+    if media is None:
+        return SubmitResult(SubmitKind.ERROR, detail="media probe without media")
+    return media
 
 
 def never_arrived(result: SubmitResult) -> bool:

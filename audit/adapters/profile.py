@@ -32,6 +32,7 @@ from audit.adapters.base import (
     View,
     WithdrawResult,
     both_views,
+    made_media,
 )
 from audit.adapters.profile_auth import (
     Authenticator,
@@ -57,9 +58,8 @@ from audit.adapters.profile_request import SecretScrubber, render_request
 from audit.adapters.profile_template import Template, TemplateError, tree_references
 from audit.clock import Clock
 from audit.durations import parse_duration
-from audit.errors import AuditError
 from audit.http import Exchange, PlatformClient, RateLimiter, RetryPolicy
-from audit.media_file import MediaFile, media_file
+from audit.media_file import MediaFile
 from audit.packs import Modality
 from audit.plan import Observer, Target
 from audit.probe import Probe
@@ -338,12 +338,9 @@ class ProfileAdapter:
             return SubmitResult(
                 SubmitKind.ERROR, detail=f"the profile describes no way to post {modality} probes"
             )
-        try:
-            media = await asyncio.to_thread(media_file, probe)
-        except AuditError as exc:
-            return SubmitResult(SubmitKind.ERROR, detail=f"media could not be produced: {exc}")
-        if media is None:
-            return SubmitResult(SubmitKind.ERROR, detail="media probe without media")
+        media = await made_media(probe)
+        if isinstance(media, SubmitResult):
+            return media
         values = {**self._probe_values(probe, idempotency_key), **media.template_values()}
         try:
             if spec.upload is not None:

@@ -30,12 +30,12 @@ from audit.adapters.base import (
     View,
     WithdrawResult,
     both_views,
+    made_media,
 )
 from audit.adapters.timestamps import platform_timestamp
-from audit.errors import AuditError
 from audit.http import Exchange, PlatformClient
 from audit.media import PLAIN_STYLES
-from audit.media_file import MediaFile, media_file, media_record
+from audit.media_file import MediaFile, media_record
 from audit.packs import Modality
 from audit.probe import Probe
 
@@ -192,12 +192,9 @@ class SandboxAdapter:
     async def _media_post(
         self, probe: Probe, headers: dict[str, str]
     ) -> tuple[dict[str, object], MediaFile] | SubmitResult:
-        try:
-            media = await asyncio.to_thread(media_file, probe)
-        except AuditError as exc:
-            return SubmitResult(SubmitKind.ERROR, detail=f"media could not be produced: {exc}")
-        if media is None:
-            return SubmitResult(SubmitKind.ERROR, detail="media probe without media")
+        media = await made_media(probe)
+        if isinstance(media, SubmitResult):
+            return media
         if probe.corpus_file is None and await self._is_simulator():
             headers[SIMULATION_HEADER] = base64.b64encode(probe.text.encode()).decode("ascii")
             plain = PLAIN_STYLES.get(probe.modality.value)
