@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from audit.commands.context import group_settings
 from audit.errors import AuditError, InputError
 from audit.lifecycle import ProbeState, RunStatus
 from audit.options import formats_option, give_up_option, seconds_callback
@@ -41,9 +42,8 @@ EXIT_OK, EXIT_RUNTIME = 0, 4
 
 def _workspace() -> tuple[Store, Path]:
     """The store and the reports folder the main command group was given."""
-    root: Any = click.get_current_context().find_root().obj
-    store: Store = root.workspace.open()
-    return store, Path(root.reports)
+    root = group_settings()
+    return root.workspace.open(), root.reports
 
 
 def _when(epoch: float | None, now: float) -> str:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING
 
 import click
 
 from audit.cli_names import VIEW_FORMATS
+from audit.commands.context import group_settings
 from audit.errors import InputError
 from audit.lifecycle import RunStatus
 
@@ -23,18 +24,8 @@ if TYPE_CHECKING:  # the commands import what they use in their bodies: --help s
     from audit.compare import RunDiff
     from audit.scorecard import Scorecard
     from audit.store import RunRow, Store
-    from audit.workspace import Workspace
 
 __all__ = ["COMMANDS", "diff_text", "exit_code"]
-
-
-class _Settings(Protocol):
-    workspace: Workspace
-    reports: Path
-
-
-def _settings() -> _Settings:
-    return cast(_Settings, click.get_current_context().find_root().obj)
 
 
 def _view_formats(value: str) -> list[str]:
@@ -115,7 +106,7 @@ def diff(run_a: str, run_b: str, fmt: str, fail_on: str) -> None:
     from audit.render import render_view
     from audit.workspace import scorecard_for
 
-    store = _settings().workspace.open()
+    store = group_settings().workspace.open()
     view = diff_runs(scorecard_for(store, run_a), scorecard_for(store, run_b))
     click.echo(diff_text(view) if fmt == "text" else render_view(view, fmt).rstrip("\n"))
     sys.exit(exit_code(view, fail_on))
@@ -156,7 +147,7 @@ def compare(run_ids: tuple[str, ...], formats: str, out: Path | None) -> None:
     from audit.workspace import scorecard_for
 
     chosen = _view_formats(formats)
-    settings = _settings()
+    settings = group_settings()
     store = settings.workspace.open()
     view = compare_runs([scorecard_for(store, r) for r in run_ids])
     digest = hashlib.sha256("\0".join(run_ids).encode()).hexdigest()[:10]
@@ -225,7 +216,7 @@ def trend(
     from audit.workspace import scorecard_for
 
     chosen = _view_formats(formats)
-    settings = _settings()
+    settings = group_settings()
     store = settings.workspace.open()
     runs = _plan_runs(store, plan_name, target, pack)
     if not runs:

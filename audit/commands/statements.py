@@ -9,27 +9,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING
 
 import click
 
+from audit.commands.context import group_settings
 from audit.options import formats_option, seconds_callback
 
 if TYPE_CHECKING:  # the commands import what they use in their bodies: --help stays light
     from audit.statements.model import StatementsSection
     from audit.store import RunRow
-    from audit.workspace import Workspace
 
 __all__ = ["COMMANDS", "chosen_template", "section_text"]
-
-
-class _Settings(Protocol):
-    workspace: Workspace
-    reports: Path
-
-
-def _settings() -> _Settings:
-    return cast(_Settings, click.get_current_context().find_root().obj)
 
 
 _SOURCE = click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
@@ -149,7 +140,7 @@ def check(
     from audit.statements.crosscheck import read_files, run_filter, save_stored
     from audit.workspace import write_reports
 
-    settings = _settings()
+    settings = group_settings()
     store = settings.workspace.open()
     run = store.run(run_id)
     template = chosen_template(run, puid_template, by_attributes)
@@ -210,7 +201,7 @@ def validate(
         click.echo(line)
     findings = 0
     if run_id is not None:
-        store = _settings().workspace.open()
+        store = group_settings().workspace.open()
         run = store.run(run_id)
         stored = read_file(file, chosen_template(run, puid_template, by_attributes), None, window)
         section = cross_check(run, store.probes(run_id), store.observations(run_id), stored)
