@@ -8,8 +8,13 @@ acts on it)::
                    └────────── refused / failed ──────────┴─▶ finished
 
 The engine runs under the run's lock (:mod:`audit.locking`), so it is the only writer of the
-run's probes: it reads them once, keeps a write-through copy with a heap of due times, and writes
-every transition (with the observation that caused it) in one transaction before going on.
+run's probes. It holds only the probes whose next step falls due soonest (at most
+``EngineSettings.resident`` of them, read in the order they fall due, as a compact row without
+the content, which is read when a step sends it), keeps a write-through copy of those with a
+heap of due times, and writes every transition (with the observation that caused it) in one
+transaction before going on. A probe whose next step moves past the last one read goes back to
+the store and is read again when its turn comes, so memory follows the work in flight, not the
+size of the run.
 
 A probe found in ``submitting`` when the engine starts was interrupted mid-submission (nobody
 else can be submitting it: the lock says so). It is reconciled at once: looked up by its
@@ -76,6 +81,8 @@ class EngineSettings:
     notice_reason: str = "This post offers a prohibited service under {instrument}, {article}."
     # end the run when the target has given no working answer for this long (wall seconds)
     give_up_after: float | None = None
+    # probes held in memory at once (those due soonest); the rest wait in the store
+    resident: int = 2000
 
 
 @dataclass(frozen=True)
@@ -188,6 +195,13 @@ class Engine:
         self._reach = reachability
         self._live: dict[str, _Live] = {}
         self._due: list[tuple[float, int, int, str]] = []  # (next_at, seq, version, probe_id)
+        self._versions = 0
+        # every probe whose next step falls at or before this (time, seq) is held; None with
+        # _exhausted: the store had nothing more, so every probe with work left is held
+        self._until: tuple[float, int] | None = None
+        self._exhausted = False
+        # retry counters of probes gone back to the store (only those that faulted)
+        self._kept: dict[str, tuple[int, int]] = {}
         # how late recent looks' answers came after their planned time (queueing, limits,
         # round trip): places the last look before each deadline so its answer precedes it
         self._lateness: deque[float] = deque(maxlen=64)
@@ -233,21 +247,51 @@ class Engine:
         if self._reach is None or limit is None:
             return
         down = self._reach.dead(limit)
-        if down is not None and any(live.row.outcome is None for live in self._live.values()):
+        if down is not None and self._outcomes_pending():
             raise TargetUnreachable(down.reason())
 
+    def _outcomes_pending(self) -> bool:
+        if any(live.row.outcome is None for live in self._live.values()):
+            return True
+        return not self._exhausted and self.store.outcomes_pending(self.run_id)
+
     def _load(self) -> None:
-        """Read the probes with work left; interrupted submissions become due now."""
+        """Read the probes due first; interrupted submissions are read too and due now."""
         self._live.clear()
         self._due.clear()
+        self._until, self._exhausted = None, False
         now = self.clock.now()
-        for row in self.store.live_probes(self.run_id):
-            if row.state == ProbeState.SUBMITTING:
-                row = dataclasses.replace(row, next_at=now)
-            self._live[row.probe_id] = _Live(row)
-            self._schedule(self._live[row.probe_id])
+        rows = [
+            dataclasses.replace(row, next_at=now) if row.state == ProbeState.SUBMITTING else row
+            for row in self.store.unscheduled_probes(self.run_id)
+        ]
+        self._admit(rows)
+        self._refill()
+
+    def _refill(self) -> None:
+        """Read the next probes due from the store, after those already held."""
+        rows = self.store.due_probes(self.run_id, self._until, self.settings.resident)
+        if len(rows) < self.settings.resident:
+            self._exhausted = True
+        if rows:
+            last = rows[-1]
+            assert last.next_at is not None
+            self._until = (last.next_at, last.seq)
+        self._admit(rows)
+
+    def _admit(self, rows: Sequence[ProbeRow]) -> None:
+        """Hold these probes (those not held already), with their look windows."""
+        fresh: list[str] = []
+        for row in rows:
+            if row.probe_id in self._live:  # in flight: its own copy is newer
+                continue
+            live = _Live(row)
+            live.faults, live.replacements = self._kept.pop(row.probe_id, (0, 0))
+            self._live[row.probe_id] = live
+            self._schedule(live)
+            fresh.append(row.probe_id)
         looks: dict[str, list[ObservationRow]] = {}
-        for obs in self.store.live_looks(self.run_id):
+        for obs in self.store.looks_of(self.run_id, fresh) if fresh else ():
             if obs.action == "withdraw":
                 self._live[obs.probe_id].withdrawals += 1
             else:
@@ -255,8 +299,25 @@ class Engine:
         for probe_id, history in looks.items():
             self._live[probe_id].window = look_window(history)
 
+    def _beyond(self, live: _Live) -> bool:
+        """Whether the probe's next step falls after the last one read (it may go back)."""
+        at = live.row.next_at
+        if self._exhausted or at is None or self._until is None:
+            return False
+        return (at, live.row.seq) > self._until
+
+    def _release(self, probe_id: str) -> None:
+        """After a step: a probe now due after the last one read goes back to the store."""
+        live = self._live.get(probe_id)
+        if live is None or not self._beyond(live):
+            return
+        del self._live[probe_id]
+        if live.faults or live.replacements:
+            self._kept[probe_id] = (live.faults, live.replacements)
+
     def _schedule(self, live: _Live) -> None:
-        live.version += 1
+        self._versions += 1
+        live.version = self._versions
         if live.row.next_at is not None:
             entry = (live.row.next_at, live.row.seq, live.version, live.row.probe_id)
             heapq.heappush(self._due, entry)
@@ -271,6 +332,11 @@ class Engine:
 
     def _next_due(self, inflight: dict[str, asyncio.Task[None]] | None = None) -> float | None:
         self._pop_stale(inflight or {})
+        if not self._exhausted and (
+            not self._due or self._until is None or self._due[0][:2] > self._until
+        ):  # probes due before the next held one may wait in the store
+            self._refill()
+            self._pop_stale(inflight or {})
         return self._due[0][0] if self._due else None
 
     def _start_due(self, inflight: dict[str, asyncio.Task[None]]) -> None:
@@ -295,6 +361,7 @@ class Engine:
             if task in done:
                 del inflight[probe_id]
                 task.result()
+                self._release(probe_id)
 
     # transitions ------------------------------------------------------------------------
     def _commit(self, live: _Live, obs: ObservationRow | None = None, **fields: object) -> None:
@@ -303,6 +370,7 @@ class Engine:
         live.row = dataclasses.replace(live.row, **fields)  # type: ignore[arg-type]
         if live.row.state == ProbeState.FINISHED and live.row.next_at is None:
             del self._live[live.row.probe_id]
+            self._kept.pop(live.row.probe_id, None)
         elif "next_at" in fields:
             self._schedule(live)
 
@@ -311,8 +379,10 @@ class Engine:
             self._progress(ProgressEvent(probe_id, state, outcome))
 
     def _probe(self, live: _Live) -> Probe:
+        """The probe's content, read from the store when a step first needs it."""
         if live.probe is None:
-            live.probe = Probe.model_validate(live.row.probe)
+            content = self.store.probe_content(self.run_id, live.row.probe_id)
+            live.probe = Probe.model_validate(content)
         return live.probe
 
     # steps ------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ import json
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -39,6 +39,7 @@ from audit.store_rows import (
     SlotTaken,
     exchange_from_sql,
     insert_sql,
+    loads_column,
     observation_from_sql,
     planned_probe_to_sql,
     probe_from_sql,
@@ -164,6 +165,11 @@ def _our_tables() -> dict[str, list[tuple[Any, ...]]]:
 
 
 _TABLES = _our_tables()
+# the probes' columns, with the content left out (the engine reads it only for the steps that
+# send it)
+_COMPACT_PROBE = ", ".join(
+    "'{}' AS probe_json" if column[1] == "probe_json" else column[1] for column in _TABLES["probes"]
+)
 _ADDED_IN = {"scheduled_runs": 2}  # tables a store of an older version may lack
 
 
@@ -372,18 +378,37 @@ class Store:
     # runs -------------------------------------------------------------------------------
     @_guarded
     def create_run(
-        self, run: RunRow, probes: Sequence[ProbeRow], slot: float | None = None
-    ) -> None:
-        """Store a run and its planned probes; with ``slot``, also claim that cron slot of the
-        plan for the run's pack and target, atomically (:class:`SlotTaken` if already claimed)."""
+        self,
+        run: RunRow,
+        probes: Iterable[ProbeRow],
+        slot: float | None = None,
+        schedule: Callable[[list[str]], Iterable[tuple[float, str]]] | None = None,
+    ) -> int:
+        """Store a run and its planned probes (read one at a time, never held all at once);
+        with ``slot``, also claim that cron slot of the plan for the run's pack and target,
+        atomically (:class:`SlotTaken` if already claimed). ``schedule``, given the stored
+        probe ids in order, yields each one's submission time (next step and scheduled time),
+        set in the same transaction. Returns the number of probes."""
+        ids: list[str] = []
+
+        def planned() -> Iterator[dict[str, Any]]:
+            for probe in probes:
+                ids.append(probe.probe_id)
+                yield planned_probe_to_sql(probe)
+
         with self.transaction() as db:
             if slot is not None:
                 self._claim_slot(db, run, slot)
             values = run_to_sql(run)
             db.execute(insert_sql("runs", list(values)), values)
-            db.executemany(
-                insert_sql("probes", PLANNED_COLUMNS), (planned_probe_to_sql(p) for p in probes)
-            )
+            db.executemany(insert_sql("probes", PLANNED_COLUMNS), planned())
+            if schedule is not None:
+                db.executemany(
+                    "UPDATE probes SET next_at = ?1, scheduled_at = ?1"
+                    " WHERE run_id = ?2 AND probe_id = ?3",
+                    ((at, run.run_id, probe_id) for at, probe_id in schedule(ids)),
+                )
+        return len(ids)
 
     @staticmethod
     def _claim_slot(db: sqlite3.Connection, run: RunRow, slot: float) -> None:
@@ -507,6 +532,74 @@ class Store:
         return [probe_from_sql(r) for r in rows]
 
     @_guarded
+    def due_probes(
+        self, run_id: str, after: tuple[float, int] | None, limit: int
+    ) -> list[ProbeRow]:
+        """Up to ``limit`` probes with a next step, in the order it falls due (time, then seq),
+        after the position ``after`` (a next step time and seq; None: from the first), without
+        their content (``probe`` is ``{}``: :meth:`probe_content` reads it)."""
+        where, args = "", list[Any]([run_id])
+        if after is not None:
+            where = " AND (next_at > ? OR (next_at = ? AND seq > ?))"
+            args += [after[0], after[0], after[1]]
+        rows = self._db.execute(
+            f"SELECT {_COMPACT_PROBE} FROM probes WHERE run_id = ?"  # noqa: S608
+            f" AND next_at IS NOT NULL{where} ORDER BY next_at, seq LIMIT ?",
+            (*args, limit),
+        ).fetchall()
+        return [probe_from_sql(r) for r in rows]
+
+    @_guarded
+    def unscheduled_probes(self, run_id: str) -> list[ProbeRow]:
+        """Probes with work left that :meth:`due_probes` may not reach in time, without their
+        content: those interrupted mid-submission (reconciled at once) and any not finished
+        with no next step."""
+        rows = self._db.execute(
+            f"SELECT {_COMPACT_PROBE} FROM probes WHERE run_id = ?"  # noqa: S608
+            " AND (state = 'submitting' OR (state != 'finished' AND next_at IS NULL))"
+            " ORDER BY seq",
+            (run_id,),
+        ).fetchall()
+        return [probe_from_sql(r) for r in rows]
+
+    @_guarded
+    def probe_content(self, run_id: str, probe_id: str) -> dict[str, Any]:
+        """One probe's content (what :attr:`ProbeRow.probe` holds)."""
+        row = self._db.execute(
+            "SELECT probe_json FROM probes WHERE run_id = ? AND probe_id = ?", (run_id, probe_id)
+        ).fetchone()
+        if row is None:
+            raise KeyError(probe_id)
+        content = loads_column(row[0], "probe_json")
+        if type(content) is not dict:
+            raise DamagedRow("column probe_json holds no JSON object")
+        return content
+
+    @_guarded
+    def looks_of(self, run_id: str, probe_ids: Sequence[str]) -> list[ObservationRow]:
+        """Status looks and withdrawals of these probes, in the order made."""
+        out: list[ObservationRow] = []
+        for start in range(0, len(probe_ids), 500):  # SQLite's bound on parameters
+            chunk = probe_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                "SELECT probe_id, action, result, started_at, ended_at, detail FROM observations"  # noqa: S608
+                " WHERE run_id = ? AND action IN ('status', 'withdraw')"
+                f" AND probe_id IN ({marks}) ORDER BY id",
+                (run_id, *chunk),
+            ).fetchall()
+            out += [observation_from_sql(r) for r in rows]
+        return out  # each probe's rows in the order made (a probe is in one chunk)
+
+    @_guarded
+    def outcomes_pending(self, run_id: str) -> bool:
+        """Whether some probe of the run has no outcome yet."""
+        row = self._db.execute(
+            "SELECT 1 FROM probes WHERE run_id = ? AND outcome IS NULL LIMIT 1", (run_id,)
+        ).fetchone()
+        return row is not None
+
+    @_guarded
     def probes_up(self, run_id: str) -> list[ProbeRow]:
         """Probes the platform accepted and that were not (yet) withdrawn."""
         rows = self._db.execute(
@@ -562,29 +655,39 @@ class Store:
         **fields: Any,
     ) -> None:
         """Change a probe's row and record what was seen, in one transaction."""
+        with self.transaction() as db:
+            self._write_update(db, run_id, probe_id, observation, fields)
+
+    @staticmethod
+    def _write_update(
+        db: sqlite3.Connection,
+        run_id: str,
+        probe_id: str,
+        observation: ObservationRow | None,
+        fields: dict[str, Any],
+    ) -> None:
         if "offsets" in fields and fields["offsets"] is not None:
             fields["offsets"] = json.dumps(fields["offsets"])
-        sets = ", ".join(f"{name} = ?" for name in fields)
-        with self.transaction() as db:
-            if fields:
-                db.execute(
-                    f"UPDATE probes SET {sets} WHERE run_id = ? AND probe_id = ?",  # noqa: S608
-                    (*fields.values(), run_id, probe_id),
-                )
-            if observation is not None:
-                db.execute(
-                    "INSERT INTO observations (run_id, probe_id, action, result, started_at,"
-                    " ended_at, detail) VALUES (?,?,?,?,?,?,?)",
-                    (
-                        run_id,
-                        probe_id,
-                        observation.action,
-                        observation.result,
-                        observation.started_at,
-                        observation.ended_at,
-                        observation.detail,
-                    ),
-                )
+        if fields:
+            sets = ", ".join(f"{name} = ?" for name in fields)
+            db.execute(
+                f"UPDATE probes SET {sets} WHERE run_id = ? AND probe_id = ?",  # noqa: S608
+                (*fields.values(), run_id, probe_id),
+            )
+        if observation is not None:
+            db.execute(
+                "INSERT INTO observations (run_id, probe_id, action, result, started_at,"
+                " ended_at, detail) VALUES (?,?,?,?,?,?,?)",
+                (
+                    run_id,
+                    probe_id,
+                    observation.action,
+                    observation.result,
+                    observation.started_at,
+                    observation.ended_at,
+                    observation.detail,
+                ),
+            )
 
     @_guarded
     def observations(self, run_id: str) -> dict[str, list[ObservationRow]]:

@@ -28,6 +28,7 @@ __all__ = [
     "SlotTaken",
     "exchange_from_sql",
     "insert_sql",
+    "loads_column",
     "observation_from_sql",
     "planned_probe_to_sql",
     "probe_from_sql",
@@ -145,6 +146,11 @@ _FIELDS: dict[type, dict[str, tuple[tuple[type, ...], bool]]] = {
     cls: {f.name: _kinds(str(f.type)) for f in dataclasses.fields(cls)}
     for cls in (RunRow, ProbeRow, ObservationRow, ScheduledRun)
 }
+
+
+def loads_column(text: object, column: str) -> Any:
+    """A JSON column's value; :class:`DamagedRow` when it holds no JSON text."""
+    return _loads(text, column)
 
 
 def _loads(text: object, column: str) -> Any:

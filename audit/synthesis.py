@@ -35,6 +35,7 @@ __all__ = [
     "eligible_templates",
     "parse_variant_spec",
     "synthesize",
+    "synthesize_each",
     "variant_applies",
 ]
 
@@ -264,8 +265,7 @@ def _make(
 
 def _generated(
     pack: Pack, criterion: Criterion, seed: int, run_key: str, size: SampleSize
-) -> list[Probe]:
-    probes: list[Probe] = []
+) -> Iterator[Probe]:
     for expectation, templates in (
         (Expectation.VIOLATING, criterion.templates),
         (Expectation.CONTROL, criterion.controls),
@@ -280,12 +280,15 @@ def _generated(
             drawn = _draw_text(criterion, deck, rng, form, seen)
             pid = probe_id(run_key, criterion.id, expectation.value, index)
             media_seed = rng.getrandbits(32) if form.modality is not Modality.TEXT else 0
-            probes.append(_make(criterion, expectation, drawn, form, pid, media_seed))
-    return probes
+            yield _make(criterion, expectation, drawn, form, pid, media_seed)
 
 
 def _check_speech(probes: Sequence[Probe]) -> None:
-    speech = sorted({p.criterion_id for p in probes if p.modality is Modality.SPEECH})
+    _check_speech_of({p.criterion_id for p in probes if p.modality is Modality.SPEECH})
+
+
+def _check_speech_of(criteria: set[str]) -> None:
+    speech = sorted(criteria)
     if speech and not speech_available():
         raise InputError(
             f"'sample.speech_share' asks for speech probes (criteria {', '.join(speech)}), but "
@@ -308,14 +311,36 @@ def synthesize(
     is posted when the sample asks for what cannot be made (an undeclared variant arm, speech
     without espeak-ng, a missing corpus).
     """
-    chosen = [c for c in pack.criteria if criteria is None or c.id in criteria]
-    _check_arms(chosen, size)
-    probes: list[Probe] = []
-    for criterion in chosen:
-        if criterion.safe_to_generate:
-            probes.extend(_generated(pack, criterion, seed, run_key, size))
-        else:
-            counts = (size.violating, size.controls)
-            probes.extend(corpus_probes(pack, criterion, seed, run_key, counts))
+    probes = list(_each_probe(pack, seed, size, run_key, criteria))
     _check_speech(probes)
     return probes
+
+
+def synthesize_each(
+    pack: Pack,
+    seed: int,
+    size: SampleSize,
+    run_key: str,
+    criteria: list[str] | None = None,
+) -> Iterator[Probe]:
+    """The probes of :func:`synthesize`, one at a time, so a large plan is never held whole;
+    the check for speech comes after the last probe (raised before the caller commits)."""
+    speech: set[str] = set()
+    for probe in _each_probe(pack, seed, size, run_key, criteria):
+        if probe.modality is Modality.SPEECH:
+            speech.add(probe.criterion_id)
+        yield probe
+    _check_speech_of(speech)
+
+
+def _each_probe(
+    pack: Pack, seed: int, size: SampleSize, run_key: str, criteria: list[str] | None
+) -> Iterator[Probe]:
+    chosen = [c for c in pack.criteria if criteria is None or c.id in criteria]
+    _check_arms(chosen, size)
+    for criterion in chosen:
+        if criterion.safe_to_generate:
+            yield from _generated(pack, criterion, seed, run_key, size)
+        else:
+            counts = (size.violating, size.controls)
+            yield from corpus_probes(pack, criterion, seed, run_key, counts)
