@@ -11,10 +11,15 @@ The engine runs under the run's lock (:mod:`audit.locking`), so it is the only w
 run's probes. It holds only the probes whose next step falls due soonest (at most
 ``EngineSettings.resident`` of them, read in the order they fall due, as a compact row without
 the content, which is read when a step sends it), keeps a write-through copy of those with a
-heap of due times, and writes every transition (with the observation that caused it) in one
-transaction before going on. A probe whose next step moves past the last one read goes back to
-the store and is read again when its turn comes, so memory follows the work in flight, not the
-size of the run.
+heap of due times, and commits every transition (with the observation that caused it) before
+the probe's next network action, before any step of the same probe starts and before the
+engine returns: the transitions of steps that finished together go in one transaction. At
+most ``concurrency`` of them wait; on a real clock none waits longer than :data:`COMMIT_LAG`
+or through a sleep (a virtual clock's sleeps take no time). A kill loses only steps whose
+answers were not committed yet, redone from the state before them, as after a kill during
+their requests. A probe whose next step moves
+past the last one read goes back to the store and is read again when its turn comes, so memory
+follows the work in flight, not the size of the run.
 
 A probe found in ``submitting`` when the engine starts was interrupted mid-submission (nobody
 else can be submitting it: the lock says so). It is reconciled at once: looked up by its
@@ -72,6 +77,7 @@ LATER_RETRY = 0.005  # share of the deadline before the first later try (doublin
 LATER_RETRY_MIN, LATER_RETRY_MAX = 5.0, 900.0  # seconds, whatever the deadline
 REPLACEMENT_LOOKS = 4  # a failed decisive look is made again up to this many times
 REPLACE_AFTER = 0.002  # share of the deadline before the first replacement (doubling, <= 5 s)
+COMMIT_LAG = 0.05  # real seconds a finished step's transition may wait for others to share a commit
 
 
 @dataclass(frozen=True)
@@ -202,6 +208,9 @@ class Engine:
         self._exhausted = False
         # retry counters of probes gone back to the store (only those that faulted)
         self._kept: dict[str, tuple[int, int]] = {}
+        # transitions made and not yet committed: (probe_id, observation, fields)
+        self._queued: list[tuple[str, ObservationRow | None, dict[str, object]]] = []
+        self._dirty: set[str] = set()  # the probes among them
         # how late recent looks' answers came after their planned time (queueing, limits,
         # round trip): places the last look before each deadline so its answer precedes it
         self._lateness: deque[float] = deque(maxlen=64)
@@ -221,6 +230,8 @@ class Engine:
         with self.store.exchanges_with_transitions():
             try:
                 while True:
+                    if len(self._queued) >= self.settings.concurrency:
+                        self._flush()
                     self._check_target()
                     self._start_due(inflight)
                     if inflight:
@@ -231,12 +242,15 @@ class Engine:
                         return upcoming
                     if stop_at is not None and upcoming > stop_at:
                         return upcoming
+                    if self.clock.real:  # a real sleep: nothing waits through it
+                        self._flush()
                     await self.clock.sleep_until(upcoming)
             finally:
                 for task in inflight.values():
                     task.cancel()
                 if inflight:
                     await asyncio.gather(*inflight.values(), return_exceptions=True)
+                self._flush()
 
     def _check_target(self) -> None:
         """End the run, loudly, once the target has answered nothing usable for too long
@@ -253,6 +267,7 @@ class Engine:
     def _outcomes_pending(self) -> bool:
         if any(live.row.outcome is None for live in self._live.values()):
             return True
+        self._flush()
         return not self._exhausted and self.store.outcomes_pending(self.run_id)
 
     def _load(self) -> None:
@@ -270,6 +285,7 @@ class Engine:
 
     def _refill(self) -> None:
         """Read the next probes due from the store, after those already held."""
+        self._flush()
         rows = self.store.due_probes(self.run_id, self._until, self.settings.resident)
         if len(rows) < self.settings.resident:
             self._exhausted = True
@@ -346,6 +362,8 @@ class Engine:
             if upcoming is None or upcoming > now:
                 return
             probe_id = heapq.heappop(self._due)[3]
+            if probe_id in self._dirty:  # its last transition is committed before it acts
+                self._flush()
             inflight[probe_id] = asyncio.create_task(self._step(self._live[probe_id]))
 
     async def _wait_some(self, inflight: dict[str, asyncio.Task[None]]) -> None:
@@ -353,10 +371,14 @@ class Engine:
         upcoming = self._next_due(inflight)
         if upcoming is not None and self.clock.real and len(inflight) < self.settings.concurrency:
             timeout = max(0.0, upcoming - self.clock.now())
+        if self._queued and self.clock.real:
+            timeout = COMMIT_LAG if timeout is None else min(timeout, COMMIT_LAG)
         # virtual time: in-flight work completes without time passing, so wait for it
         done, _ = await asyncio.wait(
             inflight.values(), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
         )
+        if not done:  # nothing else finished meanwhile: what waits is committed now
+            self._flush()
         for probe_id, task in list(inflight.items()):
             if task in done:
                 del inflight[probe_id]
@@ -365,14 +387,25 @@ class Engine:
 
     # transitions ------------------------------------------------------------------------
     def _commit(self, live: _Live, obs: ObservationRow | None = None, **fields: object) -> None:
-        """Write the transition (and what caused it) to the store, then to the engine's copy."""
-        self.store.update_probe(self.run_id, live.row.probe_id, obs, **fields)
+        """Make the transition (and record what caused it) in the engine's copy, and queue it
+        for the store: :meth:`_flush` commits it, with every other one queued, in one
+        transaction, before the probe's next network action (the steps call it) or its next
+        step (the loop does), and before any store read that needs it."""
+        self._queued.append((live.row.probe_id, obs, fields))
+        self._dirty.add(live.row.probe_id)
         live.row = dataclasses.replace(live.row, **fields)  # type: ignore[arg-type]
         if live.row.state == ProbeState.FINISHED and live.row.next_at is None:
             del self._live[live.row.probe_id]
             self._kept.pop(live.row.probe_id, None)
         elif "next_at" in fields:
             self._schedule(live)
+
+    def _flush(self) -> None:
+        """Commit every queued transition, in one transaction."""
+        if self._queued:
+            queued, self._queued = self._queued, []
+            self._dirty.clear()
+            self.store.update_probes(self.run_id, queued)
 
     def _emit(self, probe_id: str, state: str, outcome: str | None = None) -> None:
         if self._progress is not None:
@@ -404,6 +437,7 @@ class Engine:
         self._commit(
             live, state=ProbeState.SUBMITTING, submitted_at=now, next_at=now + RECONCILE_AFTER
         )
+        self._flush()  # a process killed from here on reconciles, never posts blindly
         try:
             result = await self.adapter.submit(self._probe(live), live.row.probe_id)
         except Exception as exc:  # an adapter's exception costs this probe's step only
@@ -441,6 +475,7 @@ class Engine:
         detail = found.detail if found is not None else "the platform offers no lookup"
         lookup = ObservationRow(row.probe_id, "lookup", "error", intent, self.clock.now(), detail)
         self._commit(live, lookup)
+        self._flush()
         if self.adapter.supports_idempotency or (found is not None and never_arrived(found)):
             # The platform de-duplicates by key, or says it never got the post: sending again
             # cannot post twice.
@@ -517,6 +552,7 @@ class Engine:
         row = live.row
         assert row.post_id is not None
         start = self.clock.now()
+        self._flush()
         history = self.store.observations_of(self.run_id, row.probe_id)
         interrupted = filing_fate_unknown(history, row.trigger)
         if interrupted and not self.adapter.notice_idempotent:
@@ -532,7 +568,8 @@ class Engine:
             article=criterion.legal_reference.article,
         )
         intent = ObservationRow(row.probe_id, row.trigger, FilingResult.SENDING, start, start, "")
-        self._commit(live, intent)  # committed before anything is sent
+        self._commit(live, intent)
+        self._flush()  # committed before anything is sent
         try:
             result = await self.adapter.notice(row.post_id, self._probe(live), reason, row.trigger)
         except Exception as exc:
@@ -614,6 +651,7 @@ class Engine:
         as planned (one deadline after its planned time). Counted from the stored
         observations, so a restart does not reset it."""
         row = live.row
+        self._flush()
         failed = sum(
             1
             for o in self.store.observations_of(self.run_id, row.probe_id)

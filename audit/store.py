@@ -22,7 +22,7 @@ import json
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -688,6 +688,18 @@ class Store:
                     observation.detail,
                 ),
             )
+
+    @_guarded
+    def update_probes(
+        self,
+        run_id: str,
+        changes: Sequence[tuple[str, ObservationRow | None, Mapping[str, Any]]],
+    ) -> None:
+        """Several probes' changes (probe id, what was seen, the fields that changed), in
+        order, in one transaction: as :meth:`update_probe` each, committed together."""
+        with self.transaction() as db:
+            for probe_id, observation, fields in changes:
+                self._write_update(db, run_id, probe_id, observation, dict(fields))
 
     @_guarded
     def observations(self, run_id: str) -> dict[str, list[ObservationRow]]:
