@@ -140,6 +140,11 @@ _ADVICE = (
 )
 
 
+def _compact(value: Any) -> str:
+    """A ledger entry as stored: canonical JSON (keys sorted, no spaces)."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def damaged_store(path: Path, what: str) -> RuntimeFailure:
     """The one-line failure for a store that cannot be trusted: the file, what is wrong, what
     to do."""
@@ -757,7 +762,7 @@ class Store:
                         run_id,
                         r.seq,
                         r.probe_id,
-                        json.dumps(r.entry, sort_keys=True, ensure_ascii=False),
+                        r.text if r.text is not None else _compact(r.entry),
                         r.prev_hash,
                         r.hash,
                     )

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from audit.lifecycle import ProbeState, RunStatus
@@ -117,6 +117,8 @@ class ExchangeRecord:
     entry: dict[str, Any]
     prev_hash: str
     hash: str
+    # the entry's canonical JSON as hashed, when the ledger made it: the store keeps these bytes
+    text: str | None = field(default=None, compare=False, repr=False)
 
 
 class DamagedRow(ValueError):
