@@ -244,7 +244,7 @@ def _parts(
     )
     return _Parts(
         run,
-        Pack.model_validate(run.pack),
+        store.pack_of(run),
         target,
         Plan.model_validate(run.plan),
         adapter,

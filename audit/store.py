@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from audit.errors import InputError, RuntimeFailure
 from audit.store_rows import (
@@ -47,6 +47,9 @@ from audit.store_rows import (
     run_to_sql,
     scheduled_from_sql,
 )
+
+if TYPE_CHECKING:
+    from audit.packs import Pack
 
 __all__ = [
     "ExchangeRecord",
@@ -451,6 +454,21 @@ class Store:
             )
             raise InputError(f"no run {run_id!r} in this workspace{hint}", source=self.path)
         return run_from_sql(row)
+
+    def pack_of(self, run: RunRow) -> Pack:
+        """The run's stored pack; one that is no longer a valid pack was changed on disk, so
+        the store is damaged (one clear failure naming it, never an unexpected one)."""
+        from pydantic import ValidationError
+
+        from audit.packs import Pack
+
+        try:
+            return Pack.model_validate(run.pack)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            what = f"the run's stored pack is not a valid pack ({where}: {first['msg']})"
+            raise damaged_store(self.path, what) from None
 
     @_guarded
     def runs(self) -> list[RunRow]:
