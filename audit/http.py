@@ -208,6 +208,7 @@ class PlatformClient:
             follow_redirects=False,
             transport=transport,
         )
+        self._client._cookies = _SetCookiesOnly()
 
     def add_secret(self, secret: str) -> None:
         """A value to cut from every answer and every ledger entry (e.g. a password sent in a
@@ -246,7 +247,13 @@ class PlatformClient:
         """
         extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         request = self._client.build_request(
-            method, path, json=json_body, content=content, headers=headers, data=data, **extra
+            method,
+            self._absolute(path),
+            json=json_body,
+            content=content,
+            headers=headers,
+            data=data,
+            **extra,
         )
         check = readable or (_is_json if expect_json else None)
         budget = self._action_attempts.get(action, attempts or self._retry.attempts)
@@ -280,6 +287,13 @@ class PlatformClient:
             if delay is None:
                 return exchange
             await self._clock.sleep_until(self._clock.now() + delay)
+
+    def _absolute(self, path: str) -> str:
+        """The request's URL as one string, parsed once by httpx (a path relative to the base
+        URL would be parsed, then merged and parsed again, on every request)."""
+        if "://" in path:
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}"
 
     def _retry_delay(
         self, exchange: Exchange, attempt: int, expect_json: bool, budget: int
@@ -363,8 +377,8 @@ class PlatformClient:
 
     def _request_facts(self, request: httpx.Request, exchange: Exchange) -> dict[str, Any]:
         """Kept request headers and both bodies, as evidence: redacted (known secrets and
-        secret-named fields), then digested and cut to :data:`EVIDENCE_BODY_BYTES`. What is
-        empty or false is left out (a GET's request body, a body kept whole)."""
+        secret-named fields), then digested and cut to :data:`EVIDENCE_BODY_BYTES`. Nothing is
+        recorded of an empty request body (a GET), no digest of an empty answer."""
         facts: dict[str, Any] = {}
         kept = {
             k: self._redactor(v[:MAX_HEADER_CHARS])
@@ -377,7 +391,11 @@ class PlatformClient:
         if sent:
             sent_type = request.headers.get("content-type", "")
             facts |= _body_evidence("request", self._redactor.redact_bytes(sent), sent_type)
-        facts |= _body_evidence("response", exchange.body, exchange.headers.get("content-type", ""))
+        if exchange.body:
+            answer_type = exchange.headers.get("content-type", "")
+            facts |= _body_evidence("response", exchange.body, answer_type)
+        else:  # an empty answer: its size and empty text, no digest
+            facts |= {"response_bytes": 0, "response_body": ""}
         if exchange.redacted:
             facts["response_redacted"] = True
         return facts
@@ -421,6 +439,16 @@ def _evidence_url(url: httpx.URL) -> str:
     return f"{url.scheme}://{host}{port}{path}"
 
 
+class _SetCookiesOnly(httpx.Cookies):
+    """The client's cookie jar, read only from answers that set a cookie: building the
+    standard library's cookie request and response for every answer is a large share of a
+    request's cost, for nothing when no cookie is set."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers:
+            super().extract_cookies(response)
+
+
 UNREADABLE = "unreadable answer"
 _AUTH_REFUSALS = frozenset({401, 403, 407})
 
@@ -459,10 +487,7 @@ def _fault(exc: Exception, request: httpx.Request) -> str:
 def _body_evidence(prefix: str, body: bytes, content_type: str) -> dict[str, Any]:
     """Size, digest and the first :data:`EVIDENCE_BODY_BYTES` of a body, with secret-named
     fields (``access_token``, ``client_secret``...) cut out first; text when it is UTF-8, else
-    base64 (the encoding is named only then, and the cut only where there is one). An empty
-    body is its size alone."""
-    if not body:
-        return {f"{prefix}_bytes": 0}
+    base64 (the encoding is named only then, and the cut only where there is one)."""
     clean = redact_fields(body, content_type)
     head = clean[:EVIDENCE_BODY_BYTES]
     try:
