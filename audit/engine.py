@@ -330,6 +330,13 @@ class Engine:
         del self._live[probe_id]
         if live.faults or live.replacements:
             self._kept[probe_id] = (live.faults, live.replacements)
+        if len(self._due) > 4 * (len(self._live) + self.settings.resident):
+            # the entries of probes gone back to the store: dropped, so the heap stays as
+            # small as what is held
+            self._due = [
+                e for e in self._due if e[3] in self._live and self._live[e[3]].version == e[2]
+            ]
+            heapq.heapify(self._due)
 
     def _schedule(self, live: _Live) -> None:
         self._versions += 1
