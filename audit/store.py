@@ -7,7 +7,10 @@ Schema versions: 1 runs, probes, observations, exchanges; 2 adds ``scheduled_run
 slot of a recurring plan made which run); 3 adds ``runs.profile_json`` (the resolved target
 profile a run reads its answers with; NULL for sandbox targets and for runs made before).
 Upgrades only add tables and columns, so an older store opens as version 3; a store written by
-a newer version is refused rather than misread.
+a newer version is refused rather than misread. Observations take a plain rowid (stores made
+before keep their AUTOINCREMENT, which SQLite reads alike): nothing is ever deleted from the
+table, so the rowid already grows with each insert, and AUTOINCREMENT only added a write of
+``sqlite_sequence`` to each.
 
 A damaged store is refused, never read: opening an existing file runs SQLite's ``quick_check``
 and compares its tables with this schema, :meth:`Store.check_integrity` runs the full
@@ -107,7 +110,7 @@ CREATE TABLE IF NOT EXISTS probes (
 );
 CREATE INDEX IF NOT EXISTS probes_due ON probes (run_id, next_at);
 CREATE TABLE IF NOT EXISTS observations (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     run_id TEXT NOT NULL,
     probe_id TEXT NOT NULL,
     action TEXT NOT NULL,
