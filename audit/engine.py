@@ -8,8 +8,18 @@ acts on it)::
                    └────────── refused / failed ──────────┴─▶ finished
 
 The engine runs under the run's lock (:mod:`audit.locking`), so it is the only writer of the
-run's probes: it reads them once, keeps a write-through copy with a heap of due times, and writes
-every transition (with the observation that caused it) in one transaction before going on.
+run's probes. It holds only the probes whose next step falls due soonest (at most
+``EngineSettings.resident`` of them, read in the order they fall due, as a compact row without
+the content, which is read when a step sends it), keeps a write-through copy of those with a
+heap of due times, and commits every transition (with the observation that caused it) before
+the probe's next network action, before any step of the same probe starts and before the
+engine returns: the transitions of steps that finished together go in one transaction. At
+most ``concurrency`` of them wait; on a real clock none waits longer than :data:`COMMIT_LAG`
+or through a sleep (a virtual clock's sleeps take no time). A kill loses only steps whose
+answers were not committed yet, redone from the state before them, as after a kill during
+their requests. A probe whose next step moves
+past the last one read goes back to the store and is read again when its turn comes, so memory
+follows the work in flight, not the size of the run.
 
 A probe found in ``submitting`` when the engine starts was interrupted mid-submission (nobody
 else can be submitting it: the lock says so). It is reconciled at once: looked up by its
@@ -68,6 +78,7 @@ LATER_RETRY = 0.005  # share of the deadline before the first later try (doublin
 LATER_RETRY_MIN, LATER_RETRY_MAX = 5.0, 900.0  # seconds, whatever the deadline
 REPLACEMENT_LOOKS = 4  # a failed decisive look is made again up to this many times
 REPLACE_AFTER = 0.002  # share of the deadline before the first replacement (doubling, <= 5 s)
+COMMIT_LAG = 0.05  # real seconds a finished step's transition may wait for others to share a commit
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,8 @@ class EngineSettings:
     notice_reason: str = "This post offers a prohibited service under {instrument}, {article}."
     # end the run when the target has given no working answer for this long (wall seconds)
     give_up_after: float | None = None
+    # probes held in memory at once (those due soonest); the rest wait in the store
+    resident: int = 2000
 
 
 @dataclass(frozen=True)
@@ -189,6 +202,16 @@ class Engine:
         self._reach = reachability
         self._live: dict[str, _Live] = {}
         self._due: list[tuple[float, int, int, str]] = []  # (next_at, seq, version, probe_id)
+        self._versions = 0
+        # every probe whose next step falls at or before this (time, seq) is held; None with
+        # _exhausted: the store had nothing more, so every probe with work left is held
+        self._until: tuple[float, int] | None = None
+        self._exhausted = False
+        # retry counters of probes gone back to the store (only those that faulted)
+        self._kept: dict[str, tuple[int, int]] = {}
+        # transitions made and not yet committed: (probe_id, observation, fields)
+        self._queued: list[tuple[str, ObservationRow | None, dict[str, object]]] = []
+        self._dirty: set[str] = set()  # the probes among them
         # how late recent looks' answers came after their planned time (queueing, limits,
         # round trip): places the last look before each deadline so its answer precedes it
         self._lateness: deque[float] = deque(maxlen=64)
@@ -208,6 +231,8 @@ class Engine:
         with self.store.exchanges_with_transitions():
             try:
                 while True:
+                    if len(self._queued) >= self.settings.concurrency:
+                        self._flush()
                     self._check_target()
                     self._start_due(inflight)
                     if inflight:
@@ -218,12 +243,15 @@ class Engine:
                         return upcoming
                     if stop_at is not None and upcoming > stop_at:
                         return upcoming
+                    if self.clock.real:  # a real sleep: nothing waits through it
+                        self._flush()
                     await self.clock.sleep_until(upcoming)
             finally:
                 for task in inflight.values():
                     task.cancel()
                 if inflight:
                     await asyncio.gather(*inflight.values(), return_exceptions=True)
+                self._flush()
 
     def _check_target(self) -> None:
         """End the run, loudly, once the target has answered nothing usable for too long
@@ -234,21 +262,53 @@ class Engine:
         if self._reach is None or limit is None:
             return
         down = self._reach.dead(limit)
-        if down is not None and any(live.row.outcome is None for live in self._live.values()):
+        if down is not None and self._outcomes_pending():
             raise TargetUnreachable(down.reason())
 
+    def _outcomes_pending(self) -> bool:
+        if any(live.row.outcome is None for live in self._live.values()):
+            return True
+        self._flush()
+        return not self._exhausted and self.store.outcomes_pending(self.run_id)
+
     def _load(self) -> None:
-        """Read the probes with work left; interrupted submissions become due now."""
+        """Read the probes due first; interrupted submissions are read too and due now."""
         self._live.clear()
         self._due.clear()
+        self._until, self._exhausted = None, False
         now = self.clock.now()
-        for row in self.store.live_probes(self.run_id):
-            if row.state == ProbeState.SUBMITTING:
-                row = dataclasses.replace(row, next_at=now)
-            self._live[row.probe_id] = _Live(row)
-            self._schedule(self._live[row.probe_id])
+        rows = [
+            dataclasses.replace(row, next_at=now) if row.state == ProbeState.SUBMITTING else row
+            for row in self.store.unscheduled_probes(self.run_id)
+        ]
+        self._admit(rows)
+        self._refill()
+
+    def _refill(self) -> None:
+        """Read the next probes due from the store, after those already held."""
+        self._flush()
+        rows = self.store.due_probes(self.run_id, self._until, self.settings.resident)
+        if len(rows) < self.settings.resident:
+            self._exhausted = True
+        if rows:
+            last = rows[-1]
+            assert last.next_at is not None
+            self._until = (last.next_at, last.seq)
+        self._admit(rows)
+
+    def _admit(self, rows: Sequence[ProbeRow]) -> None:
+        """Hold these probes (those not held already), with their look windows."""
+        fresh: list[str] = []
+        for row in rows:
+            if row.probe_id in self._live:  # in flight: its own copy is newer
+                continue
+            live = _Live(row)
+            live.faults, live.replacements = self._kept.pop(row.probe_id, (0, 0))
+            self._live[row.probe_id] = live
+            self._schedule(live)
+            fresh.append(row.probe_id)
         looks: dict[str, list[ObservationRow]] = {}
-        for obs in self.store.live_looks(self.run_id):
+        for obs in self.store.looks_of(self.run_id, fresh) if fresh else ():
             if obs.action == "withdraw":
                 self._live[obs.probe_id].withdrawals += 1
             else:
@@ -256,8 +316,32 @@ class Engine:
         for probe_id, history in looks.items():
             self._live[probe_id].window = look_window(history)
 
+    def _beyond(self, live: _Live) -> bool:
+        """Whether the probe's next step falls after the last one read (it may go back)."""
+        at = live.row.next_at
+        if self._exhausted or at is None or self._until is None:
+            return False
+        return (at, live.row.seq) > self._until
+
+    def _release(self, probe_id: str) -> None:
+        """After a step: a probe now due after the last one read goes back to the store."""
+        live = self._live.get(probe_id)
+        if live is None or not self._beyond(live):
+            return
+        del self._live[probe_id]
+        if live.faults or live.replacements:
+            self._kept[probe_id] = (live.faults, live.replacements)
+        if len(self._due) > 4 * (len(self._live) + self.settings.resident):
+            # the entries of probes gone back to the store: dropped, so the heap stays as
+            # small as what is held
+            self._due = [
+                e for e in self._due if e[3] in self._live and self._live[e[3]].version == e[2]
+            ]
+            heapq.heapify(self._due)
+
     def _schedule(self, live: _Live) -> None:
-        live.version += 1
+        self._versions += 1
+        live.version = self._versions
         if live.row.next_at is not None:
             entry = (live.row.next_at, live.row.seq, live.version, live.row.probe_id)
             heapq.heappush(self._due, entry)
@@ -272,6 +356,11 @@ class Engine:
 
     def _next_due(self, inflight: dict[str, asyncio.Task[None]] | None = None) -> float | None:
         self._pop_stale(inflight or {})
+        if not self._exhausted and (
+            not self._due or self._until is None or self._due[0][:2] > self._until
+        ):  # probes due before the next held one may wait in the store
+            self._refill()
+            self._pop_stale(inflight or {})
         return self._due[0][0] if self._due else None
 
     def _start_due(self, inflight: dict[str, asyncio.Task[None]]) -> None:
@@ -281,6 +370,8 @@ class Engine:
             if upcoming is None or upcoming > now:
                 return
             probe_id = heapq.heappop(self._due)[3]
+            if probe_id in self._dirty:  # its last transition is committed before it acts
+                self._flush()
             inflight[probe_id] = asyncio.create_task(self._step(self._live[probe_id]))
 
     async def _wait_some(self, inflight: dict[str, asyncio.Task[None]]) -> None:
@@ -288,32 +379,51 @@ class Engine:
         upcoming = self._next_due(inflight)
         if upcoming is not None and self.clock.real and len(inflight) < self.settings.concurrency:
             timeout = max(0.0, upcoming - self.clock.now())
+        if self._queued and self.clock.real:
+            timeout = COMMIT_LAG if timeout is None else min(timeout, COMMIT_LAG)
         # virtual time: in-flight work completes without time passing, so wait for it
         done, _ = await asyncio.wait(
             inflight.values(), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
         )
+        if not done:  # nothing else finished meanwhile: what waits is committed now
+            self._flush()
         for probe_id, task in list(inflight.items()):
             if task in done:
                 del inflight[probe_id]
                 task.result()
+                self._release(probe_id)
 
     # transitions ------------------------------------------------------------------------
     def _commit(self, live: _Live, obs: ObservationRow | None = None, **fields: object) -> None:
-        """Write the transition (and what caused it) to the store, then to the engine's copy."""
-        self.store.update_probe(self.run_id, live.row.probe_id, obs, **fields)
+        """Make the transition (and record what caused it) in the engine's copy, and queue it
+        for the store: :meth:`_flush` commits it, with every other one queued, in one
+        transaction, before the probe's next network action (the steps call it) or its next
+        step (the loop does), and before any store read that needs it."""
+        self._queued.append((live.row.probe_id, obs, fields))
+        self._dirty.add(live.row.probe_id)
         live.row = dataclasses.replace(live.row, **fields)  # type: ignore[arg-type]
         if live.row.state == ProbeState.FINISHED and live.row.next_at is None:
             del self._live[live.row.probe_id]
+            self._kept.pop(live.row.probe_id, None)
         elif "next_at" in fields:
             self._schedule(live)
+
+    def _flush(self) -> None:
+        """Commit every queued transition, in one transaction."""
+        if self._queued:
+            queued, self._queued = self._queued, []
+            self._dirty.clear()
+            self.store.update_probes(self.run_id, queued)
 
     def _emit(self, probe_id: str, state: str, outcome: str | None = None) -> None:
         if self._progress is not None:
             self._progress(ProgressEvent(probe_id, state, outcome))
 
     def _probe(self, live: _Live) -> Probe:
+        """The probe's content, read from the store when a step first needs it."""
         if live.probe is None:
-            live.probe = Probe.model_validate(live.row.probe)
+            content = self.store.probe_content(self.run_id, live.row.probe_id)
+            live.probe = Probe.model_validate(content)
         return live.probe
 
     # steps ------------------------------------------------------------------------------
@@ -335,6 +445,7 @@ class Engine:
         self._commit(
             live, state=ProbeState.SUBMITTING, submitted_at=now, next_at=now + RECONCILE_AFTER
         )
+        self._flush()  # a process killed from here on reconciles, never posts blindly
         try:
             result = await self.adapter.submit(self._probe(live), live.row.probe_id)
         except Exception as exc:  # an adapter's exception costs this probe's step only
@@ -372,6 +483,7 @@ class Engine:
         detail = found.detail if found is not None else "the platform offers no lookup"
         lookup = ObservationRow(row.probe_id, "lookup", "error", intent, self.clock.now(), detail)
         self._commit(live, lookup)
+        self._flush()
         if self.adapter.supports_idempotency or (found is not None and never_arrived(found)):
             # The platform de-duplicates by key, or says it never got the post: sending again
             # cannot post twice.
@@ -448,6 +560,7 @@ class Engine:
         row = live.row
         assert row.post_id is not None
         start = self.clock.now()
+        self._flush()
         history = self.store.observations_of(self.run_id, row.probe_id)
         interrupted = filing_fate_unknown(history, row.trigger)
         if interrupted and not self.adapter.notice_idempotent:
@@ -463,7 +576,8 @@ class Engine:
             article=criterion.legal_reference.article,
         )
         intent = ObservationRow(row.probe_id, row.trigger, FilingResult.SENDING, start, start, "")
-        self._commit(live, intent)  # committed before anything is sent
+        self._commit(live, intent)
+        self._flush()  # committed before anything is sent
         try:
             result = await self.adapter.notice(row.post_id, self._probe(live), reason, row.trigger)
         except Exception as exc:
@@ -553,6 +667,7 @@ class Engine:
         as planned (one deadline after its planned time). Counted from the stored
         observations, so a restart does not reset it."""
         row = live.row
+        self._flush()
         failed = sum(
             1
             for o in self.store.observations_of(self.run_id, row.probe_id)

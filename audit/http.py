@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from audit.clock import Clock, utc_iso
+from audit.clock import Clock
 from audit.redaction import (
     Redactor,
     redact_fields,
@@ -208,6 +208,7 @@ class PlatformClient:
             follow_redirects=False,
             transport=transport,
         )
+        self._client._cookies = _SetCookiesOnly()
 
     def add_secret(self, secret: str) -> None:
         """A value to cut from every answer and every ledger entry (e.g. a password sent in a
@@ -255,7 +256,13 @@ class PlatformClient:
         if files is not None:
             extra["files"] = dict(files)
         request = self._client.build_request(
-            method, path, json=json_body, content=content, headers=headers, data=data, **extra
+            method,
+            self._absolute(path),
+            json=json_body,
+            content=content,
+            headers=headers,
+            data=data,
+            **extra,
         )
         if files is not None:
             request.read()  # a multipart body is built once, so every attempt sends the same
@@ -291,6 +298,13 @@ class PlatformClient:
             if delay is None:
                 return exchange
             await self._clock.sleep_until(self._clock.now() + delay)
+
+    def _absolute(self, path: str) -> str:
+        """The request's URL as one string, parsed once by httpx (a path relative to the base
+        URL would be parsed, then merged and parsed again, on every request)."""
+        if "://" in path:
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}"
 
     def _retry_delay(
         self, exchange: Exchange, attempt: int, expect_json: bool, budget: int
@@ -374,20 +388,28 @@ class PlatformClient:
 
     def _request_facts(self, request: httpx.Request, exchange: Exchange) -> dict[str, Any]:
         """Kept request headers and both bodies, as evidence: redacted (known secrets and
-        secret-named fields), then digested and cut to :data:`EVIDENCE_BODY_BYTES`."""
-        sent = request.content if isinstance(request.content, bytes) else b""
-        sent_type = request.headers.get("content-type", "")
-        answer_type = exchange.headers.get("content-type", "")
-        return {
-            "request_headers": {
-                k: self._redactor(v[:MAX_HEADER_CHARS])
-                for k, v in request.headers.items()
-                if k.lower() in _KEPT_REQUEST_HEADERS
-            },
-            **_body_evidence("request", self._redactor.redact_bytes(sent), sent_type),
-            **_body_evidence("response", exchange.body, answer_type),
-            "response_redacted": exchange.redacted,
+        secret-named fields), then digested and cut to :data:`EVIDENCE_BODY_BYTES`. Nothing is
+        recorded of an empty request body (a GET), no digest of an empty answer."""
+        facts: dict[str, Any] = {}
+        kept = {
+            k: self._redactor(v[:MAX_HEADER_CHARS])
+            for k, v in request.headers.items()
+            if k.lower() in _KEPT_REQUEST_HEADERS
         }
+        if kept:
+            facts["request_headers"] = kept
+        sent = request.content if isinstance(request.content, bytes) else b""
+        if sent:
+            sent_type = request.headers.get("content-type", "")
+            facts |= _body_evidence("request", self._redactor.redact_bytes(sent), sent_type)
+        if exchange.body:
+            answer_type = exchange.headers.get("content-type", "")
+            facts |= _body_evidence("response", exchange.body, answer_type)
+        else:  # an empty answer: its size and empty text, no digest
+            facts |= {"response_bytes": 0, "response_body": ""}
+        if exchange.redacted:
+            facts["response_redacted"] = True
+        return facts
 
     def _kept_header(self, name: str) -> bool:
         reset = self._retry.reset_header
@@ -401,29 +423,48 @@ class PlatformClient:
         exchange: Exchange,
         media: Mapping[str, object] | None = None,
     ) -> None:
-        extra = {} if media is None else {"media": dict(media)}
-        self._evidence(
-            probe_id,
-            {
-                **extra,
-                "action": action,
-                "attempt": exchange.attempts,
-                "method": request.method,
-                "url": str(request.url.copy_with(query=None, userinfo=b"")),
-                "query": redact_query(request.url.query.decode("ascii", "replace")),
-                "status": exchange.status,
-                "error": exchange.error,
-                "headers": {k: v for k, v in exchange.headers.items() if self._kept_header(k)},
-                **self._request_facts(request, exchange),
-                "response_truncated": exchange.truncated,
-                "started_utc": utc_iso(exchange.started_at),
-                "ended_utc": utc_iso(exchange.ended_at),
-                "started_at": exchange.started_at,
-                "ended_at": exchange.ended_at,
-                "mono_started": exchange.mono_started,
-                "mono_ended": exchange.mono_ended,
-            },
-        )
+        entry = {
+            "action": action,
+            "attempt": exchange.attempts,
+            "method": request.method,
+            "url": _evidence_url(request.url),
+            "status": exchange.status,
+            "error": exchange.error,
+            "headers": {k: v for k, v in exchange.headers.items() if self._kept_header(k)},
+            **self._request_facts(request, exchange),
+            "response_truncated": exchange.truncated,
+            "started_at": exchange.started_at,
+            "ended_at": exchange.ended_at,
+            "mono_started": exchange.mono_started,
+            "mono_ended": exchange.mono_ended,
+        }
+        query = request.url.query
+        if query:
+            entry["query"] = redact_query(query.decode("ascii", "replace"))
+        if media is not None:
+            entry["media"] = dict(media)
+        self._evidence(probe_id, entry)
+
+
+def _evidence_url(url: httpx.URL) -> str:
+    """The URL without its query and user information, as the ledger keeps it (built from its
+    parts: no re-parsing)."""
+    host = url.raw_host.decode("ascii")
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    port = f":{url.port}" if url.port is not None else ""
+    path = url.raw_path.split(b"?", 1)[0].decode("ascii")
+    return f"{url.scheme}://{host}{port}{path}"
+
+
+class _SetCookiesOnly(httpx.Cookies):
+    """The client's cookie jar, read only from answers that set a cookie: building the
+    standard library's cookie request and response for every answer is a large share of a
+    request's cost, for nothing when no cookie is set."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers:
+            super().extract_cookies(response)
 
 
 UNREADABLE = "unreadable answer"
@@ -462,9 +503,9 @@ def _fault(exc: Exception, request: httpx.Request) -> str:
 
 
 def _body_evidence(prefix: str, body: bytes, content_type: str) -> dict[str, Any]:
-    """Digest, size and the first :data:`EVIDENCE_BODY_BYTES` of a body, with secret-named
+    """Size, digest and the first :data:`EVIDENCE_BODY_BYTES` of a body, with secret-named
     fields (``access_token``, ``client_secret``...) cut out first; text when it is UTF-8, else
-    base64."""
+    base64 (the encoding is named only then, and the cut only where there is one)."""
     clean = redact_fields(body, content_type)
     head = clean[:EVIDENCE_BODY_BYTES]
     try:
@@ -474,13 +515,16 @@ def _body_evidence(prefix: str, body: bytes, content_type: str) -> dict[str, Any
             text, encoding = head[: exc.start].decode("utf-8"), "utf-8"
         else:
             text, encoding = base64.b64encode(head).decode("ascii"), "base64"
-    return {
+    facts: dict[str, Any] = {
         f"{prefix}_sha256": hashlib.sha256(clean).hexdigest(),
         f"{prefix}_bytes": len(body),
         f"{prefix}_body": text,
-        f"{prefix}_body_encoding": encoding,
-        f"{prefix}_body_cut": len(clean) > EVIDENCE_BODY_BYTES,
     }
+    if encoding != "utf-8":
+        facts[f"{prefix}_body_encoding"] = encoding
+    if len(clean) > EVIDENCE_BODY_BYTES:
+        facts[f"{prefix}_body_cut"] = True
+    return facts
 
 
 async def _read_capped(response: httpx.Response) -> tuple[bytes, bool]:

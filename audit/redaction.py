@@ -96,6 +96,18 @@ _JSON_FIELD = re.compile(
 _FORM_FIELD = re.compile(rb"(^|&)([^=&]{1,64})=([^&]*)")
 
 
+_FIELD_MARKERS = tuple(m.encode() for m in ("authorization", "cookie", *_SECRET_SUFFIXES))
+_PARAM_MARKERS = tuple(m.encode() for m in _SECRET_PARAMS)
+
+
+def _may_name_a_secret(body: bytes) -> bool:
+    """Whether some field or parameter name in the body could be secret-named (what
+    :func:`is_secret_field` and :func:`is_secret_param` look for, with case, ``-`` and ``_``
+    ignored); False means no name can be, so the body is left as it is without a scan."""
+    plain = body.lower().replace(b"_", b"").replace(b"-", b"")
+    return any(m in plain for m in _FIELD_MARKERS) or any(m in plain for m in _PARAM_MARKERS)
+
+
 def redact_fields(body: bytes, content_type: str = "") -> bytes:
     """A body with the values of secret-named fields replaced: JSON string members anywhere
     (even in a cut or broken document), and form fields when the body is form-encoded."""
@@ -114,6 +126,8 @@ def redact_fields(body: bytes, content_type: str = "") -> bytes:
             return match.group(0)
         return match.group(1) + match.group(2) + b"=" + REDACTED.encode()
 
+    if not _may_name_a_secret(body):
+        return body
     if b'"' in body:
         body = _JSON_FIELD.sub(json_member, body)
     if "x-www-form-urlencoded" in content_type.lower():

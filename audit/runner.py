@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from audit.plan import Plan, Target, plan_dump
 from audit.reachability import Reachability
 from audit.store import ProbeRow, RunRow, SlotTaken, Store
 from audit.sweep import CleanupReport, Sweeper
-from audit.synthesis import SampleSize, derive_rng, synthesize
+from audit.synthesis import SampleSize, derive_rng, synthesize_each
 
 __all__ = [
     "PreparedRun",
@@ -69,52 +69,63 @@ def check_target_allowed(target: Target, allow_production: bool) -> None:
 
 
 def _probe_rows(
-    run_id: str, plan: Plan, pack: Pack, target: Target, start: float, probe_key: str | None
-) -> list[ProbeRow]:
+    run_id: str, plan: Plan, pack: Pack, start: float, probe_key: str | None = None
+) -> Iterator[ProbeRow]:
+    """The run's probes as planned rows, one at a time, in synthesis order (``seq``); each is
+    due at ``start`` until :func:`_submission_times` lays the schedule once all are stored.
+    Probe ids derive from ``probe_key`` (default: the run id)."""
     size = SampleSize.from_sample(plan.sample)
     key = probe_key or run_id
-    probes = synthesize(pack, plan.seed, size, run_key=key, criteria=plan.criteria)
-    if not probes:
-        raise InputError(
-            f"plan {plan.name}: pack {pack.pack.id} yields no probes for the chosen criteria"
-        )
-    rng = derive_rng(plan.seed, "schedule", pack.pack.id, target.name)
-    order = list(range(len(probes)))
-    rng.shuffle(order)  # interleave criteria and controls so no block is recognisable
-    window = parse_duration(plan.schedule.submission_window) / plan.time_scale
-    slot = window / len(probes)
-    rows: list[ProbeRow] = []
-    for position, index in enumerate(order):
-        probe = probes[index]
+    probes = synthesize_each(pack, plan.seed, size, run_key=key, criteria=plan.criteria)
+    for index, probe in enumerate(probes):
         criterion = pack.criterion(probe.criterion_id)
         deadline = criterion.deadline_seconds / plan.time_scale
-        at = start + slot * (position + plan.schedule.jitter * (rng.random() - 0.5))
-        rows.append(
-            ProbeRow(
-                run_id=run_id,
-                probe_id=probe.probe_id,
-                seq=index,
-                criterion_id=probe.criterion_id,
-                expectation=probe.expectation.value,
-                probe=probe.model_dump(mode="json"),
-                trigger=criterion.trigger.value,
-                deadline_s=deadline,
-                grace_s=deadline * plan.grace,
-                state=ProbeState.PLANNED,
-                next_at=max(start, at),
-                scheduled_at=max(start, at),
-                post_id=None,
-                submitted_at=None,
-                clock_start=None,
-                deadline_at=None,
-                offsets=None,
-                poll_index=0,
-                withdrawn_at=None,
-                outcome=None,
-                note=None,
-            )
+        yield ProbeRow(
+            run_id=run_id,
+            probe_id=probe.probe_id,
+            seq=index,
+            criterion_id=probe.criterion_id,
+            expectation=probe.expectation.value,
+            probe=probe.model_dump(mode="json"),
+            trigger=criterion.trigger.value,
+            deadline_s=deadline,
+            grace_s=deadline * plan.grace,
+            state=ProbeState.PLANNED,
+            next_at=start,
+            scheduled_at=start,
+            post_id=None,
+            submitted_at=None,
+            clock_start=None,
+            deadline_at=None,
+            offsets=None,
+            poll_index=0,
+            withdrawn_at=None,
+            outcome=None,
+            note=None,
         )
-    return rows
+
+
+def _submission_times(
+    plan: Plan, pack: Pack, target: Target, start: float
+) -> Callable[[list[str]], Iterator[tuple[float, str]]]:
+    """When each stored probe (ids in ``seq`` order) is submitted: the window's slots in a
+    shuffled order, so criteria and controls interleave and no block is recognisable."""
+
+    def times(probe_ids: list[str]) -> Iterator[tuple[float, str]]:
+        if not probe_ids:
+            raise InputError(
+                f"plan {plan.name}: pack {pack.pack.id} yields no probes for the chosen criteria"
+            )
+        rng = derive_rng(plan.seed, "schedule", pack.pack.id, target.name)
+        order = list(range(len(probe_ids)))
+        rng.shuffle(order)
+        window = parse_duration(plan.schedule.submission_window) / plan.time_scale
+        slot = window / len(probe_ids)
+        for position, index in enumerate(order):
+            at = start + slot * (position + plan.schedule.jitter * (rng.random() - 0.5))
+            yield max(start, at), probe_ids[index]
+
+    return times
 
 
 def _checked_packs(plan: Plan, plan_source: Path | None, allow_production: bool) -> list[Pack]:
@@ -160,12 +171,8 @@ def create_runs(
         for target in plan.targets:
             now = clock.now()
             run_id = _run_id(now, plan, pack, target)
-            try:
-                rows = _probe_rows(run_id, plan, pack, target, now, probe_key)
-                profile = _profile_of(target)
-                _check_modalities(plan, target, profile, rows)
-            except InputError as exc:
-                raise exc.naming(plan_source) from None
+            profile = _profile_of(target)
+            rows = _carried(plan, target, profile, _probe_rows(run_id, plan, pack, now, probe_key))
             run = RunRow(
                 run_id=run_id,
                 created_at=now,
@@ -182,31 +189,36 @@ def create_runs(
                 failure=None,
                 profile=profile,
             )
+            times = _submission_times(plan, pack, target, now)
             try:
-                store.create_run(run, rows, slot=slot)
+                count = store.create_run(run, rows, slot=slot, schedule=times)
             except SlotTaken:
                 continue
-            prepared.append(PreparedRun(run_id, pack, target, len(rows)))
+            except InputError as exc:
+                raise exc.naming(plan_source) from None
+            prepared.append(PreparedRun(run_id, pack, target, count))
     return prepared
 
 
-def _check_modalities(
-    plan: Plan, target: Target, profile: dict[str, Any] | None, rows: list[ProbeRow]
-) -> None:
-    """Refuse, before anything is posted, probes of a modality the target cannot carry: a
-    result for a modality that was never sent would be a false statement in a report."""
-    if profile is None:
-        return  # the reference sandbox takes every modality as media
-    media = profile.get("media") or {}
-    asked = sorted({str(row.probe.get("modality", "text")) for row in rows} - {"text"})
-    for modality in asked:
-        if modality not in media:
+def _carried(
+    plan: Plan, target: Target, profile: dict[str, Any] | None, rows: Iterable[ProbeRow]
+) -> Iterator[ProbeRow]:
+    """The rows, refused (an InputError, before anything is committed or posted) at the first
+    probe of a modality the target cannot carry: a result for a modality that was never sent
+    would be a false statement in a report."""
+    media = None if profile is None else (profile.get("media") or {})
+    for row in rows:
+        modality = str(row.probe.get("modality", "text"))
+        # the reference sandbox (no profile) takes every modality as media
+        if media is not None and modality != "text" and modality not in media:
             share = f"{modality}_share: 0 in the plan's sample"
             raise InputError(
                 f"plan {plan.name}: target {target.name} cannot carry {modality} probes (its "
-                f"profile {profile.get('name')!r} has no 'media.{modality}' post); fix: describe "
-                f"one in the profile (docs/audit-your-sandbox.md, media posts) or set {share}"
+                f"profile {profile.get('name') if profile else None!r} has no "
+                f"'media.{modality}' post); fix: describe one in the profile "
+                f"(docs/audit-your-sandbox.md, media posts) or set {share}"
             )
+        yield row
 
 
 def _profile_of(target: Target) -> dict[str, Any] | None:
@@ -265,7 +277,7 @@ def _parts(
     )
     return _Parts(
         run,
-        Pack.model_validate(run.pack),
+        store.pack_of(run),
         target,
         Plan.model_validate(run.plan),
         adapter,

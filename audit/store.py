@@ -9,7 +9,10 @@ profile a run reads its answers with; NULL for sandbox targets and for runs made
 ``observations.view`` and ``observations.author_result`` (which view decided a status look, and
 what the author's view said in a look made in both; older looks were all the author's).
 Upgrades only add tables and columns, so an older store opens as version 3; a store written by
-a newer version is refused rather than misread.
+a newer version is refused rather than misread. Observations take a plain rowid (stores made
+before keep their AUTOINCREMENT, which SQLite reads alike): nothing is ever deleted from the
+table, so the rowid already grows with each insert, and AUTOINCREMENT only added a write of
+``sqlite_sequence`` to each.
 
 A damaged store is refused, never read: opening an existing file runs SQLite's ``quick_check``
 and compares its tables with this schema, :meth:`Store.check_integrity` runs the full
@@ -24,10 +27,10 @@ import json
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from audit.errors import InputError, RuntimeFailure
 from audit.store_rows import (
@@ -42,6 +45,7 @@ from audit.store_rows import (
     SlotTaken,
     exchange_from_sql,
     insert_sql,
+    loads_column,
     observation_from_sql,
     planned_probe_to_sql,
     probe_from_sql,
@@ -50,6 +54,9 @@ from audit.store_rows import (
     scheduled_from_sql,
     sent_media,
 )
+
+if TYPE_CHECKING:
+    from audit.packs import Pack
 
 __all__ = [
     "ExchangeRecord",
@@ -107,7 +114,7 @@ CREATE TABLE IF NOT EXISTS probes (
 );
 CREATE INDEX IF NOT EXISTS probes_due ON probes (run_id, next_at);
 CREATE TABLE IF NOT EXISTS observations (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     run_id TEXT NOT NULL,
     probe_id TEXT NOT NULL,
     action TEXT NOT NULL,
@@ -154,6 +161,11 @@ _ADVICE = (
 )
 
 
+def _compact(value: Any) -> str:
+    """A ledger entry as stored: canonical JSON (keys sorted, no spaces)."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def damaged_store(path: Path, what: str) -> RuntimeFailure:
     """The one-line failure for a store that cannot be trusted: the file, what is wrong, what
     to do."""
@@ -179,6 +191,11 @@ def _our_tables() -> dict[str, list[tuple[Any, ...]]]:
 
 
 _TABLES = _our_tables()
+# the probes' columns, with the content left out (the engine reads it only for the steps that
+# send it)
+_COMPACT_PROBE = ", ".join(
+    "'{}' AS probe_json" if column[1] == "probe_json" else column[1] for column in _TABLES["probes"]
+)
 _ADDED_IN = {"scheduled_runs": 2}  # tables a store of an older version may lack
 # columns added to a table after version 1, with the version that added them: a store of an
 # older version has its tables without them (an upgrade adds them at the end)
@@ -405,18 +422,37 @@ class Store:
     # runs -------------------------------------------------------------------------------
     @_guarded
     def create_run(
-        self, run: RunRow, probes: Sequence[ProbeRow], slot: float | None = None
-    ) -> None:
-        """Store a run and its planned probes; with ``slot``, also claim that cron slot of the
-        plan for the run's pack and target, atomically (:class:`SlotTaken` if already claimed)."""
+        self,
+        run: RunRow,
+        probes: Iterable[ProbeRow],
+        slot: float | None = None,
+        schedule: Callable[[list[str]], Iterable[tuple[float, str]]] | None = None,
+    ) -> int:
+        """Store a run and its planned probes (read one at a time, never held all at once);
+        with ``slot``, also claim that cron slot of the plan for the run's pack and target,
+        atomically (:class:`SlotTaken` if already claimed). ``schedule``, given the stored
+        probe ids in order, yields each one's submission time (next step and scheduled time),
+        set in the same transaction. Returns the number of probes."""
+        ids: list[str] = []
+
+        def planned() -> Iterator[dict[str, Any]]:
+            for probe in probes:
+                ids.append(probe.probe_id)
+                yield planned_probe_to_sql(probe)
+
         with self.transaction() as db:
             if slot is not None:
                 self._claim_slot(db, run, slot)
             values = run_to_sql(run)
             db.execute(insert_sql("runs", list(values)), values)
-            db.executemany(
-                insert_sql("probes", PLANNED_COLUMNS), (planned_probe_to_sql(p) for p in probes)
-            )
+            db.executemany(insert_sql("probes", PLANNED_COLUMNS), planned())
+            if schedule is not None:
+                db.executemany(
+                    "UPDATE probes SET next_at = ?1, scheduled_at = ?1"
+                    " WHERE run_id = ?2 AND probe_id = ?3",
+                    ((at, run.run_id, probe_id) for at, probe_id in schedule(ids)),
+                )
+        return len(ids)
 
     @staticmethod
     def _claim_slot(db: sqlite3.Connection, run: RunRow, slot: float) -> None:
@@ -454,6 +490,21 @@ class Store:
             )
             raise InputError(f"no run {run_id!r} in this workspace{hint}", source=self.path)
         return run_from_sql(row)
+
+    def pack_of(self, run: RunRow) -> Pack:
+        """The run's stored pack; one that is no longer a valid pack was changed on disk, so
+        the store is damaged (one clear failure naming it, never an unexpected one)."""
+        from pydantic import ValidationError
+
+        from audit.packs import Pack
+
+        try:
+            return Pack.model_validate(run.pack)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            what = f"the run's stored pack is not a valid pack ({where}: {first['msg']})"
+            raise damaged_store(self.path, what) from None
 
     @_guarded
     def runs(self) -> list[RunRow]:
@@ -540,6 +591,74 @@ class Store:
         return [probe_from_sql(r) for r in rows]
 
     @_guarded
+    def due_probes(
+        self, run_id: str, after: tuple[float, int] | None, limit: int
+    ) -> list[ProbeRow]:
+        """Up to ``limit`` probes with a next step, in the order it falls due (time, then seq),
+        after the position ``after`` (a next step time and seq; None: from the first), without
+        their content (``probe`` is ``{}``: :meth:`probe_content` reads it)."""
+        where, args = "", list[Any]([run_id])
+        if after is not None:
+            where = " AND (next_at > ? OR (next_at = ? AND seq > ?))"
+            args += [after[0], after[0], after[1]]
+        rows = self._db.execute(
+            f"SELECT {_COMPACT_PROBE} FROM probes WHERE run_id = ?"  # noqa: S608
+            f" AND next_at IS NOT NULL{where} ORDER BY next_at, seq LIMIT ?",
+            (*args, limit),
+        ).fetchall()
+        return [probe_from_sql(r) for r in rows]
+
+    @_guarded
+    def unscheduled_probes(self, run_id: str) -> list[ProbeRow]:
+        """Probes with work left that :meth:`due_probes` may not reach in time, without their
+        content: those interrupted mid-submission (reconciled at once) and any not finished
+        with no next step."""
+        rows = self._db.execute(
+            f"SELECT {_COMPACT_PROBE} FROM probes WHERE run_id = ?"  # noqa: S608
+            " AND (state = 'submitting' OR (state != 'finished' AND next_at IS NULL))"
+            " ORDER BY seq",
+            (run_id,),
+        ).fetchall()
+        return [probe_from_sql(r) for r in rows]
+
+    @_guarded
+    def probe_content(self, run_id: str, probe_id: str) -> dict[str, Any]:
+        """One probe's content (what :attr:`ProbeRow.probe` holds)."""
+        row = self._db.execute(
+            "SELECT probe_json FROM probes WHERE run_id = ? AND probe_id = ?", (run_id, probe_id)
+        ).fetchone()
+        if row is None:
+            raise KeyError(probe_id)
+        content = loads_column(row[0], "probe_json")
+        if type(content) is not dict:
+            raise DamagedRow("column probe_json holds no JSON object")
+        return content
+
+    @_guarded
+    def looks_of(self, run_id: str, probe_ids: Sequence[str]) -> list[ObservationRow]:
+        """Status looks and withdrawals of these probes, in the order made."""
+        out: list[ObservationRow] = []
+        for start in range(0, len(probe_ids), 500):  # SQLite's bound on parameters
+            chunk = probe_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT {OBSERVATION_COLUMNS} FROM observations"  # noqa: S608
+                " WHERE run_id = ? AND action IN ('status', 'withdraw')"
+                f" AND probe_id IN ({marks}) ORDER BY id",
+                (run_id, *chunk),
+            ).fetchall()
+            out += [observation_from_sql(r) for r in rows]
+        return out  # each probe's rows in the order made (a probe is in one chunk)
+
+    @_guarded
+    def outcomes_pending(self, run_id: str) -> bool:
+        """Whether some probe of the run has no outcome yet."""
+        row = self._db.execute(
+            "SELECT 1 FROM probes WHERE run_id = ? AND outcome IS NULL LIMIT 1", (run_id,)
+        ).fetchone()
+        return row is not None
+
+    @_guarded
     def probes_up(self, run_id: str) -> list[ProbeRow]:
         """Probes the platform accepted and that were not (yet) withdrawn."""
         rows = self._db.execute(
@@ -596,31 +715,53 @@ class Store:
         **fields: Any,
     ) -> None:
         """Change a probe's row and record what was seen, in one transaction."""
+        with self.transaction() as db:
+            self._write_update(db, run_id, probe_id, observation, fields)
+
+    @staticmethod
+    def _write_update(
+        db: sqlite3.Connection,
+        run_id: str,
+        probe_id: str,
+        observation: ObservationRow | None,
+        fields: dict[str, Any],
+    ) -> None:
         if "offsets" in fields and fields["offsets"] is not None:
             fields["offsets"] = json.dumps(fields["offsets"])
-        sets = ", ".join(f"{name} = ?" for name in fields)
+        if fields:
+            sets = ", ".join(f"{name} = ?" for name in fields)
+            db.execute(
+                f"UPDATE probes SET {sets} WHERE run_id = ? AND probe_id = ?",  # noqa: S608
+                (*fields.values(), run_id, probe_id),
+            )
+        if observation is not None:
+            db.execute(
+                "INSERT INTO observations (run_id, probe_id, action, result, started_at,"
+                " ended_at, detail, view, author_result) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    run_id,
+                    probe_id,
+                    observation.action,
+                    observation.result,
+                    observation.started_at,
+                    observation.ended_at,
+                    observation.detail,
+                    observation.view,
+                    observation.author_result,
+                ),
+            )
+
+    @_guarded
+    def update_probes(
+        self,
+        run_id: str,
+        changes: Sequence[tuple[str, ObservationRow | None, Mapping[str, Any]]],
+    ) -> None:
+        """Several probes' changes (probe id, what was seen, the fields that changed), in
+        order, in one transaction: as :meth:`update_probe` each, committed together."""
         with self.transaction() as db:
-            if fields:
-                db.execute(
-                    f"UPDATE probes SET {sets} WHERE run_id = ? AND probe_id = ?",  # noqa: S608
-                    (*fields.values(), run_id, probe_id),
-                )
-            if observation is not None:
-                db.execute(
-                    "INSERT INTO observations (run_id, probe_id, action, result, started_at,"
-                    " ended_at, detail, view, author_result) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (
-                        run_id,
-                        probe_id,
-                        observation.action,
-                        observation.result,
-                        observation.started_at,
-                        observation.ended_at,
-                        observation.detail,
-                        observation.view,
-                        observation.author_result,
-                    ),
-                )
+            for probe_id, observation, fields in changes:
+                self._write_update(db, run_id, probe_id, observation, dict(fields))
 
     @_guarded
     def observations(self, run_id: str) -> dict[str, list[ObservationRow]]:
@@ -678,7 +819,7 @@ class Store:
                         run_id,
                         r.seq,
                         r.probe_id,
-                        json.dumps(r.entry, sort_keys=True, ensure_ascii=False),
+                        r.text if r.text is not None else _compact(r.entry),
                         r.prev_hash,
                         r.hash,
                     )

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from audit.lifecycle import ProbeState, RunStatus
@@ -28,6 +28,7 @@ __all__ = [
     "SlotTaken",
     "exchange_from_sql",
     "insert_sql",
+    "loads_column",
     "media_sent_by_probe",
     "observation_from_sql",
     "planned_probe_to_sql",
@@ -122,6 +123,8 @@ class ExchangeRecord:
     entry: dict[str, Any]
     prev_hash: str
     hash: str
+    # the entry's canonical JSON as hashed, when the ledger made it: the store keeps these bytes
+    text: str | None = field(default=None, compare=False, repr=False)
 
 
 def sent_media(entry: Mapping[str, Any]) -> str | None:
@@ -171,6 +174,11 @@ _FIELDS: dict[type, dict[str, tuple[tuple[type, ...], bool]]] = {
     cls: {f.name: _kinds(str(f.type)) for f in dataclasses.fields(cls)}
     for cls in (RunRow, ProbeRow, ObservationRow, ScheduledRun)
 }
+
+
+def loads_column(text: object, column: str) -> Any:
+    """A JSON column's value; :class:`DamagedRow` when it holds no JSON text."""
+    return _loads(text, column)
 
 
 def _loads(text: object, column: str) -> Any:

@@ -18,7 +18,7 @@ corpus (:mod:`audit.corpus`) and are never written by the tool.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -44,6 +44,7 @@ __all__ = [
     "eligible_templates",
     "parse_variant_spec",
     "synthesize",
+    "synthesize_each",
     "variant_applies",
 ]
 
@@ -324,8 +325,7 @@ def _make(
 
 def _generated(
     pack: Pack, criterion: Criterion, seed: int, run_key: str, size: SampleSize
-) -> list[Probe]:
-    probes: list[Probe] = []
+) -> Iterator[Probe]:
     for expectation, templates in (
         (Expectation.VIOLATING, criterion.templates),
         (Expectation.CONTROL, criterion.controls),
@@ -340,8 +340,7 @@ def _generated(
             drawn = _draw_text(criterion, deck, rng, form, seen)
             pid = probe_id(run_key, criterion.id, expectation.value, index)
             media_seed = rng.getrandbits(32) if form.modality is not Modality.TEXT else 0
-            probes.append(_make(criterion, expectation, drawn, form, pid, media_seed))
-    return probes
+            yield _make(criterion, expectation, drawn, form, pid, media_seed)
 
 
 def _spoken(probe: Probe) -> bool:
@@ -354,7 +353,22 @@ def _spoken(probe: Probe) -> bool:
 
 def _check_programs(probes: Sequence[Probe]) -> None:
     """Refuse, before anything is posted, media this installation cannot make."""
-    spoken = sorted({p.criterion_id for p in probes if _spoken(p)})
+    _check_programs_of(_needs(probes))
+
+
+def _needs(probes: Iterable[Probe]) -> tuple[set[str], set[str]]:
+    """The criteria whose probes need speech made, and those whose probes need video made."""
+    spoken, video = set(), set()
+    for probe in probes:
+        if _spoken(probe):
+            spoken.add(probe.criterion_id)
+        if probe.modality is Modality.VIDEO and probe.corpus_file is None:
+            video.add(probe.criterion_id)
+    return spoken, video
+
+
+def _check_programs_of(needs: tuple[set[str], set[str]]) -> None:
+    spoken, video = sorted(needs[0]), sorted(needs[1])
     if spoken and not speech_available():
         raise InputError(
             f"'sample.speech_share', 'sample.video_share' or a speech style in "
@@ -363,9 +377,6 @@ def _check_programs(probes: Sequence[Probe]) -> None:
             "apt-get install espeak-ng) or set those shares to 0 and leave speech styles out of "
             "the arms"
         )
-    video = sorted(
-        {p.criterion_id for p in probes if p.modality is Modality.VIDEO and p.corpus_file is None}
-    )
     if video and not video_available():
         raise InputError(
             f"'sample.video_share' asks for video probes (criteria {', '.join(video)}), but the "
@@ -388,14 +399,39 @@ def synthesize(
     is posted when the sample asks for what cannot be made (an undeclared variant arm, speech
     without espeak-ng, video without ffmpeg, a missing corpus).
     """
-    chosen = [c for c in pack.criteria if criteria is None or c.id in criteria]
-    _check_arms(chosen, size)
-    probes: list[Probe] = []
-    for criterion in chosen:
-        if criterion.safe_to_generate:
-            probes.extend(_generated(pack, criterion, seed, run_key, size))
-        else:
-            counts = (size.violating, size.controls)
-            probes.extend(corpus_probes(pack, criterion, seed, run_key, counts))
+    probes = list(_each_probe(pack, seed, size, run_key, criteria))
     _check_programs(probes)
     return probes
+
+
+def synthesize_each(
+    pack: Pack,
+    seed: int,
+    size: SampleSize,
+    run_key: str,
+    criteria: list[str] | None = None,
+) -> Iterator[Probe]:
+    """The probes of :func:`synthesize`, one at a time, so a large plan is never held whole;
+    the check for the programs media need comes after the last probe (raised before the
+    caller commits)."""
+    spoken: set[str] = set()
+    video: set[str] = set()
+    for probe in _each_probe(pack, seed, size, run_key, criteria):
+        more_spoken, more_video = _needs([probe])
+        spoken |= more_spoken
+        video |= more_video
+        yield probe
+    _check_programs_of((spoken, video))
+
+
+def _each_probe(
+    pack: Pack, seed: int, size: SampleSize, run_key: str, criteria: list[str] | None
+) -> Iterator[Probe]:
+    chosen = [c for c in pack.criteria if criteria is None or c.id in criteria]
+    _check_arms(chosen, size)
+    for criterion in chosen:
+        if criterion.safe_to_generate:
+            yield from _generated(pack, criterion, seed, run_key, size)
+        else:
+            counts = (size.violating, size.controls)
+            yield from corpus_probes(pack, criterion, seed, run_key, counts)

@@ -55,6 +55,7 @@ def scorecard_for(store: Store, run_id: str) -> Scorecard:
     with cyclic_gc_paused():
         store.check_integrity()
         run = store.run(run_id)
+        store.pack_of(run)  # a pack changed on disk: the store is damaged, said so
         seq, head = store.last_exchange(run_id)
         key = workspace_key(store.path.parent).fingerprint
         probes, observations = store.probes(run_id), store.observations(run_id)

@@ -88,8 +88,8 @@ async def bare_pass(base_url: str, requests: list[dict[str, Any]], concurrency: 
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
 
         async def one(entry: dict[str, Any]) -> None:
-            url = entry["url"] + (f"?{entry['query']}" if entry["query"] else "")
-            body = entry["request_body"].encode("utf-8") or None
+            url = entry["url"] + (f"?{entry['query']}" if entry.get("query") else "")
+            body = entry.get("request_body", "").encode("utf-8") or None
             async with gate:
                 await client.request(
                     entry["method"], url, content=body, headers={"content-type": "application/json"}

@@ -13,6 +13,13 @@ Prints the wall and CPU seconds of planning and of the run (goal: run <= 10 s), 
 requests made and the machine's load, as JSON.
 
     python bench/virtual_day.py [--probes 1000] [--repeat 3]
+    python bench/virtual_day.py --tree before=/tmp/base --tree after=. [--repeat 3]
+
+``--tree LABEL=PATH`` (repeatable) runs each checkout's own ``bench/virtual_day.py`` in a fresh
+process (one day each), interleaved repetition by repetition, so the machine's speed, which
+varies from minute to minute, weighs on every checkout alike; it prints each one's CPU and wall
+seconds and their ratio to the first tree's, repetition by repetition (e.g. the commit before a
+change: ``git worktree add --detach /tmp/base HEAD~1``).
 """
 
 from __future__ import annotations
@@ -20,7 +27,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -65,15 +75,81 @@ def one_day(probes: int, folder: Path) -> dict[str, Any]:
         store.close()
 
 
+def _day_in(tree: Path, probes: int) -> dict[str, Any]:
+    """One day run by the checkout at ``tree`` (its own benchmark and package), in a child."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    script = tree / "bench" / "virtual_day.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--probes", str(probes), "--repeat", "1"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    parsed: dict[str, Any] = json.loads(out)
+    return parsed
+
+
+def side_by_side(trees: dict[str, Path], probes: int, repeat: int) -> dict[str, Any]:
+    """Each tree's day, interleaved; ratios to the first tree's, per repetition."""
+    days: dict[str, list[dict[str, Any]]] = {label: [] for label in trees}
+    loads = []
+    for _ in range(repeat):
+        loads.append(load_average())
+        for label, tree in trees.items():
+            days[label].append(_day_in(tree, probes))
+    first = next(iter(trees))
+    result: dict[str, Any] = {
+        "benchmark": "virtual_day",
+        "machine": machine(),
+        "load_average_1m_each": loads,
+        "probes": probes,
+        "repeats": repeat,
+        "trees": {label: str(tree) for label, tree in trees.items()},
+    }
+    for label, runs in days.items():
+        cpu = [r["run_cpu_seconds_median"] for r in runs]
+        wall = [r["run_seconds_median"] for r in runs]
+        base_cpu = [r["run_cpu_seconds_median"] for r in days[first]]
+        result[label] = {
+            "requests": runs[0]["requests"],
+            "run_cpu_seconds_each": cpu,
+            "run_seconds_each": wall,
+            "peak_rss_mb_each": [r["peak_rss_mb"] for r in runs],
+            f"cpu_ratio_to_{first}_each": [
+                round(c / b, 3) for c, b in zip(cpu, base_cpu, strict=True)
+            ],
+            "outcomes": runs[0]["outcomes"],
+        }
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--probes", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3, help="runs; the median is reported")
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="a checkout to run side by side (repeatable); ratios are to the first",
+    )
     args = parser.parse_args()
     if args.probes < 6 or args.repeat < 1:
         parser.error("--probes must be at least 6 and --repeat at least 1")
+    if args.tree:
+        trees: dict[str, Path] = {}
+        for item in args.tree:
+            label, sep, path = item.partition("=")
+            if not sep or not label or not (Path(path) / "bench" / "virtual_day.py").is_file():
+                parser.error(f"--tree wants LABEL=PATH to a checkout (got {item!r})")
+            trees[label] = Path(path).resolve()
+        print(json.dumps(side_by_side(trees, args.probes, args.repeat), indent=2))
+        return
     runs = []
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:

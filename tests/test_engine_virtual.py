@@ -7,6 +7,7 @@ and resumed end exactly as an uninterrupted run of the same stored run does.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections import Counter
 from pathlib import Path
@@ -14,7 +15,9 @@ from typing import Any
 
 import pytest
 
+import audit.runner
 from audit.clock import VirtualClock
+from audit.engine import EngineSettings
 from audit.outcomes import Outcome
 from audit.runner import execute_run
 from audit.store import ProbeRow, Store
@@ -133,6 +136,36 @@ def test_interrupted_virtual_run_ends_as_the_uninterrupted_one(tmp_path: Path) -
     count = asyncio.run(_interrupted(interrupted, run_id, random.Random(3), stops=40))
 
     assert count == 40
+    assert outcomes(interrupted, run_id) == outcomes(reference, run_id)
+    assert None not in outcomes(reference, run_id).values()
+
+
+def test_engine_holding_few_probes_ends_as_one_holding_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Probes go back to the store when their next step falls after the last one read, and
+    are read again in their turn: with three held at a time (and interruptions), every
+    outcome is the one of an engine holding the whole run, and nothing is posted twice."""
+    first, second, run_id = _twins(tmp_path, violating=20, controls=6)
+    third = tmp_path / "c" / "audit.sqlite"
+    copy_store(first, third)
+    reference = Store(first)
+    clock = VirtualClock()
+    platform = virtual_platform(clock)
+    asyncio.run(execute_run(reference, run_id, clock, transport=platform.transport))
+    _assert_posted_once(platform.truth())
+
+    few = functools.partial(EngineSettings, resident=3)
+    monkeypatch.setattr(audit.runner, "EngineSettings", few)
+    held, clock = Store(second), VirtualClock()
+    platform = virtual_platform(clock)
+    asyncio.run(execute_run(held, run_id, clock, transport=platform.transport))
+    _assert_posted_once(platform.truth())
+    interrupted = Store(third)
+    assert asyncio.run(_interrupted(interrupted, run_id, random.Random(5), stops=10)) == 10
+
+    assert outcomes(held, run_id) == outcomes(reference, run_id)
+    assert held.action_counts(run_id) == reference.action_counts(run_id)
     assert outcomes(interrupted, run_id) == outcomes(reference, run_id)
     assert None not in outcomes(reference, run_id).values()
 

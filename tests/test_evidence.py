@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from audit.evidence.ledger import (
     entry_hash,
     ledger_lines,
     read_ledger,
+    text_hash,
     verify_chain,
 )
 from audit.redaction import (
@@ -132,6 +135,38 @@ def test_entry_hash_covers_every_field() -> None:
     assert base != entry_hash(GENESIS, 1, {"a": 2}, "p")
     assert base != entry_hash(GENESIS, 1, {"a": 1}, None)
     assert base != entry_hash("sha256:" + "1" * 64, 1, {"a": 1}, "p")
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(entry=st.dictionaries(st.text(), _JSON, max_size=6), seq=st.integers(1, 10**9))
+def test_hash_over_the_stored_text_is_the_entry_hash(entry: dict[str, object], seq: int) -> None:
+    text = json.dumps(entry, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    for probe_id in (None, "p-1", 'odd "id"\u00e9'):
+        assert text_hash(GENESIS, seq, text, probe_id) == entry_hash(GENESIS, seq, entry, probe_id)
+
+
+def test_the_store_keeps_each_entry_once_as_the_canonical_text_hashed(audit: SmallAudit) -> None:
+    db = sqlite3.connect(audit.store.path)
+    rows = db.execute(
+        "SELECT seq, probe_id, entry_json, prev_hash, hash FROM exchanges WHERE run_id = ?",
+        (audit.run_id,),
+    ).fetchall()
+    db.close()
+    assert len(rows) > 20
+    for seq, probe_id, text, prev, digest in rows:
+        entry = json.loads(text)
+        assert text == json.dumps(entry, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        assert text_hash(prev, seq, text, probe_id) == digest
+        assert "started_utc" not in entry and "ended_utc" not in entry  # times once
+        if entry.get("method") == "GET":  # nothing sent: no empty body, digest or headers
+            assert entry.get("request_bytes", 0) == 0
+            assert not {"request_body", "request_sha256", "request_headers"} & set(entry)
 
 
 # store and ledger agree ----------------------------------------------------------------------

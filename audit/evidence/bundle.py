@@ -158,7 +158,13 @@ the number of entries and the hash of the last one.
 
 
 def _exchange_time(records: list[ExchangeRecord], index: int, key: str) -> str | None:
-    value = records[index].entry.get(key) if records else None
+    """An exchange's time in UTC, from its epoch seconds (entries written before the ledger
+    kept times once carry the text too)."""
+    entry = records[index].entry if records else {}
+    seconds = entry.get(key.replace("_utc", "_at"))
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+        return utc_iso(seconds)
+    value = entry.get(key)
     return value if isinstance(value, str) else None
 
 

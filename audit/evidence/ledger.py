@@ -44,6 +44,7 @@ __all__ = [
     "pretty_json",
     "read_ledger",
     "snapshot",
+    "text_hash",
     "verify_chain",
 ]
 
@@ -58,7 +59,17 @@ def canonical_json(value: Any) -> str:
 
 def entry_hash(prev_hash: str, seq: int, entry: dict[str, Any], probe_id: str | None = None) -> str:
     """The hash of one entry: over the previous hash, its number, its probe and its content."""
-    canonical = canonical_json({"prev": prev_hash, "seq": seq, "probe": probe_id, "entry": entry})
+    return text_hash(prev_hash, seq, canonical_json(entry), probe_id)
+
+
+def text_hash(prev_hash: str, seq: int, text: str, probe_id: str | None = None) -> str:
+    """:func:`entry_hash` from the entry's canonical text, the bytes the store keeps: the
+    canonical form of ``{"entry", "prev", "probe", "seq"}`` (keys sorted) is that text with
+    the three others around it, so the entry is never serialised again to be hashed."""
+    canonical = (
+        f'{{"entry":{text},"prev":{canonical_json(prev_hash)},'
+        f'"probe":{canonical_json(probe_id)},"seq":{seq}}}'
+    )
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -97,10 +108,16 @@ class EvidenceLedger:
         return self._redact
 
     def append(self, probe_id: str | None, entry: dict[str, Any]) -> ExchangeRecord:
-        clean = _clean_text(self._redact.scrub(entry))
+        clean = self._redact.scrub(entry) if self._redact else entry
+        text = canonical_json(clean)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate somewhere: clean every string
+            clean = _clean_text(clean)
+            text = canonical_json(clean)
         seq = self._seq + 1
-        digest = entry_hash(self._head, seq, clean, probe_id)
-        record = ExchangeRecord(seq, probe_id, clean, self._head, digest)
+        digest = text_hash(self._head, seq, text, probe_id)
+        record = ExchangeRecord(seq, probe_id, clean, self._head, digest, text)
         self._store.append_exchange(self._run_id, record)
         self._seq, self._head = seq, digest
         for observer in self._observers:

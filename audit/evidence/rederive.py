@@ -516,7 +516,7 @@ class _Check:
 def _sent_strings(entry: Mapping[str, Any]) -> set[str] | None:
     """Every string of a recorded JSON or form request body; None when not readable."""
     body = entry.get("request_body")
-    if entry.get("request_body_cut") or entry.get("request_body_encoding") != "utf-8":
+    if entry.get("request_body_cut") or entry.get("request_body_encoding", "utf-8") != "utf-8":
         return None
     if not isinstance(body, str) or not body:
         return None
