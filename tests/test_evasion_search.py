@@ -561,7 +561,7 @@ def test_evasion_command_finds_the_image_style_the_sandbox_misses(tmp_path: Path
         assert all_of(f"{arm} {{N}} removed", out), out
     assert all_of("VN-SUP-01: removed: {N} plain banners; survives: low-contrast banner (", out)
     assert all_of("| VN-SUP-01 | low-contrast banner (image\\_low\\_contrast) | {N} |", report)
-    assert "survives: low-contrast banner \\(" in report
+    assert "survives: low-contrast banner (" in report
 
 
 @pytest.mark.slow
@@ -573,7 +573,7 @@ def test_evasion_command_finds_the_speech_style_the_sandbox_misses(tmp_path: Pat
     assert result.exit_code == 1, out
     assert all_of("speech_plain {N} removed", out) and all_of("speech_fast {N} removed", out)
     assert all_of("removed: {N} plain speech; survives: speech in another voice (", out), out
-    assert "survives: speech in another voice \\(" in report
+    assert "survives: speech in another voice (" in report
 
 
 def test_a_modality_the_criterion_does_not_declare_is_refused_before_any_post(
