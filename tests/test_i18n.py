@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 import sys
 from pathlib import Path
@@ -53,11 +54,15 @@ NAMES = {
     "csv",
     "ed25519",
     "sha256",
+    "sha",
     "platform",
     "audit",
     "verify",
+    "export",
     "probes",
 }
+# Names of protocol fields a Vietnamese sentence quotes as they are.
+PROTOCOL = ("Retry-After",)
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +154,21 @@ def _platform_strings(card: Scorecard) -> list[str]:
         quoted += [p.probe_id, p.text, p.post_id or "", p.template_id, *p.variants]
     for e in card.evasions:  # variant names are ids
         quoted += e.variants
+    if card.annex is not None:  # the frozen plan is quoted as it was frozen
+        plan = card.annex.plan
+        quoted += [json.dumps(plan, indent=2, sort_keys=True), card.annex.plan_digest]
+        quoted += _plan_values(plan)
+    quoted += PROTOCOL
     return sorted((q for q in quoted if q), key=len, reverse=True)
+
+
+def _plan_values(value: object) -> list[str]:
+    """The plan's own strings (its notice reason, durations, names)."""
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _plan_values(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _plan_values(v)]
+    return [value] if isinstance(value, str) else []
 
 
 def _leaks(text: str, card: Scorecard, words: set[str]) -> list[str]:

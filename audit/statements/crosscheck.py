@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import InputError
+from audit.i18n import N_
 from audit.packs import Pack
 from audit.statements.check import check_probe, criterion_rates, kind_rates
 from audit.statements.load import iter_rows, normalise
@@ -167,19 +168,27 @@ def load_stored(workspace: Path, run_id: str) -> Stored | None:
 
 def _limits(stored: Stored) -> list[str]:
     notes = [
-        "Statement dates are days (UTC): they cannot show whether a removal met a deadline "
-        "shorter than days; only the audit's own times can.",
-        "A check whose premise the audit's looks do not show (a filing between the last look "
-        "up and the first look down, a removal slower than the automation window) is not "
-        "counted as checked.",
-        "Missing statements are counted only for removals the audit saw; a removal after its "
-        "last look is not known to it.",
+        N_(
+            "Statement dates are days (UTC): they cannot show whether a removal met a deadline "
+            "shorter than days; only the audit's own times can."
+        ),
+        N_(
+            "A check whose premise the audit's looks do not show (a filing between the last look "
+            "up and the first look down, a removal slower than the automation window) is not "
+            "counted as checked."
+        ),
+        N_(
+            "Missing statements are counted only for removals the audit saw; a removal after its "
+            "last look is not known to it."
+        ),
     ]
     if stored.puid_template is None:
         notes.append(
-            "Matched by attributes (no puid mapping): only removed probes can be matched, and "
-            "the fields used to match (content type, category, language, source type) agree "
-            "more often than a puid match would show."
+            N_(
+                "Matched by attributes (no puid mapping): only removed probes can be matched, and "
+                "the fields used to match (content type, category, language, source type) agree "
+                "more often than a puid match would show."
+            )
         )
     return notes
 
