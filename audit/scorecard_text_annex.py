@@ -117,19 +117,21 @@ def deviation_text(lang: Language, d: Deviation) -> str:
 _ENDED = re.compile(r"; observation ended by (?P<ended>.+?), before this time")
 
 
-def authority_text(lang: Language, m: AuthorityMeasure, field: str) -> str:
-    """A measure's ``name``, ``source`` or ``note`` in the reader's language."""
+def authority_text(lang: Language, m: AuthorityMeasure, field: str, built: bool = False) -> str:
+    """A measure's ``name``, ``source`` or ``note`` in the reader's language (the model's)."""
     english = str(getattr(m, field))
-    if lang.code == "en" or not english:
+    if (lang.code == "en" and not built) or not english:
         return english
+    # a legal deadline as the language writes one: 24 h in English, 24 giờ (not 1 ngày)
+    horizon = (
+        lang.duration(m.horizon_seconds) if lang.code == "en" else lang.clock(m.horizon_seconds)
+    )
     if field == "name" and english.startswith("requests complied with"):
-        return lang.format(IN_DEADLINE, deadline=lang.clock(m.horizon_seconds))
+        return lang.format(IN_DEADLINE, deadline=horizon)
     if field == "source" and english in SOURCES.values():
         return lang.gettext(english)
     if field == "note":
-        note = lang.format(
-            UNKNOWN, unknown=m.unknown, planned=m.planned, at=lang.clock(m.horizon_seconds)
-        )
+        note = lang.format(UNKNOWN, unknown=m.unknown, planned=m.planned, at=horizon)
         ended = _ENDED.search(english)
         if ended:
             note += lang.format(ENDED, ended=duration_words(lang, ended["ended"]))

@@ -88,8 +88,8 @@ MESSAGES = (
     NOT_AUTOMATED,
     CONTENT_DATE,
     APPLICATION_DATE,
+    NO_VISIBILITY,  # before VISIBILITY, whose pattern would read it too
     VISIBILITY,
-    NO_VISIBILITY,
     CONTENT_TYPE,
     CATEGORY,
     WHILE_UP,
