@@ -19,9 +19,9 @@ from audit.errors import InputError
 from audit.i18n import DOMAIN, LOCALE_DIR, language
 from audit.render import render_html, render_junit, render_markdown
 from audit.runner import create_runs
-from audit.scorecard import Scorecard
+from audit.scorecard import NOT_DELIVERED, Scorecard
 from audit.scorecard_annex import INTERRUPTED, KINDS, LATE, NOT_COMPLETE, SCALED, Deviation
-from audit.scorecard_model import LookViews
+from audit.scorecard_model import Group, LookViews
 from audit.scorecard_text import (
     headline_text,
     methodology_text,
@@ -152,7 +152,13 @@ def _with_observer_and_statements(card: Scorecard) -> Scorecard:
     assert card.look_views is not None
     author_line = views_line(card.look_views)
     methodology = [views_line(views) if line == author_line else line for line in card.methodology]
+    first = card.criteria[0]
+    undelivered = Group(
+        dimension="modality", value=f"image ({NOT_DELIVERED})", rate=first.removal_in_deadline
+    )
+    criteria = [first.model_copy(update={"breakdowns": [*first.breakdowns, undelivered]})]
     update = {"look_views": views, "probes": probes, "annex": annex, "methodology": methodology}
+    update["criteria"] = criteria + card.criteria[1:]
     return card.model_copy(update={**update, "statements": _statements(card)})
 
 
@@ -374,6 +380,7 @@ def test_every_deviation_and_finding_reads_in_vietnamese(cards: list[Scorecard])
     assert "1 giờ 30 phút" in page  # the lateness, read back from the detail, in Vietnamese
     assert "<dt>Góc nhìn khi kiểm tra</dt><dd>do một người quan sát ẩn danh quyết định" in page
     assert "Bản giải trình lý do" in page
+    assert "hình ảnh (chưa chứng minh được đã gửi tệp)" in page  # a modality's undelivered media
 
 
 def test_vietnamese_figures_follow_the_locale() -> None:
@@ -393,12 +400,13 @@ def test_an_unknown_language_is_an_input_error(cards: list[Scorecard]) -> None:
         render_html(cards[0], None, "fr")
 
 
+@pytest.mark.parametrize("width", [200, 80])  # 80: short column names and their legend
 def test_the_terminal_summary_speaks_vietnamese(
-    cards: list[Scorecard], capsys: pytest.CaptureFixture[str]
+    cards: list[Scorecard], capsys: pytest.CaptureFixture[str], width: int
 ) -> None:
     from rich.console import Console
 
-    print_summary(cards[0], Console(width=200, force_terminal=False), lang="vi")
+    print_summary(cards[0], Console(width=width, force_terminal=False), lang="vi")
     out = capsys.readouterr().out
     assert "KHÔNG TUÂN THỦ" in out and "Kết luận chung" in out and "24 giờ" in out
     assert not _leaks(out, cards[0], _english_words())
