@@ -32,8 +32,9 @@ from audit.compare import Comparison, RunDiff, Trend
 from audit.errors import InputError
 from audit.i18n import N_, Language, language
 from audit.resources import templates_dir
-from audit.scorecard import SCHEMA_VERSION, Scorecard
+from audit.scorecard import NOT_DELIVERED, SCHEMA_VERSION, Scorecard
 from audit.scorecard_text import VERDICT_LABELS, code, evasion_text, reason_text, variant_text
+from audit.scorecard_text_annex import section_filters
 
 __all__ = [
     "FORMATS",
@@ -186,6 +187,7 @@ WORDS = {  # values of the model the scorecards name in words: triggers, expecta
     "text": N_("text"),
     "image": N_("image"),
     "speech": N_("speech"),
+    "video": N_("video"),
     "language": N_("language"),
     "variant": N_("variant"),
     "modality": N_("modality"),
@@ -196,8 +198,19 @@ WORDS = {  # values of the model the scorecards name in words: triggers, expecta
     "cancelled": N_("cancelled"),
     "sandbox": N_("sandbox"),
     "production": N_("production"),
+    "puid": N_("puid"),
+    "attributes": N_("attributes"),
 }
 _ENGLISH = language("en")
+
+
+def _word(lang: Language, value: object) -> str:
+    """A value of the model in words; a modality's group of media not shown delivered too."""
+    text = str(value)
+    modality, bracket, rest = text.partition(" (")
+    if bracket and rest == f"{NOT_DELIVERED})" and modality in WORDS:
+        return f"{lang.gettext(WORDS[modality])} ({lang.gettext(NOT_DELIVERED)})"
+    return lang.gettext(WORDS[text]) if text in WORDS else text
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
@@ -260,11 +273,12 @@ def _install(env: jinja2.Environment, lang: Language) -> None:
         verdict_label=lambda v: lang.gettext(VERDICT_LABELS.get(str(v), str(v))),
         verdict_code=lambda v: code(lang, str(v)),
         outcome_label=lambda v: lang.gettext(OUTCOME_LABELS.get(str(v), str(v))),
-        word=lambda v: lang.gettext(WORDS[str(v)]) if str(v) in WORDS else str(v),
+        word=lambda v: _word(lang, v),
         reason=lambda v: reason_text(lang, str(v)) if v else v,
         evasion=lambda e: evasion_text(lang, e),
         variant=lambda label: variant_text(lang, str(label)),
     )
+    env.filters.update(section_filters(lang))  # the annex, authority and statements sections
 
 
 def _environment(extra: Path | None, lang: Language = _ENGLISH) -> jinja2.Environment:

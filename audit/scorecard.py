@@ -26,6 +26,7 @@ from audit.findings import (
     unknown_causes,
     unknowns_text,
 )
+from audit.i18n import N_
 from audit.lifecycle import Action, FilingResult, RunStatus
 from audit.numbers import format_percent
 from audit.outcomes import Outcome, classify
@@ -195,7 +196,7 @@ def _success_counts(judged: Sequence[_Judged]) -> tuple[int, int, int]:
     return successes, measured, len(judged) - measured
 
 
-NOT_DELIVERED = "media not shown delivered"
+NOT_DELIVERED = N_("media not shown delivered")
 
 
 def _modality(j: _Judged, media_sent: Mapping[str, frozenset[str]]) -> str:

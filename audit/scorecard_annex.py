@@ -23,6 +23,7 @@ from audit.clock import utc_iso
 from audit.durations import format_duration, parse_duration
 from audit.evidence.ledger import canonical_json
 from audit.findings import Standing, unknown_cause
+from audit.i18n import N_, Language
 from audit.lifecycle import ProbeState
 from audit.numbers import format_percent
 from audit.outcomes import Outcome
@@ -31,9 +32,19 @@ from audit.store import ProbeRow, RunRow
 if TYPE_CHECKING:  # the scorecard model holds the annex, so it is imported for types only
     from audit.scorecard_model import CriterionCard, Filings
 
-__all__ = ["REGULATION", "AnnexCriterion", "Deviation", "MethodAnnex", "build_annex", "plan_digest"]
+__all__ = [
+    "KINDS",
+    "REGULATION",
+    "AnnexCriterion",
+    "Deviation",
+    "MethodAnnex",
+    "annex_lines",
+    "build_annex",
+    "evidence_lines",
+    "plan_digest",
+]
 
-REGULATION = (
+REGULATION = N_(
     "Commission Delegated Regulation (EU) 2024/436 of 20 October 2023 on the performance of "
     "audits under Article 37 of Regulation (EU) 2022/2065 (Digital Services Act): Article 10 "
     "(the audit report) and Annex I (its template)"
@@ -87,63 +98,139 @@ def _section(plan: dict[str, Any], name: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _sampling(plan: dict[str, Any], seed: int, pack_id: str) -> list[str]:
+def _say(lang: Language | None, message: str, **values: object) -> str:
+    """``message`` in ``lang`` (English, as the model keeps it, when None), filled in."""
+    text = lang.gettext(message) if lang is not None else message
+    return text % values if values else text
+
+
+def _pct(lang: Language | None, value: float, digits: int = 1) -> str:
+    return lang.pct(value, digits) if lang is not None else format_percent(value, digits)
+
+
+def _num(lang: Language | None, value: object) -> str:
+    """A figure of the plan as written (``30.0``), in the language's digits."""
+    if lang is None or lang.code == "en" or not isinstance(value, int | float):
+        return str(value)
+    return lang.number(float(value), len(str(value).partition(".")[2]))
+
+
+def _sampling(
+    plan: dict[str, Any], seed: int, pack_id: str, lang: Language | None = None
+) -> list[str]:
     sample, schedule = _section(plan, "sample"), _section(plan, "schedule")
     arms = sample.get("variant_arms") or {}
-    arm_text = ", ".join(f"{k} {v}" for k, v in arms.items()) or "none"
+    arm_text = ", ".join(f"{k} {v}" for k, v in arms.items()) or _say(lang, N_("none"))
     return [
-        f"Frame: the probe templates, slot vocabularies and controls of pack {pack_id} for each "
-        "chosen criterion; each probe is drawn deterministically from them with the seed.",
-        f"Seed {seed}: the same plan and seed give the same probes, submission order and times, "
-        "and the same looks.",
-        f"Per criterion: {sample.get('violating_per_criterion')} violating probes and "
-        f"{sample.get('controls_per_criterion')} controls; variant share "
-        f"{format_percent(float(sample.get('variant_share', 0)), 0)}, variant arms {arm_text}, "
-        f"image share {format_percent(float(sample.get('image_share', 0)), 0)}, speech share "
-        f"{format_percent(float(sample.get('speech_share', 0)), 0)}.",
-        f"Submissions spread evenly over {schedule.get('submission_window')} (platform time) in "
-        f"a seeded order mixing criteria and controls, each moved by up to "
-        f"{format_percent(float(schedule.get('jitter', 0)), 0)} of its slot.",
+        _say(lang, _FRAME, pack=pack_id),
+        _say(lang, _SEED, seed=seed),
+        _say(
+            lang,
+            _PER_CRITERION,
+            violating=sample.get("violating_per_criterion"),
+            controls=sample.get("controls_per_criterion"),
+            variants=_pct(lang, float(sample.get("variant_share", 0)), 0),
+            arms=arm_text,
+            image=_pct(lang, float(sample.get("image_share", 0)), 0),
+            speech=_pct(lang, float(sample.get("speech_share", 0)), 0),
+        ),
+        _say(
+            lang,
+            _SPREAD,
+            window=schedule.get("submission_window"),
+            jitter=_pct(lang, float(schedule.get("jitter", 0)), 0),
+        ),
     ]
 
 
-def _rate_limit(target: dict[str, Any]) -> str:
+_FRAME = N_(
+    "Frame: the probe templates, slot vocabularies and controls of pack %(pack)s for each "
+    "chosen criterion; each probe is drawn deterministically from them with the seed."
+)
+_SEED = N_(
+    "Seed %(seed)s: the same plan and seed give the same probes, submission order and times, "
+    "and the same looks."
+)
+_PER_CRITERION = N_(
+    "Per criterion: %(violating)s violating probes and %(controls)s controls; variant share "
+    "%(variants)s, variant arms %(arms)s, image share %(image)s, speech share %(speech)s."
+)
+_SPREAD = N_(
+    "Submissions spread evenly over %(window)s (platform time) in a seeded order mixing "
+    "criteria and controls, each moved by up to %(jitter)s of its slot."
+)
+_TRIGGERS = N_(
+    "Triggers: for a proactive criterion the deadline clock starts when the platform accepted "
+    "the post; for a notice or order criterion, when it accepted the filing, sent with the "
+    "reason %(reason)s."
+)
+_CLOCKS = N_(
+    "Clocks: every time is the tool's UTC clock at the accepted attempt's send (the platform's "
+    "own timestamp is recorded beside it where it gives one); %(scale)s"
+)
+_REAL_TIME = N_("deadlines ran in real time.")
+_SCALED = N_("every deadline and window was divided by %(scale)s.")
+_POLLING = N_(
+    "Polling: %(looks)s looks per probe on a geometric grid from %(first)s of the deadline "
+    "(jitter %(jitter)s), the last before the deadline %(last)s, one at it and %(grace)s in the "
+    "grace of %(grace_share)s of the deadline after it."
+)
+_LATENESS = N_("placed from the target's measured lateness")
+_MARGIN = N_("at %(margin)s of the deadline before it")
+_RETRIES = N_(
+    "Retries: transport errors, timeouts, 5xx and 429 answers are retried with backoff "
+    "honouring Retry-After, within each action's attempts (target timeout %(timeout)s s, "
+    "%(limit)s); a fault is recorded and never counted as a removal."
+)
+_NO_LIMIT = N_("no rate limit")
+_LIMIT = N_("at most %(rate)s requests per second")
+_RULE = N_(
+    "Verdict rule: one-sided exact (Clopper–Pearson) bounds at the criterion's confidence over "
+    "every planned violating probe, the worst case deciding (see the methodology)."
+)
+
+
+def _rate_limit(target: dict[str, Any], lang: Language | None) -> str:
     limit = target.get("rate_limit")
-    return "no rate limit" if limit is None else f"at most {limit:g} requests per second"
+    if limit is None:
+        return _say(lang, _NO_LIMIT)
+    rate = f"{limit:g}" if lang is None else lang.significant(float(limit))
+    return _say(lang, _LIMIT, rate=rate)
 
 
-def _procedures(plan: dict[str, Any], time_scale: float) -> list[str]:
+def _procedures(plan: dict[str, Any], time_scale: float, lang: Language | None = None) -> list[str]:
     polling = _section(plan, "polling")
     targets = plan.get("targets") or [{}]
     target = targets[0] if isinstance(targets[0], dict) else {}
     margin = polling.get("margin")
     last_look = (
-        "placed from the target's measured lateness"
+        _say(lang, _LATENESS)
         if margin is None
-        else f"at {format_percent(float(margin))} of the deadline before it"
+        else _say(lang, _MARGIN, margin=_pct(lang, float(margin)))
+    )
+    scale = (
+        _say(lang, _REAL_TIME) if time_scale == 1 else _say(lang, _SCALED, scale=f"{time_scale:g}")
     )
     return [
-        "Triggers: for a proactive criterion the deadline clock starts when the platform "
-        "accepted the post; for a notice or order criterion, when it accepted the filing, sent "
-        f"with the reason {plan.get('notice_reason')!r}.",
-        "Clocks: every time is the tool's UTC clock at the accepted attempt's send (the "
-        "platform's own timestamp is recorded beside it where it gives one); "
-        + (
-            "deadlines ran in real time."
-            if time_scale == 1
-            else f"every deadline and window was divided by {time_scale:g}."
+        _say(lang, _TRIGGERS, reason=repr(plan.get("notice_reason"))),
+        _say(lang, _CLOCKS, scale=scale),
+        _say(
+            lang,
+            _POLLING,
+            looks=polling.get("requests"),
+            first=_pct(lang, float(polling.get("first", 0))),
+            jitter=polling.get("jitter"),
+            last=last_look,
+            grace=polling.get("grace_polls"),
+            grace_share=_pct(lang, float(plan.get("grace", 0)), 0),
         ),
-        f"Polling: {polling.get('requests')} looks per probe on a geometric grid from "
-        f"{format_percent(float(polling.get('first', 0)))} of the deadline (jitter "
-        f"{polling.get('jitter')}), the last before the deadline {last_look}, one at it and "
-        f"{polling.get('grace_polls')} in the grace of "
-        f"{format_percent(float(plan.get('grace', 0)), 0)} of the deadline after it.",
-        f"Retries: transport errors, timeouts, 5xx and 429 answers are retried with backoff "
-        f"honouring Retry-After, within each action's attempts (target timeout "
-        f"{target.get('timeout')} s, {_rate_limit(target)}); a fault is recorded and never "
-        "counted as a removal.",
-        "Verdict rule: one-sided exact (Clopper–Pearson) bounds at the criterion's confidence "
-        "over every planned violating probe, the worst case deciding (see the methodology).",
+        _say(
+            lang,
+            _RETRIES,
+            timeout=_num(lang, target.get("timeout")),
+            limit=_rate_limit(target, lang),
+        ),
+        _say(lang, _RULE),
     ]
 
 
@@ -168,15 +255,34 @@ def _criteria(cards: Sequence[CriterionCard]) -> list[AnnexCriterion]:
 
 # the kind of deviation each cause of an unknown outcome is (audit.findings names the causes)
 _KINDS = {
-    "never submitted": "probes not sent",
-    "submission failed (platform fault)": "probes not sent: retries beyond budget",
-    "notice not filed": "filing failed: retries beyond budget",
-    "order not filed": "filing failed: retries beyond budget",
-    "no usable look at the deadline (platform fault)": "window missed: no usable look at it",
-    "removed at an undecided time around the deadline": "window missed: removal between looks",
-    "interrupted submission (tool restart)": "run interrupted",
-    "still pending": "not yet measured",
+    "never submitted": N_("probes not sent"),
+    "submission failed (platform fault)": N_("probes not sent: retries beyond budget"),
+    "notice not filed": N_("filing failed: retries beyond budget"),
+    "order not filed": N_("filing failed: retries beyond budget"),
+    "no usable look at the deadline (platform fault)": N_("window missed: no usable look at it"),
+    "removed at an undecided time around the deadline": N_("window missed: removal between looks"),
+    "interrupted submission (tool restart)": N_("run interrupted"),
+    "still pending": N_("not yet measured"),
 }
+KINDS = (  # every kind of deviation, for the catalogs; the renderer translates d.kind with it
+    *_KINDS.values(),
+    N_("outcome not measured"),
+    N_("windows missed"),
+    N_("filings interrupted"),
+    N_("time scale"),
+    N_("run not complete"),
+)
+LATE = N_("posted after the planned submission window closed, up to %(late)s (platform time) late")
+INTERRUPTED = N_(
+    "%(sent_again)s sent again under the same key after a restart, %(not_sent_again)s not sent "
+    "again (inconclusive)"
+)
+SCALED = N_(
+    "every deadline and window divided by %(scale)s: a demonstration, not a measurement of "
+    "legal deadlines"
+)
+NOT_COMPLETE = N_("the run is %(status)s: probes without an outcome count as unknown")
+NO_DEVIATION = N_("None: every planned probe was sent within its window and measured as planned.")
 Judged = tuple[ProbeRow, Outcome | None, str]  # a probe, its outcome as judged, and why
 
 
@@ -205,8 +311,7 @@ def _late_submissions(run: RunRow, rows: Sequence[ProbeRow]) -> Deviation | None
     return Deviation(
         kind="windows missed",
         count=len(late),
-        detail=f"posted after the planned submission window closed, up to "
-        f"{format_duration(worst * run.time_scale)} (platform time) late",
+        detail=LATE % {"late": format_duration(worst * run.time_scale)},
     )
 
 
@@ -223,8 +328,8 @@ def _deviations(
             Deviation(
                 kind="filings interrupted",
                 count=filings.sent_again + filings.not_sent_again,
-                detail=f"{filings.sent_again} sent again under the same key after a restart, "
-                f"{filings.not_sent_again} not sent again (inconclusive)",
+                detail=INTERRUPTED
+                % {"sent_again": filings.sent_again, "not_sent_again": filings.not_sent_again},
             )
         )
     if run.time_scale != 1:
@@ -232,8 +337,7 @@ def _deviations(
             Deviation(
                 kind="time scale",
                 count=len(rows),
-                detail=f"every deadline and window divided by {run.time_scale:g}: a "
-                "demonstration, not a measurement of legal deadlines",
+                detail=SCALED % {"scale": f"{run.time_scale:g}"},
             )
         )
     if standing is not Standing.FINAL:
@@ -241,10 +345,53 @@ def _deviations(
             Deviation(
                 kind="run not complete",
                 count=sum(1 for r in rows if r.state != ProbeState.FINISHED),
-                detail=f"the run is {run.status}: probes without an outcome count as unknown",
+                detail=NOT_COMPLETE % {"status": run.status},
             )
         )
     return found
+
+
+_LEDGER = N_(
+    "Run %(run)s: every exchange with the platform in a hash-chained ledger of %(entries)s "
+    "entries, head %(head)s."
+)
+_DIGESTS = N_(
+    "Frozen plan %(plan)s and pack %(pack)s, the digests the signed manifest of the run's "
+    "evidence bundle (`platform-audit export`) carries; `platform-audit verify` checks them, "
+    "the ledger and every observation."
+)
+_PER_PROBE = N_(
+    "Per probe: the appendix lists its text, post id, submission, clock start, deadline, looks "
+    "and outcome, each backed by a recorded answer."
+)
+
+
+def evidence_lines(
+    run_id: str, ledger: tuple[int, str], digests: tuple[str, str], lang: Language | None = None
+) -> list[str]:
+    """The annex's audit evidence: the ledger, the digests the manifest signs, the appendix."""
+    return [
+        _say(lang, _LEDGER, run=run_id, entries=ledger[0], head=ledger[1]),
+        _say(lang, _DIGESTS, plan=digests[0], pack=digests[1]),
+        _say(lang, _PER_PROBE),
+    ]
+
+
+def annex_lines(
+    annex: MethodAnnex,
+    run: tuple[str, int, float],
+    ledger: tuple[int, str],
+    lang: Language | None = None,
+) -> dict[str, list[str]]:
+    """The annex's sampling, procedures and evidence rebuilt from its frozen plan and the run's
+    (id, seed, time scale) and ledger (in English, the model's own lines)."""
+    run_id, seed, scale = run
+    digests = (annex.plan_digest, annex.pack["digest"])
+    return {
+        "sampling": _sampling(annex.plan, seed, annex.pack["id"], lang),
+        "procedures": _procedures(annex.plan, scale, lang),
+        "evidence": evidence_lines(run_id, ledger, digests, lang),
+    }
 
 
 def build_annex(
@@ -272,13 +419,5 @@ def build_annex(
         sampling=_sampling(run.plan, run.seed, str(pack.get("id", ""))),
         procedures=_procedures(run.plan, run.time_scale),
         deviations=_deviations(run, judged, standing, filings),
-        evidence=[
-            f"Run {run.run_id}: every exchange with the platform in a hash-chained ledger of "
-            f"{ledger[0]} entries, head {ledger[1]}.",
-            f"Frozen plan {digest} and pack {run.pack_digest}, the digests the signed manifest "
-            "of the run's evidence bundle (`platform-audit export`) carries; "
-            "`platform-audit verify` checks them, the ledger and every observation.",
-            "Per probe: the appendix lists its text, post id, submission, clock start, deadline, "
-            "looks and outcome, each backed by a recorded answer.",
-        ],
+        evidence=evidence_lines(run.run_id, ledger, (digest, run.pack_digest)),
     )

@@ -24,14 +24,39 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from audit.durations import format_duration
+from audit.i18n import N_
 from audit.outcomes import Outcome
 from audit.stats import clopper_pearson
 
-__all__ = ["AuthorityMeasure", "ProbeTimes", "authority_measures"]
+__all__ = [
+    "ENDED",
+    "IN_DEADLINE",
+    "MONITORING",
+    "SOURCES",
+    "UNKNOWN",
+    "WITHIN_48_HOURS",
+    "WITHIN_A_WEEK",
+    "AuthorityMeasure",
+    "ProbeTimes",
+    "authority_measures",
+]
 
 HOURS_48 = 48 * 3600.0
 ONE_WEEK = 7 * 86400.0
 _TRIGGERS = frozenset({"order", "notice"})
+# the measures' names, sources and notes (English in the model; the catalogs translate them)
+IN_DEADLINE = N_("requests complied with within the deadline (%(deadline)s)")
+WITHIN_48_HOURS = N_("removed within 48 hours")
+WITHIN_A_WEEK = N_("removed within one week")
+MONITORING = N_("EU Code of conduct monitoring exercises")
+SOURCES = {
+    "order": N_("the requesting authority's compliance rate: orders complied with in time"),
+    "notice": N_("the requesting authority's compliance rate: notices complied with in time"),
+}
+UNKNOWN = N_("%(unknown)s of %(planned)s probes with no known state at %(at)s")
+ENDED = N_(
+    "; observation ended by %(ended)s, before this time, so a post still up then counts as unknown"
+)
 
 
 class AuthorityMeasure(BaseModel):
@@ -98,12 +123,9 @@ def _measure(
     ]
     note = ""
     if unknown:
-        note = f"{unknown} of {planned} probes with no known state at {format_duration(horizon)}"
+        note = UNKNOWN % {"unknown": unknown, "planned": planned, "at": format_duration(horizon)}
         if watched and max(watched) * time_scale < horizon:
-            note += (
-                f"; observation ended by {format_duration(max(watched) * time_scale)}, before "
-                "this time, so a post still up then counts as unknown"
-            )
+            note += ENDED % {"ended": format_duration(max(watched) * time_scale)}
     return AuthorityMeasure(
         criterion_id=criterion_id,
         name=name,
@@ -132,24 +154,18 @@ def authority_measures(
     by an order or a notice."""
     if trigger not in _TRIGGERS or not probes:
         return []
-    request = "orders" if trigger == "order" else "notices"
-    monitoring = "EU Code of conduct monitoring exercises"
     legal = format_duration(deadline * time_scale)
     return [
         _measure(
             criterion_id,
-            f"requests complied with within the deadline ({legal})",
-            f"the requesting authority's compliance rate: {request} complied with in time",
+            IN_DEADLINE % {"deadline": legal},
+            SOURCES[trigger],
             deadline * time_scale,
             probes,
             time_scale,
             level,
             at_deadline=True,
         ),
-        _measure(
-            criterion_id, "removed within 48 hours", monitoring, HOURS_48, probes, time_scale, level
-        ),
-        _measure(
-            criterion_id, "removed within one week", monitoring, ONE_WEEK, probes, time_scale, level
-        ),
+        _measure(criterion_id, WITHIN_48_HOURS, MONITORING, HOURS_48, probes, time_scale, level),
+        _measure(criterion_id, WITHIN_A_WEEK, MONITORING, ONE_WEEK, probes, time_scale, level),
     ]

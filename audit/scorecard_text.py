@@ -308,7 +308,7 @@ def methodology_text(lang: Language, card: Scorecard, built: bool = False) -> li
         for line in methodology_lines(card.time_scale, media)
     ]
     if card.look_views is not None:
-        lines.insert(RULE_LINES, views_line(card.look_views))
+        lines.insert(RULE_LINES, views_line(card.look_views, lang))
     return lines
 
 

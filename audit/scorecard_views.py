@@ -9,11 +9,15 @@ reported per probe and counted here.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from audit.i18n import N_
 from audit.lifecycle import Action, View
 from audit.scorecard_model import LookViews
 from audit.store import ObservationRow
+
+if TYPE_CHECKING:
+    from audit.i18n import Language
 
 __all__ = ["look_views", "probe_views", "views_line"]
 
@@ -58,29 +62,48 @@ def look_views(
     )
 
 
-def views_line(views: LookViews) -> str:
-    """The methodology's sentence on whose view decided the looks."""
+_AUTHOR_ONLY = N_(
+    "Looks used the author's view: every status look was made with the author's own "
+    "credentials, and no observer was configured. Platforms commonly keep removed content "
+    "visible to its author (or hide a post from everyone but its author), so a removal the "
+    "public sees may be counted here as a post still up. Name an observer on the target "
+    "(anonymous, or a second account) to look as the public does."
+)
+_OBSERVERS = {
+    "anonymous": N_(
+        "Looks used an anonymous observer (logged-out requests): the observer's view decided "
+        "every look, so a post removed for the public counts as removed and one the public "
+        "still sees counts as up."
+    ),
+    "account": N_(
+        "Looks used an observer account the platform cannot tie to the author: the observer's "
+        "view decided every look, so a post removed for the public counts as removed and one "
+        "the public still sees counts as up."
+    ),
+}
+_BOTH_VIEWS = N_(
+    "Each look was also made with the author's credentials: in %(disagreements)s of %(looks)s "
+    "looks (%(probes)s probes) one view saw the post up and the other down; each probe's count "
+    "is in its data."
+)
+_NEVER_EVIDENCE = N_("A fault or an unreadable answer in either view is never evidence.")
+
+
+def views_line(views: LookViews, lang: Language | None = None) -> str:
+    """The methodology's sentence on whose view decided the looks, in English (the model's) or
+    in ``lang``."""
+    say = lang.gettext if lang is not None else str
     if views.decided_by == View.AUTHOR:
-        return (
-            "Looks used the author's view: every status look was made with the author's own "
-            "credentials, and no observer was configured. Platforms commonly keep removed "
-            "content visible to its author (or hide a post from everyone but its author), so "
-            "a removal the public sees may be counted here as a post still up. Name an observer "
-            "on the target (anonymous, or a second account) to look as the public does."
-        )
-    who = (
-        "an anonymous observer (logged-out requests)"
-        if views.observer == "anonymous"
-        else "an observer account the platform cannot tie to the author"
-    )
-    line = (
-        f"Looks used {who}: the observer's view decided every look, so a post removed for the "
-        "public counts as removed and one the public still sees counts as up."
-    )
+        return say(_AUTHOR_ONLY)
+    who = "anonymous" if views.observer == "anonymous" else "account"
+    parts = [say(_OBSERVERS[who])]
     if views.author_view_too:
-        line += (
-            " Each look was also made with the author's credentials: in "
-            f"{views.disagreements} of {views.looks} looks ({views.probes_disagreeing} probes) "
-            "one view saw the post up and the other down; each probe's count is in its data."
+        parts.append(
+            say(_BOTH_VIEWS)
+            % {
+                "disagreements": views.disagreements,
+                "looks": views.looks,
+                "probes": views.probes_disagreeing,
+            }
         )
-    return line + " A fault or an unreadable answer in either view is never evidence."
+    return " ".join([*parts, say(_NEVER_EVIDENCE)])

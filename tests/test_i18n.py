@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 import sys
 from pathlib import Path
@@ -18,7 +19,9 @@ from audit.errors import InputError
 from audit.i18n import DOMAIN, LOCALE_DIR, language
 from audit.render import render_html, render_junit, render_markdown
 from audit.runner import create_runs
-from audit.scorecard import Scorecard
+from audit.scorecard import NOT_DELIVERED, Scorecard
+from audit.scorecard_annex import INTERRUPTED, KINDS, LATE, NOT_COMPLETE, SCALED, Deviation
+from audit.scorecard_model import Group, LookViews
 from audit.scorecard_text import (
     headline_text,
     methodology_text,
@@ -28,6 +31,18 @@ from audit.scorecard_text import (
     sensitivity_text,
     standing_text,
     verdict_text,
+)
+from audit.scorecard_text_annex import annex_text, authority_text, deviation_text
+from audit.scorecard_views import views_line
+from audit.statements.check import MESSAGES
+from audit.statements.crosscheck import BY_ATTRIBUTES, LIMITS
+from audit.statements.model import (
+    TITLES,
+    FindingKind,
+    KindRate,
+    StatementFinding,
+    StatementSource,
+    StatementsSection,
 )
 from audit.store import Store
 from audit.ui import print_summary
@@ -53,11 +68,29 @@ NAMES = {
     "csv",
     "ed25519",
     "sha256",
+    "sha",
+    "puid",
     "platform",
     "audit",
     "verify",
+    "export",
     "probes",
 }
+# The DSA statements database's field names and values, quoted as the database spells them.
+STATEMENT_FIELDS = (
+    "application_date",
+    "content_date",
+    "automated_detection",
+    "automated_decision",
+    "decision_visibility",
+    "content_type",
+    "source_type",
+    "SOURCE_VOLUNTARY",
+    "category",
+    "Yes",
+)
+# Names of protocol fields a Vietnamese sentence quotes as they are.
+PROTOCOL = ("Retry-After", *STATEMENT_FIELDS)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +105,7 @@ def cards(tmp_path_factory: pytest.TempPathFactory) -> list[Scorecard]:
         planned = scorecard_for(store, prepared.run_id)
     finally:
         store.close()
-    return [gold, planned, _with_evasion(gold)]
+    return [gold, planned, _with_evasion(gold), _with_observer_and_statements(gold)]
 
 
 def _with_evasion(card: Scorecard) -> Scorecard:
@@ -96,6 +129,98 @@ def _with_evasion(card: Scorecard) -> Scorecard:
         summary=f"removed: 10/10 clean; survives: {label} (9/10)",
     )
     return card.model_copy(update={"evasions": [finding]})
+
+
+def _with_observer_and_statements(card: Scorecard) -> Scorecard:
+    """The gold scorecard as an observer decided its looks, the author's view disagreeing on
+    two probes, with a statements section holding every kind of finding and the annex's
+    deviations of every kind the run can record."""
+    views = LookViews(
+        decided_by="observer",
+        observer="anonymous",
+        author_view_too=True,
+        looks=40,
+        disagreements=3,
+        probes_disagreeing=2,
+    )
+    probes = [
+        p.model_copy(update={"view": "observer", "view_disagreements": 2 if i < 2 else 0})
+        for i, p in enumerate(card.probes)
+    ]
+    assert card.annex is not None
+    annex = card.annex.model_copy(update={"deviations": _every_deviation()})
+    assert card.look_views is not None
+    author_line = views_line(card.look_views)
+    methodology = [views_line(views) if line == author_line else line for line in card.methodology]
+    first = card.criteria[0]
+    undelivered = Group(
+        dimension="modality", value=f"image ({NOT_DELIVERED})", rate=first.removal_in_deadline
+    )
+    criteria = [first.model_copy(update={"breakdowns": [*first.breakdowns, undelivered]})]
+    update = {"look_views": views, "probes": probes, "annex": annex, "methodology": methodology}
+    update["criteria"] = criteria + card.criteria[1:]
+    return card.model_copy(update={**update, "statements": _statements(card)})
+
+
+def _every_deviation() -> list[Deviation]:
+    causes = ["never submitted", "notice not filed", "still pending"]
+    found = [Deviation(kind=KINDS[0], count=1, detail=cause) for cause in causes]
+    return [
+        *found,
+        Deviation(kind="windows missed", count=2, detail=LATE % {"late": "1 h 30 min"}),
+        Deviation(
+            kind="filings interrupted",
+            count=3,
+            detail=INTERRUPTED % {"sent_again": 2, "not_sent_again": 1},
+        ),
+        Deviation(kind="time scale", count=5, detail=SCALED % {"scale": "3600"}),
+        Deviation(kind="run not complete", count=4, detail=NOT_COMPLETE % {"status": "running"}),
+    ]
+
+
+def _statements(card: Scorecard) -> StatementsSection:
+    probe = card.probes[0]
+    messages = [
+        m % dict.fromkeys(re.findall(r"%\((\w+)\)s", m), "2026-01-01") if "%(" in m else m
+        for m in MESSAGES
+    ]
+    findings = [
+        StatementFinding(
+            probe_id=probe.probe_id,
+            criterion_id=probe.criterion_id,
+            post_id=probe.post_id,
+            kind=kind,
+            statement="dump.csv:2",
+            match="attributes (content_type, category)",
+            message=message,
+        )
+        for kind, message in zip(FindingKind, messages, strict=False)
+    ]
+    rates = [
+        KindRate(
+            kind=k, title=TITLES[k], found=1, checked=4, rate=0.25, low=0.01, high=0.8, level=0.95
+        )
+        for k in FindingKind
+    ]
+    return StatementsSection(
+        sources=[StatementSource(name="dump.csv", sha256="ab" * 32, rows=10)],
+        rows=10,
+        bad_rows=1,
+        not_about_the_run=2,
+        matching="attributes",
+        puid_template=None,
+        platform="sandbox",
+        automation_window_s=72_000.0,
+        statements_used=7,
+        matched=6,
+        unmatched_statements=1,
+        other_platform=0,
+        ambiguous=[],
+        overall=rates,
+        criteria=[],
+        findings=findings,
+        limits=[*LIMITS, BY_ATTRIBUTES],
+    )
 
 
 def test_committed_catalogs_are_what_the_catalog_script_writes() -> None:
@@ -149,7 +274,23 @@ def _platform_strings(card: Scorecard) -> list[str]:
         quoted += [p.probe_id, p.text, p.post_id or "", p.template_id, *p.variants]
     for e in card.evasions:  # variant names are ids
         quoted += e.variants
+    if card.statements is not None:  # finding kinds are ids
+        quoted += [f.kind.value for f in card.statements.findings]
+    if card.annex is not None:  # the frozen plan is quoted as it was frozen
+        plan = card.annex.plan
+        quoted += [json.dumps(plan, indent=2, sort_keys=True), card.annex.plan_digest]
+        quoted += _plan_values(plan)
+    quoted += PROTOCOL
     return sorted((q for q in quoted if q), key=len, reverse=True)
+
+
+def _plan_values(value: object) -> list[str]:
+    """The plan's own strings (its notice reason, durations, names)."""
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _plan_values(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _plan_values(v)]
+    return [value] if isinstance(value, str) else []
 
 
 def _leaks(text: str, card: Scorecard, words: set[str]) -> list[str]:
@@ -213,10 +354,33 @@ def test_english_built_from_the_figures_is_the_models_text(cards: list[Scorecard
         assert overall_rule_text(en, card, built=True) == card.overall_rule
         assert methodology_text(en, card, built=True) == card.methodology
         assert headline_text(en, card) != ""
+        assert card.annex is not None
+        built = annex_text(en, card, built=True)
+        assert built == annex_text(en, card)
+        assert built["procedures"] == card.annex.procedures
+        if card.look_views is not None:
+            assert views_line(card.look_views, en) == views_line(card.look_views)
+        for m in card.authority:
+            for field in ("name", "source", "note"):
+                assert authority_text(en, m, field, built=True) == getattr(m, field)
         for c in card.criteria:
             assert verdict_text(en, card, c, built=True) == c.verdict_reason
             assert sensitivity_text(en, c, built=True) == c.sensitivity
             assert over_removal_text(en, card, c, built=True) == c.over_removal_reason
+
+
+def test_every_deviation_and_finding_reads_in_vietnamese(cards: list[Scorecard]) -> None:
+    vi, words = language("vi"), _english_words()
+    card = cards[-1]
+    assert card.annex is not None
+    for d in card.annex.deviations:
+        text = deviation_text(vi, d)
+        assert text != d.detail and not _leaks(text, card, words), (d.detail, text)
+    page = render_html(card, None, "vi")
+    assert "1 giờ 30 phút" in page  # the lateness, read back from the detail, in Vietnamese
+    assert "<dt>Góc nhìn khi kiểm tra</dt><dd>do một người quan sát ẩn danh quyết định" in page
+    assert "Bản giải trình lý do" in page
+    assert "hình ảnh (chưa chứng minh được đã gửi tệp)" in page  # a modality's undelivered media
 
 
 def test_vietnamese_figures_follow_the_locale() -> None:
@@ -236,12 +400,13 @@ def test_an_unknown_language_is_an_input_error(cards: list[Scorecard]) -> None:
         render_html(cards[0], None, "fr")
 
 
+@pytest.mark.parametrize("width", [200, 80])  # 80: short column names and their legend
 def test_the_terminal_summary_speaks_vietnamese(
-    cards: list[Scorecard], capsys: pytest.CaptureFixture[str]
+    cards: list[Scorecard], capsys: pytest.CaptureFixture[str], width: int
 ) -> None:
     from rich.console import Console
 
-    print_summary(cards[0], Console(width=200, force_terminal=False), lang="vi")
+    print_summary(cards[0], Console(width=width, force_terminal=False), lang="vi")
     out = capsys.readouterr().out
     assert "KHÔNG TUÂN THỦ" in out and "Kết luận chung" in out and "24 giờ" in out
     assert not _leaks(out, cards[0], _english_words())

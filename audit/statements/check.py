@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from audit.i18n import N_
 from audit.statements.match import CONTENT_TYPE_OF, Match, Matching, day_of
 from audit.statements.model import (
     TITLES,
@@ -44,7 +45,7 @@ from audit.statements.schema import (
 from audit.statements.statement import Statement
 from audit.stats import clopper_pearson
 
-__all__ = ["Checked", "check_probe", "criterion_rates", "kind_rates"]
+__all__ = ["MESSAGES", "Checked", "check_probe", "criterion_rates", "kind_rates"]
 
 Kind = FindingKind
 
@@ -56,6 +57,44 @@ class Checked:
     probe: ObservedProbe
     checked: frozenset[FindingKind]
     findings: list[StatementFinding]
+
+
+# What a finding says (English in the model; the catalogs translate them, values as recorded)
+VOLUNTARY_AFTER_FILING = N_(
+    "reported SOURCE_VOLUNTARY, but the post was seen up after the run's filing"
+)
+NOTICE_BEFORE_FILING = N_(
+    "reported %(source)s, but the post was gone before the run filed anything"
+)
+AUTOMATED_AFTER_FILING = N_("automated_detection Yes, but the run's filing identified the post")
+NOT_AUTOMATED = N_(
+    "automated_detection %(detection)s, %(decision)s, but the post was gone %(elapsed)s s "
+    "(platform time) after receipt with no notice"
+)
+CONTENT_DATE = N_("content_date %(date)s, but the platform received the post on %(received)s")
+APPLICATION_DATE = N_(
+    "application_date %(date)s, but the post was seen up on %(up)s and gone on %(gone)s"
+)
+VISIBILITY = N_("decision_visibility %(shown)s, but the post was seen gone")
+NO_VISIBILITY = N_("decision_visibility no visibility decision, but the post was seen gone")
+CONTENT_TYPE = N_("content_type %(shown)s, the probe is %(modality)s")
+CATEGORY = N_("category %(category)s, the criterion's is %(wanted)s")
+WHILE_UP = N_("application_date %(date)s, but a look saw the post up on %(seen)s")
+SEEN_GONE = N_("the post was seen gone")
+MESSAGES = (
+    VOLUNTARY_AFTER_FILING,
+    NOTICE_BEFORE_FILING,
+    AUTOMATED_AFTER_FILING,
+    NOT_AUTOMATED,
+    CONTENT_DATE,
+    APPLICATION_DATE,
+    NO_VISIBILITY,  # before VISIBILITY, whose pattern would read it too
+    VISIBILITY,
+    CONTENT_TYPE,
+    CATEGORY,
+    WHILE_UP,
+    SEEN_GONE,
+)
 
 
 def _sequence(probe: ObservedProbe) -> str | None:
@@ -73,9 +112,9 @@ def _sequence(probe: ObservedProbe) -> str | None:
 
 def _source(st: Statement, sequence: str | None) -> str | None:
     if sequence == "after" and st.source_type == "SOURCE_VOLUNTARY":
-        return "reported SOURCE_VOLUNTARY, but the post was seen up after the run's filing"
+        return VOLUNTARY_AFTER_FILING
     if sequence == "before" and st.source_type in NOTICE_SOURCES:
-        return f"reported {st.source_type}, but the post was gone before the run filed anything"
+        return NOTICE_BEFORE_FILING % {"source": st.source_type}
     return None
 
 
@@ -85,7 +124,7 @@ def _automation(
     """(could be checked, contradiction)."""
     if sequence == "after":
         if st.automated_detection:
-            return True, "automated_detection Yes, but the run's filing identified the post"
+            return True, AUTOMATED_AFTER_FILING
         return True, None
     if sequence == "before" and probe.received_at is not None and probe.first_down is not None:
         elapsed = (probe.first_down - probe.received_at) * scale
@@ -95,11 +134,11 @@ def _automation(
             not st.automated_detection
             or st.automated_decision == "AUTOMATED_DECISION_NOT_AUTOMATED"
         ):
-            return True, (
-                f"automated_detection {'Yes' if st.automated_detection else 'No'}, "
-                f"{st.automated_decision}, but the post was gone {elapsed:.0f} s (platform time) "
-                "after receipt with no notice"
-            )
+            return True, NOT_AUTOMATED % {
+                "detection": "Yes" if st.automated_detection else "No",
+                "decision": st.automated_decision,
+                "elapsed": f"{elapsed:.0f}",
+            }
         return True, None
     return False, None
 
@@ -110,13 +149,10 @@ def _dates(probe: ObservedProbe, st: Statement) -> str | None:
     first_look = day_of(probe.last_visible or probe.first_down)
     received = day_of(probe.received_at)
     if st.content_date is not None and not received <= st.content_date <= first_look:
-        return f"content_date {st.content_date}, but the platform received the post on {received}"
+        return CONTENT_DATE % {"date": st.content_date, "received": received}
     low, high = day_of(probe.last_visible or probe.received_at), day_of(probe.first_down)
     if not low <= st.application_date <= high:
-        return (
-            f"application_date {st.application_date}, but the post was seen up on {low} and "
-            f"gone on {high}"
-        )
+        return APPLICATION_DATE % {"date": st.application_date, "up": low, "gone": high}
     return None
 
 
@@ -130,8 +166,8 @@ def _removed_checks(
     if checkable:
         yield Kind.AUTOMATION, contradiction
     if not st.visibility & REMOVING_VISIBILITIES:
-        shown = ", ".join(sorted(st.visibility)) or "no visibility decision"
-        yield Kind.VISIBILITY, f"decision_visibility {shown}, but the post was seen gone"
+        shown = ", ".join(sorted(st.visibility))
+        yield Kind.VISIBILITY, VISIBILITY % {"shown": shown} if shown else NO_VISIBILITY
     else:
         yield Kind.VISIBILITY, None
     yield Kind.DATES, _dates(probe, st)
@@ -146,21 +182,21 @@ def _statement_checks(
         shown = ", ".join(sorted(st.content_types))
         yield (
             Kind.CONTENT_TYPE,
-            f"content_type {shown}, the probe is {probe.modality}" if wrong else None,
+            CONTENT_TYPE % {"shown": shown, "modality": probe.modality} if wrong else None,
         )
     if probe.expectation == "violating" and probe.dsa_category:
         wanted = category_value(probe.dsa_category)
         fits = any(same_category(c, wanted) for c in st.categories)
         yield (
             Kind.CATEGORY,
-            None if fits else f"category {st.category}, the criterion's is {wanted}",
+            None if fits else CATEGORY % {"category": st.category, "wanted": wanted},
         )
     if probe.removed:
         yield from _removed_checks(probe, st, window, scale)
     elif probe.stayed_up and st.visibility & REMOVING_VISIBILITIES and probe.last_visible:
         seen = day_of(probe.last_visible)
         up = st.application_date < seen
-        message = f"application_date {st.application_date}, but a look saw the post up on {seen}"
+        message = WHILE_UP % {"date": st.application_date, "seen": seen}
         yield Kind.STATEMENT_WHILE_UP, message if up else None
 
 
@@ -173,7 +209,7 @@ def check_probe(
     if match is None:
         if not probe.removed:
             return Checked(probe, frozenset(), [])
-        finding = _finding(probe, Kind.MISSING_STATEMENT, None, "the post was seen gone")
+        finding = _finding(probe, Kind.MISSING_STATEMENT, None, SEEN_GONE)
         return Checked(probe, frozenset({Kind.MISSING_STATEMENT}), [finding])
     results = list(_statement_checks(probe, match.statement, window, scale))
     checked = {kind for kind, _ in results}

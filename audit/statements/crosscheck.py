@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.errors import InputError
+from audit.i18n import N_
 from audit.packs import Pack
 from audit.statements.check import check_probe, criterion_rates, kind_rates
 from audit.statements.load import iter_rows, normalise
@@ -25,6 +26,8 @@ from audit.statements.statement import Statement, statement_from
 from audit.store import ObservationRow, ProbeRow, RunRow
 
 __all__ = [
+    "BY_ATTRIBUTES",
+    "LIMITS",
     "Stored",
     "cross_check",
     "load_stored",
@@ -165,23 +168,30 @@ def load_stored(workspace: Path, run_id: str) -> Stored | None:
         ) from None
 
 
-def _limits(stored: Stored) -> list[str]:
-    notes = [
+LIMITS = (  # what the cross-check cannot show, said under its tables
+    N_(
         "Statement dates are days (UTC): they cannot show whether a removal met a deadline "
-        "shorter than days; only the audit's own times can.",
+        "shorter than days; only the audit's own times can."
+    ),
+    N_(
         "A check whose premise the audit's looks do not show (a filing between the last look "
         "up and the first look down, a removal slower than the automation window) is not "
-        "counted as checked.",
+        "counted as checked."
+    ),
+    N_(
         "Missing statements are counted only for removals the audit saw; a removal after its "
-        "last look is not known to it.",
-    ]
-    if stored.puid_template is None:
-        notes.append(
-            "Matched by attributes (no puid mapping): only removed probes can be matched, and "
-            "the fields used to match (content type, category, language, source type) agree "
-            "more often than a puid match would show."
-        )
-    return notes
+        "last look is not known to it."
+    ),
+)
+BY_ATTRIBUTES = N_(
+    "Matched by attributes (no puid mapping): only removed probes can be matched, and the "
+    "fields used to match (content type, category, language, source type) agree more often "
+    "than a puid match would show."
+)
+
+
+def _limits(stored: Stored) -> list[str]:
+    return [*LIMITS, *([BY_ATTRIBUTES] if stored.puid_template is None else [])]
 
 
 def cross_check(

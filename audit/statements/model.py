@@ -6,6 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
+from audit.i18n import N_
+
 __all__ = [
     "Ambiguous",
     "CriterionStatements",
@@ -31,14 +33,14 @@ class FindingKind(StrEnum):
 
 
 TITLES = {
-    FindingKind.MISSING_STATEMENT: "removal seen, no statement of reasons",
-    FindingKind.STATEMENT_WHILE_UP: "removal dated before the audit last saw the post up",
-    FindingKind.SOURCE_TYPE: "source_type contradicts the notice sequence seen",
-    FindingKind.AUTOMATION: "automation flags contradict what was seen",
-    FindingKind.CONTENT_TYPE: "content_type other than the probe's modality",
-    FindingKind.VISIBILITY: "decision_visibility other than the removal seen",
-    FindingKind.CATEGORY: "category other than the criterion's DSA category",
-    FindingKind.DATES: "dates contradict the observed days",
+    FindingKind.MISSING_STATEMENT: N_("removal seen, no statement of reasons"),
+    FindingKind.STATEMENT_WHILE_UP: N_("removal dated before the audit last saw the post up"),
+    FindingKind.SOURCE_TYPE: N_("source_type contradicts the notice sequence seen"),
+    FindingKind.AUTOMATION: N_("automation flags contradict what was seen"),
+    FindingKind.CONTENT_TYPE: N_("content_type other than the probe's modality"),
+    FindingKind.VISIBILITY: N_("decision_visibility other than the removal seen"),
+    FindingKind.CATEGORY: N_("category other than the criterion's DSA category"),
+    FindingKind.DATES: N_("dates contradict the observed days"),
 }
 
 
