@@ -340,6 +340,8 @@ def test_at_400_px_the_verdicts_stay_in_view_and_charts_keep_their_size(
     assert charts
     # drawn at their own width, so their 11 px text is 11 px on screen
     assert all(width >= 400 for _, width in charts[:2]), charts
+
+
 def test_vietnamese_scorecard_loads_cleanly_in_its_language(
     browser: Browser, demo_card: Scorecard, tmp_path: Path
 ) -> None:
