@@ -267,8 +267,9 @@ class EvasionSearch:
         self.criterion = criterion
         self.settings = settings or SearchSettings()
         self._rounds, self._on_round = rounds, on_round
-        declared = searchable_modalities(criterion)
-        self.modalities = list(modalities) if modalities is not None else declared
+        # by default every modality the search can make here (speech needs espeak-ng)
+        chosen = modalities if modalities is not None else search_modalities(criterion, [])[0]
+        self.modalities = list(chosen)
         self.result = SearchResult(criterion.id)
         self._unscreened = False
 
