@@ -71,8 +71,9 @@ RULE_LINES = len(_METHOD)  # the method's own lines; the views line follows them
 MEDIA = N_(
     "Image, speech and video probes are posted as media files (PNG, WAV, MP4) made from the "
     "probe's text, with no caption. A media probe counts in its modality's figures only where "
-    "the evidence ledger shows the platform took its media (a 2xx answer to the request that "
-    "carried the file, with the file's SHA-256 recorded); `verify` makes each file again and "
+    "the evidence ledger shows the platform answered the request that carried the file (an "
+    "acceptance or a refusal; a fault such as a 5xx or no answer is not a delivery), with the "
+    "file's SHA-256 recorded; `verify` makes each file again and "
     "checks that digest. Media probes without such a record are shown apart, as 'media not "
     "shown delivered'."
 )

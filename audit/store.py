@@ -135,7 +135,7 @@ CREATE TABLE IF NOT EXISTS scheduled_runs (
     created_at REAL NOT NULL,
     PRIMARY KEY (plan_name, slot, pack_id, target_name)
 );
--- an index over the ledger: which probe media a 2xx-answered request delivered (written with
+-- an index over the ledger: which probe media a request the platform answered delivered (with
 -- the ledger records it comes from, so the two never disagree)
 CREATE TABLE IF NOT EXISTS media_sent (
     run_id TEXT NOT NULL,

@@ -129,9 +129,10 @@ class ExchangeRecord:
 
 def sent_media(entry: Mapping[str, Any]) -> str | None:
     """The digest of the probe media a ledger entry's request carried, when the platform
-    answered it with a 2xx (the media reached it); None otherwise."""
+    answered it: an acceptance or a refusal (a 4xx refusal of the content saw the media too);
+    None for no answer or a fault (5xx), which delivered nothing the audit can rely on."""
     media, status = entry.get("media"), entry.get("status")
-    if not isinstance(media, Mapping) or not isinstance(status, int) or not 200 <= status < 300:
+    if not isinstance(media, Mapping) or not isinstance(status, int) or status >= 500:
         return None
     digest = media.get("sha256")
     return digest if isinstance(digest, str) else None

@@ -179,3 +179,72 @@ def test_the_sandbox_profile_delivers_each_probes_own_media(tmp_path: Path) -> N
     }
     assert "image" in groups
     assert verify_store(store, prepared.run_id).ok
+
+
+def test_media_refused_at_upload_were_delivered(tmp_path: Path) -> None:
+    """A banner the platform refuses at upload reached it (it saw the file to refuse it): it
+    counts in the image figures like any other, never apart as media not shown delivered."""
+    from tests.test_profile_sandbox import blocking_config
+
+    plan = virtual_plan(violating=8, controls=0)
+    sample = Sample(violating_per_criterion=8, controls_per_criterion=0, image_share=1.0)
+    plan = plan.model_copy(update={"sample": sample})
+    clock = VirtualClock()
+    app = create_app(blocking_config(), clock)
+    store = Store(tmp_path / "audit.sqlite")
+    (prepared,) = create_runs(store, plan, None, clock)
+    asyncio.run(execute_run(store, prepared.run_id, clock, transport=httpx.ASGITransport(app)))
+    rows = [r for r in store.probes(prepared.run_id) if r.probe["modality"] == "image"]
+    refused = [r for r in rows if r.outcome == "rejected_at_submission"]
+    assert refused  # the sandbox blocked some banners at upload
+    delivered = store.media_sent(prepared.run_id)
+    assert all(r.probe_id in delivered for r in refused)
+    groups = {
+        g.value
+        for c in scorecard_for(store, prepared.run_id).criteria
+        for g in c.breakdowns
+        if g.dimension == "modality"
+    }
+    assert groups == {"image"}
+    assert verify_store(store, prepared.run_id).ok
+
+
+def test_verify_catches_a_forged_media_digest_and_notes_a_run_without_media_records(
+    tmp_path: Path,
+) -> None:
+    """Re-derivation makes each probe's file again: a ledger whose recorded digest is not the
+    probe's own media is a problem; a ledger that records no media at all (an older run) is a
+    note, never a pass of its media figures (the scorecard counts them apart)."""
+    import dataclasses
+
+    from audit.evidence.rederive import check_derivation
+
+    plan = virtual_plan(violating=4, controls=0)
+    sample = Sample(violating_per_criterion=4, controls_per_criterion=0, image_share=1.0)
+    plan = plan.model_copy(update={"sample": sample})
+    clock = VirtualClock()
+    app = create_app(load_sandbox_config(default_config_path()), clock)
+    store = Store(tmp_path / "audit.sqlite")
+    (prepared,) = create_runs(store, plan, None, clock)
+    asyncio.run(execute_run(store, prepared.run_id, clock, transport=httpx.ASGITransport(app)))
+    run_id = prepared.run_id
+    run, probes, observations = store.run(run_id), store.probes(run_id), store.observations(run_id)
+    records = list(store.exchanges(run_id))
+    assert check_derivation(run, probes, observations, records).problems == []
+
+    carrying = next(i for i, r in enumerate(records) if "media" in r.entry)
+    forged = list(records)
+    entry = dict(
+        forged[carrying].entry, media={**forged[carrying].entry["media"], "sha256": "0" * 64}
+    )
+    forged[carrying] = dataclasses.replace(forged[carrying], entry=entry)
+    problems = check_derivation(run, probes, observations, forged).problems
+    assert any("which is not the probe's own media" in p for p in problems), problems
+
+    stripped = [
+        dataclasses.replace(r, entry={k: v for k, v in r.entry.items() if k != "media"})
+        for r in records
+    ]
+    derived = check_derivation(run, probes, observations, stripped)
+    assert derived.problems == []
+    assert any("records no media a request carried" in n for n in derived.notes), derived.notes

@@ -296,6 +296,8 @@ class _Check:
         self.ledger = ledger
         self.result = Derivation()
         self.modality: dict[str, str] = {}  # probe id -> modality, for reading its post
+        self.media_recorded = True  # the run's ledger records the media its requests carried
+        self._media_noted = False
 
     def fail(self, probe_id: str, text: str) -> None:
         self.result.problems.append(f"probe {probe_id}: {text}")
@@ -485,6 +487,16 @@ class _Check:
         probe's recipe or corpus file), and an accepted one shows its media delivered."""
         if row.probe.get("modality", "text") == "text":
             return
+        if not self.media_recorded:
+            if not self._media_noted:
+                self._media_noted = True
+                self.result.notes.append(
+                    "the run's ledger records no media a request carried (a run made before "
+                    "media were recorded, or whose adapter sent none): its media probes' "
+                    "delivery was not checked, and its scorecard counts them apart, as media "
+                    "not shown delivered"
+                )
+            return
         delivered = {
             (record.seq, digest)
             for record in self.ledger.of.get(row.probe_id, [])
@@ -564,6 +576,7 @@ def check_derivation(
         return Derivation(notes=[f"the recorded answers were not read again: {readers}"])
     check = _Check(run, readers, _Ledger(records))
     check.modality = {row.probe_id: str(row.probe.get("modality", "text")) for row in probes}
+    check.media_recorded = any("media" in r.entry for r in records)
     for row in probes:
         rows = sorted(observations.get(row.probe_id, []), key=lambda o: o.started_at)
         forged = [o for o in rows if o.result in _MEASURED and not check.observation(o)]
