@@ -444,8 +444,10 @@ def _overall(cards: Sequence[CriterionCard]) -> Verdict:
     return Verdict.COMPLIANT if cards else Verdict.NOT_MEASURED
 
 
-def _overall_rule(cards: Sequence[CriterionCard]) -> str:
-    holm = holm_non_compliant(
+def holm_of(cards: Sequence[CriterionCard]) -> list[str]:
+    """The measured criteria still NON_COMPLIANT under Holm's step-down adjustment, each
+    judged in its best case (every probe without a known outcome counted as removed)."""
+    return holm_non_compliant(
         (
             c.id,
             c.removal_in_deadline.successes + c.inconclusive,
@@ -456,6 +458,10 @@ def _overall_rule(cards: Sequence[CriterionCard]) -> str:
         for c in cards
         if c.verdict is not Verdict.NOT_MEASURED
     )
+
+
+def _overall_rule(cards: Sequence[CriterionCard]) -> str:
+    holm = holm_of(cards)
     failing = sum(1 for c in cards if c.verdict is Verdict.NON_COMPLIANT)
     return overall_rule(len(cards), [1 - c.confidence for c in cards], holm, failing)
 

@@ -20,8 +20,8 @@ from datetime import datetime
 from babel.numbers import format_decimal, format_percent
 
 from audit.arms import EvasionFinding
-from audit.findings import holm_non_compliant
 from audit.i18n import N_, Language
+from audit.scorecard import holm_of
 from audit.scorecard_method import DEMO_SCALE, RULE_LINES, methodology_lines
 from audit.scorecard_model import CriterionCard, Scorecard, TimeFigure
 from audit.scorecard_views import views_line
@@ -232,17 +232,7 @@ def overall_rule_text(lang: Language, card: Scorecard, built: bool = False) -> s
     if not cards:
         return lang.gettext(N_("No criterion was audited."))
     alphas = [1 - c.confidence for c in cards]
-    holm = holm_non_compliant(
-        (
-            c.id,
-            c.removal_in_deadline.successes + c.inconclusive,
-            c.planned,
-            c.threshold,
-            c.confidence,
-        )
-        for c in cards
-        if c.verdict != "NOT_MEASURED"
-    )
+    holm = holm_of(cards)
     failing = sum(1 for c in cards if c.verdict == "NON_COMPLIANT")
     text = lang.format(
         N_(
