@@ -35,7 +35,6 @@ from types import MappingProxyType
 from typing import Literal
 
 from audit.errors import InputError, RuntimeFailure
-from audit.media import ImageStyle, render_banner, render_speech
 
 __all__ = [
     "PLAIN_VIDEO",
@@ -173,6 +172,10 @@ def render_video(text: str, language: str, style: VideoStyle, seed: int) -> byte
     the banner and speech probes. Raises :class:`VideoUnavailable` when ffmpeg is missing and
     :class:`~audit.media.SpeechUnavailable` when a spoken variant needs espeak-ng.
     """
+    # the drawing and speech code (Pillow) loads only when a video is made: the sandbox reads
+    # the variants' data above without it
+    from audit.media import ImageStyle, render_banner, render_speech
+
     if not text.strip():
         raise InputError("'text' of a video probe must not be empty")
     program = shutil.which("ffmpeg")
