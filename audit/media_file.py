@@ -13,6 +13,7 @@ import base64
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from types import MappingProxyType
 
 from audit.probe import Probe
@@ -43,7 +44,7 @@ class MediaFile:
     data: bytes
     media_type: str
 
-    @property
+    @cached_property  # read for the name, the template values and the ledger: hashed once
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
 

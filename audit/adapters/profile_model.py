@@ -10,6 +10,7 @@ first whose ``when`` holds decides; an answer no rule matches is ``error`` (subm
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -145,7 +146,7 @@ class RequestSpec(_Strict):
             )
         return self
 
-    @property
+    @cached_property  # asked of every request a media post makes: its templates parsed once
     def carries_media(self) -> bool:
         """Whether the request sends the media's bytes (raw, as a file part, or base64)."""
         if self.content == "media":
