@@ -296,8 +296,6 @@ class _Check:
         self.ledger = ledger
         self.result = Derivation()
         self.modality: dict[str, str] = {}  # probe id -> modality, for reading its post
-        self.media_recorded = True  # the run's ledger records the media its requests carried
-        self._media_noted = False
 
     def fail(self, probe_id: str, text: str) -> None:
         self.result.problems.append(f"probe {probe_id}: {text}")
@@ -487,16 +485,6 @@ class _Check:
         probe's recipe or corpus file), and an accepted one shows its media delivered."""
         if row.probe.get("modality", "text") == "text":
             return
-        if not self.media_recorded:
-            if not self._media_noted:
-                self._media_noted = True
-                self.result.notes.append(
-                    "the run's ledger records no media a request carried (a run made before "
-                    "media were recorded, or whose adapter sent none): its media probes' "
-                    "delivery was not checked, and its scorecard counts them apart, as media "
-                    "not shown delivered"
-                )
-            return
         delivered = {
             (record.seq, digest)
             for record in self.ledger.of.get(row.probe_id, [])
@@ -576,16 +564,25 @@ def check_derivation(
         return Derivation(notes=[f"the recorded answers were not read again: {readers}"])
     check = _Check(run, readers, _Ledger(records))
     check.modality = {row.probe_id: str(row.probe.get("modality", "text")) for row in probes}
-    check.media_recorded = any("media" in r.entry for r in records)
+    # a ledger that records no media at all (a run made before media were recorded) is a
+    # note, not a check its media probes pass: the scorecard counts them apart
+    media_recorded = any("media" in r.entry for r in records)
     for row in probes:
         rows = sorted(observations.get(row.probe_id, []), key=lambda o: o.started_at)
         forged = [o for o in rows if o.result in _MEASURED and not check.observation(o)]
         check.text(row)
-        check.media(row, rows)
+        if media_recorded:
+            check.media(row, rows)
         check.clock(row, rows)
         if not forged:  # an outcome from forged observations is named by those already
             check.outcome(row, list(rows))
     found = check.result
+    if not media_recorded and any(m != "text" for m in check.modality.values()):
+        found.notes.append(
+            "the run's ledger records no media a request carried (a run made before media "
+            "were recorded, or whose adapter sent none): its media probes' delivery was not "
+            "checked, and its scorecard counts them apart, as media not shown delivered"
+        )
     if found.unreadable:
         found.notes.append(
             f"{found.unreadable} observations rest on answers the ledger keeps only in part "
