@@ -281,7 +281,16 @@ def _actions(obs: ObservationRow) -> frozenset[str]:
 
 
 def _when(obs: ObservationRow) -> str:
-    return utc_iso(obs.started_at) or str(obs.started_at)
+    return _stamp(obs.started_at)
+
+
+def _stamp(epoch: float | None) -> str:
+    """A stored time for a message: ISO 8601 UTC, or the number as stored when it is no time
+    a calendar holds (a damaged or forged record must be named, never crash the check)."""
+    try:
+        return utc_iso(epoch) or "none"
+    except (ValueError, OverflowError, OSError):
+        return f"{epoch!r} (not a valid time)"
 
 
 def _answer(record: ExchangeRecord) -> str:
@@ -420,8 +429,8 @@ class _Check:
         if expected is None or abs(expected - row.clock_start) > _TIME_SLACK:
             self.fail(
                 row.probe_id,
-                f"clock_start {utc_iso(row.clock_start)} is not the send time of the {what} "
-                f"in ledger entry {record.seq} ({utc_iso(expected) if expected else 'none'})",
+                f"clock_start {_stamp(row.clock_start)} is not the send time of the {what} "
+                f"in ledger entry {record.seq} ({_stamp(expected) if expected else 'none'})",
             )
         if post_id is not None and row.post_id != post_id:
             self.fail(
@@ -449,8 +458,8 @@ class _Check:
         ):
             self.fail(
                 row.probe_id,
-                f"deadline_at {utc_iso(row.deadline_at)} is not clock_start + "
-                f"{row.deadline_s:g} s ({utc_iso(row.clock_start + row.deadline_s)})",
+                f"deadline_at {_stamp(row.deadline_at)} is not clock_start + "
+                f"{row.deadline_s:g} s ({_stamp(row.clock_start + row.deadline_s)})",
             )
         expected = _deadline_s(self.run, row.criterion_id)
         if expected is not None and abs(expected - row.deadline_s) > _TIME_SLACK:
