@@ -323,11 +323,11 @@ def report(
             raise click.UsageError("give a RUN_ID, or --from-evidence BUNDLE")
         sys.exit(_report_and_exit(c, run_id, formats, quiet, lang))
     from audit.evidence.bundle import scorecard_folder, scorecard_from_evidence
-    from audit.render import RENDERERS, render_formats
+    from audit.report.registry import RENDERERS, render_formats
     from audit.ui import print_summary
 
     card = scorecard_from_evidence(bundle)
-    names = [RENDERERS[f][0] for f in formats if f in RENDERERS]
+    names = [RENDERERS[f].filename for f in formats if f in RENDERERS]
     folder = scorecard_folder(c.reports, card.run_id, force, names)
     paths = render_formats(card, formats, folder, lang=lang or "en")
     if not quiet:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 __all__ = ["DEFAULT_ARCHIVE", "FORMATS", "LANGUAGES", "TEXT_FORMATS", "VIEW_FORMATS"]
 
-FORMATS = ("html", "md", "json", "junit", "csv", "pdf")  # audit.render.FORMATS
-TEXT_FORMATS = ("html", "md", "json", "junit", "csv")  # audit.render.TEXT_FORMATS
+FORMATS = ("html", "md", "json", "junit", "csv", "pdf")  # audit.report.registry.FORMATS
+TEXT_FORMATS = ("html", "md", "json", "junit", "csv")  # audit.report.registry.TEXT_FORMATS
 LANGUAGES = ("en", "vi")  # audit.i18n.LANGUAGES
-VIEW_FORMATS = ("html", "md", "json")  # audit.render.VIEW_FORMATS
+VIEW_FORMATS = ("html", "md", "json")  # audit.report.views.VIEW_FORMATS
 DEFAULT_ARCHIVE = "evidence.tar.gz"  # audit.evidence.bundle.DEFAULT_ARCHIVE

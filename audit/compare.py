@@ -25,9 +25,9 @@ import numpy as np
 from pydantic import BaseModel
 from scipy.stats import boschloo_exact, fisher_exact
 
-from audit.charts import time_text
 from audit.durations import parse_duration
 from audit.errors import InputError
+from audit.report.page import time_text
 from audit.scorecard import SCHEMA_VERSION, CriterionCard, Scorecard
 from audit.stats import Verdict
 

@@ -37,7 +37,7 @@ def _formats_callback(ctx: click.Context, param: click.Parameter, value: str) ->
     del ctx, param
     formats = parse_formats(value)
     if "pdf" in formats:  # refused now, not after a run of hours
-        from audit.pdf import PdfUnavailable, chromium_path
+        from audit.report.chromium import PdfUnavailable, chromium_path
 
         if chromium_path() is None:
             raise click.BadParameter(PdfUnavailable().message)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from audit.i18n import Language
+from audit.report.words import WORDS
 from audit.scorecard_annex import (
     INTERRUPTED,
     LATE,
@@ -100,8 +101,6 @@ def deviation_text(lang: Language, d: Deviation) -> str:
     """What happened, for one deviation from the frozen plan (the model's ``detail``)."""
     if lang.code == "en":
         return d.detail
-    from audit.render import WORDS  # the run's status in words
-
     for pattern, message in _DETAILS:
         found = pattern.match(d.detail)
         if found:
@@ -161,8 +160,6 @@ def finding_text(lang: Language, message: str) -> str:
         if found:
             values = found.groupdict()
             if "modality" in values:
-                from audit.render import WORDS
-
                 modality = values["modality"]
                 values["modality"] = lang.gettext(WORDS.get(modality, modality))
             return lang.format(msgid, **values)
@@ -173,8 +170,6 @@ def match_text(lang: Language, how: str | None) -> str:
     """How a statement was matched: ``puid``, or ``attributes (the fields that agreed)``."""
     if not how or lang.code == "en":
         return how or "–"
-    from audit.render import WORDS
-
     head, bracket, rest = how.partition(" (")
     return lang.gettext(WORDS.get(head, head)) + bracket + rest
 

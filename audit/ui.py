@@ -201,7 +201,7 @@ _UNIT_WORDS = ("d", "h", "min", "ngày", "giờ", "phút")  # a duration's units
 
 
 def _summary_table(card: Scorecard, narrow: bool, tongue: Language) -> Table:
-    from audit.render import WORDS
+    from audit.report.words import WORDS
     from audit.scorecard_text import code
 
     title = tongue.format(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from audit.evidence.keys import workspace_key
 from audit.evidence.ledger import GENESIS
-from audit.render import render_formats
+from audit.report.registry import render_formats
 from audit.scorecard import Scorecard, build_scorecard
 from audit.statements.crosscheck import cross_check, load_stored
 from audit.store import Store

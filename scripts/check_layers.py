@@ -22,7 +22,7 @@ _CROSS_CHECK = tuple(
     f"audit.statements.{m}"
     for m in ("rules", "load", "statement", "observed", "match", "check", "crosscheck", "model")
 )
-_REPORTING = ("audit.scorecard", "audit.render", "audit.charts", "audit.evidence.bundle")
+_REPORTING = ("audit.scorecard", "audit.report", "audit.evidence.bundle")
 
 
 @dataclass(frozen=True)

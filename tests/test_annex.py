@@ -17,7 +17,8 @@ from audit.errors import TargetUnreachable
 from audit.evidence.bundle import export_bundle
 from audit.findings import Standing
 from audit.outcomes import Outcome
-from audit.render import render_html, render_markdown
+from audit.report.html import render_html
+from audit.report.markdown import render_markdown
 from audit.runner import create_runs, execute_run
 from audit.scorecard_annex import REGULATION, build_annex, plan_digest
 from audit.store import Store

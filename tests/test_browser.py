@@ -31,8 +31,9 @@ from PIL import Image, ImageStat
 
 from audit.compare import compare_runs, trend_of
 from audit.demo import demo_plan, sandbox_config
-from audit.pdf import chromium_path as pdf_chromium_path
-from audit.render import render_html, render_view
+from audit.report.chromium import chromium_path as pdf_chromium_path
+from audit.report.html import render_html
+from audit.report.views import render_view
 from audit.scorecard import Scorecard
 from audit.store import Store
 from audit.workspace import scorecard_for

@@ -161,7 +161,7 @@ def test_a_bomb_is_refused_quickly_in_bounded_memory(tmp_path: Path, kind: str) 
         "            return int(line.split()[1])\n"
         "    raise SystemExit('no ' + field)\n"
         "from audit.cli import main\n"
-        "import audit.evidence.bundle, audit.render, audit.ui, audit.workspace\n"
+        "import audit.evidence.bundle, audit.report.registry, audit.ui, audit.workspace\n"
         "base = kib('VmRSS')\n"
         "start = time.monotonic()\n"
         "try:\n"

@@ -22,7 +22,7 @@ from audit.compare import (
     trend_of,
 )
 from audit.errors import InputError
-from audit.render import render_view
+from audit.report.views import render_view
 from audit.scorecard import Scorecard
 from audit.stats import Verdict
 from audit.store import Store

@@ -17,7 +17,9 @@ from audit.cli import main
 from audit.clock import VirtualClock
 from audit.errors import InputError
 from audit.i18n import DOMAIN, LOCALE_DIR, language
-from audit.render import render_html, render_junit, render_markdown
+from audit.report.html import render_html
+from audit.report.junit import render_junit
+from audit.report.markdown import render_markdown
 from audit.runner import create_runs
 from audit.scorecard import NOT_DELIVERED, Scorecard
 from audit.scorecard_annex import INTERRUPTED, KINDS, LATE, NOT_COMPLETE, SCALED, Deviation

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from markdown_it import MarkdownIt
 
-from audit.render import _md_prose
+from audit.report.escape import md_prose
 
 
 @pytest.mark.parametrize(
@@ -24,6 +24,6 @@ from audit.render import _md_prose
     ],
 )
 def test_escapes_only_what_has_meaning(text: str, raw: str) -> None:
-    assert _md_prose(text) == raw
+    assert md_prose(text) == raw
     html = MarkdownIt("commonmark").render(raw)
     assert "<a " not in html and "<ol" not in html and "<ul" not in html and "<em" not in html

@@ -26,7 +26,8 @@ from audit.adapters.base import PostState, StatusResult, View, both_views
 from audit.clock import VirtualClock
 from audit.evidence.rederive import check_derivation
 from audit.plan import Observer, Plan, Sample, Schedule, SecretRef, Target
-from audit.render import render_html, render_markdown
+from audit.report.html import render_html
+from audit.report.markdown import render_markdown
 from audit.runner import create_runs, execute_run
 from audit.sandbox.app import create_app
 from audit.sandbox.moderation import default_config_path, load_sandbox_config

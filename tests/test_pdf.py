@@ -17,8 +17,8 @@ from PIL import Image
 
 from audit.cli import main
 from audit.errors import InputError
-from audit.pdf import PdfUnavailable, chromium_path
-from audit.render import render_formats
+from audit.report.chromium import PdfUnavailable, chromium_path
+from audit.report.registry import render_formats
 from audit.scorecard import Scorecard
 from audit.scorecard_text import VERDICT_LABELS
 from audit.store import Store

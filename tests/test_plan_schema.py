@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from audit.cli import cli
 from audit.plan import Plan, PlanFile, plan_json_schema
-from audit.render import json_text
+from audit.report.escape import json_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "schemas" / "plan.schema.json"

@@ -16,7 +16,7 @@ import pytest
 
 from audit.clock import VirtualClock
 from audit.plan import Plan, Sample, Schedule, Target
-from audit.render import TEXT_FORMATS as FORMATS  # PDF text is compressed: nothing to scan
+from audit.report.registry import TEXT_FORMATS as FORMATS  # PDF text is compressed: nothing to scan
 from audit.runner import create_runs, execute_run
 from audit.sandbox.app import create_app
 from audit.sandbox.moderation import default_config_path, load_sandbox_config

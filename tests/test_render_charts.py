@@ -6,17 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audit.charts import (
+from audit.report.charts import (
     clock_text,
     curve_chart,
-    headline,
     outcome_bar,
     rate_axis,
     rate_bar,
     share_at,
-    time_text,
     trend_chart,
 )
+from audit.report.page import headline, time_text
 from audit.scorecard import CurvePoint, Scorecard, TimeFigure
 from audit.stats import Verdict
 

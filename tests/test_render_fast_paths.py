@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markupsafe import Markup
 
-from audit.render import _JSON_UNSAFE, _UNSAFE, _timestamp, inert, json_text
+from audit.report.escape import _JSON_UNSAFE, _UNSAFE, inert, json_text
+from audit.report.templating import _timestamp
 
 
 def _reference(data: object) -> str:

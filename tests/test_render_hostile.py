@@ -21,7 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from audit.render import CSV_FIELDS, RENDERERS, TEXT_FORMATS, inert
+from audit.report.csv import CSV_FIELDS
+from audit.report.escape import inert
+from audit.report.registry import RENDERERS, TEXT_FORMATS
 from audit.scorecard import Scorecard
 from tests.scorecards import gold_scorecard
 
@@ -169,8 +171,12 @@ def _check_csv(text: str, bad: str) -> None:
 @given(bad=hostile)
 def test_hostile_strings_come_out_inert_in_every_format(base: Scorecard, bad: str) -> None:
     card = _poison(base, bad)
-    outputs = {fmt: str(RENDERERS[fmt][1](card, None, "en")) for fmt in TEXT_FORMATS}
-    translated = {fmt: str(RENDERERS[fmt][1](card, None, "vi")) for fmt in ("html", "md", "junit")}
+
+    def rendered(fmt: str, lang: str) -> str:
+        return RENDERERS[fmt].render(card, None, lang).decode("utf-8")
+
+    outputs = {fmt: rendered(fmt, "en") for fmt in TEXT_FORMATS}
+    translated = {fmt: rendered(fmt, "vi") for fmt in ("html", "md", "junit")}
     for fmt, text in [*outputs.items(), *translated.items()]:
         assert not BIDI.search(text), fmt
         text.encode("utf-8")  # no lone surrogate survives
@@ -185,5 +191,5 @@ def test_hostile_strings_come_out_inert_in_every_format(base: Scorecard, bad: st
 
 
 def test_template_syntax_in_data_is_not_evaluated(base: Scorecard) -> None:
-    html = RENDERERS["html"][1](_poison(base, "{{ 7*7 }}"), None)
+    html = RENDERERS["html"].render(_poison(base, "{{ 7*7 }}"), None, "en").decode()
     assert "{{ 7*7 }}" in html and ">49<" not in html

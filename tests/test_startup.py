@@ -33,11 +33,10 @@ HEAVY_PACKAGES = {
 }
 HEAVY_AUDIT = {
     "audit.evidence.bundle",
-    "audit.charts",
     "audit.engine",
     "audit.evidence.ledger",
     "audit.plan",
-    "audit.render",
+    "audit.report",
     "audit.runner",
     "audit.sandbox",
     "audit.scorecard",
@@ -118,17 +117,18 @@ def test_sandbox_serve_imports_its_server_and_no_renderer(tmp_path: Path) -> Non
     heavy = _heavy(
         modules,
         {"httpx", "jinja2", "numpy", "rich", "scipy"},
-        {"audit.charts", "audit.engine", "audit.render", "audit.scorecard", "audit.stats"},
+        {"audit.engine", "audit.report", "audit.scorecard", "audit.stats"},
     )
     assert heavy == []
 
 
 def test_help_names_agree_with_their_owners() -> None:
-    from audit import cli_names, i18n, render
+    from audit import cli_names, i18n
     from audit.evidence import bundle
+    from audit.report import registry, views
 
-    assert cli_names.FORMATS == render.FORMATS
-    assert cli_names.VIEW_FORMATS == render.VIEW_FORMATS
-    assert cli_names.TEXT_FORMATS == render.TEXT_FORMATS
+    assert cli_names.FORMATS == registry.FORMATS
+    assert cli_names.VIEW_FORMATS == views.VIEW_FORMATS
+    assert cli_names.TEXT_FORMATS == registry.TEXT_FORMATS
     assert cli_names.LANGUAGES == i18n.LANGUAGES
     assert cli_names.DEFAULT_ARCHIVE == bundle.DEFAULT_ARCHIVE

@@ -14,11 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from audit.charts import headline
 from audit.clock import VirtualClock
 from audit.findings import Standing
 from audit.plan import Plan
-from audit.render import render_csv, render_junit
+from audit.report.csv import render_csv
+from audit.report.junit import render_junit
+from audit.report.page import headline
 from audit.runner import cleanup_run, create_runs, execute_run
 from audit.sandbox.app import create_app
 from audit.sandbox.moderation import SandboxConfig

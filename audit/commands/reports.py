@@ -38,7 +38,7 @@ def _view_formats(value: str) -> list[str]:
 
 def _write(view: object, formats: list[str], folder: Path, stem: str) -> None:
     from audit.compare import Comparison, Trend
-    from audit.render import render_view
+    from audit.report.views import render_view
 
     assert isinstance(view, Comparison | Trend)
     folder.mkdir(parents=True, exist_ok=True)
@@ -103,7 +103,7 @@ def diff(run_a: str, run_b: str, fmt: str, fail_on: str) -> None:
     --fail-on regression: got worse); 2 usage or input error.
     """
     from audit.compare import diff_runs
-    from audit.render import render_view
+    from audit.report.views import render_view
     from audit.workspace import scorecard_for
 
     store = group_settings().workspace.open()
@@ -243,7 +243,7 @@ def schema(document: str) -> None:
 
     Exit code 0.
     """
-    from audit.render import json_text
+    from audit.report.escape import json_text
 
     if document == "plan":
         from audit.plan import plan_json_schema
@@ -254,7 +254,7 @@ def schema(document: str) -> None:
 
         chosen = profile_json_schema()
     else:
-        from audit.render import scorecard_schema
+        from audit.report.json import scorecard_schema
 
         chosen = scorecard_schema()
     click.echo(json_text(chosen).rstrip("\n"))

@@ -54,7 +54,8 @@ from audit.evidence.manifest import (
     write_manifest,
 )
 from audit.evidence.rederive import check_derivation
-from audit.render import RENDERERS, TEXT_FORMATS, render_json
+from audit.report.json import render_json
+from audit.report.registry import RENDERERS, TEXT_FORMATS
 from audit.scorecard import Scorecard, build_scorecard
 from audit.store import ExchangeRecord, Store
 from audit.store_rows import media_sent_by_probe
@@ -133,9 +134,8 @@ class ExportResult:
 def _scorecard_files(card: Scorecard) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for fmt in TEXT_FORMATS:  # a bundle is text, signed; PDF is printed from its HTML
-        name, render = RENDERERS[fmt]
-        output = render(card, None, "en")
-        files[name] = output if isinstance(output, bytes) else output.encode("utf-8")
+        renderer = RENDERERS[fmt]
+        files[renderer.filename] = renderer.render(card, None, "en")
     return files
 
 

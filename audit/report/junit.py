@@ -6,9 +6,11 @@ Messages are in the scorecard's language; names, classes and properties are the 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from audit.i18n import N_, Language, language
-from audit.render import inert
+from audit.report.escape import inert
+from audit.report.renderer import TextRenderer
 from audit.scorecard import Scorecard
 from audit.scorecard_model import CriterionCard
 from audit.scorecard_text import (
@@ -19,7 +21,7 @@ from audit.scorecard_text import (
     verdict_text,
 )
 
-__all__ = ["junit_xml"]
+__all__ = ["RENDERER", "junit_xml", "render_junit"]
 
 _ENGLISH = language("en")
 
@@ -137,3 +139,12 @@ def junit_xml(card: Scorecard, lang: str = "en") -> str:
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
     )
+
+
+def render_junit(card: Scorecard, extra: Path | None = None, lang: str = "en") -> str:
+    """One test case per criterion (see :func:`junit_xml`); no template is used."""
+    del extra
+    return junit_xml(card, lang)
+
+
+RENDERER = TextRenderer("junit", "junit.xml", render_junit)

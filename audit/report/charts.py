@@ -1,12 +1,16 @@
 """Geometry for the inline SVG charts, computed here so templates only draw what they are given.
 
-Three kinds of chart, each a frozen dataclass of plain numbers and labels:
+Four kinds of chart, each a frozen dataclass of plain numbers and labels:
 
 * :class:`RateBar` — a removal rate with its verdict bounds against the threshold, on a
   :class:`RateAxis` shared by every bar of a page so bars can be compared by eye;
 * :class:`CurveChart` — the share of violating probes removed over time (Turnbull bounds as a
   band), the deadline and the required share marked, with a text table of the same figures;
-* :class:`OutcomeBar` — violating probes by outcome as one stacked bar.
+* :class:`OutcomeBar` — violating probes by outcome as one stacked bar;
+* :class:`TrendChart` — one criterion's rate and bounds over a plan's runs, the threshold across.
+
+Geometry only: a chart is made from the figures it draws (a criterion's curve, counts, rates)
+and knows nothing of the page that shows it (:mod:`audit.report.page`) or of any format.
 
 Times on axes are shown in platform time: a run on a compressed clock (``time_scale`` > 1) is
 drawn as if it had run at full length, which is what the deadlines in the pack mean.
@@ -17,50 +21,23 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from audit.durations import format_duration
 from audit.i18n import N_, Language, language
-from audit.scorecard import (
-    CriterionCard,
-    CurvePoint,
-    Group,
-    ProbeEvidence,
-    Scorecard,
-    TimeFigure,
-)
-from audit.scorecard_text import (
-    by_deadline_text,
-    cause_text,
-    criterion_title,
-    headline_text,
-    legal_reference,
-    localised_time,
-    methodology_text,
-    over_removal_text,
-    overall_rule_text,
-    pack_text,
-    period_text,
-    sensitivity_text,
-    standing_text,
-    verdict_text,
-)
+from audit.scorecard import CriterionCard, CurvePoint
 
 __all__ = [
     "CurveChart",
     "OutcomeBar",
     "RateAxis",
     "RateBar",
-    "ScorecardPage",
+    "Tick",
+    "TrendChart",
     "clock_text",
     "curve_chart",
-    "headline",
     "outcome_bar",
-    "page_context",
     "rate_axis",
     "rate_bar",
     "share_at",
-    "time_text",
     "trend_chart",
 ]
 
@@ -293,149 +270,6 @@ def outcome_bar(counts: dict[str, int], width: float = 420) -> OutcomeBar:
         )
         x += w
     return OutcomeBar(width=width, total=total, segments=tuple(segments))
-
-
-# The page: every derived figure the scorecard templates show --------------------------------
-def time_text(figure: TimeFigure, time_scale: float, lang: Language | None = None) -> str:
-    """A time figure in platform time (run time × ``time_scale``), with its interval."""
-    if lang is not None and lang.code != "en":
-        return localised_time(lang, figure, time_scale)
-    if time_scale == 1 or figure.seconds is None:
-        return figure.text
-    text = format_duration(figure.seconds * time_scale)
-    if figure.low is not None:
-        high = "∞" if figure.high is None else format_duration(figure.high * time_scale)
-        text += f" ({format_duration(figure.low * time_scale)} – {high})"
-    return text
-
-
-@dataclass(frozen=True)
-class CriterionView:
-    """One criterion's figures and sentences, in the page's language."""
-
-    card: CriterionCard
-    bar: RateBar
-    mini: RateBar
-    curve: CurveChart | None
-    outcomes: OutcomeBar
-    median: str
-    p90: str
-    breakdowns: tuple[tuple[str, tuple[Group, ...]], ...]  # dimensions with several groups
-    uniform: tuple[tuple[str, str], ...]  # dimensions where every probe had the same value
-    title: str  # in the pack's language where the pack gives it
-    reason: str  # why the verdict, and how unknowns were treated
-    over_removal: str
-    by_deadline: str
-    causes: tuple[tuple[str, int], ...]
-    legal: str  # the citation, in the pack's words for the page's language where given
-
-
-@dataclass(frozen=True)
-class EvidenceGroup:
-    criterion_id: str
-    title: str
-    probes: tuple[ProbeEvidence, ...]
-
-
-@dataclass(frozen=True)
-class ScorecardPage:
-    headline: str
-    verdict_counts: tuple[tuple[str, int], ...]
-    violating: int
-    controls: int
-    duration: str
-    axis: RateAxis
-    criteria: tuple[CriterionView, ...]
-    evidence: tuple[EvidenceGroup, ...]
-    evasions: dict[str, list[Any]]  # by criterion id, when the scorecard reports them
-    lang: str = "en"
-    pack_title: str = ""
-    pack_instrument: str = ""
-    pack_disclaimer: str = ""
-    standing_note: str = ""
-    overall_rule: str = ""
-    methodology: tuple[str, ...] = ()
-
-
-def _criterion_view(
-    c: CriterionCard, axis: RateAxis, mini: RateAxis, card: Scorecard, lang: Language
-) -> CriterionView:
-    scale = card.time_scale
-    dimensions: dict[str, list[Group]] = {}
-    for group in c.breakdowns:
-        dimensions.setdefault(group.dimension, []).append(group)
-    return CriterionView(
-        card=c,
-        bar=rate_bar(
-            axis, c.removal_in_deadline.rate, c.one_sided_lower, c.one_sided_upper, c.threshold
-        ),
-        mini=rate_bar(
-            mini, c.removal_in_deadline.rate, c.one_sided_lower, c.one_sided_upper, c.threshold
-        ),
-        curve=curve_chart(c, scale, lang),
-        outcomes=outcome_bar(c.counts),
-        median=time_text(c.median_time, scale, lang),
-        p90=time_text(c.p90_time, scale, lang),
-        breakdowns=tuple((d, tuple(g)) for d, g in dimensions.items() if len(g) > 1),
-        uniform=tuple((d, g[0].value) for d, g in dimensions.items() if len(g) == 1),
-        title=criterion_title(lang, c),
-        reason=f"{verdict_text(lang, card, c)} {sensitivity_text(lang, c)}",
-        over_removal=over_removal_text(lang, card, c),
-        by_deadline=by_deadline_text(lang, c),
-        causes=tuple((cause_text(lang, k), n) for k, n in c.unknown_causes.items()),
-        legal=legal_reference(lang, c),
-    )
-
-
-def headline(card: Scorecard, lang: Language | None = None) -> str:
-    """One sentence a reader can act on: which criteria fail, or why there is no verdict."""
-    return headline_text(lang or language("en"), card)
-
-
-def _evidence(card: Scorecard, lang: Language) -> tuple[EvidenceGroup, ...]:
-    groups = []
-    for c in card.criteria:
-        probes = sorted(
-            (p for p in card.probes if p.criterion_id == c.id),
-            key=lambda p: (p.expectation != "violating", p.clock_start_utc or "", p.probe_id),
-        )
-        title = criterion_title(lang, c)
-        groups.append(EvidenceGroup(criterion_id=c.id, title=title, probes=tuple(probes)))
-    return tuple(groups)
-
-
-def page_context(card: Scorecard, lang: Language | None = None) -> ScorecardPage:
-    lang = lang or language("en")
-    bounds = [b for c in card.criteria for b in (c.one_sided_lower, c.removal_in_deadline.rate)]
-    axis = rate_axis([*bounds, *(c.threshold for c in card.criteria)], lang=lang)
-    mini = RateAxis(low=axis.low, width=150, ticks=())
-    order = ("NON_COMPLIANT", "INCONCLUSIVE", "NOT_MEASURED", "COMPLIANT")
-    verdicts = [str(c.verdict) for c in card.criteria]
-    return ScorecardPage(
-        headline=headline_text(lang, card),
-        verdict_counts=tuple((v, verdicts.count(v)) for v in order if v in verdicts),
-        violating=sum(1 for p in card.probes if p.expectation == "violating"),
-        controls=sum(1 for p in card.probes if p.expectation == "control"),
-        duration=period_text(lang, card),
-        axis=axis,
-        criteria=tuple(_criterion_view(c, axis, mini, card, lang) for c in card.criteria),
-        evidence=_evidence(card, lang),
-        evasions=_evasions(card),
-        lang=lang.code,
-        pack_title=pack_text(lang, card, "title"),
-        pack_instrument=pack_text(lang, card, "instrument"),
-        pack_disclaimer=pack_text(lang, card, "disclaimer"),
-        standing_note=standing_text(lang, card),
-        overall_rule=overall_rule_text(lang, card),
-        methodology=tuple(methodology_text(lang, card)),
-    )
-
-
-def _evasions(card: Scorecard) -> dict[str, list[Any]]:
-    found: dict[str, list[Any]] = {}
-    for finding in getattr(card, "evasions", None) or []:
-        found.setdefault(str(getattr(finding, "criterion_id", "")), []).append(finding)
-    return found
 
 
 # Trend: one criterion's rate over a plan's runs -------------------------------------------------

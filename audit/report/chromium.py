@@ -1,4 +1,4 @@
-"""The PDF scorecard: the HTML scorecard printed by headless Chromium.
+"""Headless Chromium, which prints the PDF scorecard (:mod:`audit.report.pdf`) from its HTML.
 
 The page is the HTML scorecard itself, so the PDF says exactly what the HTML says; its print
 style sheet (``templates/_style.css.j2``, ``@media print`` and ``@page``) sets A4 pages, page
