@@ -23,6 +23,23 @@ _CROSS_CHECK = tuple(
     for m in ("rules", "load", "statement", "observed", "match", "check", "crosscheck", "model")
 )
 _REPORTING = ("audit.scorecard", "audit.report", "audit.evidence.bundle")
+# the report package's modules that render: the templates, the formats and their registry
+_RENDERING = tuple(
+    f"audit.report.{m}"
+    for m in (
+        "templating",
+        "renderer",
+        "registry",
+        "views",
+        "html",
+        "markdown",
+        "json",
+        "junit",
+        "csv",
+        "pdf",
+        "chromium",
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -92,6 +109,23 @@ CONTRACTS = (
         "command line, never driving a run",
         ("audit.statements",),
         (*_REPORTING, "audit.runner", "audit.workspace", "audit.adapters", *_COMMAND_LINE),
+    ),
+    Forbidden(
+        "chart geometry is drawn from the figures it is given: it knows nothing of the page, "
+        "the templates or the formats",
+        ("audit.report.charts",),
+        ("audit.report",),
+    ),
+    Forbidden(
+        "the page view model is what a page shows, for any format: it never renders",
+        ("audit.report.page",),
+        _RENDERING,
+    ),
+    Forbidden(
+        "escaping and the model's words are the report's bottom: every format and the "
+        "scorecard's sentences use them, and they use nothing of the report",
+        ("audit.report.escape", "audit.report.words"),
+        ("audit.report", "audit.scorecard"),
     ),
     Forbidden(
         "manifest, archive and re-derivation sit below the bundle",

@@ -37,6 +37,9 @@ def test_a_broken_contract_is_found(tmp_path: Path) -> None:
         "    return EvidenceLedger\n"
     )
     (package / "engine_helper.py").write_text("from audit import cli\n")
+    with (package / "report" / "charts.py").open("a", encoding="utf-8") as charts:
+        charts.write("from audit.report.page import page_context\n")
     found = checker.broken(package)
+    assert any(line.startswith("audit.report.charts -> audit.report.page") for line in found)
     assert any(line.startswith("audit.adapters.leaky -> audit.evidence.ledger") for line in found)
     assert any(line.startswith("audit.engine_helper -> audit.cli") for line in found)

@@ -7,15 +7,18 @@ committed JSON Schema) with ``UPDATE_GOLD=1 pytest tests/test_render.py`` and re
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import os
+import pkgutil
 from pathlib import Path
 
 import jsonschema
 import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped
 
+import audit.report
 from audit.cli import main
 from audit.errors import InputError
 from audit.report.csv import CSV_FIELDS, csv_cell
@@ -23,7 +26,7 @@ from audit.report.escape import inert, json_text
 from audit.report.html import render_html
 from audit.report.json import SCHEMA_ID, render_json, scorecard_schema
 from audit.report.junit import render_junit
-from audit.report.registry import FORMATS, RENDERERS, render_formats
+from audit.report.registry import FORMAT_MODULES, FORMATS, RENDERERS, render_formats
 from audit.scorecard import SCHEMA_VERSION, Scorecard
 from audit.stats import Verdict
 from audit.store import Store
@@ -60,6 +63,18 @@ def test_each_format_matches_its_gold_file(card: Scorecard, fmt: str) -> None:
     renderer = RENDERERS[fmt]
     output = renderer.render(card, None, "en").decode("utf-8")
     _check_gold(renderer.filename, scrub(output))
+
+
+def test_every_format_module_is_registered_and_has_its_gold_file() -> None:
+    defining = sorted(
+        info.name
+        for info in pkgutil.iter_modules(audit.report.__path__)
+        if hasattr(importlib.import_module(f"audit.report.{info.name}"), "RENDERER")
+    )
+    assert defining == sorted(FORMAT_MODULES), "a format module is missing from FORMAT_MODULES"
+    assert set(WITHOUT_GOLD) <= set(FORMATS)
+    golds = {path.name for path in GOLD.iterdir()}
+    assert golds == {RENDERERS[f].filename for f in FORMATS if f not in WITHOUT_GOLD}
 
 
 def test_committed_json_schema_is_current() -> None:
