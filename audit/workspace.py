@@ -11,7 +11,7 @@ from pathlib import Path
 from audit.evidence.keys import workspace_key
 from audit.evidence.ledger import GENESIS
 from audit.render import render_formats
-from audit.scorecard import Scorecard, build_scorecard
+from audit.scorecard import Scorecard, scorecard_from_store
 from audit.statements.crosscheck import cross_check, load_stored
 from audit.store import Store
 
@@ -58,13 +58,12 @@ def scorecard_for(store: Store, run_id: str) -> Scorecard:
         store.pack_of(run)  # a pack changed on disk: the store is damaged, said so
         seq, head = store.last_exchange(run_id)
         key = workspace_key(store.path.parent).fingerprint
-        probes, observations = store.probes(run_id), store.observations(run_id)
-        card = build_scorecard(
-            run, probes, observations, (seq, head or GENESIS), key, store.media_sent(run_id)
-        )
+        card = scorecard_from_store(store, run, (seq, head or GENESIS), key)
         stored = load_stored(store.path.parent, run_id)
         if stored is None:
             return card
+        # statements are cross-checked against every observation: read at once, only here
+        probes, observations = store.probes(run_id), store.observations(run_id)
         section = cross_check(run, probes, observations, stored)
         return card.model_copy(update={"statements": section})
 
