@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from audit.evidence.keys import workspace_key
 from audit.evidence.ledger import GENESIS
-from audit.render import render_formats
-from audit.scorecard import Scorecard, scorecard_from_store
+from audit.render import RENDERERS, json_text, render_csv, render_formats, render_json
+from audit.scorecard import ProbeEvidence, Scorecard, scorecard_from_store
 from audit.statements.crosscheck import cross_check, load_stored
 from audit.store import Store
 
-__all__ = ["Workspace", "cyclic_gc_paused", "report_language", "scorecard_for", "write_reports"]
+__all__ = [
+    "Workspace",
+    "cyclic_gc_paused",
+    "report_language",
+    "scorecard_for",
+    "write_formats",
+    "write_reports",
+]
 
 
 @dataclass(frozen=True)
@@ -89,4 +96,77 @@ def write_reports(
     tongue = report_language(store, run_id, lang)
     with cyclic_gc_paused():
         card = scorecard_for(store, run_id)
-        return card, render_formats(card, formats, reports_root / run_id, templates, tongue)
+        return card, write_formats(card, formats, reports_root / run_id, templates, tongue)
+
+
+# JSON and CSV written a slice of probes at a time ------------------------------------------------
+_SLICE = 1000  # probes rendered at once into scorecard.json and probes.csv
+_PROBES_KEY = '\n  "probes": [],\n'  # the probes field of scorecard.json without its probes
+
+
+def _slices(probes: Sequence[ProbeEvidence]) -> Iterator[Sequence[ProbeEvidence]]:
+    for start in range(0, len(probes), _SLICE):
+        yield probes[start : start + _SLICE]
+
+
+def _with(card: Scorecard, probes: Sequence[ProbeEvidence]) -> Scorecard:
+    return card.model_copy(update={"probes": list(probes)})
+
+
+def _write_json(card: Scorecard, path: Path) -> None:
+    """:func:`audit.render.render_json`'s text, written with a slice of probes rendered at a
+    time: the rest of the scorecard is rendered with no probes, and each slice's items, indented
+    one level deeper, go where its empty list stands."""
+    head = render_json(_with(card, []))
+    if not card.probes or head.count(_PROBES_KEY) != 1:
+        path.write_text(render_json(card), encoding="utf-8", newline="")
+        return
+    before, after = head.split(_PROBES_KEY)
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write(before + '\n  "probes": [')
+        for index, part in enumerate(_slices(card.probes)):
+            out.write(("," if index else "") + "\n" + _probe_items(part))
+        out.write("\n  ],\n" + after)
+
+
+def _probe_items(part: Sequence[ProbeEvidence]) -> str:
+    """The items of a list of probes as scorecard.json writes them (two levels deep)."""
+    listed = json_text([p.model_dump(mode="json") for p in part])  # "[\n  {...}\n]\n"
+    items = listed[len("[\n") : -len("\n]\n")]
+    return "  " + items.replace("\n", "\n  ")
+
+
+def _write_csv(card: Scorecard, path: Path) -> None:
+    """:func:`audit.render.render_csv`'s text, a slice of probes rendered at a time (the header
+    once)."""
+    with path.open("w", encoding="utf-8", newline="") as out:
+        if not card.probes:
+            out.write(render_csv(card))
+            return
+        for index, part in enumerate(_slices(card.probes)):
+            text = render_csv(_with(card, part))
+            out.write(text if index == 0 else text.split("\r\n", 1)[1])
+
+
+_STREAMED: dict[str, Callable[[Scorecard, Path], None]] = {"json": _write_json, "csv": _write_csv}
+
+
+def write_formats(
+    card: Scorecard,
+    formats: list[str],
+    out_dir: Path,
+    templates: Path | None = None,
+    lang: str = "en",
+) -> list[Path]:
+    """:func:`audit.render.render_formats`, with scorecard.json and probes.csv (the same in
+    every language, and the files that grow with the run) written a slice of probes at a time,
+    so neither is ever held whole. Returns the paths in the order of ``formats``."""
+    others = [f for f in formats if f not in _STREAMED]
+    written = dict(zip(others, render_formats(card, others, out_dir, templates, lang), strict=True))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for fmt in formats:
+        if fmt in _STREAMED and fmt not in written:
+            path = out_dir / RENDERERS[fmt][0]
+            _STREAMED[fmt](card, path)
+            written[fmt] = path
+    return [written[f] for f in formats]

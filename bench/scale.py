@@ -218,8 +218,7 @@ def phase_resume(workspace: Path, spawned_at: float) -> None:
 def phase_report(workspace: Path) -> None:
     """What ``platform-audit report`` does (``audit.workspace.write_reports``), each format
     timed: the scorecard from the store, then each file rendered and written."""
-    from audit.render import RENDERERS
-    from audit.workspace import cyclic_gc_paused, scorecard_for
+    from audit.workspace import cyclic_gc_paused, scorecard_for, write_formats
 
     imports = Stopwatch()  # made after the imports at the top of this script
     store = _store(workspace)
@@ -233,8 +232,7 @@ def phase_report(workspace: Path) -> None:
         build_s = watch.wall()
         for fmt in REPORT_FORMATS:
             started = time.perf_counter()
-            filename, renderer = RENDERERS[fmt]
-            (out / filename).write_text(renderer(card, None), encoding="utf-8", newline="")
+            write_formats(card, [fmt], out)
             formats[fmt] = round(time.perf_counter() - started, 2)
     store.close()
     _emit(
