@@ -23,7 +23,6 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel
-from scipy.stats import boschloo_exact, fisher_exact
 
 from audit.durations import parse_duration
 from audit.errors import InputError
@@ -229,6 +228,10 @@ def rate_test(
 def exact_p(k_a: int, n_a: int, k_b: int, n_b: int) -> tuple[str, float]:
     """The two-sided exact test (Boschloo; Fisher for large samples) that k_a/n_a and k_b/n_b
     differ: its name and p-value."""
+    # imported here: scipy.stats costs a second to import, and a scorecard (which imports this
+    # module through the renderers) never needs it
+    from scipy.stats import boschloo_exact, fisher_exact
+
     table = np.array([[k_a, k_b], [n_a - k_a, n_b - k_b]])
     if n_a + n_b <= BOSCHLOO_MAX_N:
         name, p = "Boschloo exact", float(boschloo_exact(table, alternative="two-sided").pvalue)

@@ -15,6 +15,7 @@ from audit.lifecycle import RunStatus
 from audit.numbers import format_percent
 from audit.outcomes import Outcome
 from audit.stats import Verdict
+from audit.stats.distributions import binomial_cdf
 
 __all__ = [
     "Standing",
@@ -114,10 +115,8 @@ def holm_non_compliant(
     below the threshold; Holm controls the family-wise false-alarm rate at the smallest
     ``1 - confidence`` of the criteria.
     """
-    from scipy.stats import binom
-
     tested = [
-        (float(binom.cdf(best, planned, threshold)), cid, 1.0 - confidence)
+        (binomial_cdf(best, planned, threshold), cid, 1.0 - confidence)
         for cid, best, planned, threshold, confidence in items
         if planned > 0
     ]

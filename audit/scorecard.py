@@ -45,7 +45,7 @@ from audit.scorecard_model import (
     Scorecard,
     TimeFigure,
 )
-from audit.scorecard_views import look_views, probe_views, views_line
+from audit.scorecard_views import look_views_of, probe_views, views_line
 from audit.stats import (
     DEFAULT_MAX_OVER_REMOVAL,
     DEFAULT_MIN_MEASURED_SHARE,
@@ -61,7 +61,7 @@ from audit.stats import (
     turnbull,
     wilson,
 )
-from audit.store import ObservationRow, ProbeRow, RunRow
+from audit.store import ObservationRow, ProbeRow, RunRow, Store
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -123,14 +123,40 @@ class _Judged:
     noticed_at: float | None  # when a notice or order about it was accepted
     view: str | None  # the view that decided its looks (None: no measured look)
     view_disagreements: int  # its looks on which the author's and observer's views disagreed
+    measured_looks: int  # its status looks that saw it visible, removed or gone
+    filing: _Filing | None  # how its notice or order went (None: no such filing made)
 
 
-def _judge(row: ProbeRow, observations: list[ObservationRow]) -> _Judged:
+@dataclass(frozen=True, slots=True)
+class _Filing:
+    accepted: int  # answers that said filed
+    intents: int  # attempts recorded before sending
+    cut_short: bool  # the last record is an intent with no answer after it
+
+
+def _filing(row: ProbeRow, observations: Sequence[ObservationRow]) -> _Filing | None:
+    if row.trigger not in _FILINGS:
+        return None
+    mine = [o for o in observations if o.action == row.trigger]
+    if not mine:
+        return None
+    return _Filing(
+        accepted=sum(1 for o in mine if o.result == "filed"),
+        intents=sum(1 for o in mine if o.result == FilingResult.SENDING),
+        cut_short=mine[-1].result == FilingResult.SENDING,
+    )
+
+
+def _judge(
+    row: ProbeRow, observations: list[ObservationRow], kept: ProbeRow | None = None
+) -> _Judged:
+    """A probe judged from its row and observations, keeping ``kept`` (a leaner copy of the
+    row, :func:`_lean`) or else the row itself."""
     decided = classify(probe_facts(row, observations), observations)
     filed = [o.started_at for o in observations if o.action in _FILINGS and o.result == "filed"]
-    view, disagreements = probe_views(observations)
+    view, disagreements, measured = probe_views(observations)
     return _Judged(
-        row=row,
+        row=row if kept is None else kept,
         outcome=decided.outcome,
         last_visible=decided.last_visible_at,
         first_down=decided.first_down_at,
@@ -139,31 +165,38 @@ def _judge(row: ProbeRow, observations: list[ObservationRow]) -> _Judged:
         noticed_at=min(filed) if filed else None,
         view=view,
         view_disagreements=disagreements,
+        measured_looks=measured,
+        filing=_filing(row, observations),
     )
 
 
 _FILINGS = frozenset({Action.NOTICE, Action.ORDER})
+# the probe's content a scorecard shows or groups by; the rest (slots, hashes, media
+# settings) is left in the store
+_SHOWN = ("template_id", "language", "modality", "variants", "text")
 
 
-def _filings(rows: Sequence[ProbeRow], observations: dict[str, list[ObservationRow]]) -> Filings:
+def _lean(row: ProbeRow) -> ProbeRow:
+    """The row with only what the scorecard reads once the probe is judged (the content it
+    shows, not the look schedule), so a large run's rows stay small."""
+    probe = row.probe
+    shown = {key: probe[key] for key in _SHOWN if key in probe}
+    return ProbeRow(**{**vars(row), "probe": shown, "offsets": None})  # dataclasses.replace: 2x
+
+
+def _filings(judged: Iterable[_Judged]) -> Filings:
     """How the run's notices and orders went: one accepted filing per probe is the rule; a
     filing cut short by a restart is sent again only where the platform de-duplicates."""
     probes = filed = again = not_again = duplicates = 0
-    for row in rows:
-        if row.trigger not in _FILINGS:
-            continue
-        mine = [o for o in observations.get(row.probe_id, []) if o.action == row.trigger]
-        if not mine:
+    for j in judged:
+        filing = j.filing
+        if filing is None:
             continue
         probes += 1
-        accepted = sum(1 for o in mine if o.result == "filed")
-        intents = sum(1 for o in mine if o.result == FilingResult.SENDING)
-        filed += accepted > 0
-        duplicates += accepted > 1
-        again += max(0, intents - 1)  # sent again under the same key
-        not_again += (
-            mine[-1].result == FilingResult.SENDING
-        )  # cut short and, unsafe to repeat, left
+        filed += filing.accepted > 0
+        duplicates += filing.accepted > 1
+        again += max(0, filing.intents - 1)  # sent again under the same key
+        not_again += filing.cut_short  # cut short and, unsafe to repeat, left
     return Filings(
         probes=probes,
         filed=filed,
@@ -491,6 +524,9 @@ def _standing_note(standing: Standing, pending: int, failure: str | None) -> str
     )
 
 
+_EVIDENCE_FIELDS = set(ProbeEvidence.model_fields)
+
+
 def _evidence(j: _Judged) -> ProbeEvidence:
     row, probe = j.row, j.row.probe
     start = row.clock_start
@@ -498,7 +534,11 @@ def _evidence(j: _Judged) -> ProbeEvidence:
     if start is not None and j.first_down is not None:
         low = max(0.0, (j.last_visible or start) - start)
         removal = _time(j.first_down - start, low, j.first_down - start)
-    return ProbeEvidence(
+    # built from typed values without validating them again: a validated model keeps a set of
+    # its fields of its own (about 3.2 kB a probe in all, against 0.9 kB), and a run holds one
+    # per probe; every one shares this full set of names
+    return ProbeEvidence.model_construct(
+        _EVIDENCE_FIELDS,
         probe_id=row.probe_id,
         criterion_id=row.criterion_id,
         expectation=row.expectation,
@@ -583,9 +623,34 @@ def build_scorecard(
     """``media_sent``: per probe, the digests of media the ledger shows the platform took
     (:meth:`audit.store.Store.media_sent`); a media probe without one is not counted in its
     modality's figures."""
-    media_sent = media_sent or {}
-    pack = Pack.model_validate(run.pack)
     judged = [_judge(row, observations.get(row.probe_id, [])) for row in rows]
+    return _scorecard(run, judged, ledger, signing_key, media_sent or {})
+
+
+def scorecard_from_store(
+    store: Store, run: RunRow, ledger: tuple[int, str], signing_key: str | None = None
+) -> Scorecard:
+    """:func:`build_scorecard` of the run in ``store``, in one pass over its probes and
+    observations (:meth:`audit.store.Store.probes_with_observations`): each probe is judged as
+    it is read, and only its judgement and the content the scorecard shows are kept, never the
+    run's observations."""
+    judged = [
+        _judge(row, observations, _lean(row))
+        for row, observations in store.probes_with_observations(run.run_id)
+    ]
+    judged.sort(key=lambda j: j.row.seq)  # the store's order (store.probes)
+    return _scorecard(run, judged, ledger, signing_key, store.media_sent(run.run_id))
+
+
+def _scorecard(
+    run: RunRow,
+    judged: list[_Judged],
+    ledger: tuple[int, str],
+    signing_key: str | None,
+    media_sent: Mapping[str, frozenset[str]],
+) -> Scorecard:
+    pack = Pack.model_validate(run.pack)
+    rows = [j.row for j in judged]
     by_criterion: dict[str, list[_Judged]] = {}
     for j in judged:
         by_criterion.setdefault(j.row.criterion_id, []).append(j)
@@ -608,8 +673,8 @@ def build_scorecard(
     pending = [j.row for j in judged if j.outcome is None]
     starts = [r.submitted_at for r in rows if r.submitted_at is not None]
     counts = Counter(j.outcome.value if j.outcome else "pending" for j in judged)
-    views = look_views(run.target, observations)
-    filings = _filings(rows, observations)
+    views = look_views_of(run.target, ((j.measured_looks, j.view_disagreements) for j in judged))
+    filings = _filings(judged)
     return Scorecard(
         schema_version=SCHEMA_VERSION,
         tool_version=__version__,

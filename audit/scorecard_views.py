@@ -19,7 +19,7 @@ from audit.store import ObservationRow
 if TYPE_CHECKING:
     from audit.i18n import Language
 
-__all__ = ["look_views", "probe_views", "views_line"]
+__all__ = ["look_views", "look_views_of", "probe_views", "views_line"]
 
 _MEASURED = frozenset({"visible", "removed", "gone"})
 
@@ -35,30 +35,40 @@ def _looks(observations: Iterable[ObservationRow]) -> list[ObservationRow]:
     return [o for o in observations if o.action == Action.STATUS and o.result in _MEASURED]
 
 
-def probe_views(observations: Sequence[ObservationRow]) -> tuple[str | None, int]:
+def probe_views(observations: Sequence[ObservationRow]) -> tuple[str | None, int, int]:
     """The view that decided a probe's looks (its last measured look's; None when it had
-    none) and how many of its looks the views disagreed on."""
+    none), how many of its looks the views disagreed on, and how many measured looks it had."""
     looks = _looks(observations)
     view = looks[-1].view if looks else None
-    return view, sum(1 for o in looks if _disagrees(o))
+    return view, sum(1 for o in looks if _disagrees(o)), len(looks)
 
 
 def look_views(
     target: Mapping[str, Any], observations: Mapping[str, Sequence[ObservationRow]]
 ) -> LookViews:
     """The run's looks by view, from the target it recorded and the stored looks."""
+    tallies = [probe_views(rows) for rows in observations.values()]
+    return look_views_of(target, ((looks, disagreeing) for _, disagreeing, looks in tallies))
+
+
+def look_views_of(target: Mapping[str, Any], probes: Iterable[tuple[int, int]]) -> LookViews:
+    """The run's looks by view, from the target it recorded and, per probe, its measured looks
+    and the looks the views disagreed on (:func:`probe_views`)."""
     given = target.get("observer")
     observer: dict[str, Any] = given if isinstance(given, dict) else {}
     named = bool(observer)
-    looks = {probe: _looks(rows) for probe, rows in observations.items()}
-    disagreeing = {p: sum(1 for o in rows if _disagrees(o)) for p, rows in looks.items()}
+    looks = disagreements = disagreeing = 0
+    for measured, disagreed in probes:
+        looks += measured
+        disagreements += disagreed
+        disagreeing += disagreed > 0
     return LookViews(
         decided_by=View.OBSERVER.value if named else View.AUTHOR.value,
         observer=str(observer.get("kind")) if named else None,
         author_view_too=named and observer.get("author_view", True) is not False,
-        looks=sum(len(rows) for rows in looks.values()),
-        disagreements=sum(disagreeing.values()),
-        probes_disagreeing=sum(1 for n in disagreeing.values() if n),
+        looks=looks,
+        disagreements=disagreements,
+        probes_disagreeing=disagreeing,
     )
 
 

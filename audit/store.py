@@ -879,3 +879,41 @@ class Store:
             (run_id, probe_id),
         ).fetchall()
         return [observation_from_sql(r) for r in rows]
+
+    # the scorecard's single pass ------------------------------------------------------------
+    def probes_with_observations(
+        self, run_id: str
+    ) -> Iterator[tuple[ProbeRow, list[ObservationRow]]]:
+        """Each probe of the run with its observations in the order they were made, probe by
+        probe in probe-id order: one pass over two cursors read side by side (probes by their
+        key, observations by their probe index), so only one probe's observations are held at a
+        time however large the run. Observations of a probe id the run does not hold (the
+        schema never writes one) are not yielded."""
+        try:
+            probes = self._db.execute(
+                "SELECT * FROM probes WHERE run_id = ? ORDER BY probe_id", (run_id,)
+            )
+            looks = self._db.cursor()
+            looks.row_factory = None  # plain tuples: a run has millions, sqlite3.Row costs 20 %
+            looks.execute(
+                f"SELECT {OBSERVATION_COLUMNS} FROM observations"  # noqa: S608
+                " WHERE run_id = ? ORDER BY probe_id, id",
+                (run_id,),
+            )
+            rows = (observation_from_sql(r) for r in looks)
+            waiting = next(rows, None)
+            for raw in probes:
+                row = probe_from_sql(raw)
+                while waiting is not None and waiting.probe_id < row.probe_id:
+                    waiting = next(rows, None)
+                mine: list[ObservationRow] = []
+                while waiting is not None and waiting.probe_id == row.probe_id:
+                    mine.append(waiting)
+                    waiting = next(rows, None)
+                yield row, mine
+        except sqlite3.ProgrammingError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise self.unreadable(exc) from None
+        except DamagedRow as exc:
+            raise damaged_store(self.path, f"a stored row: {exc}") from None

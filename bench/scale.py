@@ -218,7 +218,7 @@ def phase_resume(workspace: Path, spawned_at: float) -> None:
 def phase_report(workspace: Path) -> None:
     """What ``platform-audit report`` does (``audit.workspace.write_reports``), each format
     timed: the scorecard from the store, then each file rendered and written."""
-    from audit.report.registry import RENDERERS
+    from audit.report.registry import render_formats
     from audit.workspace import cyclic_gc_paused, scorecard_for
 
     imports = Stopwatch()  # made after the imports at the top of this script
@@ -233,8 +233,7 @@ def phase_report(workspace: Path) -> None:
         build_s = watch.wall()
         for fmt in REPORT_FORMATS:
             started = time.perf_counter()
-            renderer = RENDERERS[fmt]
-            (out / renderer.filename).write_bytes(renderer.render(card, None, "en"))
+            render_formats(card, [fmt], out)
             formats[fmt] = round(time.perf_counter() - started, 2)
     store.close()
     _emit(

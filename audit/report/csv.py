@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 
 from audit.report.escape import inert
+from audit.report.json import probe_slices, with_probes
 from audit.report.renderer import TextRenderer
 from audit.scorecard import Scorecard
 
@@ -71,4 +72,15 @@ def render_csv(card: Scorecard, extra: Path | None = None, lang: str = "en") -> 
     return out.getvalue()
 
 
-RENDERER = TextRenderer("csv", "probes.csv", render_csv)
+def write_csv(card: Scorecard, path: Path) -> None:
+    """:func:`render_csv`'s text, a slice of probes rendered at a time (the header once)."""
+    with path.open("w", encoding="utf-8", newline="") as out:
+        if not card.probes:
+            out.write(render_csv(card))
+            return
+        for index, part in enumerate(probe_slices(card.probes)):
+            text = render_csv(with_probes(card, part))
+            out.write(text if index == 0 else text.split("\r\n", 1)[1])
+
+
+RENDERER = TextRenderer("csv", "probes.csv", render_csv, writer=write_csv)

@@ -3,14 +3,22 @@ Schema it follows (``schemas/scorecard.schema.json``), versioned by ``SCHEMA_VER
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from audit.report.escape import json_text
 from audit.report.renderer import TextRenderer
-from audit.scorecard import SCHEMA_VERSION, Scorecard
+from audit.scorecard import SCHEMA_VERSION, ProbeEvidence, Scorecard
 
-__all__ = ["RENDERER", "SCHEMA_ID", "render_json", "scorecard_schema"]
+__all__ = [
+    "RENDERER",
+    "SCHEMA_ID",
+    "probe_slices",
+    "render_json",
+    "scorecard_schema",
+    "with_probes",
+]
 
 SCHEMA_ID = f"urn:platform-audit:scorecard:{SCHEMA_VERSION}"
 
@@ -38,4 +46,42 @@ def scorecard_schema() -> dict[str, Any]:
     }
 
 
-RENDERER = TextRenderer("json", "scorecard.json", render_json)
+SLICE = 1000  # probes rendered at once when scorecard.json and probes.csv are written
+_PROBES_KEY = '\n  "probes": [],\n'  # the probes field of scorecard.json without its probes
+
+
+def probe_slices(probes: Sequence[ProbeEvidence]) -> Iterator[Sequence[ProbeEvidence]]:
+    """The probes, :data:`SLICE` at a time."""
+    for start in range(0, len(probes), SLICE):
+        yield probes[start : start + SLICE]
+
+
+def with_probes(card: Scorecard, probes: Sequence[ProbeEvidence]) -> Scorecard:
+    """The scorecard listing only ``probes``."""
+    return card.model_copy(update={"probes": list(probes)})
+
+
+def write_json(card: Scorecard, path: Path) -> None:
+    """:func:`render_json`'s text, written with a slice of probes rendered at a time: the rest
+    of the scorecard is rendered with no probes, and each slice's items, indented one level
+    deeper, go where its empty list stands."""
+    head = render_json(with_probes(card, []))
+    if not card.probes or head.count(_PROBES_KEY) != 1:
+        path.write_text(render_json(card), encoding="utf-8", newline="")
+        return
+    before, after = head.split(_PROBES_KEY)
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write(before + '\n  "probes": [')
+        for index, part in enumerate(probe_slices(card.probes)):
+            out.write(("," if index else "") + "\n" + _probe_items(part))
+        out.write("\n  ],\n" + after)
+
+
+def _probe_items(part: Sequence[ProbeEvidence]) -> str:
+    """The items of a list of probes as scorecard.json writes them (two levels deep)."""
+    listed = json_text([p.model_dump(mode="json") for p in part])  # "[\n  {...}\n]\n"
+    items = listed[len("[\n") : -len("\n]\n")]
+    return "  " + items.replace("\n", "\n  ")
+
+
+RENDERER = TextRenderer("json", "scorecard.json", render_json, writer=write_json)

@@ -33,5 +33,8 @@ class PdfRenderer:
     def render(self, card: Scorecard, templates: Path | None, lang: str) -> bytes:
         return render_pdf(card, templates, lang)
 
+    def write(self, card: Scorecard, templates: Path | None, lang: str, path: Path) -> None:
+        path.write_bytes(self.render(card, templates, lang))
+
 
 RENDERER = PdfRenderer()

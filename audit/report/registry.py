@@ -61,6 +61,6 @@ def render_formats(
     for fmt in formats:
         renderer = RENDERERS[fmt]
         path = out_dir / renderer.filename
-        path.write_bytes(renderer.render(card, templates, lang))
+        renderer.write(card, templates, lang, path)
         written.append(path)
     return written

@@ -3,7 +3,9 @@
 A format module (``audit/report/html.py``, ``json.py``, ...) defines one renderer as its
 ``RENDERER`` and is named in :data:`audit.report.registry.FORMAT_MODULES`; its output is bytes,
 so text and PDF are written alike. Formats that are UTF-8 text made by a function use
-:class:`TextRenderer`.
+:class:`TextRenderer`. A format whose file grows with the run (``scorecard.json``,
+``probes.csv``) also gives a ``writer`` that writes the same bytes into the file a slice of probes
+at a time, so the file is never held whole; :meth:`Renderer.write` is what the reports use.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Protocol, runtime_checkable
 
 from audit.scorecard import Scorecard
 
-__all__ = ["Renderer", "TextFunction", "TextRenderer"]
+__all__ = ["Renderer", "StreamedWriter", "TextFunction", "TextRenderer"]
 
 
 @runtime_checkable
@@ -43,8 +45,13 @@ class Renderer(Protocol):
         """The file's content for ``card`` in language ``lang``; ``templates`` is a folder
         overriding the bundled templates, for the formats that use them."""
 
+    def write(self, card: Scorecard, templates: Path | None, lang: str, path: Path) -> None:
+        """Write :meth:`render`'s bytes into ``path`` (streamed where the format can be)."""
+
 
 TextFunction = Callable[[Scorecard, Path | None, str], str]
+# writes exactly the text of the format's TextFunction into the path, a part at a time
+StreamedWriter = Callable[[Scorecard, Path], None]
 
 
 @dataclass(frozen=True)
@@ -55,9 +62,16 @@ class TextRenderer:
     filename: str
     function: TextFunction
     text: bool = True
+    writer: StreamedWriter | None = None
 
     def check(self) -> None:
         """A text format needs nothing beyond the package."""
 
     def render(self, card: Scorecard, templates: Path | None, lang: str) -> bytes:
         return self.function(card, templates, lang).encode("utf-8")
+
+    def write(self, card: Scorecard, templates: Path | None, lang: str, path: Path) -> None:
+        if self.writer is not None:
+            self.writer(card, path)
+        else:
+            path.write_bytes(self.render(card, templates, lang))

@@ -9,8 +9,9 @@ intervals are offered:
 * **Wilson** (1927) score interval: its coverage is close to nominal *on average* but dips below
   it for some true rates; it is shown beside Clopper–Pearson for readers who expect it.
 
-Quantiles come from :func:`scipy.stats.beta.ppf` (the exact link between the binomial tail and
-the beta distribution); nothing here approximates a quantile by hand.
+Quantiles come from the beta distribution (the exact link between the binomial tail and it),
+evaluated as :func:`scipy.stats.beta.ppf` does (:mod:`audit.stats.distributions`); nothing here
+approximates a quantile by hand.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from scipy.stats import beta, norm
+from audit.stats.distributions import beta_quantile, normal_quantile
 
 __all__ = [
     "Interval",
@@ -74,7 +75,7 @@ def exact_lower_bound(k: int, n: int, confidence: float) -> float:
     _check_probability("confidence", confidence)
     if k == 0:
         return 0.0
-    return float(beta.ppf(1.0 - confidence, k, n - k + 1))
+    return beta_quantile(1.0 - confidence, k, n - k + 1)
 
 
 def exact_upper_bound(k: int, n: int, confidence: float) -> float:
@@ -86,7 +87,7 @@ def exact_upper_bound(k: int, n: int, confidence: float) -> float:
     _check_probability("confidence", confidence)
     if k == n:
         return 1.0
-    return float(beta.ppf(confidence, k + 1, n - k))
+    return beta_quantile(confidence, k + 1, n - k)
 
 
 def clopper_pearson(k: int, n: int, level: float = 0.95) -> Interval:
@@ -96,8 +97,8 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> Interval:
     if n == 0:
         return Interval(0.0, 1.0, level, "clopper-pearson")
     tail = (1.0 - level) / 2.0
-    low = 0.0 if k == 0 else float(beta.ppf(tail, k, n - k + 1))
-    high = 1.0 if k == n else float(beta.ppf(1.0 - tail, k + 1, n - k))
+    low = 0.0 if k == 0 else beta_quantile(tail, k, n - k + 1)
+    high = 1.0 if k == n else beta_quantile(1.0 - tail, k + 1, n - k)
     return Interval(low, high, level, "clopper-pearson")
 
 
@@ -107,7 +108,7 @@ def wilson(k: int, n: int, level: float = 0.95) -> Interval:
     _check_probability("level", level)
     if n == 0:
         return Interval(0.0, 1.0, level, "wilson")
-    z = float(norm.ppf(1.0 - (1.0 - level) / 2.0))
+    z = normal_quantile(1.0 - (1.0 - level) / 2.0)
     z2 = z * z
     centre = (k + z2 / 2.0) / (n + z2)
     half = z * math.sqrt(k * (n - k) / n + z2 / 4.0) / (n + z2)

@@ -6,14 +6,14 @@ verdicts :func:`audit.stats.verdict.decide` will give.
 
 The power calculations use the identity ``P(Binomial(n, p) >= k) = I_p(k, n - k + 1)`` (the
 regularised incomplete beta function), so "the smallest rate at which the plan passes with
-probability ``power``" is a beta quantile, computed by :func:`scipy.stats.beta.ppf`.
+probability ``power``" is a beta quantile, computed as :func:`scipy.stats.beta.ppf` does
+(:func:`audit.stats.distributions.beta_quantile`).
 """
 
 from __future__ import annotations
 
-from scipy.stats import beta
-
 from audit.stats.binomial import exact_lower_bound, exact_upper_bound
+from audit.stats.distributions import beta_quantile
 
 __all__ = [
     "can_reach_non_compliant",
@@ -142,7 +142,7 @@ def detectable_rate(n: int, threshold: float, confidence: float, power: float = 
             f"{confidence}; at least {probes_needed(threshold, confidence)} are needed"
         )
     # P(K >= k | p) = I_p(k, n - k + 1) rises with p; solve I_p = power.
-    rate = float(beta.ppf(power, k, n - k + 1)) if k > 0 else 0.0
+    rate = beta_quantile(power, k, n - k + 1) if k > 0 else 0.0
     return max(rate, float(threshold))
 
 
@@ -161,5 +161,5 @@ def detectable_shortfall(n: int, threshold: float, confidence: float, power: flo
             f"confidence {confidence}"
         )
     # P(K <= k | p) = 1 - I_p(k + 1, n - k) falls with p; solve I_p = 1 - power.
-    rate = float(beta.ppf(1.0 - power, k + 1, n - k)) if k < n else 1.0
+    rate = beta_quantile(1.0 - power, k + 1, n - k) if k < n else 1.0
     return min(rate, float(threshold))
