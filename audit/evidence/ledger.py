@@ -10,6 +10,7 @@ found and named: the line, the entry and what is wrong with it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -34,6 +35,7 @@ __all__ = [
     "EvidenceLedger",
     "Redactor",
     "RunEvidence",
+    "body_digest",
     "canonical_json",
     "check_agreement",
     "check_chain",
@@ -71,6 +73,24 @@ def text_hash(prev_hash: str, seq: int, text: str, probe_id: str | None = None) 
         f'"probe":{canonical_json(probe_id)},"seq":{seq}}}'
     )
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def body_digest(entry: Mapping[str, Any], side: str) -> str | None:
+    """The SHA-256 (hex) of an entry's request or response body (``side``): the digest the
+    entry records where it keeps the body only in part, else that of the body it records
+    whole (its text as UTF-8, or its base64 decoded); None when it records no body."""
+    recorded = entry.get(f"{side}_sha256")
+    if isinstance(recorded, str):
+        return recorded
+    body = entry.get(f"{side}_body")
+    if not isinstance(body, str) or entry.get(f"{side}_body_cut"):
+        return None
+    if entry.get(f"{side}_body_encoding") == "base64":
+        try:
+            return hashlib.sha256(base64.b64decode(body, validate=True)).hexdigest()
+        except ValueError:
+            return None
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 def _clean_text(value: Any) -> Any:
