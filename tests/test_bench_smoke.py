@@ -96,7 +96,7 @@ def test_platform_rebuilt_from_the_ledger_is_the_platform(tmp_path: Path) -> Non
     audit = run_virtual_audit(tmp_path, virtual_plan(violating=12, controls=4))
     try:
         rebuilt = create_app(audit.platform.config, audit.clock).state.platform
-        replayed = scale.rebuild_platform(tmp_path, audit.run_id, rebuilt)
+        replayed = scale.rebuild_platform(audit.store, audit.run_id, rebuilt)
         assert replayed > 0
         assert rebuilt.posts.keys() == audit.platform.posts.keys()
         for post_id, post in audit.platform.posts.items():

@@ -22,6 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 from audit.lifecycle import OBSERVE_ACTION
 from audit.redaction import REDACTED, Redactor
 from audit.store import ExchangeRecord, ObservationRow, ProbeRow, RunRow, Store
+from audit.store_rows import GENESIS_HASH
 
 __all__ = [
     "GENESIS",
@@ -50,7 +51,7 @@ __all__ = [
     "verify_chain",
 ]
 
-GENESIS = "sha256:" + "0" * 64
+GENESIS = GENESIS_HASH
 _LINE_KEYS = frozenset({"seq", "probe_id", "prev", "hash", "entry"})
 
 
