@@ -56,6 +56,7 @@ from benchlib import (
     proc_cpu_seconds,
     proc_memory_mb,
     sandbox_config,
+    sent_entry,
     virtual_plan,
 )
 
@@ -135,7 +136,7 @@ def rebuild_platform(store: Store, run_id: str, platform: SandboxPlatform) -> in
     replayed = 0
     for record in store.exchanges(run_id):
         if record.entry["method"] in ("POST", "DELETE"):
-            _replay(platform, record.entry)
+            _replay(platform, sent_entry(store, run_id, record))
             replayed += 1
     return replayed
 
