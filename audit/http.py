@@ -429,15 +429,17 @@ class PlatformClient:
             "method": request.method,
             "url": _evidence_url(request.url),
             "status": exchange.status,
-            "error": exchange.error,
             "headers": {k: v for k, v in exchange.headers.items() if self._kept_header(k)},
             **self._request_facts(request, exchange),
-            "response_truncated": exchange.truncated,
             "started_at": exchange.started_at,
             "ended_at": exchange.ended_at,
             "mono_started": exchange.mono_started,
             "mono_ended": exchange.mono_ended,
         }
+        if exchange.error is not None:  # an answer read as it came records no error
+            entry["error"] = exchange.error
+        if exchange.truncated:
+            entry["response_truncated"] = True
         query = request.url.query
         if query:
             entry["query"] = redact_query(query.decode("ascii", "replace"))
@@ -503,27 +505,28 @@ def _fault(exc: Exception, request: httpx.Request) -> str:
 
 
 def _body_evidence(prefix: str, body: bytes, content_type: str) -> dict[str, Any]:
-    """Size, digest and the first :data:`EVIDENCE_BODY_BYTES` of a body, with secret-named
-    fields (``access_token``, ``client_secret``...) cut out first; text when it is UTF-8, else
-    base64 (the encoding is named only then, and the cut only where there is one)."""
+    """Size, the first :data:`EVIDENCE_BODY_BYTES` of a body and, where that is not all of it,
+    the digest of the whole, with secret-named fields (``access_token``, ``client_secret``...)
+    cut out first; text when it is UTF-8, else base64 (the encoding is named only then, and
+    the cut only where there is one). A body recorded whole carries no digest: its recorded
+    bytes are the body (:func:`audit.evidence.ledger.body_digest` gives the same digest)."""
     clean = redact_fields(body, content_type)
     head = clean[:EVIDENCE_BODY_BYTES]
+    kept = len(head)
     try:
         text, encoding = head.decode("utf-8"), "utf-8"
     except UnicodeDecodeError as exc:
         if exc.start >= len(head) - 3 and exc.reason == "unexpected end of data":
-            text, encoding = head[: exc.start].decode("utf-8"), "utf-8"
+            text, encoding, kept = head[: exc.start].decode("utf-8"), "utf-8", exc.start
         else:
             text, encoding = base64.b64encode(head).decode("ascii"), "base64"
-    facts: dict[str, Any] = {
-        f"{prefix}_sha256": hashlib.sha256(clean).hexdigest(),
-        f"{prefix}_bytes": len(body),
-        f"{prefix}_body": text,
-    }
+    facts: dict[str, Any] = {f"{prefix}_bytes": len(body), f"{prefix}_body": text}
     if encoding != "utf-8":
         facts[f"{prefix}_body_encoding"] = encoding
     if len(clean) > EVIDENCE_BODY_BYTES:
         facts[f"{prefix}_body_cut"] = True
+    if kept != len(clean):  # recorded in part: the digest of the whole
+        facts[f"{prefix}_sha256"] = hashlib.sha256(clean).hexdigest()
     return facts
 
 

@@ -7,9 +7,16 @@ Schema versions: 1 runs, probes, observations, exchanges; 2 adds ``scheduled_run
 slot of a recurring plan made which run); 3 adds ``runs.profile_json`` (the resolved target
 profile a run reads its answers with; NULL for sandbox targets and for runs made before); 4 adds
 ``observations.view`` and ``observations.author_result`` (which view decided a status look, and
-what the author's view said in a look made in both; older looks were all the author's).
-Upgrades only add tables and columns, so an older store opens as version 3; a store written by
-a newer version is refused rather than misread. Observations take a plain rowid (stores made
+what the author's view said in a look made in both; older looks were all the author's); 5 adds
+``run_keys`` (a number for each run id) and makes the ledger lean: ``exchanges`` refers to its
+run by that number (``run_key`` instead of ``run_id``), keeps each entry's canonical text
+compressed (``entry`` BLOB, :mod:`audit.ledger_codec`, instead of ``entry_json`` text) and its
+hash as 32 bytes (``hash`` BLOB instead of ``sha256:`` and hex text), and no longer repeats the
+previous entry's hash in each row (``prev_hash`` is gone: it is the row before's ``hash``).
+Upgrades to versions 2 to 4 only add tables and columns; the upgrade to 5 rewrites the ledger
+table in the same order and content (every entry's text as it was, every hash as it was), so a
+store of version 1 to 4 opens, is upgraded, and reads as before. A store written by a newer
+version is refused rather than misread. Observations take a plain rowid (stores made
 before keep their AUTOINCREMENT, which SQLite reads alike): nothing is ever deleted from the
 table, so the rowid already grows with each insert, and AUTOINCREMENT only added a write of
 ``sqlite_sequence`` to each.
@@ -33,7 +40,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from audit.errors import InputError, RuntimeFailure
+from audit.ledger_codec import encode_entry
 from audit.store_rows import (
+    GENESIS_HASH,
     OBSERVATION_COLUMNS,
     PLANNED_COLUMNS,
     DamagedRow,
@@ -44,6 +53,7 @@ from audit.store_rows import (
     ScheduledRun,
     SlotTaken,
     exchange_from_sql,
+    hash_from_sql,
     insert_sql,
     loads_column,
     observation_from_sql,
@@ -53,6 +63,8 @@ from audit.store_rows import (
     run_to_sql,
     scheduled_from_sql,
     sent_media,
+    stored_entry,
+    stored_hash,
 )
 
 if TYPE_CHECKING:
@@ -68,7 +80,7 @@ __all__ = [
     "Store",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -144,7 +156,27 @@ CREATE TABLE IF NOT EXISTS media_sent (
     sha256 TEXT NOT NULL,
     PRIMARY KEY (run_id, probe_id, seq)
 );
+-- a short number for each run id, so the ledger's rows refer to their run by it
+CREATE TABLE IF NOT EXISTS run_keys (
+    run_key INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL UNIQUE
+);
+-- the ledger: each entry's canonical text, compressed (audit.ledger_codec), and its hash as
+-- 32 bytes (the hash of the entry before is the row before's)
 CREATE TABLE IF NOT EXISTS exchanges (
+    run_key INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    probe_id TEXT,
+    entry BLOB NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (run_key, seq)
+);
+"""
+
+# the ledger table of schema versions 1 to 4: the run id, the entry's JSON text and both hashes
+# as text in every row
+_EXCHANGES_V4 = """
+CREATE TABLE exchanges (
     run_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
     probe_id TEXT,
@@ -152,7 +184,7 @@ CREATE TABLE IF NOT EXISTS exchanges (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL,
     PRIMARY KEY (run_id, seq)
-);
+)
 """
 
 _ADVICE = (
@@ -179,11 +211,11 @@ def _columns(db: sqlite3.Connection, table: str) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in db.execute(f"PRAGMA table_info({table})")]
 
 
-def _our_tables() -> dict[str, list[tuple[Any, ...]]]:
+def _our_tables(schema: str = _SCHEMA) -> dict[str, list[tuple[Any, ...]]]:
     """Each table of this schema and its columns as ``PRAGMA table_info`` gives them."""
     db = sqlite3.connect(":memory:")
     try:
-        db.executescript(_SCHEMA)
+        db.executescript(schema)
         names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         return {name: _columns(db, name) for name in names if not name.startswith("sqlite_")}
     finally:
@@ -191,12 +223,13 @@ def _our_tables() -> dict[str, list[tuple[Any, ...]]]:
 
 
 _TABLES = _our_tables()
+_EXCHANGES_V4_COLUMNS = _our_tables(_EXCHANGES_V4)["exchanges"]
 # the probes' columns, with the content left out (the engine reads it only for the steps that
 # send it)
 _COMPACT_PROBE = ", ".join(
     "'{}' AS probe_json" if column[1] == "probe_json" else column[1] for column in _TABLES["probes"]
 )
-_ADDED_IN = {"scheduled_runs": 2}  # tables a store of an older version may lack
+_ADDED_IN = {"scheduled_runs": 2, "run_keys": 5}  # tables a store of an older version may lack
 # columns added to a table after version 1, with the version that added them: a store of an
 # older version has its tables without them (an upgrade adds them at the end)
 _COLUMNS_ADDED_IN = {
@@ -208,6 +241,8 @@ _COLUMNS_ADDED_IN = {
 
 def _columns_of_version(table: str, version: int) -> list[tuple[Any, ...]]:
     """The table's columns as a store of ``version`` has them."""
+    if table == "exchanges" and version <= 4:
+        return _EXCHANGES_V4_COLUMNS
     return [c for c in _TABLES[table] if _COLUMNS_ADDED_IN.get((table, c[1]), 1) <= version]
 
 
@@ -271,6 +306,7 @@ class Store:
         self._pending: list[tuple[str, ExchangeRecord]] = []
         self._deferring = 0
         self._checked: tuple[int, int] | None = None
+        self._run_keys: dict[str, int] = {}
         try:
             if existed:
                 self._quick_check()
@@ -359,6 +395,8 @@ class Store:
         if found == SCHEMA_VERSION:
             return
         with self.transaction() as db:
+            if found is not None and found <= 4:  # the ledger table is made anew below
+                db.execute("ALTER TABLE exchanges RENAME TO exchanges_v4")
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
@@ -371,11 +409,37 @@ class Store:
                     "ALTER TABLE observations ADD COLUMN view TEXT NOT NULL DEFAULT 'author'"
                 )
                 db.execute("ALTER TABLE observations ADD COLUMN author_result TEXT")
+            if found is not None and found <= 4:
+                self._upgrade_ledger(db)
             db.execute(
                 "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key)"
                 " DO UPDATE SET value = excluded.value",
                 (str(SCHEMA_VERSION),),
             )
+
+    def _upgrade_ledger(self, db: sqlite3.Connection) -> None:
+        """Version 5's ledger from a store of version 4 or before: each run's key, and each
+        entry's text compressed and its hash as 32 bytes, in the same order. The previous
+        entry's hash each row held goes: it is the row before's (an entry whose stored
+        previous hash differed was never believed: its own hash covers the true one)."""
+        db.execute(
+            "INSERT OR IGNORE INTO run_keys (run_id) SELECT run_id FROM runs"
+            " UNION SELECT DISTINCT run_id FROM exchanges_v4 ORDER BY 1"
+        )
+        keys = {str(r[1]): int(r[0]) for r in db.execute("SELECT run_key, run_id FROM run_keys")}
+        rows = db.execute(
+            "SELECT run_id, seq, probe_id, entry_json, hash FROM exchanges_v4 ORDER BY run_id, seq"
+        )
+        while batch := rows.fetchmany(1000):
+            try:
+                upgraded = [
+                    (keys[run_id], seq, probe_id, stored_entry(text), stored_hash(digest))
+                    for run_id, seq, probe_id, text, digest in batch
+                ]
+            except DamagedRow as exc:
+                raise damaged_store(self.path, f"a ledger record: {exc}") from None
+            db.executemany("INSERT INTO exchanges VALUES (?,?,?,?,?)", upgraded)
+        db.execute("DROP TABLE exchanges_v4")
 
     def _schema_version(self) -> int | None:
         has_meta = self._db.execute(
@@ -408,6 +472,7 @@ class Store:
             self._db.execute("COMMIT")
         except BaseException as exc:
             self._pending = pending + self._pending
+            self._run_keys.clear()  # a key made in this transaction is gone with it
             try:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
@@ -779,14 +844,15 @@ class Store:
     @_guarded
     def last_exchange(self, run_id: str) -> tuple[int, str]:
         row = self._db.execute(
-            "SELECT seq, hash FROM exchanges WHERE run_id = ? ORDER BY seq DESC LIMIT 1",
+            "SELECT e.seq, e.hash FROM exchanges e JOIN run_keys k ON k.run_key = e.run_key"
+            " WHERE k.run_id = ? ORDER BY e.seq DESC LIMIT 1",
             (run_id,),
         ).fetchone()
         if row is None:
             return (0, "")
-        if type(row[0]) is not int or type(row[1]) is not str:
-            raise DamagedRow("the last ledger record's seq or hash has the wrong type")
-        return (row[0], row[1])
+        if type(row[0]) is not int:
+            raise DamagedRow("the last ledger record's seq has the wrong type")
+        return (row[0], hash_from_sql(row[1]))
 
     @_guarded
     def append_exchange(self, run_id: str, record: ExchangeRecord) -> None:
@@ -810,21 +876,32 @@ class Store:
                 with self.transaction():
                     pass
 
+    def _run_key(self, run_id: str) -> int:
+        """The run's key in the ledger table, made on its first entry (inside the write
+        transaction; forgotten if that transaction rolls back)."""
+        key = self._run_keys.get(run_id)
+        if key is None:
+            self._db.execute("INSERT OR IGNORE INTO run_keys (run_id) VALUES (?)", (run_id,))
+            row = self._db.execute(
+                "SELECT run_key FROM run_keys WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            key = self._run_keys[run_id] = int(row[0])
+        return key
+
     def _write_exchanges(self, pending: list[tuple[str, ExchangeRecord]]) -> None:
         if pending:
             self._db.executemany(
-                "INSERT INTO exchanges VALUES (?,?,?,?,?,?)",
-                (
+                "INSERT INTO exchanges VALUES (?,?,?,?,?)",
+                [
                     (
-                        run_id,
+                        self._run_key(run_id),
                         r.seq,
                         r.probe_id,
-                        r.text if r.text is not None else _compact(r.entry),
-                        r.prev_hash,
-                        r.hash,
+                        encode_entry(r.text if r.text is not None else _compact(r.entry)),
+                        stored_hash(r.hash),
                     )
                     for run_id, r in pending
-                ),
+                ],
             )
             media = [
                 (run_id, r.probe_id, r.seq, digest)
@@ -835,17 +912,21 @@ class Store:
                 self._db.executemany("INSERT INTO media_sent VALUES (?,?,?,?)", media)
 
     def exchanges(self, run_id: str) -> Iterator[ExchangeRecord]:
+        """The run's ledger in order, each record with the hash of the one before."""
         try:
             cursor = self._db.execute(
-                "SELECT seq, probe_id, entry_json, prev_hash, hash FROM exchanges"
-                " WHERE run_id = ? ORDER BY seq",
+                "SELECT e.seq, e.probe_id, e.entry, e.hash FROM exchanges e"
+                " JOIN run_keys k ON k.run_key = e.run_key WHERE k.run_id = ? ORDER BY e.seq",
                 (run_id,),
             )
         except sqlite3.DatabaseError as exc:
             raise self.unreadable(exc) from None
+        prev = GENESIS_HASH
         try:
             for row in cursor:
-                yield exchange_from_sql(tuple(row))
+                record = exchange_from_sql(tuple(row), prev)
+                prev = record.hash
+                yield record
         except sqlite3.ProgrammingError:
             raise
         except sqlite3.DatabaseError as exc:
@@ -867,7 +948,9 @@ class Store:
     @_guarded
     def exchange_count(self, run_id: str) -> int:
         row = self._db.execute(
-            "SELECT COUNT(*) FROM exchanges WHERE run_id = ?", (run_id,)
+            "SELECT COUNT(*) FROM exchanges e JOIN run_keys k ON k.run_key = e.run_key"
+            " WHERE k.run_id = ?",
+            (run_id,),
         ).fetchone()
         return int(row[0])
 

@@ -9,12 +9,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from audit.ledger_codec import LedgerCodecError, decode_entry, encode_entry
 from audit.lifecycle import ProbeState, RunStatus
 
 T = TypeVar("T")
 
 __all__ = [
     "EXPECTATIONS",
+    "GENESIS_HASH",
     "OUTCOMES",
     "PLANNED_COLUMNS",
     "PROBE_STATES",
@@ -26,7 +28,9 @@ __all__ = [
     "RunRow",
     "ScheduledRun",
     "SlotTaken",
+    "entry_text_from_sql",
     "exchange_from_sql",
+    "hash_from_sql",
     "insert_sql",
     "loads_column",
     "media_sent_by_probe",
@@ -37,6 +41,8 @@ __all__ = [
     "run_to_sql",
     "scheduled_from_sql",
     "sent_media",
+    "stored_entry",
+    "stored_hash",
     "typed_row",
 ]
 
@@ -275,19 +281,61 @@ def observation_from_sql(row: Sequence[Any]) -> ObservationRow:
     )
 
 
-def exchange_from_sql(row: Sequence[Any]) -> ExchangeRecord:
-    """A ledger record from (seq, probe_id, entry_json, prev_hash, hash)."""
-    seq, probe_id, entry_json, prev_hash, digest = row
-    entry = _loads(entry_json, "entry_json")
+_HASH_PREFIX = "sha256:"
+#: the previous-entry hash of a ledger's first entry
+GENESIS_HASH = _HASH_PREFIX + "0" * 64
+
+
+def stored_hash(digest: object) -> bytes:
+    """A ledger hash (``sha256:`` and 64 hex digits) as the store keeps it: its 32 bytes."""
     if (
-        type(seq) is not int
-        or (probe_id is not None and type(probe_id) is not str)
-        or type(entry) is not dict
-        or type(prev_hash) is not str
-        or type(digest) is not str
+        type(digest) is not str
+        or not digest.startswith(_HASH_PREFIX)
+        or len(digest) != len(_HASH_PREFIX) + 64
     ):
+        raise DamagedRow(f"a ledger hash {digest!r:.80} is not sha256: and 64 hex digits")
+    try:
+        return bytes.fromhex(digest[len(_HASH_PREFIX) :])
+    except ValueError:
+        raise DamagedRow(f"a ledger hash {digest!r:.80} is not sha256: and 64 hex digits") from None
+
+
+def hash_from_sql(value: object) -> str:
+    """A stored hash (32 bytes) as the ledger writes it."""
+    if type(value) is not bytes or len(value) != 32:
+        raise DamagedRow("a ledger hash is not 32 bytes")
+    return _HASH_PREFIX + value.hex()
+
+
+def stored_entry(text: object) -> bytes:
+    """An entry's canonical text as the store keeps it (:mod:`audit.ledger_codec`)."""
+    if type(text) is not str:
+        raise DamagedRow(f"a ledger entry holds {type(text).__name__}, not JSON text")
+    return encode_entry(text)
+
+
+def entry_text_from_sql(value: object) -> str:
+    """The canonical text of a stored entry."""
+    try:
+        return decode_entry(value)
+    except LedgerCodecError as exc:
+        raise DamagedRow(f"an entry is unreadable: {exc}") from None
+
+
+def exchange_from_sql(row: Sequence[Any], prev_hash: str) -> ExchangeRecord:
+    """A ledger record from (seq, probe_id, entry, hash) as stored, and the hash of the record
+    before it (the genesis hash for the first)."""
+    seq, probe_id, stored, digest = row
+    if type(seq) is not int or (probe_id is not None and type(probe_id) is not str):
         raise DamagedRow(f"ledger record {seq!r:.20} holds values of the wrong type")
-    return ExchangeRecord(seq, probe_id, entry, prev_hash, digest)
+    try:
+        text = entry_text_from_sql(stored)
+        entry = _loads(text, "entry")
+        if type(entry) is not dict:
+            raise DamagedRow("its entry is no JSON object")
+        return ExchangeRecord(seq, probe_id, entry, prev_hash, hash_from_sql(digest))
+    except DamagedRow as exc:
+        raise DamagedRow(f"ledger record {seq}: {exc}") from None
 
 
 def scheduled_from_sql(row: Sequence[Any]) -> ScheduledRun:

@@ -13,12 +13,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 
 from audit.clock import VirtualClock
+from audit.evidence.ledger import body_with_text
 from audit.plan import Plan, Sample, Schedule, Target
 from audit.sandbox.app import create_app
 from audit.sandbox.moderation import (
@@ -26,6 +28,7 @@ from audit.sandbox.moderation import (
     default_config_path,
     load_sandbox_config,
 )
+from audit.store import ExchangeRecord, Store
 
 CRITERIA = 3  # vn-superstition: VN-SUP-01 (order), VN-SUP-02 (proactive), VN-SUP-03 (notice)
 
@@ -129,3 +132,15 @@ def in_process_transport(
     """The reference sandbox in this process, sharing the virtual clock: (transport, app)."""
     app = create_app(config or sandbox_config(), clock)
     return httpx.ASGITransport(app), app
+
+
+def sent_entry(store: Store, run_id: str, record: ExchangeRecord) -> dict[str, Any]:
+    """The record's entry with its request body whole (a submission refers to the probe's
+    text by digest: put back from the stored probe)."""
+    entry = record.entry
+    if "request_text_sha256" not in entry or record.probe_id is None:
+        return entry
+    text = store.probe_content(run_id, record.probe_id)["text"]
+    body = body_with_text(entry, text)
+    assert body is not None, f"ledger entry {record.seq} does not name its probe's text"
+    return dict(entry, request_body=body)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -55,6 +56,7 @@ from benchlib import (
     proc_cpu_seconds,
     proc_memory_mb,
     sandbox_config,
+    sent_entry,
     virtual_plan,
 )
 
@@ -123,29 +125,19 @@ class _FirstRequest(httpx.ASGITransport):
         return await super().handle_async_request(request)
 
 
-def _last_time(db: sqlite3.Connection, run_id: str) -> float:
-    row = db.execute(
-        "SELECT MAX(json_extract(entry_json, '$.ended_at')) FROM exchanges WHERE run_id = ?",
-        (run_id,),
-    ).fetchone()
-    return float(row[0])
+def _last_time(store: Store, run_id: str) -> float:
+    return max(float(record.entry["ended_at"]) for record in store.exchanges(run_id))
 
 
-def rebuild_platform(workspace: Path, run_id: str, platform: SandboxPlatform) -> int:
+def rebuild_platform(store: Store, run_id: str, platform: SandboxPlatform) -> int:
     """Replay the posts, notices and withdrawals of the run's ledger into a fresh simulated
     platform, through the sandbox's moderation code, at the recorded times. Returns the number
     of replayed exchanges."""
-    db = sqlite3.connect(workspace / "audit.sqlite")
-    rows = db.execute(
-        "SELECT entry_json FROM exchanges WHERE run_id = ?"
-        " AND json_extract(entry_json, '$.method') IN ('POST', 'DELETE') ORDER BY seq",
-        (run_id,),
-    )
     replayed = 0
-    for (text,) in rows:
-        _replay(platform, json.loads(text))
-        replayed += 1
-    db.close()
+    for record in store.exchanges(run_id):
+        if record.entry["method"] in ("POST", "DELETE"):
+            _replay(platform, sent_entry(store, run_id, record))
+            replayed += 1
     return replayed
 
 
@@ -188,11 +180,10 @@ def phase_resume(workspace: Path, spawned_at: float) -> None:
     imported_at = time.time()
     store = _store(workspace)
     run_id = _only_run(store)
-    with sqlite3.connect(workspace / "audit.sqlite") as db:
-        clock = VirtualClock(_last_time(db, run_id))
+    clock = VirtualClock(_last_time(store, run_id))
     rebuild = Stopwatch()
     app = create_app(sandbox_config(), clock)
-    replayed = rebuild_platform(workspace, run_id, app.state.platform)
+    replayed = rebuild_platform(store, run_id, app.state.platform)
     rebuild_s = rebuild.wall()
     transport = _FirstRequest(app)
     watch = Stopwatch()
@@ -315,7 +306,7 @@ def store_size_mb(workspace: Path) -> dict[str, float]:
 
 
 def store_counts(workspace: Path) -> dict[str, int]:
-    with sqlite3.connect(workspace / "audit.sqlite") as db:
+    with contextlib.closing(sqlite3.connect(workspace / "audit.sqlite")) as db:
         return {
             table: int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
             for table in ("probes", "observations", "exchanges")

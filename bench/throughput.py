@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from benchlib import load_average, machine, proc_cpu_seconds
+from benchlib import load_average, machine, proc_cpu_seconds, sent_entry
 
 from audit.clock import SystemClock
 from audit.plan import Plan, PollingPolicy, Sample, Schedule, Target
@@ -78,7 +78,7 @@ def engine_pass(
     started = time.perf_counter()
     asyncio.run(execute_run(store, prepared.run_id, clock))
     elapsed = time.perf_counter() - started
-    requests = [record.entry for record in store.exchanges(prepared.run_id)]
+    requests = [sent_entry(store, prepared.run_id, r) for r in store.exchanges(prepared.run_id)]
     store.close()
     return elapsed, requests
 

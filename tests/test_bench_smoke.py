@@ -96,7 +96,7 @@ def test_platform_rebuilt_from_the_ledger_is_the_platform(tmp_path: Path) -> Non
     audit = run_virtual_audit(tmp_path, virtual_plan(violating=12, controls=4))
     try:
         rebuilt = create_app(audit.platform.config, audit.clock).state.platform
-        replayed = scale.rebuild_platform(tmp_path, audit.run_id, rebuilt)
+        replayed = scale.rebuild_platform(audit.store, audit.run_id, rebuilt)
         assert replayed > 0
         assert rebuilt.posts.keys() == audit.platform.posts.keys()
         for post_id, post in audit.platform.posts.items():
@@ -105,6 +105,21 @@ def test_platform_rebuilt_from_the_ledger_is_the_platform(tmp_path: Path) -> Non
         assert len(rebuilt.blocked) == len(audit.platform.blocked)
     finally:
         audit.store.close()
+
+
+def test_store_bytes_accounts_for_the_store(tmp_path: Path) -> None:
+    audit = run_virtual_audit(tmp_path, virtual_plan(violating=6, controls=2))
+    audit.store.close()
+    data = _json("store_bytes.py", str(tmp_path), "--probes", "8")
+    tables = data["tables_and_indexes"]
+    assert {"exchanges", "probes", "observations", "observations_probe"} <= set(tables)
+    # every page but the free ones is in some table or index (each figure rounded per probe)
+    assert 0 < sum(tables.values()) * 8 <= data["file_bytes"] + 4 * len(tables)
+    assert data["ledger_entries"] > 8
+    assert 0 < data["entry_stored_bytes"] < data["entry_text_bytes"]  # kept compressed
+    fields = data["entry_fields"]
+    assert {"response_body", "started_at", "url"} <= set(fields)
+    assert sum(fields.values()) <= data["entry_text_bytes"]
 
 
 def test_startup_prints_its_figures() -> None:

@@ -21,6 +21,7 @@ from audit.evidence.bundle import (
     verify_bundle,
     verify_store,
 )
+from audit.ledger_codec import encode_entry
 from audit.store import ObservationRow, Store
 from audit.workspace import scorecard_for
 from tests.evidence_support import SmallAudit, sandbox_audit
@@ -196,7 +197,7 @@ def test_a_measurement_the_ledger_does_not_back_is_found(tmp_path: Path) -> None
 def test_a_broken_store_ledger_is_not_signed(tmp_path: Path) -> None:
     audit = sandbox_audit(tmp_path / "ws")
     with audit.store.transaction() as db:
-        db.execute("UPDATE exchanges SET entry_json = '{}' WHERE seq = 3")
+        db.execute("UPDATE exchanges SET entry = ? WHERE seq = 3", (encode_entry("{}"),))
     with pytest.raises(InputError, match="broken at entry 3"):
         export_bundle(audit.store, audit.root, audit.run_id, tmp_path / "b", audit.clock)
     assert verify_store(audit.store, audit.run_id).problems[0].startswith("ledger entry 3: ")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import sqlite3
 from pathlib import Path
@@ -11,9 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from audit.errors import RuntimeFailure
 from audit.evidence.ledger import (
     GENESIS,
     EvidenceLedger,
+    body_digest,
     check_agreement,
     check_chain,
     entry_hash,
@@ -31,7 +34,7 @@ from audit.redaction import (
     secrets_in_headers,
 )
 from audit.store import ExchangeRecord, ObservationRow, Store
-from tests.evidence_support import SmallAudit, sandbox_audit
+from tests.evidence_support import SmallAudit, as_version_4, ledger_rows, sandbox_audit
 
 
 def make_ledger(n: int, tmp_path: Path) -> list[ExchangeRecord]:
@@ -152,21 +155,65 @@ def test_hash_over_the_stored_text_is_the_entry_hash(entry: dict[str, object], s
 
 
 def test_the_store_keeps_each_entry_once_as_the_canonical_text_hashed(audit: SmallAudit) -> None:
-    db = sqlite3.connect(audit.store.path)
-    rows = db.execute(
-        "SELECT seq, probe_id, entry_json, prev_hash, hash FROM exchanges WHERE run_id = ?",
-        (audit.run_id,),
-    ).fetchall()
-    db.close()
+    rows = ledger_rows(audit.store.path, audit.run_id)
     assert len(rows) > 20
-    for seq, probe_id, text, prev, digest in rows:
+    prev = GENESIS
+    for seq, probe_id, text, digest in rows:
         entry = json.loads(text)
         assert text == json.dumps(entry, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        assert text_hash(prev, seq, text, probe_id) == digest
+        assert text_hash(prev, seq, text, probe_id) == digest  # chained to the row before
+        prev = digest
         assert "started_utc" not in entry and "ended_utc" not in entry  # times once
         if entry.get("method") == "GET":  # nothing sent: no empty body, digest or headers
             assert entry.get("request_bytes", 0) == 0
             assert not {"request_body", "request_sha256", "request_headers"} & set(entry)
+        # nothing recorded of what did not happen, no digest of a body recorded whole
+        assert "error" not in entry or entry["error"] is not None
+        assert entry.get("response_truncated", True) is True
+        for side in ("request", "response"):
+            if f"{side}_body" in entry and not entry.get(f"{side}_body_cut"):
+                assert f"{side}_sha256" not in entry
+                assert (
+                    body_digest(entry, side)
+                    == hashlib.sha256(entry[f"{side}_body"].encode()).hexdigest()
+                )
+
+
+def test_a_store_of_version_4_opens_with_its_ledger_as_it_was(tmp_path: Path) -> None:
+    """The upgrade to schema version 5 rewrites the ledger table: every entry, number, probe
+    and hash as before, each chained to the one before, in the same order."""
+    audit = sandbox_audit(tmp_path / "ws")
+    before = list(audit.store.exchanges(audit.run_id))
+    audit.store.close()
+    as_version_4(audit.store.path)
+    db = sqlite3.connect(audit.store.path)
+    assert {r[1] for r in db.execute("PRAGMA table_info(exchanges)")} >= {"prev_hash", "run_id"}
+    db.close()
+    upgraded = Store(audit.store.path)
+    after = list(upgraded.exchanges(audit.run_id))
+    assert len(after) > 20
+    assert [(r.seq, r.probe_id, r.entry, r.prev_hash, r.hash) for r in after] == [
+        (r.seq, r.probe_id, r.entry, r.prev_hash, r.hash) for r in before
+    ]
+    assert check_chain(after).ok and upgraded.last_exchange(audit.run_id) == (
+        after[-1].seq,
+        after[-1].hash,
+    )
+    upgraded.close()
+    assert ledger_rows(audit.store.path, audit.run_id)[-1][3] == before[-1].hash
+
+
+def test_a_damaged_stored_entry_is_named_never_read(tmp_path: Path) -> None:
+    make_ledger(5, tmp_path)
+    db = sqlite3.connect(tmp_path / "audit.sqlite")
+    with db:
+        stored = db.execute("SELECT entry FROM exchanges WHERE seq = 3").fetchone()[0]
+        db.execute("UPDATE exchanges SET entry = ? WHERE seq = 3", (stored[:-2],))
+    db.close()
+    store = Store(tmp_path / "audit.sqlite")
+    with pytest.raises(RuntimeFailure, match="a ledger record: ledger record 3: an entry is"):
+        list(store.exchanges("run-1"))
+    store.close()
 
 
 # store and ledger agree ----------------------------------------------------------------------

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from audit.clock import SystemClock, VirtualClock
+from audit.evidence.ledger import body_digest
 from audit.http import EVIDENCE_BODY_BYTES, MAX_HEADER_CHARS, Exchange, PlatformClient, RetryPolicy
 
 TOKEN = "tok-" + "7" * 28
@@ -64,7 +65,9 @@ def test_a_token_echoed_by_the_platform_never_reaches_the_adapter_or_the_ledger(
     assert (
         "[REDACTED]" in entry["response_body"] and entry["headers"]["x-request-id"] == "[REDACTED]"
     )
-    assert entry["response_sha256"] == hashlib.sha256(exchange.body).hexdigest()
+    # recorded whole, so no digest of its own: the digest is the recorded body's
+    assert "response_sha256" not in entry
+    assert body_digest(entry, "response") == hashlib.sha256(exchange.body).hexdigest()
 
 
 def test_a_token_straddling_the_cut_leaves_no_prefix() -> None:
@@ -119,7 +122,17 @@ def test_an_added_secret_is_cut_before_it_is_hashed() -> None:
     asyncio.run(go())
     (entry,) = records
     assert "pa55word" not in repr(entry)
-    assert entry["request_sha256"] != hashlib.sha256(b'{"p":"pa55word"}').hexdigest()
+    assert body_digest(entry, "request") != hashlib.sha256(b'{"p":"pa55word"}').hexdigest()
+
+
+def test_a_body_kept_in_part_records_the_digest_of_the_whole() -> None:
+    whole = b"x" * (EVIDENCE_BODY_BYTES + 10)
+    _, (entry,) = call(lambda r: httpx.Response(200, content=whole), method="POST", content=whole)
+    for side in ("request", "response"):
+        assert entry[f"{side}_body_cut"] is True
+        assert entry[f"{side}_sha256"] == hashlib.sha256(whole).hexdigest()
+        assert body_digest(entry, side) == entry[f"{side}_sha256"]
+    assert "error" not in entry and "response_truncated" not in entry  # read as it came
 
 
 def test_request_headers_kept_are_harmless() -> None:

@@ -115,7 +115,7 @@ def _exchanges(store_file: Path, run_id: str) -> int:
     """How many exchanges with the platform the run has recorded (read-only, while it goes)."""
     try:
         with sqlite3.connect(f"file:{store_file}?mode=ro", uri=True, timeout=5) as db:
-            query = "SELECT COUNT(*) FROM exchanges WHERE run_id = ?"
+            query = "SELECT COUNT(*) FROM exchanges JOIN run_keys USING (run_key) WHERE run_id = ?"
             return int(db.execute(query, (run_id,)).fetchone()[0])
     except sqlite3.OperationalError:  # busy
         return -1

@@ -35,6 +35,7 @@ from audit.sandbox.server import free_port
 from audit.store import Store
 from audit.workspace import scorecard_for
 from tests.durable_support import audit_command, process_env, stop, write_plan
+from tests.evidence_support import as_version_4
 from tests.test_scorecard_truth import check_against_truth
 
 AUTHOR, SECOND = "author-secret-token", "observer-secret-token"
@@ -375,6 +376,7 @@ def test_a_store_of_version_3_opens_with_every_look_the_authors(tmp_path: Path) 
     store, run_id, _ = _virtual(tmp_path, _plan("http://sandbox.test", None))
     before = scorecard_for(store, run_id)
     store.close()
+    as_version_4(tmp_path / "audit.sqlite")  # the ledger as versions before 5 kept it
     db = sqlite3.connect(tmp_path / "audit.sqlite")
     with db:  # the store as version 3 wrote it: no view columns
         db.execute("ALTER TABLE observations DROP COLUMN author_result")
@@ -391,7 +393,7 @@ def test_a_store_of_version_3_opens_with_every_look_the_authors(tmp_path: Path) 
     db = sqlite3.connect(tmp_path / "audit.sqlite")
     version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
     db.close()
-    assert version == "4"
+    assert version == "5"
 
 
 @pytest.mark.parametrize(

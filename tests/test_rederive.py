@@ -29,7 +29,13 @@ from audit.adapters.sandbox import SandboxAdapter
 from audit.cli import main
 from audit.clock import VirtualClock
 from audit.evidence.keys import workspace_key
-from audit.evidence.ledger import EvidenceLedger, Redactor
+from audit.evidence.ledger import (
+    TEXT_BY_REFERENCE_BYTES,
+    EvidenceLedger,
+    Redactor,
+    body_text,
+    body_with_text,
+)
 from audit.evidence.manifest import MANIFEST_FILE, file_digest, write_manifest
 from audit.evidence.rederive import check_derivation, exchange_from_entry
 from audit.http import PlatformClient
@@ -262,6 +268,28 @@ def test_a_changed_probe_text_fails_verify(
     code, out = verify(workspace, honest.run_id, capsys)
     assert code == 1, out
     assert f"probe {probe_id}: its text is not the text ledger entry" in out
+
+
+def test_submissions_refer_to_the_stored_text_by_digest(
+    workspace: Path, honest: SmallAudit
+) -> None:
+    store = Store(workspace / "audit.sqlite")
+    probes = {p.probe_id: p for p in store.probes(honest.run_id)}
+    submits = [r for r in store.exchanges(honest.run_id) if r.entry.get("action") == "submit"]
+    store.close()
+    referred = [r for r in submits if "request_text_sha256" in r.entry]
+    assert len(referred) > len(submits) / 2
+    for record in submits:
+        if record not in referred:  # kept whole only where the text is short
+            text = probes[str(record.probe_id)].probe["text"]
+            assert len(body_text(text).encode()) < TEXT_BY_REFERENCE_BYTES
+            assert body_text(text) in record.entry["request_body"]
+    for record in referred:
+        text = probes[str(record.probe_id)].probe["text"]
+        assert body_text(text) not in record.entry["request_body"]  # stored once, with the probe
+        body = body_with_text(record.entry, text)
+        assert body is not None and json.loads(body)["text"] == text
+        assert body_with_text(record.entry, text[:-1] + "#") is None  # one character changed
 
 
 def test_export_refuses_a_forged_store(

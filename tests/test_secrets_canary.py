@@ -10,8 +10,9 @@ The target's bearer token is a unique canary read from an environment variable. 
 Then every command that reads or writes a run is driven through the real entry point (report in
 every format, export to an archive and a folder, verify, evidence-report, runs, key), and every
 file under the workspace, the reports folder and the bundles, raw bytes, the SQLite database and
-its WAL included, the archive's members decompressed, plus everything printed, is searched for the
-canary, its encodings, and its first and last twelve characters.
+its WAL included, the archive's members and the store's ledger entries decompressed, plus
+everything printed, is searched for the canary, its encodings, and its first and last twelve
+characters.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import base64
 import contextlib
 import json
 import secrets
+import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
@@ -30,6 +32,7 @@ import pytest
 from audit.cli import main
 from audit.clock import SystemClock, VirtualClock
 from audit.evidence.archive import read_archive
+from audit.ledger_codec import decode_entry
 from audit.runner import execute_run
 from audit.sandbox.app import create_app
 from audit.sandbox.moderation import default_config_path, load_sandbox_config
@@ -124,7 +127,20 @@ def files_under(*roots: Path) -> dict[Path, bytes]:
                     members, problem = read_archive(found[path])
                     assert problem is None, problem
                     found |= {path / name: data for name, data in members.items()}
+                if path.name == "audit.sqlite":  # the store keeps its ledger compressed
+                    found[path / "ledger entries"] = stored_ledger_text(path)
     return found
+
+
+def stored_ledger_text(path: Path) -> bytes:
+    """Every ledger entry of the store (file and WAL, read through SQLite), decompressed."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        entries = [decode_entry(row[0]) for row in db.execute("SELECT entry FROM exchanges")]
+    finally:
+        db.close()
+    assert entries  # the search below covers the ledger
+    return "\n".join(entries).encode("utf-8")
 
 
 def drive_every_command(

@@ -46,6 +46,7 @@ from audit.evidence.ledger import (
     snapshot,
 )
 from audit.evidence.ledger import read_ledger as parse_ledger
+from audit.evidence.manifest import FORMAT as MANIFEST_FORMAT
 from audit.evidence.manifest import (
     MANIFEST_FILE,
     ManifestBody,
@@ -154,6 +155,13 @@ other file. Each line of ledger.jsonl is an exchange; its 'hash' is the SHA-256 
 JSON of {{"entry", "prev", "probe", "seq"}} (probe = the line's probe_id), and its 'prev' is the
 hash of the line before (the first line's is sha256: followed by 64 zeros). signed.ledger gives
 the number of entries and the hash of the last one.
+
+A submission's entry may refer to its probe's text instead of holding it: its request_body is
+the body with the text taken out, request_text_sha256 the SHA-256 of the text (UTF-8) and
+request_text_at the places (in characters of that body, ascending) where the text stood, as the
+content of a JSON string (json.dumps(text, ensure_ascii=False) without its quotes). The text
+is the probe's in probes.jsonl (field probe.text): check its SHA-256, then put it back at each
+place to get the body that was sent.
 """.encode()
 
 
@@ -173,7 +181,7 @@ def _manifest_body(evidence: RunEvidence, files: dict[str, bytes], clock: Clock)
     profile = run.target.get("profile")
     meta = run.pack.get("pack", {})
     return {
-        "format": "platform-audit-evidence/1",
+        "format": MANIFEST_FORMAT,
         "tool": "platform-audit",
         "tool_version": __version__,
         "run_id": run.run_id,

@@ -10,6 +10,7 @@ found and named: the line, the entry and what is wrong with it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -21,6 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 from audit.lifecycle import OBSERVE_ACTION
 from audit.redaction import REDACTED, Redactor
 from audit.store import ExchangeRecord, ObservationRow, ProbeRow, RunRow, Store
+from audit.store_rows import GENESIS_HASH
 
 __all__ = [
     "GENESIS",
@@ -34,6 +36,9 @@ __all__ = [
     "EvidenceLedger",
     "Redactor",
     "RunEvidence",
+    "body_digest",
+    "body_text",
+    "body_with_text",
     "canonical_json",
     "check_agreement",
     "check_chain",
@@ -44,11 +49,13 @@ __all__ = [
     "pretty_json",
     "read_ledger",
     "snapshot",
+    "text_by_reference",
+    "text_digest",
     "text_hash",
     "verify_chain",
 ]
 
-GENESIS = "sha256:" + "0" * 64
+GENESIS = GENESIS_HASH
 _LINE_KEYS = frozenset({"seq", "probe_id", "prev", "hash", "entry"})
 
 
@@ -73,6 +80,91 @@ def text_hash(prev_hash: str, seq: int, text: str, probe_id: str | None = None) 
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def body_digest(entry: Mapping[str, Any], side: str) -> str | None:
+    """The SHA-256 (hex) of an entry's request or response body (``side``): the digest the
+    entry records where it keeps the body only in part, else that of the body it records
+    whole (its text as UTF-8, or its base64 decoded); None when it records no body."""
+    recorded = entry.get(f"{side}_sha256")
+    if isinstance(recorded, str):
+        return recorded
+    body = entry.get(f"{side}_body")
+    if not isinstance(body, str) or entry.get(f"{side}_body_cut"):
+        return None
+    if entry.get(f"{side}_body_encoding") == "base64":
+        try:
+            return hashlib.sha256(base64.b64decode(body, validate=True)).hexdigest()
+        except ValueError:
+            return None
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+#: a probe's text shorter than this (UTF-8 bytes, as a JSON string's content) stays in the
+#: submission body: its digest and places would take more room than it
+TEXT_BY_REFERENCE_BYTES = 128
+
+
+def body_text(text: str) -> str:
+    """A probe's text as a JSON request body carries it: its JSON string's content (no quotes;
+    ``"``, ``\\`` and control characters escaped, the rest as is)."""
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+def text_digest(text: str) -> str:
+    """The SHA-256 (hex) of a probe's text as UTF-8: what a submission entry records of it."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def text_by_reference(entry: dict[str, Any], text: str) -> dict[str, Any]:
+    """A submission's entry with the probe's text taken out of its request body and referred
+    to by digest: ``request_text_sha256`` (:func:`text_digest`) and ``request_text_at`` (the
+    places in the remaining body where :func:`body_text` of it stood). Unchanged unless the
+    body is recorded whole as text and holds the text at least once."""
+    body = entry.get("request_body")
+    if (
+        not isinstance(body, str)
+        or "request_sha256" in entry
+        or entry.get("request_body_cut")
+        or "request_body_encoding" in entry
+    ):
+        return entry
+    carried = body_text(text)
+    if len(carried.encode("utf-8")) < TEXT_BY_REFERENCE_BYTES or carried not in body:
+        return entry
+    parts = body.split(carried)
+    places, at = [], 0
+    for part in parts[:-1]:
+        at += len(part)
+        places.append(at)
+    return entry | {
+        "request_body": "".join(parts),
+        "request_text_at": places,
+        "request_text_sha256": text_digest(text),
+    }
+
+
+def body_with_text(entry: Mapping[str, Any], text: str) -> str | None:
+    """The request body an entry records, whole: where it refers to the probe's text by digest,
+    that text put back in each of its places. None when ``text`` is not the text the entry's
+    digest names, or the places do not fit the body."""
+    body = entry.get("request_body")
+    if not isinstance(body, str):
+        return None
+    if "request_text_sha256" not in entry:
+        return body
+    places = entry.get("request_text_at")
+    if entry["request_text_sha256"] != text_digest(text) or not isinstance(places, list):
+        return None
+    if not all(isinstance(p, int) and not isinstance(p, bool) for p in places):
+        return None
+    if places != sorted(places) or (places and not 0 <= places[0] <= places[-1] <= len(body)):
+        return None
+    carried, pieces, start = body_text(text), [], 0
+    for place in places:
+        pieces += [body[start:place], carried]
+        start = place
+    return "".join(pieces) + body[start:]
+
+
 def _clean_text(value: Any) -> Any:
     """Strings that encode as UTF-8 (lone surrogates replaced), recursively."""
     if isinstance(value, str):
@@ -91,6 +183,7 @@ class EvidenceLedger:
         self._store = store
         self._run_id = run_id
         self._redact = redactor
+        self._texts: dict[str, str | None] = {}
         self._seq, last = store.last_exchange(run_id)
         self._head = last or GENESIS
         self._observers: list[Callable[[str | None, dict[str, Any]], None]] = []
@@ -107,8 +200,25 @@ class EvidenceLedger:
     def redactor(self) -> Redactor:
         return self._redact
 
+    def _probe_text(self, probe_id: str) -> str | None:
+        """The stored text of a text probe of the run (None for another probe or none)."""
+        if probe_id not in self._texts:
+            try:
+                content = self._store.probe_content(self._run_id, probe_id)
+            except KeyError:
+                content = {}
+            text = content.get("text")
+            modality = content.get("modality", "text")
+            self._texts = {probe_id: text if modality == "text" and isinstance(text, str) else None}
+        return self._texts[probe_id]
+
     def append(self, probe_id: str | None, entry: dict[str, Any]) -> ExchangeRecord:
         clean = self._redact.scrub(entry) if self._redact else entry
+        if probe_id is not None and clean.get("action") == "submit":
+            # the probe's text is stored with the probe: the submission refers to it by digest
+            text = self._probe_text(probe_id)
+            if text:
+                clean = text_by_reference(clean, text)
         text = canonical_json(clean)
         try:
             text.encode("utf-8")

@@ -34,7 +34,10 @@ __all__ = [
     "write_manifest",
 ]
 
-FORMAT = "platform-audit-evidence/1"
+#: the bundle format this version writes; 2: a submission's ledger entry may refer to its probe's
+#: text (in probes.jsonl) by digest instead of holding it (docs/evidence.md). Bundles of format 1
+#: are read as before
+FORMAT = "platform-audit-evidence/2"
 MANIFEST_FILE = "manifest.json"
 _DIGEST = r"^sha256:[0-9a-f]{64}$"
 
@@ -75,7 +78,7 @@ class LedgerSummary(_Strict):
 
 
 class ManifestBody(_Strict):
-    format: Literal["platform-audit-evidence/1"]
+    format: Literal["platform-audit-evidence/1", "platform-audit-evidence/2"]
     tool: Literal["platform-audit"]
     tool_version: str
     run_id: str

@@ -18,7 +18,9 @@ recorded), and checks that what the store says follows from the ledger:
   the platform's own time of it), ``deadline_at`` is ``clock_start + deadline_s``, ``deadline_s``
   is the criterion's deadline at the run's time scale, and the post id is the one the answer gave;
 * the text of a text probe is the text its recorded submissions sent (a value of the request
-  body; for a profile, a value may hold it within a longer text its template made);
+  body; for a profile, a value may hold it within a longer text its template made); a body that
+  refers to the probe's text by digest must name the digest of the stored text, which is then
+  put back in its places and checked the same way;
 * the media of an image, speech or video probe is what its uploads delivered: every media
   digest the ledger records for the probe is the digest of the probe's file made again from its
   recipe (or read from its corpus file), and an accepted media probe shows its media taken.
@@ -40,6 +42,7 @@ from audit.clock import utc_iso
 from audit.durations import parse_duration
 from audit.engine import filing_fate_unknown, probe_facts
 from audit.errors import AuditError, InputError
+from audit.evidence.ledger import body_with_text
 from audit.http import Exchange
 from audit.lifecycle import OBSERVE_ACTION, FilingResult, View, WithdrawalResult
 from audit.media_file import media_file
@@ -478,7 +481,11 @@ class _Check:
         # inside a longer value
         exact = self.run.target.get("adapter", "sandbox") == "sandbox"
         for record in self.ledger.submissions(row.probe_id):
-            sent = _sent_strings(record.entry)
+            entry = record.entry
+            if "request_text_sha256" in entry:  # the body refers to the text by its digest
+                body = body_with_text(entry, text)
+                entry = {} if body is None else dict(entry, request_body=body)
+            sent = _sent_strings(entry) if entry else set()
             if sent is not None and not any(
                 value == text or (not exact and text in value) for value in sent
             ):
