@@ -21,7 +21,7 @@ from audit.options import allow_production_option, formats_option, give_up_optio
 
 if TYPE_CHECKING:  # the commands import what they use in their bodies: --help stays light
     from audit.clock import SystemClock
-    from audit.store import Store
+    from audit.store_protocol import RunStore
     from audit.workspace import Workspace
 
 __all__ = ["cli", "main"]
@@ -211,7 +211,7 @@ def run(
     sys.exit(_combine(codes))
 
 
-def _carry(store: Store, run_id: str, clock: SystemClock, give_up: float | None) -> None:
+def _carry(store: RunStore, run_id: str, clock: SystemClock, give_up: float | None) -> None:
     """Carry one run forward to its end, with progress on stderr.
 
     A dead target ends the run (failed, nothing scored): the reason is printed and the caller
@@ -240,7 +240,7 @@ def _carry(store: Store, run_id: str, clock: SystemClock, give_up: float | None)
             sys.exit(EXIT_INTERRUPTED)
 
 
-def _still_up(store: Store, run_id: str) -> str:
+def _still_up(store: RunStore, run_id: str) -> str:
     """What of the run is still on the platform, and the commands that continue or undo it."""
     up = len(store.probes_up(run_id))
     target = store.run(run_id).target.get("name", "the target")

@@ -14,6 +14,7 @@ from audit.render import render_formats
 from audit.scorecard import Scorecard, build_scorecard
 from audit.statements.crosscheck import cross_check, load_stored
 from audit.store import Store
+from audit.store_protocol import RunStore
 
 __all__ = ["Workspace", "cyclic_gc_paused", "report_language", "scorecard_for", "write_reports"]
 
@@ -49,7 +50,7 @@ def cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def scorecard_for(store: Store, run_id: str) -> Scorecard:
+def scorecard_for(store: RunStore, run_id: str) -> Scorecard:
     """The run's scorecard from the store, once the store passes SQLite's full integrity check
     (a missing index entry would silently leave probes or observations out)."""
     with cyclic_gc_paused():
@@ -57,19 +58,19 @@ def scorecard_for(store: Store, run_id: str) -> Scorecard:
         run = store.run(run_id)
         store.pack_of(run)  # a pack changed on disk: the store is damaged, said so
         seq, head = store.last_exchange(run_id)
-        key = workspace_key(store.path.parent).fingerprint
+        key = workspace_key(store.workspace).fingerprint
         probes, observations = store.probes(run_id), store.observations(run_id)
         card = build_scorecard(
             run, probes, observations, (seq, head or GENESIS), key, store.media_sent(run_id)
         )
-        stored = load_stored(store.path.parent, run_id)
+        stored = load_stored(store.workspace, run_id)
         if stored is None:
             return card
         section = cross_check(run, probes, observations, stored)
         return card.model_copy(update={"statements": section})
 
 
-def report_language(store: Store, run_id: str, chosen: str | None = None) -> str:
+def report_language(store: RunStore, run_id: str, chosen: str | None = None) -> str:
     """The language of a run's scorecards: the one chosen, else its plan's, else English."""
     if chosen is not None:
         return chosen
@@ -78,7 +79,7 @@ def report_language(store: Store, run_id: str, chosen: str | None = None) -> str
 
 
 def write_reports(
-    store: Store,
+    store: RunStore,
     run_id: str,
     reports_root: Path,
     formats: list[str],

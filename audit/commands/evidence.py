@@ -19,7 +19,7 @@ from audit.options import formats_option
 
 if TYPE_CHECKING:  # the commands import what they use in their bodies: --help stays light
     from audit.evidence.bundle import Verification
-    from audit.store import Store
+    from audit.store_protocol import RunStore
     from audit.workspace import Workspace
 
 __all__ = ["COMMANDS"]
@@ -39,7 +39,7 @@ def _context() -> tuple[Workspace, Path]:
     return workspace, reports
 
 
-def _existing_store(workspace: Workspace) -> Store:
+def _existing_store(workspace: Workspace) -> RunStore:
     if not workspace.store_path.is_file():
         raise InputError("no workspace store here (use --workspace)", source=workspace.store_path)
     return workspace.open()
