@@ -30,8 +30,9 @@ EXIT_INPUT, EXIT_RUNTIME, EXIT_INTERRUPTED = 2, 4, 130
 
 
 class Context:
-    def __init__(self, workspace: Path, reports: Path) -> None:
+    def __init__(self, workspace: Path, reports: Path, store: str | None = None) -> None:
         self._workspace_root = workspace
+        self._store_url = store
         self.reports = reports
 
     @cached_property
@@ -39,7 +40,7 @@ class Context:
         """Made on first use, so a command that needs no store does not import it."""
         from audit.workspace import Workspace
 
-        return Workspace(self._workspace_root)
+        return Workspace(self._workspace_root, self._store_url)
 
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -53,7 +54,16 @@ pass_ctx = click.make_pass_decorator(Context)
     default=Path(".platform-audit"),
     envvar="PLATFORM_AUDIT_WORKSPACE",
     show_default=True,
-    help="Folder holding the audit store (SQLite) for runs.",
+    help="Folder of the runs: their SQLite store (unless --store), signing key and statements.",
+)
+@click.option(
+    "--store",
+    "store_url",
+    metavar="URL",
+    default=None,
+    envvar="PLATFORM_AUDIT_STORE",
+    help="Keep the runs in this store: postgresql://USER@HOST:PORT/DATABASE (the PostgreSQL "
+    "store; needs the 'postgresql' extra) or sqlite:///PATH. [default: WORKSPACE/audit.sqlite]",
 )
 @click.option(
     "--reports",
@@ -70,7 +80,9 @@ pass_ctx = click.make_pass_decorator(Context)
     help="On an unexpected failure, print the traceback too.",
 )
 @click.pass_context
-def cli(ctx: click.Context, workspace: Path, reports: Path, debug: bool) -> None:
+def cli(
+    ctx: click.Context, workspace: Path, reports: Path, store_url: str | None, debug: bool
+) -> None:
     """Audit whether a platform removes prohibited content within the legal deadline.
 
     Exit codes: 0 every criterion compliant and the run complete, 1 some criterion
@@ -78,7 +90,11 @@ def cli(ctx: click.Context, workspace: Path, reports: Path, debug: bool) -> None
     4 could not measure (any unexpected failure too).
     """
     del debug  # read by main() before the command runs
-    ctx.obj = Context(workspace, reports)
+    if store_url is not None:
+        from audit.store_open import check_store_url
+
+        check_store_url(store_url)
+    ctx.obj = Context(workspace, reports, store_url)
 
 
 def _report_and_exit(

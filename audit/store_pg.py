@@ -100,10 +100,13 @@ R = TypeVar("R")
 def redacted_url(url: str) -> str:
     """The URL without its password, for messages."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    try:
+        if parts.password is None:
+            return url
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port that is no number: show none of the address
+        return f"{parts.scheme}://***"
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}{port}"
     return urlunsplit(parts._replace(netloc=netloc))
 
 

@@ -13,7 +13,7 @@ from audit.evidence.ledger import GENESIS
 from audit.render import render_formats
 from audit.scorecard import Scorecard, build_scorecard
 from audit.statements.crosscheck import cross_check, load_stored
-from audit.store import Store
+from audit.store_open import open_store, store_file
 from audit.store_protocol import RunStore
 
 __all__ = ["Workspace", "cyclic_gc_paused", "report_language", "scorecard_for", "write_reports"]
@@ -21,14 +21,26 @@ __all__ = ["Workspace", "cyclic_gc_paused", "report_language", "scorecard_for", 
 
 @dataclass(frozen=True)
 class Workspace:
+    """The folder of a set of runs (key, reports, statements) and the URL of their store
+    (None: the folder's SQLite file; see :mod:`audit.store_open`)."""
+
     root: Path
+    store_url: str | None = None
 
     @property
     def store_path(self) -> Path:
-        return self.root / "audit.sqlite"
+        """The SQLite file of the store (the folder's ``audit.sqlite`` unless ``store_url``
+        names another)."""
+        return store_file(self.root, self.store_url) or self.root / "audit.sqlite"
 
-    def open(self) -> Store:
-        return Store(self.store_path)
+    def has_store(self) -> bool:
+        """Whether there is a store to read runs from (a PostgreSQL store: always, opening
+        it says when the server is not there)."""
+        file = store_file(self.root, self.store_url)
+        return file is None or file.is_file()
+
+    def open(self) -> RunStore:
+        return open_store(self.root, self.store_url)
 
 
 @contextmanager

@@ -1,5 +1,8 @@
 """Which store a test's runs live in: SQLite (the default) or PostgreSQL.
 
+A command the test runs (in process or in a child process) reaches the PostgreSQL store the
+test opened last: ``PLATFORM_AUDIT_STORE`` is set to its URL while the test runs.
+
 A test module marked ``pytest.mark.both_stores`` runs each of its tests twice, once per store
 (tests/conftest.py parametrises them). Test code opens stores with :func:`open_store`, given
 the path the SQLite store would have (``<workspace>/audit.sqlite``): under PostgreSQL each
@@ -10,6 +13,7 @@ twin of a store (every run in it) in either store.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -19,6 +23,7 @@ from audit.store import Store
 from audit.store_protocol import RunStore
 
 STORE_KINDS = ("sqlite", "postgresql")
+STORE_ENV = "PLATFORM_AUDIT_STORE"
 
 
 @dataclass
@@ -49,6 +54,7 @@ def reset() -> None:
     for store in _current.opened:
         store.close()
     _current = _Backend()
+    os.environ.pop(STORE_ENV, None)
 
 
 def opened_count() -> int:
@@ -60,6 +66,10 @@ def close_since(mark: int) -> None:
     for store in _current.opened[mark:]:
         store.close()
     del _current.opened[mark:]
+    if _current.opened:  # commands reach the store still open (a module's shared audit)
+        os.environ[STORE_ENV] = _current.url_of[id(_current.opened[-1])]
+    else:
+        os.environ.pop(STORE_ENV, None)
 
 
 def store_url(path: Path) -> str:
@@ -84,6 +94,7 @@ def open_store(path: Path) -> RunStore:
     store = PostgresStore(url, path.parent)
     _current.opened.append(store)
     _current.url_of[id(store)] = url
+    os.environ[STORE_ENV] = url  # a command run now reaches this store
     return store
 
 

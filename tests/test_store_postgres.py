@@ -190,3 +190,68 @@ def test_a_server_that_is_not_there_is_one_clear_failure(tmp_path: Path) -> None
     assert message.startswith("cannot reach the PostgreSQL store postgresql://audit:***@127")
     assert "secret" not in message
     assert redacted_url("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from audit.cli import main
+
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://u@h/db", "--store must be a postgresql://USER@HOST:PORT/DATABASE URL"),
+        ("postgresql://u@h:port/db", "--store has a bad port"),
+        ("postgresql://u@127.0.0.1/db?nosuch=1", "--store is not a valid PostgreSQL URL"),
+        ("sqlite://", "--store must be"),
+    ],
+)
+def test_a_bad_store_url_is_one_line_and_exit_2(
+    url: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _cli(["--workspace", str(tmp_path), "--store", url, "runs"], capsys)
+    assert code == 2
+    assert err.startswith(f"error: {message}"), err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_an_unreachable_store_is_exit_4_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLATFORM_AUDIT_STORE", f"postgresql://a:pw@127.0.0.1:{free_port()}/a")
+    code, _, err = _cli(["--workspace", str(tmp_path), "runs"], capsys)
+    assert code == 4
+    assert err.startswith("error: cannot reach the PostgreSQL store postgresql://a:***@"), err
+    assert "Traceback" not in err and "pw" not in err
+
+
+def test_the_command_line_runs_and_verifies_on_postgresql(
+    pg_server: PgServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run made through the command line lands in the database the URL names; the key and
+    reports stay in the workspace folder, and no SQLite file is made there."""
+    url = pg_server.fresh_database()
+    base = ["--workspace", str(tmp_path / "ws"), "--store", url]
+    store = PostgresStore(url, tmp_path / "ws")
+    try:
+        run_id, _ = _audit(store)
+    finally:
+        store.close()
+    code, out, _ = _cli([*base, "runs"], capsys)
+    assert code == 0 and run_id in out
+    code, out, err = _cli([*base, "verify", run_id], capsys)
+    assert code == 0, out + err
+    assert f"in {url}" in out
+    code, out, err = _cli([*base, "export", run_id, "--out", str(tmp_path / "b.tar.gz")], capsys)
+    assert code == 0, err
+    assert (tmp_path / "ws" / KEY_DIR).is_dir()
+    assert not (tmp_path / "ws" / "audit.sqlite").exists()
+    code, out, _ = _cli(["verify", str(tmp_path / "b.tar.gz")], capsys)
+    assert code == 0 and out.startswith("OK "), out

@@ -40,8 +40,10 @@ def _context() -> tuple[Workspace, Path]:
 
 
 def _existing_store(workspace: Workspace) -> RunStore:
-    if not workspace.store_path.is_file():
-        raise InputError("no workspace store here (use --workspace)", source=workspace.store_path)
+    if not workspace.has_store():
+        raise InputError(
+            "no workspace store here (use --workspace or --store)", source=workspace.store_path
+        )
     return workspace.open()
 
 
@@ -103,7 +105,7 @@ def verify(target: str, expect_key: str | None, rebuild: bool) -> None:
         result = verify_bundle(path, expect_key, rebuild)
     else:
         workspace, _ = _context()
-        if not workspace.store_path.is_file():
+        if not workspace.has_store():
             raise InputError(
                 "no such evidence bundle, and no workspace store holding runs", source=path
             )
