@@ -35,9 +35,10 @@ from audit.evidence.rederive import check_derivation, exchange_from_entry
 from audit.http import PlatformClient
 from audit.plan import Target
 from audit.runner import execute_run
-from audit.store import ExchangeRecord, Store
+from audit.store import ExchangeRecord
 from audit.workspace import scorecard_for
 from tests.evidence_support import SmallAudit, sandbox_audit, start_run, tiny_plan
+from tests.store_backends import open_store
 from tests.test_hostile_platform import HostilePlatform
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,7 +104,7 @@ def test_the_honest_run_verifies(
     code, out = verify(workspace, honest.run_id, capsys)
     assert code == 0, out
     assert out.startswith("OK  run ")
-    store = Store(workspace / "audit.sqlite")
+    store = open_store(workspace / "audit.sqlite")
     found = check_derivation(
         store.run(honest.run_id),
         store.probes(honest.run_id),
@@ -127,10 +128,12 @@ def test_visible_looks_flipped_to_removed_fail_verify_through_the_command_line(
         probe_id,
         float(str(deadline_at)) - 1.0,
     )
-    forged_store = Store(workspace / "audit.sqlite")
+    forged_store = open_store(workspace / "audit.sqlite")
     card = scorecard_for(forged_store, honest.run_id)  # the forgery would change the scorecard
     forged_store.close()
-    assert card.model_dump() != scorecard_for(Store(honest.root / "audit.sqlite"), honest.run_id)
+    assert card.model_dump() != scorecard_for(
+        open_store(honest.root / "audit.sqlite"), honest.run_id
+    )
     done = subprocess.run(
         [sys.executable, "-m", "audit", "--workspace", str(workspace), "verify", honest.run_id],
         cwd=ROOT,
@@ -332,7 +335,7 @@ def test_a_bundle_re_signed_with_forged_observations_fails_and_is_not_reported(
 
 # the reader verify uses is the adapter's own -------------------------------------------------
 def _recorded(honest: SmallAudit, action: str) -> list[ExchangeRecord]:
-    store = Store(honest.root / "audit.sqlite")
+    store = open_store(honest.root / "audit.sqlite")
     try:
         return [r for r in store.exchanges(honest.run_id) if r.entry.get("action") == action]
     finally:
@@ -392,7 +395,7 @@ def test_the_profile_adapter_reads_with_its_profile_reader(
     target = Target(name="p", base_url="http://sandbox.test", profile="sandbox", rate_limit=None)
     for action in ("submit", "status"):
         record = _recorded(honest, action)[0]
-        store = Store(tmp_path / f"{action}.sqlite")
+        store = open_store(tmp_path / f"{action}.sqlite")
         ledger = EvidenceLedger(store, "r", Redactor([]))
         adapter = build_profile_adapter(
             target, VirtualClock(), ledger, seed=1, transport=_replay(record)
@@ -403,7 +406,9 @@ def test_the_profile_adapter_reads_with_its_profile_reader(
             from audit.probe import Probe
 
             probe = Probe.model_validate(
-                next(p.probe for p in Store(honest.root / "audit.sqlite").probes(honest.run_id))
+                next(
+                    p.probe for p in open_store(honest.root / "audit.sqlite").probes(honest.run_id)
+                )
             )
             live_submit = asyncio.run(adapter.submit(probe, probe.probe_id))
             expected = adapter.reader.read_submit(rebuilt)
