@@ -61,7 +61,8 @@ from audit.stats import (
     turnbull,
     wilson,
 )
-from audit.store import ObservationRow, ProbeRow, RunRow, Store
+from audit.store import ObservationRow, ProbeRow, RunRow
+from audit.store_protocol import RunStore
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -628,7 +629,7 @@ def build_scorecard(
 
 
 def scorecard_from_store(
-    store: Store, run: RunRow, ledger: tuple[int, str], signing_key: str | None = None
+    store: RunStore, run: RunRow, ledger: tuple[int, str], signing_key: str | None = None
 ) -> Scorecard:
     """:func:`build_scorecard` of the run in ``store``, in one pass over its probes and
     observations (:meth:`audit.store.Store.probes_with_observations`): each probe is judged as

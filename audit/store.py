@@ -34,13 +34,15 @@ import json
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from audit.errors import InputError, RuntimeFailure
 from audit.ledger_codec import encode_entry
+from audit.locking import RunLock, lock_dir
+from audit.store_protocol import NO_CHANGE, ProbeUpdate
 from audit.store_rows import (
     GENESIS_HASH,
     OBSERVATION_COLUMNS,
@@ -74,6 +76,7 @@ __all__ = [
     "ExchangeRecord",
     "ObservationRow",
     "ProbeRow",
+    "ProbeUpdate",
     "RunRow",
     "ScheduledRun",
     "SlotTaken",
@@ -455,6 +458,23 @@ class Store:
         except (TypeError, ValueError):
             raise damaged_store(self.path, f"schema version {row[0]!r:.20} is no number") from None
 
+    @property
+    def workspace(self) -> Path:
+        """The folder of the store file: it keeps the key, reports, statements and locks."""
+        return self.path.parent
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def run_lock(self, run_id: str) -> RunLock:
+        """The run's lock: a ``flock`` on a file in the workspace's ``locks`` folder."""
+        return RunLock(lock_dir(self.path), run_id)
+
+    def snapshot_read(self) -> AbstractContextManager[object]:
+        """One transaction (SQLite's reads in it see one state of the file)."""
+        return self.transaction()
+
     def close(self) -> None:
         self._db.close()
 
@@ -777,11 +797,11 @@ class Store:
         run_id: str,
         probe_id: str,
         observation: ObservationRow | None = None,
-        **fields: Any,
+        change: ProbeUpdate = NO_CHANGE,
     ) -> None:
         """Change a probe's row and record what was seen, in one transaction."""
         with self.transaction() as db:
-            self._write_update(db, run_id, probe_id, observation, fields)
+            self._write_update(db, run_id, probe_id, observation, change)
 
     @staticmethod
     def _write_update(
@@ -789,9 +809,10 @@ class Store:
         run_id: str,
         probe_id: str,
         observation: ObservationRow | None,
-        fields: dict[str, Any],
+        change: ProbeUpdate,
     ) -> None:
-        if "offsets" in fields and fields["offsets"] is not None:
+        fields = change.changes()
+        if fields.get("offsets") is not None:
             fields["offsets"] = json.dumps(fields["offsets"])
         if fields:
             sets = ", ".join(f"{name} = ?" for name in fields)
@@ -820,13 +841,13 @@ class Store:
     def update_probes(
         self,
         run_id: str,
-        changes: Sequence[tuple[str, ObservationRow | None, Mapping[str, Any]]],
+        changes: Sequence[tuple[str, ObservationRow | None, ProbeUpdate]],
     ) -> None:
-        """Several probes' changes (probe id, what was seen, the fields that changed), in
+        """Several probes' changes (probe id, what was seen, the update of its row), in
         order, in one transaction: as :meth:`update_probe` each, committed together."""
         with self.transaction() as db:
-            for probe_id, observation, fields in changes:
-                self._write_update(db, run_id, probe_id, observation, dict(fields))
+            for probe_id, observation, change in changes:
+                self._write_update(db, run_id, probe_id, observation, change)
 
     @_guarded
     def observations(self, run_id: str) -> dict[str, list[ObservationRow]]:

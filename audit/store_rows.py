@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from audit.chain import GENESIS
 from audit.ledger_codec import LedgerCodecError, decode_entry, encode_entry
 from audit.lifecycle import ProbeState, RunStatus
 
@@ -43,6 +44,7 @@ __all__ = [
     "sent_media",
     "stored_entry",
     "stored_hash",
+    "text_exchange_from_sql",
     "typed_row",
 ]
 
@@ -283,7 +285,7 @@ def observation_from_sql(row: Sequence[Any]) -> ObservationRow:
 
 _HASH_PREFIX = "sha256:"
 #: the previous-entry hash of a ledger's first entry
-GENESIS_HASH = _HASH_PREFIX + "0" * 64
+GENESIS_HASH = GENESIS
 
 
 def stored_hash(digest: object) -> bytes:
@@ -336,6 +338,22 @@ def exchange_from_sql(row: Sequence[Any], prev_hash: str) -> ExchangeRecord:
         return ExchangeRecord(seq, probe_id, entry, prev_hash, hash_from_sql(digest))
     except DamagedRow as exc:
         raise DamagedRow(f"ledger record {seq}: {exc}") from None
+
+
+def text_exchange_from_sql(row: Sequence[Any]) -> ExchangeRecord:
+    """A ledger record from (seq, probe_id, entry_json, prev_hash, hash), all as text: the
+    shape the PostgreSQL store keeps (and SQLite stores before schema version 5)."""
+    seq, probe_id, entry_json, prev_hash, digest = row
+    entry = _loads(entry_json, "entry_json")
+    if (
+        type(seq) is not int
+        or (probe_id is not None and type(probe_id) is not str)
+        or type(entry) is not dict
+        or type(prev_hash) is not str
+        or type(digest) is not str
+    ):
+        raise DamagedRow(f"ledger record {seq!r:.20} holds values of the wrong type")
+    return ExchangeRecord(seq, probe_id, entry, prev_hash, digest)
 
 
 def scheduled_from_sql(row: Sequence[Any]) -> ScheduledRun:

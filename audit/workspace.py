@@ -13,7 +13,8 @@ from audit.evidence.ledger import GENESIS
 from audit.report.registry import render_formats
 from audit.scorecard import Scorecard, scorecard_from_store
 from audit.statements.crosscheck import cross_check, load_stored
-from audit.store import Store
+from audit.store_open import open_store, store_file
+from audit.store_protocol import RunStore
 
 __all__ = [
     "Workspace",
@@ -26,14 +27,26 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Workspace:
+    """The folder of a set of runs (key, reports, statements) and the URL of their store
+    (None: the folder's SQLite file; see :mod:`audit.store_open`)."""
+
     root: Path
+    store_url: str | None = None
 
     @property
     def store_path(self) -> Path:
-        return self.root / "audit.sqlite"
+        """The SQLite file of the store (the folder's ``audit.sqlite`` unless ``store_url``
+        names another)."""
+        return store_file(self.root, self.store_url) or self.root / "audit.sqlite"
 
-    def open(self) -> Store:
-        return Store(self.store_path)
+    def has_store(self) -> bool:
+        """Whether there is a store to read runs from (a PostgreSQL store: always, opening
+        it says when the server is not there)."""
+        file = store_file(self.root, self.store_url)
+        return file is None or file.is_file()
+
+    def open(self) -> RunStore:
+        return open_store(self.root, self.store_url)
 
 
 @contextmanager
@@ -55,7 +68,7 @@ def cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def scorecard_for(store: Store, run_id: str) -> Scorecard:
+def scorecard_for(store: RunStore, run_id: str) -> Scorecard:
     """The run's scorecard from the store, once the store passes SQLite's full integrity check
     (a missing index entry would silently leave probes or observations out)."""
     with cyclic_gc_paused():
@@ -63,9 +76,9 @@ def scorecard_for(store: Store, run_id: str) -> Scorecard:
         run = store.run(run_id)
         store.pack_of(run)  # a pack changed on disk: the store is damaged, said so
         seq, head = store.last_exchange(run_id)
-        key = workspace_key(store.path.parent).fingerprint
+        key = workspace_key(store.workspace).fingerprint
         card = scorecard_from_store(store, run, (seq, head or GENESIS), key)
-        stored = load_stored(store.path.parent, run_id)
+        stored = load_stored(store.workspace, run_id)
         if stored is None:
             return card
         # statements are cross-checked against every observation: read at once, only here
@@ -74,7 +87,7 @@ def scorecard_for(store: Store, run_id: str) -> Scorecard:
         return card.model_copy(update={"statements": section})
 
 
-def report_language(store: Store, run_id: str, chosen: str | None = None) -> str:
+def report_language(store: RunStore, run_id: str, chosen: str | None = None) -> str:
     """The language of a run's scorecards: the one chosen, else its plan's, else English."""
     if chosen is not None:
         return chosen
@@ -83,7 +96,7 @@ def report_language(store: Store, run_id: str, chosen: str | None = None) -> str
 
 
 def write_reports(
-    store: Store,
+    store: RunStore,
     run_id: str,
     reports_root: Path,
     formats: list[str],

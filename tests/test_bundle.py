@@ -21,10 +21,10 @@ from audit.evidence.bundle import (
     verify_bundle,
     verify_store,
 )
-from audit.ledger_codec import encode_entry
-from audit.store import ObservationRow, Store
+from audit.store import ObservationRow
 from audit.workspace import scorecard_for
 from tests.evidence_support import SmallAudit, sandbox_audit
+from tests.store_backends import open_store, overwrite_entry
 
 SETTINGS = settings(
     max_examples=int(os.environ.get("BUNDLE_FLIP_EXAMPLES", "150")),
@@ -32,9 +32,11 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
+pytestmark = pytest.mark.both_stores
+
 
 @pytest.fixture(scope="module")
-def audit(tmp_path_factory: pytest.TempPathFactory) -> SmallAudit:
+def audit(tmp_path_factory: pytest.TempPathFactory, store_kind: str) -> SmallAudit:
     return sandbox_audit(tmp_path_factory.mktemp("ws"))
 
 
@@ -196,8 +198,7 @@ def test_a_measurement_the_ledger_does_not_back_is_found(tmp_path: Path) -> None
 
 def test_a_broken_store_ledger_is_not_signed(tmp_path: Path) -> None:
     audit = sandbox_audit(tmp_path / "ws")
-    with audit.store.transaction() as db:
-        db.execute("UPDATE exchanges SET entry = ? WHERE seq = 3", (encode_entry("{}"),))
+    overwrite_entry(audit.store, 3, "{}")
     with pytest.raises(InputError, match="broken at entry 3"):
         export_bundle(audit.store, audit.root, audit.run_id, tmp_path / "b", audit.clock)
     assert verify_store(audit.store, audit.run_id).problems[0].startswith("ledger entry 3: ")
@@ -327,6 +328,7 @@ def test_evidence_report_refuses_a_tampered_bundle(
     assert code == 2 and "does not verify (observations.jsonl: content differs" in err
 
 
+@pytest.mark.sqlite_store  # the SQLite file of a workspace folder
 def test_store_of_another_run_is_not_created_by_verify(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -353,7 +355,8 @@ def test_re_export_into_a_bundle_folder_replaces_it(folder: Path, audit: SmallAu
     assert verify_bundle(folder).ok
 
 
+@pytest.mark.sqlite_store  # the SQLite file of a workspace folder
 def test_a_store_that_is_not_a_store(tmp_path: Path) -> None:
     (tmp_path / "audit.sqlite").write_bytes(b"not sqlite" * 100)
     with pytest.raises(RuntimeFailure, match="is not a SQLite database"):
-        Store(tmp_path / "audit.sqlite")
+        open_store(tmp_path / "audit.sqlite")

@@ -35,10 +35,13 @@ from audit.redaction import (
 )
 from audit.store import ExchangeRecord, ObservationRow, Store
 from tests.evidence_support import SmallAudit, as_version_4, ledger_rows, sandbox_audit
+from tests.store_backends import open_store, stored_ledger
+
+pytestmark = pytest.mark.both_stores
 
 
 def make_ledger(n: int, tmp_path: Path) -> list[ExchangeRecord]:
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     ledger = EvidenceLedger(store, "run-1", Redactor(["s3cr3t-token"]))
     for i in range(n):
         ledger.append(f"p{i % 3}" if i % 2 else None, {"action": "status", "i": i, "text": "é✓"})
@@ -46,7 +49,7 @@ def make_ledger(n: int, tmp_path: Path) -> list[ExchangeRecord]:
 
 
 @pytest.fixture(scope="module")
-def audit(tmp_path_factory: pytest.TempPathFactory) -> SmallAudit:
+def audit(tmp_path_factory: pytest.TempPathFactory, store_kind: str) -> SmallAudit:
     return sandbox_audit(tmp_path_factory.mktemp("audit"))
 
 
@@ -76,7 +79,7 @@ def test_chain_names_the_first_bad_entry(tmp_path: Path, change: object, bad: in
 
 
 def test_redactor_keeps_the_token_out_of_the_ledger(tmp_path: Path) -> None:
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     ledger = EvidenceLedger(store, "r", Redactor(["s3cr3t-token"]))
     ledger.append(None, {"body": "echo: Bearer s3cr3t-token", "s3cr3t-token": ["x s3cr3t-token"]})
     (record,) = store.exchanges("r")
@@ -86,7 +89,7 @@ def test_redactor_keeps_the_token_out_of_the_ledger(tmp_path: Path) -> None:
 
 
 def test_lone_surrogates_are_stored_not_crashed_on(tmp_path: Path) -> None:
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     EvidenceLedger(store, "r", Redactor()).append(None, {"error": "bad \udcff byte"})
     (record,) = store.exchanges("r")
     assert check_chain([record]).ok
@@ -155,7 +158,7 @@ def test_hash_over_the_stored_text_is_the_entry_hash(entry: dict[str, object], s
 
 
 def test_the_store_keeps_each_entry_once_as_the_canonical_text_hashed(audit: SmallAudit) -> None:
-    rows = ledger_rows(audit.store.path, audit.run_id)
+    rows = stored_ledger(audit.store, audit.run_id)
     assert len(rows) > 20
     prev = GENESIS
     for seq, probe_id, text, digest in rows:
@@ -179,6 +182,7 @@ def test_the_store_keeps_each_entry_once_as_the_canonical_text_hashed(audit: Sma
                 )
 
 
+@pytest.mark.sqlite_store  # the SQLite file's own schema
 def test_a_store_of_version_4_opens_with_its_ledger_as_it_was(tmp_path: Path) -> None:
     """The upgrade to schema version 5 rewrites the ledger table: every entry, number, probe
     and hash as before, each chained to the one before, in the same order."""
@@ -203,6 +207,7 @@ def test_a_store_of_version_4_opens_with_its_ledger_as_it_was(tmp_path: Path) ->
     assert ledger_rows(audit.store.path, audit.run_id)[-1][3] == before[-1].hash
 
 
+@pytest.mark.sqlite_store  # the SQLite file's own schema
 def test_a_damaged_stored_entry_is_named_never_read(tmp_path: Path) -> None:
     make_ledger(5, tmp_path)
     db = sqlite3.connect(tmp_path / "audit.sqlite")
