@@ -7,8 +7,10 @@ Schema versions: 1 runs, probes, observations, exchanges; 2 adds ``scheduled_run
 slot of a recurring plan made which run); 3 adds ``runs.profile_json`` (the resolved target
 profile a run reads its answers with; NULL for sandbox targets and for runs made before); 4 adds
 ``observations.view`` and ``observations.author_result`` (which view decided a status look, and
-what the author's view said in a look made in both; older looks were all the author's).
-Upgrades only add tables and columns, so an older store opens as version 3; a store written by
+what the author's view said in a look made in both; older looks were all the author's); 5 adds
+``leases``, ``target_pace`` and ``target_places``, the workers' shared state
+(:mod:`audit.store_leases`).
+Upgrades only add tables and columns, so an older store is upgraded in place; a store written by
 a newer version is refused rather than misread. Observations take a plain rowid (stores made
 before keep their AUTOINCREMENT, which SQLite reads alike): nothing is ever deleted from the
 table, so the rowid already grows with each insert, and AUTOINCREMENT only added a write of
@@ -68,7 +70,7 @@ __all__ = [
     "Store",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -153,6 +155,24 @@ CREATE TABLE IF NOT EXISTS exchanges (
     hash TEXT NOT NULL,
     PRIMARY KEY (run_id, seq)
 );
+-- the workers' shared state (audit.store_leases): which worker holds which probe until when,
+-- when each target (and action) may next be sent a request, and its concurrent places
+CREATE TABLE IF NOT EXISTS leases (
+    run_id TEXT NOT NULL,
+    probe_id TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    until REAL NOT NULL,
+    PRIMARY KEY (run_id, probe_id)
+);
+CREATE INDEX IF NOT EXISTS leases_owner ON leases (owner);
+CREATE TABLE IF NOT EXISTS target_pace (key TEXT PRIMARY KEY, next_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS target_places (
+    key TEXT NOT NULL,
+    place INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    until REAL NOT NULL,
+    PRIMARY KEY (key, place)
+);
 """
 
 _ADVICE = (
@@ -196,7 +216,12 @@ _TABLES = _our_tables()
 _COMPACT_PROBE = ", ".join(
     "'{}' AS probe_json" if column[1] == "probe_json" else column[1] for column in _TABLES["probes"]
 )
-_ADDED_IN = {"scheduled_runs": 2}  # tables a store of an older version may lack
+_ADDED_IN = {
+    "scheduled_runs": 2,
+    "leases": 5,
+    "target_pace": 5,
+    "target_places": 5,
+}  # tables a store of an older version may lack
 # columns added to a table after version 1, with the version that added them: a store of an
 # older version has its tables without them (an upgrade adds them at the end)
 _COLUMNS_ADDED_IN = {
@@ -271,6 +296,7 @@ class Store:
         self._pending: list[tuple[str, ExchangeRecord]] = []
         self._deferring = 0
         self._checked: tuple[int, int] | None = None
+        self._link: Callable[[ExchangeRecord, tuple[int, str]], ExchangeRecord] | None = None
         try:
             if existed:
                 self._quick_check()
@@ -810,7 +836,37 @@ class Store:
                 with self.transaction():
                     pass
 
+    def link_exchanges_at_write(
+        self, link: Callable[[ExchangeRecord, tuple[int, str]], ExchangeRecord]
+    ) -> None:
+        """From now on every ledger record is chained in the transaction that writes it:
+        ``link`` gives it its number and hashes after the run's last stored record (its seq and
+        hash), read in that transaction. Several processes (the workers) can then append to one
+        run's ledger and the chain stays one chain: SQLite lets one writer at a time in."""
+        self._link = link
+
+    def _linked(
+        self, pending: list[tuple[str, ExchangeRecord]]
+    ) -> list[tuple[str, ExchangeRecord]]:
+        link = self._link
+        if link is None or not pending:
+            return pending
+        heads: dict[str, tuple[int, str]] = {}
+        out: list[tuple[str, ExchangeRecord]] = []
+        for run_id, record in pending:
+            if run_id not in heads:
+                row = self._db.execute(
+                    "SELECT seq, hash FROM exchanges WHERE run_id = ? ORDER BY seq DESC LIMIT 1",
+                    (run_id,),
+                ).fetchone()
+                heads[run_id] = (int(row[0]), str(row[1])) if row is not None else (0, "")
+            linked = link(record, heads[run_id])
+            heads[run_id] = (linked.seq, linked.hash)
+            out.append((run_id, linked))
+        return out
+
     def _write_exchanges(self, pending: list[tuple[str, ExchangeRecord]]) -> None:
+        pending = self._linked(pending)
         if pending:
             self._db.executemany(
                 "INSERT INTO exchanges VALUES (?,?,?,?,?,?)",

@@ -40,6 +40,7 @@ __all__ = [
     "entry_hash",
     "first_line",
     "ledger_lines",
+    "link_after",
     "parse_records",
     "pretty_json",
     "read_ledger",
@@ -123,6 +124,17 @@ class EvidenceLedger:
         for observer in self._observers:
             observer(probe_id, clean)
         return record
+
+
+def link_after(record: ExchangeRecord, head: tuple[int, str]) -> ExchangeRecord:
+    """The record chained after ``head`` (the run's last stored record's seq and hash; (0, "")
+    for none): its number and hashes set again, its content as it is. For a store whose
+    writers append to one run's ledger at once (:meth:`Store.link_exchanges_at_write`)."""
+    seq, last = head
+    prev = last or GENESIS
+    text = record.text if record.text is not None else canonical_json(record.entry)
+    digest = text_hash(prev, seq + 1, text, record.probe_id)
+    return ExchangeRecord(seq + 1, record.probe_id, record.entry, prev, digest, text)
 
 
 @dataclass(frozen=True)
