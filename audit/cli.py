@@ -21,7 +21,7 @@ from audit.options import allow_production_option, formats_option, give_up_optio
 
 if TYPE_CHECKING:  # the commands import what they use in their bodies: --help stays light
     from audit.clock import SystemClock
-    from audit.store import Store
+    from audit.store_protocol import RunStore
     from audit.workspace import Workspace
 
 __all__ = ["cli", "main"]
@@ -30,8 +30,9 @@ EXIT_INPUT, EXIT_RUNTIME, EXIT_INTERRUPTED = 2, 4, 130
 
 
 class Context:
-    def __init__(self, workspace: Path, reports: Path) -> None:
+    def __init__(self, workspace: Path, reports: Path, store: str | None = None) -> None:
         self._workspace_root = workspace
+        self._store_url = store
         self.reports = reports
 
     @cached_property
@@ -39,7 +40,7 @@ class Context:
         """Made on first use, so a command that needs no store does not import it."""
         from audit.workspace import Workspace
 
-        return Workspace(self._workspace_root)
+        return Workspace(self._workspace_root, self._store_url)
 
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -53,7 +54,16 @@ pass_ctx = click.make_pass_decorator(Context)
     default=Path(".platform-audit"),
     envvar="PLATFORM_AUDIT_WORKSPACE",
     show_default=True,
-    help="Folder holding the audit store (SQLite) for runs.",
+    help="Folder of the runs: their SQLite store (unless --store), signing key and statements.",
+)
+@click.option(
+    "--store",
+    "store_url",
+    metavar="URL",
+    default=None,
+    envvar="PLATFORM_AUDIT_STORE",
+    help="Keep the runs in this store: postgresql://USER@HOST:PORT/DATABASE (the PostgreSQL "
+    "store; needs the 'postgresql' extra) or sqlite:///PATH. [default: WORKSPACE/audit.sqlite]",
 )
 @click.option(
     "--reports",
@@ -70,7 +80,9 @@ pass_ctx = click.make_pass_decorator(Context)
     help="On an unexpected failure, print the traceback too.",
 )
 @click.pass_context
-def cli(ctx: click.Context, workspace: Path, reports: Path, debug: bool) -> None:
+def cli(
+    ctx: click.Context, workspace: Path, reports: Path, store_url: str | None, debug: bool
+) -> None:
     """Audit whether a platform removes prohibited content within the legal deadline.
 
     Exit codes: 0 every criterion compliant and the run complete, 1 some criterion
@@ -78,7 +90,11 @@ def cli(ctx: click.Context, workspace: Path, reports: Path, debug: bool) -> None
     4 could not measure (any unexpected failure too).
     """
     del debug  # read by main() before the command runs
-    ctx.obj = Context(workspace, reports)
+    if store_url is not None:
+        from audit.store_open import check_store_url
+
+        check_store_url(store_url)
+    ctx.obj = Context(workspace, reports, store_url)
 
 
 def _report_and_exit(
@@ -211,7 +227,7 @@ def run(
     sys.exit(_combine(codes))
 
 
-def _carry(store: Store, run_id: str, clock: SystemClock, give_up: float | None) -> None:
+def _carry(store: RunStore, run_id: str, clock: SystemClock, give_up: float | None) -> None:
     """Carry one run forward to its end, with progress on stderr.
 
     A dead target ends the run (failed, nothing scored): the reason is printed and the caller
@@ -240,7 +256,7 @@ def _carry(store: Store, run_id: str, clock: SystemClock, give_up: float | None)
             sys.exit(EXIT_INTERRUPTED)
 
 
-def _still_up(store: Store, run_id: str) -> str:
+def _still_up(store: RunStore, run_id: str) -> str:
     """What of the run is still on the platform, and the commands that continue or undo it."""
     up = len(store.probes_up(run_id))
     target = store.run(run_id).target.get("name", "the target")

@@ -39,7 +39,7 @@ from audit.plan import Plan, Sample, Schedule, Target
 from audit.runner import PreparedRun, create_runs, execute_run
 from audit.sandbox.moderation import SandboxConfig, default_config_path, load_sandbox_config
 from audit.sandbox.server import SandboxServer
-from audit.store import Store
+from audit.store_protocol import RunStore
 from audit.ui import Progress
 
 __all__ = ["DEMO_TIME_SCALE", "SEARCH_SPEEDUP", "DemoRun", "demo_plan", "run_demo"]
@@ -103,7 +103,7 @@ def sandbox_config(seed: int | None = None, speedup: float = 1.0) -> SandboxConf
 
 
 def search_evasion(
-    store: Store,
+    store: RunStore,
     base_url: str,
     seed: int,
     clock: Clock,
@@ -136,7 +136,7 @@ class DemoRun:
 
 
 def run_demo(
-    store: Store, seed: int, violating: int, controls: int, say: Callable[[str], None]
+    store: RunStore, seed: int, violating: int, controls: int, say: Callable[[str], None]
 ) -> DemoRun:
     """The two steps, each announced through ``say`` as it starts and ends."""
     clock = SystemClock()
@@ -166,11 +166,11 @@ def run_demo(
     return DemoRun(search, prepared)
 
 
-def cross_check_statements(store: Store, run_id: str, base_url: str) -> None:
+def cross_check_statements(store: RunStore, run_id: str, base_url: str) -> None:
     """Fetch the sandbox's daily dump of statements of reasons and keep it for the run."""
     from audit.statements.crosscheck import DEFAULT_WINDOW_S, read_file, run_filter, save_stored
 
-    workspace = store.path.parent
+    workspace = store.workspace
     dump = workspace / "statements" / f"{run_id}-sor-reference-sandbox-full.zip"
     dump.parent.mkdir(parents=True, exist_ok=True)
     answer = httpx.get(f"{base_url}/api/v1/statements/dump", timeout=30.0)

@@ -62,7 +62,8 @@ from audit.packs import Pack
 from audit.polling import PollingPolicy, lead_from, next_poll_index, poll_offsets
 from audit.probe import Probe
 from audit.reachability import Reachability
-from audit.store import ObservationRow, ProbeRow, Store
+from audit.store_protocol import KEEP, NO_CHANGE, ProbeUpdate, RunStore
+from audit.store_rows import ObservationRow, ProbeRow
 from audit.synthesis import derive_rng
 
 __all__ = ["Engine", "EngineSettings", "ProgressEvent", "filing_fate_unknown", "probe_facts"]
@@ -183,7 +184,7 @@ class _Live:
 class Engine:
     def __init__(
         self,
-        store: Store,
+        store: RunStore,
         run_id: str,
         pack: Pack,
         adapter: Adapter,
@@ -210,7 +211,7 @@ class Engine:
         # retry counters of probes gone back to the store (only those that faulted)
         self._kept: dict[str, tuple[int, int]] = {}
         # transitions made and not yet committed: (probe_id, observation, fields)
-        self._queued: list[tuple[str, ObservationRow | None, dict[str, object]]] = []
+        self._queued: list[tuple[str, ObservationRow | None, ProbeUpdate]] = []
         self._dirty: set[str] = set()  # the probes among them
         # how late recent looks' answers came after their planned time (queueing, limits,
         # round trip): places the last look before each deadline so its answer precedes it
@@ -394,18 +395,20 @@ class Engine:
                 self._release(probe_id)
 
     # transitions ------------------------------------------------------------------------
-    def _commit(self, live: _Live, obs: ObservationRow | None = None, **fields: object) -> None:
+    def _commit(
+        self, live: _Live, obs: ObservationRow | None = None, change: ProbeUpdate = NO_CHANGE
+    ) -> None:
         """Make the transition (and record what caused it) in the engine's copy, and queue it
         for the store: :meth:`_flush` commits it, with every other one queued, in one
         transaction, before the probe's next network action (the steps call it) or its next
         step (the loop does), and before any store read that needs it."""
-        self._queued.append((live.row.probe_id, obs, fields))
+        self._queued.append((live.row.probe_id, obs, change))
         self._dirty.add(live.row.probe_id)
-        live.row = dataclasses.replace(live.row, **fields)  # type: ignore[arg-type]
+        live.row = change.applied_to(live.row)
         if live.row.state == ProbeState.FINISHED and live.row.next_at is None:
             del self._live[live.row.probe_id]
             self._kept.pop(live.row.probe_id, None)
-        elif "next_at" in fields:
+        elif change.sets("next_at"):
             self._schedule(live)
 
     def _flush(self) -> None:
@@ -436,14 +439,18 @@ class Engine:
             ProbeState.WITHDRAWING: self._withdraw,
         }.get(ProbeState(live.row.state))
         if handler is None:
-            self._commit(live, next_at=None)
+            self._commit(live, None, ProbeUpdate(next_at=None))
             return
         await handler(live)
 
     async def _submit(self, live: _Live) -> None:
         now = self.clock.now()
         self._commit(
-            live, state=ProbeState.SUBMITTING, submitted_at=now, next_at=now + RECONCILE_AFTER
+            live,
+            None,
+            ProbeUpdate(
+                state=ProbeState.SUBMITTING, submitted_at=now, next_at=now + RECONCILE_AFTER
+            ),
         )
         self._flush()  # a process killed from here on reconciles, never posts blindly
         try:
@@ -496,7 +503,7 @@ class Engine:
         if found is not None:  # the lookup itself failed (an outage): ask again later
             retry_at = self._later_try(live, _SUBMIT_ACTIONS)
             if retry_at is not None:
-                self._commit(live, next_at=retry_at)
+                self._commit(live, None, ProbeUpdate(next_at=retry_at))
                 return
         self._finish(
             live,
@@ -518,7 +525,7 @@ class Engine:
         elif result.kind is SubmitKind.ERROR or result.post_id is None:
             retry_at = self._later_try(live, _SUBMIT_ACTIONS)
             if retry_at is not None:  # reconciled by lookup first, then sent again if safe
-                self._commit(live, obs, next_at=retry_at)
+                self._commit(live, obs, ProbeUpdate(next_at=retry_at))
                 return
             self._finish(live, Outcome.INCONCLUSIVE, f"submission failed: {result.detail}", obs)
         elif result.sent_at is None:
@@ -528,7 +535,11 @@ class Engine:
         elif row.trigger == "proactive":
             self._start_clock(live, result.post_id, result.sent_at, obs)
         else:
-            self._commit(live, obs, state=ProbeState.NOTICING, post_id=result.post_id, next_at=now)
+            self._commit(
+                live,
+                obs,
+                ProbeUpdate(state=ProbeState.NOTICING, post_id=result.post_id, next_at=now),
+            )
             self._emit(row.probe_id, ProbeState.NOTICING)
 
     def _start_clock(
@@ -542,13 +553,15 @@ class Engine:
         self._commit(
             live,
             obs,
-            state=ProbeState.WATCHING,
-            post_id=post_id,
-            clock_start=start,
-            deadline_at=start + row.deadline_s,
-            offsets=offsets,
-            poll_index=0,
-            next_at=start + offsets[0],
+            ProbeUpdate(
+                state=ProbeState.WATCHING,
+                post_id=post_id,
+                clock_start=start,
+                deadline_at=start + row.deadline_s,
+                offsets=offsets,
+                poll_index=0,
+                next_at=start + offsets[0],
+            ),
         )
         self._emit(row.probe_id, ProbeState.WATCHING)
 
@@ -598,7 +611,7 @@ class Engine:
         if not result.filed and self.adapter.notice_idempotent:
             retry_at = self._later_try(live, frozenset({row.trigger}))
             if retry_at is not None:  # sent again later under the same key: filed once
-                self._commit(live, obs, next_at=retry_at)
+                self._commit(live, obs, ProbeUpdate(next_at=retry_at))
                 return
         if not result.filed or sent_at is None:
             why = f"{row.trigger} could not be filed"
@@ -633,7 +646,7 @@ class Engine:
             self._lateness.append(obs.ended_at - row.next_at)
         replace_at = self._replacement_at(live, status.state, started)
         if replace_at is not None:  # a fault on a decisive look decides nothing: look again
-            self._commit(live, obs, next_at=replace_at)
+            self._commit(live, obs, ProbeUpdate(next_at=replace_at))
             return
         live.replacements = 0
         # planned looks that fell due while the engine was down are not made in a burst
@@ -643,7 +656,7 @@ class Engine:
         if decided.outcome is not None:
             self._finish(live, decided.outcome, decided.reason, obs, poll_index=index)
             return
-        self._commit(live, obs, poll_index=index, next_at=self._planned_at(row, index))
+        self._commit(live, obs, ProbeUpdate(poll_index=index, next_at=self._planned_at(row, index)))
 
     def _lead(self) -> float:
         return lead_from(list(self._lateness))
@@ -685,7 +698,7 @@ class Engine:
             return False
         now = self.clock.now()
         obs = ObservationRow(live.row.probe_id, action, "error", started, now, _raised(exc))
-        self._commit(live, obs, next_at=now + FAULT_RETRY * 2 ** (live.faults - 1))
+        self._commit(live, obs, ProbeUpdate(next_at=now + FAULT_RETRY * 2 ** (live.faults - 1)))
         return True
 
     def _replacement_at(self, live: _Live, state: PostState, started: float) -> float | None:
@@ -718,19 +731,18 @@ class Engine:
         post_id: str | None = None,
     ) -> None:
         up = (live.row.post_id is not None or post_id is not None) and self._still_up(obs)
-        fields: dict[str, object] = {
-            "outcome": outcome.value,
-            "note": reason or None,
-            "state": ProbeState.WITHDRAWING if up else ProbeState.FINISHED,
-            "next_at": self.clock.now() if up else None,
-        }
-        if poll_index is not None:
-            fields["poll_index"] = poll_index
-        if post_id is not None:
-            fields["post_id"] = post_id
+        state = ProbeState.WITHDRAWING if up else ProbeState.FINISHED
+        change = ProbeUpdate(
+            outcome=outcome.value,
+            note=reason or None,
+            state=state,
+            next_at=self.clock.now() if up else None,
+            poll_index=KEEP if poll_index is None else poll_index,
+            post_id=KEEP if post_id is None else post_id,
+        )
         probe_id = live.row.probe_id
-        self._commit(live, obs, **fields)
-        self._emit(probe_id, str(fields["state"]), outcome.value)
+        self._commit(live, obs, change)
+        self._emit(probe_id, str(state), outcome.value)
 
     def _still_up(self, obs: ObservationRow | None) -> bool:
         """Whether a post must be withdrawn: not when the look that decided saw it gone, nor
@@ -759,14 +771,16 @@ class Engine:
             self._commit(
                 live,
                 obs,
-                state=ProbeState.FINISHED,
-                withdrawn_at=now if result.withdrawn else None,
-                next_at=None,
+                ProbeUpdate(
+                    state=ProbeState.FINISHED,
+                    withdrawn_at=now if result.withdrawn else None,
+                    next_at=None,
+                ),
             )
             self._emit(row.probe_id, ProbeState.FINISHED, row.outcome)
             return
         delay = WITHDRAW_RETRY * 2 ** (live.withdrawals - 1)
-        self._commit(live, obs, next_at=now + delay)
+        self._commit(live, obs, ProbeUpdate(next_at=now + delay))
 
 
 def _raised(exc: Exception) -> str:

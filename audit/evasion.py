@@ -60,7 +60,7 @@ from audit.packs import Criterion, Pack, load_pack, resolve_pack
 from audit.plan import Plan, Sample
 from audit.probe import derive_rng
 from audit.runner import create_runs, execute_run
-from audit.store import Store
+from audit.store_protocol import RunStore
 from audit.synthesis import variant_applies
 from audit.workspace import scorecard_for
 
@@ -210,7 +210,7 @@ class PlanRounds:
 
     def __init__(
         self,
-        store: Store,
+        store: RunStore,
         plan: Plan,
         criterion_id: str,
         clock: Clock,

@@ -23,11 +23,12 @@ from audit.errors import InputError, TargetUnreachable
 from audit.evidence.ledger import EvidenceLedger, Redactor
 from audit.http import SendGate
 from audit.lifecycle import ProbeState, RunStatus
-from audit.locking import RunBusy, RunLock, lock_dir
+from audit.locking import RunBusy
 from audit.packs import Pack, load_pack, resolve_pack
 from audit.plan import Plan, Target, plan_dump
 from audit.reachability import Reachability
-from audit.store import ProbeRow, RunRow, SlotTaken, Store
+from audit.store import ProbeRow, RunRow, SlotTaken
+from audit.store_protocol import RunLockLike, RunStore
 from audit.sweep import CleanupReport, Sweeper
 from audit.synthesis import SampleSize, derive_rng, synthesize_each
 
@@ -143,7 +144,7 @@ def _checked_packs(plan: Plan, plan_source: Path | None, allow_production: bool)
 
 
 def create_runs(
-    store: Store,
+    store: RunStore,
     plan: Plan,
     plan_source: Path | None,
     clock: Clock,
@@ -258,7 +259,7 @@ class _Parts:
 
 
 def _parts(
-    store: Store,
+    store: RunStore,
     run_id: str,
     clock: Clock,
     transport: httpx.AsyncBaseTransport | None,
@@ -290,7 +291,7 @@ def _parts(
     )
 
 
-def give_up_after(store: Store, run_id: str, plan: Plan, override: float | None) -> float:
+def give_up_after(store: RunStore, run_id: str, plan: Plan, override: float | None) -> float:
     """Wall seconds without a working answer after which the run ends: the flag, else the
     plan's ``give_up_after``, else :data:`GIVE_UP_SHARE` of the shortest deadline as run
     (deadlines compressed by the plan's time scale), at least :data:`GIVE_UP_FLOOR`."""
@@ -302,13 +303,13 @@ def give_up_after(store: Store, run_id: str, plan: Plan, override: float | None)
     return max(GIVE_UP_FLOOR, GIVE_UP_SHARE * shortest)
 
 
-def run_lock(store: Store, run_id: str) -> RunLock:
+def run_lock(store: RunStore, run_id: str) -> RunLockLike:
     """The lock a process must hold to carry the run forward or clean it up."""
-    return RunLock(lock_dir(store.path), run_id)
+    return store.run_lock(run_id)
 
 
 async def execute_run(
-    store: Store,
+    store: RunStore,
     run_id: str,
     clock: Clock,
     *,
@@ -367,7 +368,7 @@ async def _preflight(parts: _Parts) -> None:
 
 
 async def cleanup_run(
-    store: Store,
+    store: RunStore,
     run_id: str,
     clock: Clock,
     *,

@@ -29,12 +29,15 @@ import json
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
+from audit.chain import GENESIS, text_hash
 from audit.errors import InputError, RuntimeFailure
+from audit.locking import RunLock, lock_dir
+from audit.store_protocol import NO_CHANGE, ProbeUpdate
 from audit.store_rows import (
     OBSERVATION_COLUMNS,
     PLANNED_COLUMNS,
@@ -64,6 +67,7 @@ __all__ = [
     "ExchangeRecord",
     "ObservationRow",
     "ProbeRow",
+    "ProbeUpdate",
     "RunRow",
     "ScheduledRun",
     "SlotTaken",
@@ -296,7 +300,6 @@ class Store:
         self._pending: list[tuple[str, ExchangeRecord]] = []
         self._deferring = 0
         self._checked: tuple[int, int] | None = None
-        self._link: Callable[[ExchangeRecord, tuple[int, str]], ExchangeRecord] | None = None
         try:
             if existed:
                 self._quick_check()
@@ -416,6 +419,23 @@ class Store:
             return int(row[0])
         except (TypeError, ValueError):
             raise damaged_store(self.path, f"schema version {row[0]!r:.20} is no number") from None
+
+    @property
+    def workspace(self) -> Path:
+        """The folder of the store file: it keeps the key, reports, statements and locks."""
+        return self.path.parent
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def run_lock(self, run_id: str, *, shared: bool = False) -> RunLock:
+        """The run's lock: a ``flock`` on a file in the workspace's ``locks`` folder."""
+        return RunLock(lock_dir(self.path), run_id, shared=shared)
+
+    def snapshot_read(self) -> AbstractContextManager[object]:
+        """One transaction (SQLite's reads in it see one state of the file)."""
+        return self.transaction()
 
     def close(self) -> None:
         self._db.close()
@@ -738,11 +758,11 @@ class Store:
         run_id: str,
         probe_id: str,
         observation: ObservationRow | None = None,
-        **fields: Any,
+        change: ProbeUpdate = NO_CHANGE,
     ) -> None:
         """Change a probe's row and record what was seen, in one transaction."""
         with self.transaction() as db:
-            self._write_update(db, run_id, probe_id, observation, fields)
+            self._write_update(db, run_id, probe_id, observation, change)
 
     @staticmethod
     def _write_update(
@@ -750,9 +770,10 @@ class Store:
         run_id: str,
         probe_id: str,
         observation: ObservationRow | None,
-        fields: dict[str, Any],
+        change: ProbeUpdate,
     ) -> None:
-        if "offsets" in fields and fields["offsets"] is not None:
+        fields = change.changes()
+        if fields.get("offsets") is not None:
             fields["offsets"] = json.dumps(fields["offsets"])
         if fields:
             sets = ", ".join(f"{name} = ?" for name in fields)
@@ -781,13 +802,13 @@ class Store:
     def update_probes(
         self,
         run_id: str,
-        changes: Sequence[tuple[str, ObservationRow | None, Mapping[str, Any]]],
+        changes: Sequence[tuple[str, ObservationRow | None, ProbeUpdate]],
     ) -> None:
-        """Several probes' changes (probe id, what was seen, the fields that changed), in
+        """Several probes' changes (probe id, what was seen, the update of its row), in
         order, in one transaction: as :meth:`update_probe` each, committed together."""
         with self.transaction() as db:
-            for probe_id, observation, fields in changes:
-                self._write_update(db, run_id, probe_id, observation, dict(fields))
+            for probe_id, observation, change in changes:
+                self._write_update(db, run_id, probe_id, observation, change)
 
     @_guarded
     def observations(self, run_id: str) -> dict[str, list[ObservationRow]]:
@@ -836,21 +857,13 @@ class Store:
                 with self.transaction():
                     pass
 
-    def link_exchanges_at_write(
-        self, link: Callable[[ExchangeRecord, tuple[int, str]], ExchangeRecord]
-    ) -> None:
-        """From now on every ledger record is chained in the transaction that writes it:
-        ``link`` gives it its number and hashes after the run's last stored record (its seq and
-        hash), read in that transaction. Several processes (the workers) can then append to one
-        run's ledger and the chain stays one chain: SQLite lets one writer at a time in."""
-        self._link = link
-
     def _linked(
         self, pending: list[tuple[str, ExchangeRecord]]
     ) -> list[tuple[str, ExchangeRecord]]:
-        link = self._link
-        if link is None or not pending:
-            return pending
+        """The waiting ledger records, each linked to the run's last stored record, read in
+        the writing transaction: where another process (a worker) appended since this one's
+        ledger numbered a record, it gets its number and hashes again. SQLite lets one writer
+        in at a time, so the appends of all a run's writers form one chain."""
         heads: dict[str, tuple[int, str]] = {}
         out: list[tuple[str, ExchangeRecord]] = []
         for run_id, record in pending:
@@ -859,15 +872,19 @@ class Store:
                     "SELECT seq, hash FROM exchanges WHERE run_id = ? ORDER BY seq DESC LIMIT 1",
                     (run_id,),
                 ).fetchone()
-                heads[run_id] = (int(row[0]), str(row[1])) if row is not None else (0, "")
-            linked = link(record, heads[run_id])
-            heads[run_id] = (linked.seq, linked.hash)
-            out.append((run_id, linked))
+                heads[run_id] = (int(row[0]), str(row[1])) if row is not None else (0, GENESIS)
+            seq, head = heads[run_id]
+            if (record.seq, record.prev_hash) != (seq + 1, head):  # another writer appended
+                text = record.text if record.text is not None else _compact(record.entry)
+                digest = text_hash(head, seq + 1, text, record.probe_id)
+                record = ExchangeRecord(seq + 1, record.probe_id, record.entry, head, digest, text)
+            heads[run_id] = (record.seq, record.hash)
+            out.append((run_id, record))
         return out
 
     def _write_exchanges(self, pending: list[tuple[str, ExchangeRecord]]) -> None:
-        pending = self._linked(pending)
         if pending:
+            pending = self._linked(pending)
             self._db.executemany(
                 "INSERT INTO exchanges VALUES (?,?,?,?,?,?)",
                 (

@@ -20,13 +20,13 @@ places, each until a lease's length so a killed worker's place lapses.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 from audit.store import _COMPACT_PROBE, Store
+from audit.store_protocol import LeaseStore, ProbeUpdate, RunStore
 from audit.store_rows import ObservationRow, ProbeRow, probe_from_sql
 
-__all__ = ["Leases"]
+__all__ = ["Leases", "leases_of"]
 
 # probes with work a worker may take: due by the horizon, interrupted mid-submission (to be
 # reconciled at once), or not finished with no next step
@@ -82,7 +82,7 @@ class Leases:
     def write_fenced(
         self,
         run_id: str,
-        changes: Sequence[tuple[str, ObservationRow | None, Mapping[str, Any]]],
+        changes: Sequence[tuple[str, ObservationRow | None, ProbeUpdate]],
         owner: str,
         now: float,
         until: float,
@@ -94,7 +94,7 @@ class Leases:
         lease was lost (nothing of theirs is written)."""
         lost: set[str] = set()
         with self.store.transaction() as db:
-            for probe_id, observation, fields in changes:
+            for probe_id, observation, change in changes:
                 if probe_id in lost:
                     continue
                 renewed = db.execute(
@@ -105,7 +105,7 @@ class Leases:
                 if renewed != 1:
                     lost.add(probe_id)
                     continue
-                Store._write_update(db, run_id, probe_id, observation, dict(fields))
+                Store._write_update(db, run_id, probe_id, observation, change)
             db.executemany(
                 "DELETE FROM leases WHERE run_id = ? AND probe_id = ? AND owner = ?",
                 ((run_id, probe_id, owner) for probe_id in set(release) - lost),
@@ -216,3 +216,14 @@ class Leases:
                 "DELETE FROM target_places WHERE key = ? AND place = ? AND owner = ?",
                 (key, place, owner),
             )
+
+
+def leases_of(store: RunStore) -> LeaseStore:
+    """The workers' shared state in this store."""
+    if isinstance(store, Store):
+        return Leases(store)
+    from audit.store_pg import PostgresStore
+    from audit.store_pg_leases import PgLeases
+
+    assert isinstance(store, PostgresStore)
+    return PgLeases(store)

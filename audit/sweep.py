@@ -24,7 +24,8 @@ from audit.clock import Clock
 from audit.lifecycle import ProbeState, WithdrawalResult
 from audit.outcomes import Outcome
 from audit.probe import Probe
-from audit.store import ObservationRow, ProbeRow, Store
+from audit.store import ObservationRow, ProbeRow
+from audit.store_protocol import ProbeUpdate, RunStore
 
 __all__ = ["CleanupReport", "Sweeper"]
 
@@ -49,7 +50,7 @@ class CleanupReport:
 
 class Sweeper:
     def __init__(
-        self, store: Store, run_id: str, adapter: Adapter, clock: Clock, concurrency: int = 16
+        self, store: RunStore, run_id: str, adapter: Adapter, clock: Clock, concurrency: int = 16
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -82,14 +83,13 @@ class Sweeper:
             await self._withdraw(row, report)
 
     def _stop(self, row: ProbeRow, outcome: Outcome, note: str, up: bool = False) -> ProbeRow:
-        self.store.update_probe(
-            self.run_id,
-            row.probe_id,
+        change = ProbeUpdate(
             outcome=row.outcome or outcome.value,
             note=row.note if row.outcome else note,
             state=ProbeState.WITHDRAWING if up else ProbeState.FINISHED,
             next_at=None,
         )
+        self.store.update_probe(self.run_id, row.probe_id, None, change)
         return self.store.probe(self.run_id, row.probe_id)
 
     async def _reconcile(self, row: ProbeRow, report: CleanupReport) -> ProbeRow:
@@ -109,7 +109,7 @@ class Sweeper:
             report.cancelled.append(row.probe_id)
             return self._stop(row, Outcome.INCONCLUSIVE, CANCELLED)
         obs = self._lookup_observation(row, intent, found.kind.value)
-        self.store.update_probe(self.run_id, row.probe_id, obs, post_id=found.post_id)
+        self.store.update_probe(self.run_id, row.probe_id, obs, ProbeUpdate(post_id=found.post_id))
         report.cut_short.append(row.probe_id)
         return self._stop(
             self.store.probe(self.run_id, row.probe_id), Outcome.INCONCLUSIVE, CUT_SHORT, up=True
@@ -129,11 +129,9 @@ class Sweeper:
             report.withdrawn.append(row.probe_id)
         else:
             report.failed[row.probe_id] = result.detail or "the platform refused"
-        self.store.update_probe(
-            self.run_id,
-            row.probe_id,
-            obs,
+        change = ProbeUpdate(
             state=ProbeState.FINISHED,
             withdrawn_at=now if result.withdrawn else None,
             next_at=None,
         )
+        self.store.update_probe(self.run_id, row.probe_id, obs, change)

@@ -24,7 +24,7 @@ A worker stopped by SIGTERM or SIGINT (or with ``--until-idle`` once no run has 
 ends its leases; one killed outright leaves them to lapse, and another worker takes its probes
 over after at most one lease and a claim interval (a quarter of a lease).
 
-Whoever commits a run's last step marks it complete (once: :meth:`Leases.complete_run`) and
+Whoever commits a run's last step marks it complete (once: :meth:`LeaseStore.complete_run`) and
 the command writes its scorecard. Per-target rate limits and concurrency hold across workers
 through :class:`StoreGate` (a paced token bucket and leased places in the store).
 """
@@ -53,16 +53,15 @@ from audit.adapters.base import (
 from audit.clock import Clock
 from audit.engine import Engine, EngineSettings, _Live
 from audit.errors import AuditError
-from audit.evidence.ledger import link_after
 from audit.http import Pacer
 from audit.lifecycle import ProbeState, RunStatus
-from audit.locking import RunLock, lock_dir
 from audit.packs import Pack
 from audit.plan import Target
 from audit.probe import Probe
 from audit.reachability import Reachability
-from audit.store import ProbeRow, Store
-from audit.store_leases import Leases
+from audit.store import ProbeRow
+from audit.store_leases import leases_of
+from audit.store_protocol import LeaseStore, RunLockLike, RunStore
 
 __all__ = [
     "LeaseLost",
@@ -151,13 +150,13 @@ class LeasedEngine(Engine):
 
     def __init__(
         self,
-        store: Store,
+        store: RunStore,
         run_id: str,
         pack: Pack,
         adapter: Adapter,
         clock: Clock,
         settings: EngineSettings,
-        leases: Leases,
+        leases: LeaseStore,
         terms: LeaseTerms,
         room: Callable[[], int] | None = None,
         reachability: Reachability | None = None,
@@ -326,7 +325,7 @@ class StoreGate:
     ``concurrency`` places while in flight. Places are held under the worker's lease terms, so
     a killed worker's lapse."""
 
-    leases: Leases
+    leases: LeaseStore
     clock: Clock
     key: str  # the target (its base URL)
     concurrency: int
@@ -379,7 +378,7 @@ class Worker:
 
     def __init__(
         self,
-        store: Store,
+        store: RunStore,
         clock: Clock,
         settings: WorkerSettings,
         *,
@@ -391,13 +390,12 @@ class Worker:
         self.clock = clock
         self.settings = settings
         self.terms = LeaseTerms(owner or worker_id(), settings.lease)
-        self.leases = Leases(store)
+        self.leases = leases_of(store)
         self._transport = transport
         self._completed = completed
         self._engines: dict[str, LeasedEngine] = {}
         self._sessions: dict[str, asyncio.Task[None]] = {}
         self.report = WorkerReport(self.terms.owner)
-        store.link_exchanges_at_write(link_after)  # many writers, one chain per run
 
     def _room(self) -> int:
         return self.settings.max_probes - sum(e.held for e in self._engines.values())
@@ -432,7 +430,7 @@ class Worker:
         for run in self.store.runs():
             if run.status != RunStatus.RUNNING or run.run_id in self._sessions:
                 continue
-            lock = RunLock(lock_dir(self.store.path), run.run_id, shared=True)
+            lock = self.store.run_lock(run.run_id, shared=True)
             if not lock.acquire():
                 self.report.busy.add(run.run_id)
                 continue
@@ -458,7 +456,7 @@ class Worker:
             for engine in list(self._engines.values()):
                 engine.renewed(held, until)
 
-    async def _session(self, run_id: str, lock: RunLock) -> None:
+    async def _session(self, run_id: str, lock: RunLockLike) -> None:
         """Carry one run while it is running and has work; marks it complete when this worker
         finds its last step done (once, whoever does), or failed when its target is dead."""
         from audit import runner
@@ -532,6 +530,6 @@ class Worker:
             await self.clock.sleep_until(wake)
 
 
-def held_by(leases: Leases, run_id: str) -> Sequence[str]:
+def held_by(leases: LeaseStore, run_id: str) -> Sequence[str]:
     """The owners holding leases of a run (for status and tests)."""
     return sorted({owner for owner, _ in leases.held(run_id).values()})

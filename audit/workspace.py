@@ -13,21 +13,34 @@ from audit.evidence.ledger import GENESIS
 from audit.render import render_formats
 from audit.scorecard import Scorecard, build_scorecard
 from audit.statements.crosscheck import cross_check, load_stored
-from audit.store import Store
+from audit.store_open import open_store, store_file
+from audit.store_protocol import RunStore
 
 __all__ = ["Workspace", "cyclic_gc_paused", "report_language", "scorecard_for", "write_reports"]
 
 
 @dataclass(frozen=True)
 class Workspace:
+    """The folder of a set of runs (key, reports, statements) and the URL of their store
+    (None: the folder's SQLite file; see :mod:`audit.store_open`)."""
+
     root: Path
+    store_url: str | None = None
 
     @property
     def store_path(self) -> Path:
-        return self.root / "audit.sqlite"
+        """The SQLite file of the store (the folder's ``audit.sqlite`` unless ``store_url``
+        names another)."""
+        return store_file(self.root, self.store_url) or self.root / "audit.sqlite"
 
-    def open(self) -> Store:
-        return Store(self.store_path)
+    def has_store(self) -> bool:
+        """Whether there is a store to read runs from (a PostgreSQL store: always, opening
+        it says when the server is not there)."""
+        file = store_file(self.root, self.store_url)
+        return file is None or file.is_file()
+
+    def open(self) -> RunStore:
+        return open_store(self.root, self.store_url)
 
 
 @contextmanager
@@ -49,7 +62,7 @@ def cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def scorecard_for(store: Store, run_id: str) -> Scorecard:
+def scorecard_for(store: RunStore, run_id: str) -> Scorecard:
     """The run's scorecard from the store, once the store passes SQLite's full integrity check
     (a missing index entry would silently leave probes or observations out)."""
     with cyclic_gc_paused():
@@ -57,19 +70,19 @@ def scorecard_for(store: Store, run_id: str) -> Scorecard:
         run = store.run(run_id)
         store.pack_of(run)  # a pack changed on disk: the store is damaged, said so
         seq, head = store.last_exchange(run_id)
-        key = workspace_key(store.path.parent).fingerprint
+        key = workspace_key(store.workspace).fingerprint
         probes, observations = store.probes(run_id), store.observations(run_id)
         card = build_scorecard(
             run, probes, observations, (seq, head or GENESIS), key, store.media_sent(run_id)
         )
-        stored = load_stored(store.path.parent, run_id)
+        stored = load_stored(store.workspace, run_id)
         if stored is None:
             return card
         section = cross_check(run, probes, observations, stored)
         return card.model_copy(update={"statements": section})
 
 
-def report_language(store: Store, run_id: str, chosen: str | None = None) -> str:
+def report_language(store: RunStore, run_id: str, chosen: str | None = None) -> str:
     """The language of a run's scorecards: the one chosen, else its plan's, else English."""
     if chosen is not None:
         return chosen
@@ -78,7 +91,7 @@ def report_language(store: Store, run_id: str, chosen: str | None = None) -> str
 
 
 def write_reports(
-    store: Store,
+    store: RunStore,
     run_id: str,
     reports_root: Path,
     formats: list[str],

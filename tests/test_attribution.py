@@ -8,6 +8,7 @@ from pathlib import Path
 from audit.clock import VirtualClock
 from audit.runner import execute_run
 from audit.store import Store
+from audit.store_protocol import ProbeUpdate
 from tests.durable_support import plan, planned_run, virtual_platform
 
 _PER_PROBE = frozenset({"submit", "lookup", "status", "notice", "order", "withdraw"})
@@ -21,9 +22,8 @@ def test_every_probe_exchange_is_attributed_after_a_restart(tmp_path: Path) -> N
     first = min(store.probes(run_id), key=lambda r: r.next_at or 0)
     clock.advance((first.next_at or clock.now()) - clock.now())
     # killed mid-submission of the first probe, then stopped part-way through watching
-    store.update_probe(
-        run_id, first.probe_id, state="submitting", submitted_at=clock.now(), next_at=clock.now()
-    )
+    change = ProbeUpdate(state="submitting", submitted_at=clock.now(), next_at=clock.now())
+    store.update_probe(run_id, first.probe_id, None, change)
     stop = clock.now() + 1800
     asyncio.run(execute_run(store, run_id, clock, stop_at=stop, transport=platform.transport))
     assert any(r.state != "finished" for r in store.probes(run_id))

@@ -11,6 +11,7 @@ import pytest
 from audit.clock import VirtualClock
 from audit.runner import cleanup_run, execute_run
 from audit.store import Store
+from audit.store_protocol import ProbeUpdate
 from tests.durable_support import plan, planned_run, posts_by_key, virtual_platform
 
 DAY = 86_400.0
@@ -64,7 +65,8 @@ def test_cleanup_reconciles_a_probe_interrupted_mid_submission(tmp_path: Path) -
     store = Store(tmp_path / "audit.sqlite")
     run_id = planned_run(store, plan(2, 1), clock)
     row = store.probes(run_id)[0]
-    store.update_probe(run_id, row.probe_id, state="submitting", submitted_at=clock.now())
+    change = ProbeUpdate(state="submitting", submitted_at=clock.now())
+    store.update_probe(run_id, row.probe_id, None, change)
 
     async def reach_platform() -> None:
         async with httpx.AsyncClient(transport=platform.transport, base_url="http://s") as c:

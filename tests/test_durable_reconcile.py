@@ -10,6 +10,7 @@ import httpx
 from audit.clock import VirtualClock
 from audit.runner import execute_run
 from audit.store import Store
+from audit.store_protocol import ProbeUpdate
 from tests.durable_support import plan, planned_run, posts_by_key, virtual_platform
 
 
@@ -17,9 +18,8 @@ def _crash_mid_submission(store: Store, run_id: str, clock: VirtualClock) -> str
     """The first probe due: its intent stored, as if the process died during the POST."""
     row = min(store.probes(run_id), key=lambda r: r.next_at or 0)
     clock.advance((row.next_at or clock.now()) - clock.now())
-    store.update_probe(
-        run_id, row.probe_id, state="submitting", submitted_at=clock.now(), next_at=clock.now() + 30
-    )
+    change = ProbeUpdate(state="submitting", submitted_at=clock.now(), next_at=clock.now() + 30)
+    store.update_probe(run_id, row.probe_id, None, change)
     return row.probe_id
 
 

@@ -15,12 +15,13 @@ from audit.adapters.base import StatusResult
 from audit.adapters.factory import build_adapter
 from audit.clock import VirtualClock
 from audit.engine import EngineSettings
-from audit.evidence.ledger import EvidenceLedger, Redactor, link_after, verify_chain
+from audit.evidence.ledger import EvidenceLedger, Redactor, verify_chain
 from audit.lifecycle import ProbeState
 from audit.plan import Target
 from audit.runner import execute_run
 from audit.store import SCHEMA_VERSION, ObservationRow, Store
 from audit.store_leases import Leases
+from audit.store_protocol import ProbeUpdate
 from audit.worker import LeasedEngine, LeaseTerms
 from tests.durable_support import outcomes, plan, planned_run, quiet_asgi, virtual_platform
 
@@ -87,7 +88,7 @@ def test_a_write_whose_lease_was_lost_writes_nothing(tmp_path: Path) -> None:
         probe.probe_id
     ]
     look = ObservationRow(probe.probe_id, "status", "visible", later, later, "")
-    change = (probe.probe_id, look, {"state": ProbeState.WATCHING, "next_at": later + 9})
+    change = (probe.probe_id, look, ProbeUpdate(state=ProbeState.WATCHING, next_at=later + 9))
     lost = leases.write_fenced(run_id, [change], "a", later, later + LEASE)
     assert lost == {probe.probe_id}
     assert store.probe(run_id, probe.probe_id).state == ProbeState.PLANNED
@@ -96,7 +97,7 @@ def test_a_write_whose_lease_was_lost_writes_nothing(tmp_path: Path) -> None:
     assert store.probe(run_id, probe.probe_id).state == ProbeState.WATCHING
     assert leases.held(run_id)[probe.probe_id] == ("b", later + LEASE)  # renewed by the write
     # released with the write that finishes it
-    done = (probe.probe_id, None, {"state": ProbeState.FINISHED, "next_at": None})
+    done = (probe.probe_id, None, ProbeUpdate(state=ProbeState.FINISHED, next_at=None))
     leases.write_fenced(run_id, [done], "b", later, later + LEASE, release=[probe.probe_id])
     assert probe.probe_id not in leases.held(run_id)
 
@@ -163,7 +164,6 @@ def test_many_writers_keep_one_ledger_chain(tmp_path: Path) -> None:
     writers = [Store(tmp_path / "audit.sqlite") for _ in range(3)]
     ledgers = []
     for writer in writers:
-        writer.link_exchanges_at_write(link_after)
         ledgers.append(EvidenceLedger(writer, run_id, Redactor([])))
     for n in range(12):  # each writer's ledger numbered its entries from the same head
         ledgers[n % 3].append(None, {"n": n})

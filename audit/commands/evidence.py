@@ -19,7 +19,7 @@ from audit.options import formats_option
 
 if TYPE_CHECKING:  # the commands import what they use in their bodies: --help stays light
     from audit.evidence.bundle import Verification
-    from audit.store import Store
+    from audit.store_protocol import RunStore
     from audit.workspace import Workspace
 
 __all__ = ["COMMANDS"]
@@ -39,9 +39,11 @@ def _context() -> tuple[Workspace, Path]:
     return workspace, reports
 
 
-def _existing_store(workspace: Workspace) -> Store:
-    if not workspace.store_path.is_file():
-        raise InputError("no workspace store here (use --workspace)", source=workspace.store_path)
+def _existing_store(workspace: Workspace) -> RunStore:
+    if not workspace.has_store():
+        raise InputError(
+            "no workspace store here (use --workspace or --store)", source=workspace.store_path
+        )
     return workspace.open()
 
 
@@ -103,7 +105,7 @@ def verify(target: str, expect_key: str | None, rebuild: bool) -> None:
         result = verify_bundle(path, expect_key, rebuild)
     else:
         workspace, _ = _context()
-        if not workspace.store_path.is_file():
+        if not workspace.has_store():
             raise InputError(
                 "no such evidence bundle, and no workspace store holding runs", source=path
             )

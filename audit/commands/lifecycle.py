@@ -31,7 +31,7 @@ from audit.options import formats_option, give_up_option, seconds_callback
 
 if TYPE_CHECKING:  # the commands import what they use in their bodies: --help stays light
     from audit.clock import SystemClock
-    from audit.store import Store
+    from audit.store_protocol import RunStore
     from audit.sweep import CleanupReport
     from audit.ui import Progress
 
@@ -40,7 +40,7 @@ __all__ = ["COMMANDS", "cleanup", "last_deadline", "poll", "schedule", "status"]
 EXIT_OK, EXIT_RUNTIME = 0, 4
 
 
-def _workspace() -> tuple[Store, Path]:
+def _workspace() -> tuple[RunStore, Path]:
     """The store and the reports folder the main command group was given."""
     root = group_settings()
     return root.workspace.open(), root.reports
@@ -74,7 +74,7 @@ class _PollSettings:
 
 
 async def _poll_one(
-    store: Store, run_id: str, settings: _PollSettings, progress: Progress
+    store: RunStore, run_id: str, settings: _PollSettings, progress: Progress
 ) -> PolledRun:
     from audit.locking import RunBusy
     from audit.runner import execute_run
@@ -96,7 +96,9 @@ async def _poll_one(
     return PolledRun(run_id, "finished" if upcoming is None else "pending", upcoming)
 
 
-async def _poll_runs(store: Store, run_ids: list[str], settings: _PollSettings) -> list[PolledRun]:
+async def _poll_runs(
+    store: RunStore, run_ids: list[str], settings: _PollSettings
+) -> list[PolledRun]:
     """Every run forward at once, each with its progress on stderr (a line every 30 s when
     stderr is not a terminal)."""
     import asyncio
@@ -121,7 +123,7 @@ async def _poll_runs(store: Store, run_ids: list[str], settings: _PollSettings) 
 
 
 def _start_scheduled(
-    store: Store, plan_path: Path, clock: SystemClock, max_lateness: float
+    store: RunStore, plan_path: Path, clock: SystemClock, max_lateness: float
 ) -> tuple[list[str], float, str]:
     """Start the plan's runs for its latest cron slot if due: (run ids, next slot, message)."""
     from audit.clock import utc_iso
@@ -148,7 +150,7 @@ def _start_scheduled(
 
 
 def _write_finished(
-    store: Store, reports: Path, polled: list[PolledRun], formats: list[str]
+    store: RunStore, reports: Path, polled: list[PolledRun], formats: list[str]
 ) -> None:
     from audit.workspace import write_reports
 
@@ -236,7 +238,7 @@ def poll(
     sys.exit(EXIT_RUNTIME if any(p.result == "failed" for p in polled) else EXIT_OK)
 
 
-def _unfinished(store: Store) -> list[str]:
+def _unfinished(store: RunStore) -> list[str]:
     """Runs with work left: running, or failed part-way (a dead target, a crash)."""
     return [
         r.run_id
@@ -270,7 +272,7 @@ def _print_poll(
 
 
 # status -----------------------------------------------------------------------------------
-def _status_data(store: Store, run_id: str, now: float) -> dict[str, Any]:
+def _status_data(store: RunStore, run_id: str, now: float) -> dict[str, Any]:
     from audit.clock import utc_iso
     from audit.runner import run_lock
 
@@ -302,7 +304,7 @@ def _status_data(store: Store, run_id: str, now: float) -> dict[str, Any]:
     }
 
 
-def last_deadline(store: Store, run_id: str) -> float | None:
+def last_deadline(store: RunStore, run_id: str) -> float | None:
     """When the last deadline of a probe still without an outcome falls."""
     ends = [
         row.deadline_at if row.deadline_at is not None else row.scheduled_at + row.deadline_s
@@ -312,7 +314,7 @@ def last_deadline(store: Store, run_id: str) -> float | None:
     return max(ends) if ends else None
 
 
-def _expected_end(store: Store, run_id: str, now: float) -> float | None:
+def _expected_end(store: RunStore, run_id: str, now: float) -> float | None:
     """When the last planned step of the run falls (the last look of its last probe)."""
     ends = []
     for row in store.live_probes(run_id):

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported in the bodies: --help stays light
     from audit.plan import Plan
-    from audit.store import Store
+    from audit.store_protocol import RunStore
 
 __all__ = ["run_outlook", "time_scale_warnings"]
 
 
-def run_outlook(store: Store, run_id: str, time_scale: float) -> str:
+def run_outlook(store: RunStore, run_id: str, time_scale: float) -> str:
     """When the run's last deadline falls and how long it lasts, from its planned probes: each
     deadline counted from the probe's planned submission, the run's end at its last grace look.
     Filing a notice takes a little longer; withdrawals follow the end."""

@@ -23,7 +23,8 @@ from audit.lifecycle import RunStatus
 if TYPE_CHECKING:  # the commands import what they use in their bodies: --help stays light
     from audit.compare import RunDiff
     from audit.scorecard import Scorecard
-    from audit.store import RunRow, Store
+    from audit.store import RunRow
+    from audit.store_protocol import RunStore
 
 __all__ = ["COMMANDS", "diff_text", "exit_code"]
 
@@ -154,7 +155,7 @@ def compare(run_ids: tuple[str, ...], formats: str, out: Path | None) -> None:
     _write(view, chosen, out or settings.reports / f"compare-{digest}", "comparison")
 
 
-def _plan_runs(store: Store, plan: str, target: str | None, pack: str | None) -> list[RunRow]:
+def _plan_runs(store: RunStore, plan: str, target: str | None, pack: str | None) -> list[RunRow]:
     runs = [r for r in store.runs() if r.plan_name == plan]
     if not runs:
         known = sorted({r.plan_name for r in store.runs()})

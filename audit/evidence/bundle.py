@@ -56,7 +56,8 @@ from audit.evidence.manifest import (
 from audit.evidence.rederive import check_derivation
 from audit.render import RENDERERS, TEXT_FORMATS, render_json
 from audit.scorecard import Scorecard, build_scorecard
-from audit.store import ExchangeRecord, Store
+from audit.store import ExchangeRecord
+from audit.store_protocol import RunStore
 from audit.store_rows import media_sent_by_probe
 
 __all__ = [
@@ -99,14 +100,14 @@ def _ledger_disagreements(evidence: RunEvidence) -> tuple[list[str], list[str]]:
     return _disagreements(found + derived.problems), derived.notes
 
 
-def _sealable(store: Store, run_id: str) -> RunEvidence:
+def _sealable(store: RunStore, run_id: str) -> RunEvidence:
     evidence = snapshot(store, run_id)
     chain = check_chain(evidence.records)
     if not chain.ok:
         raise InputError(
             f"the evidence ledger of run {run_id} is broken at entry {chain.bad_seq} "
             f"({chain.problem}); it will not be signed",
-            source=store.path,
+            source=store.location,
         )
     problems, _ = _ledger_disagreements(evidence)
     if problems:
@@ -114,7 +115,7 @@ def _sealable(store: Store, run_id: str) -> RunEvidence:
         raise InputError(
             f"the records of run {run_id} do not follow from its evidence ledger: "
             f"{problems[0]}{more if len(problems) > 1 else ''}; it will not be signed",
-            source=store.path,
+            source=store.location,
         )
     return evidence
 
@@ -227,7 +228,7 @@ def _write_file(data: bytes, out: Path) -> None:
 
 
 def export_bundle(
-    store: Store, workspace_root: Path, run_id: str, out: Path, clock: Clock | None = None
+    store: RunStore, workspace_root: Path, run_id: str, out: Path, clock: Clock | None = None
 ) -> ExportResult:
     """Write the evidence bundle of a run: an archive if ``out`` ends in .tar.gz, else a folder."""
     evidence = _sealable(store, run_id)
@@ -460,14 +461,14 @@ def verify_bundle(path: Path, expect_key: str | None = None, rebuild: bool = Fal
     return result
 
 
-def verify_store(store: Store, run_id: str) -> Verification:
+def verify_store(store: RunStore, run_id: str) -> Verification:
     """Check a run's ledger in the workspace store, and that its records follow from it (its
     observations, outcomes, deadline clocks and probe texts: see :mod:`audit.evidence.rederive`)."""
     store.check_integrity()
     run = store.run(run_id)
     records = list(store.exchanges(run_id))
     chain = check_chain(records)
-    result = Verification(f"run {run_id} in {store.path}", run_id=run.run_id)
+    result = Verification(f"run {run_id} in {store.location}", run_id=run.run_id)
     result.entries, result.head = chain.entries, chain.head
     if not chain.ok:
         result.problems.append(f"ledger {chain.place()}: {chain.problem}")

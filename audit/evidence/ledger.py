@@ -10,7 +10,6 @@ found and named: the line, the entry and what is wrong with it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -18,9 +17,11 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from audit.chain import GENESIS, canonical_json, entry_hash, text_hash
 from audit.lifecycle import OBSERVE_ACTION
 from audit.redaction import REDACTED, Redactor
-from audit.store import ExchangeRecord, ObservationRow, ProbeRow, RunRow, Store
+from audit.store import ExchangeRecord, ObservationRow, ProbeRow, RunRow
+from audit.store_protocol import RunStore
 
 __all__ = [
     "GENESIS",
@@ -40,7 +41,6 @@ __all__ = [
     "entry_hash",
     "first_line",
     "ledger_lines",
-    "link_after",
     "parse_records",
     "pretty_json",
     "read_ledger",
@@ -49,29 +49,7 @@ __all__ = [
     "verify_chain",
 ]
 
-GENESIS = "sha256:" + "0" * 64
 _LINE_KEYS = frozenset({"seq", "probe_id", "prev", "hash", "entry"})
-
-
-def canonical_json(value: Any) -> str:
-    """The one serialisation of a JSON value that hashes and signatures are computed over."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
-def entry_hash(prev_hash: str, seq: int, entry: dict[str, Any], probe_id: str | None = None) -> str:
-    """The hash of one entry: over the previous hash, its number, its probe and its content."""
-    return text_hash(prev_hash, seq, canonical_json(entry), probe_id)
-
-
-def text_hash(prev_hash: str, seq: int, text: str, probe_id: str | None = None) -> str:
-    """:func:`entry_hash` from the entry's canonical text, the bytes the store keeps: the
-    canonical form of ``{"entry", "prev", "probe", "seq"}`` (keys sorted) is that text with
-    the three others around it, so the entry is never serialised again to be hashed."""
-    canonical = (
-        f'{{"entry":{text},"prev":{canonical_json(prev_hash)},'
-        f'"probe":{canonical_json(probe_id)},"seq":{seq}}}'
-    )
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def _clean_text(value: Any) -> Any:
@@ -88,7 +66,7 @@ def _clean_text(value: Any) -> Any:
 class EvidenceLedger:
     """Appends hash-chained entries for one run to the store."""
 
-    def __init__(self, store: Store, run_id: str, redactor: Redactor) -> None:
+    def __init__(self, store: RunStore, run_id: str, redactor: Redactor) -> None:
         self._store = store
         self._run_id = run_id
         self._redact = redactor
@@ -124,17 +102,6 @@ class EvidenceLedger:
         for observer in self._observers:
             observer(probe_id, clean)
         return record
-
-
-def link_after(record: ExchangeRecord, head: tuple[int, str]) -> ExchangeRecord:
-    """The record chained after ``head`` (the run's last stored record's seq and hash; (0, "")
-    for none): its number and hashes set again, its content as it is. For a store whose
-    writers append to one run's ledger at once (:meth:`Store.link_exchanges_at_write`)."""
-    seq, last = head
-    prev = last or GENESIS
-    text = record.text if record.text is not None else canonical_json(record.entry)
-    digest = text_hash(prev, seq + 1, text, record.probe_id)
-    return ExchangeRecord(seq + 1, record.probe_id, record.entry, prev, digest, text)
 
 
 @dataclass(frozen=True)
@@ -370,9 +337,9 @@ def _json_lines(values: list[Any]) -> bytes:
     return "".join(canonical_json(v) + "\n" for v in values).encode("utf-8")
 
 
-def snapshot(store: Store, run_id: str) -> RunEvidence:
+def snapshot(store: RunStore, run_id: str) -> RunEvidence:
     """Everything about a run, read in one transaction so the parts agree with each other."""
-    with store.transaction():
+    with store.snapshot_read():
         return RunEvidence(
             store.run(run_id),
             store.probes(run_id),
