@@ -20,24 +20,30 @@ from audit.lifecycle import ProbeState
 from audit.plan import Target
 from audit.runner import execute_run
 from audit.store import SCHEMA_VERSION, ObservationRow, Store
-from audit.store_leases import Leases
-from audit.store_protocol import ProbeUpdate
+from audit.store_leases import leases_of
+from audit.store_protocol import LeaseStore, ProbeUpdate, RunStore
 from audit.worker import LeasedEngine, LeaseTerms
 from tests.durable_support import outcomes, plan, planned_run, quiet_asgi, virtual_platform
+from tests.store_backends import open_store, raw_rows
+
+pytestmark = pytest.mark.both_stores
 
 LEASE = 2.0
 
 
-def _store(tmp_path: Path, violating: int = 2, controls: int = 1) -> tuple[Store, str, float]:
+def _store(tmp_path: Path, violating: int = 2, controls: int = 1) -> tuple[RunStore, str, float]:
     clock = VirtualClock()
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     run_id = planned_run(store, plan(violating, controls, window="PT1M"), clock)
     return store, run_id, clock.now()
 
 
-def _every_probe_due(store: Store, run_id: str, at: float) -> None:
-    with store.transaction() as db:
-        db.execute("UPDATE probes SET next_at = ? WHERE run_id = ?", (at, run_id))
+def _every_probe_due(store: RunStore, run_id: str, at: float) -> None:
+    raw_rows(store, "UPDATE probes SET next_at = ? WHERE run_id = ?", at, run_id)
+
+
+def Leases(store: RunStore) -> LeaseStore:  # noqa: N802 - reads as the class it stands for
+    return leases_of(store)
 
 
 def test_a_claimed_probe_is_nobody_elses_until_its_lease_lapses(tmp_path: Path) -> None:
@@ -62,13 +68,14 @@ def test_a_claim_reaches_only_its_horizon_but_takes_interrupted_submissions(
 ) -> None:
     store, run_id, now = _store(tmp_path)
     rows = store.probes(run_id)
-    with store.transaction() as db:
-        db.execute("UPDATE probes SET next_at = ? WHERE run_id = ?", (now + 100, run_id))
-        db.execute(
-            "UPDATE probes SET state = 'submitting', next_at = ? WHERE run_id = ? AND seq = 0",
-            (now + 30, run_id),
-        )
-        db.execute("UPDATE probes SET next_at = ? WHERE run_id = ? AND seq = 1", (now + 5, run_id))
+    raw_rows(store, "UPDATE probes SET next_at = ? WHERE run_id = ?", now + 100, run_id)
+    raw_rows(
+        store,
+        "UPDATE probes SET state = 'submitting', next_at = ? WHERE run_id = ? AND seq = 0",
+        now + 30,
+        run_id,
+    )
+    raw_rows(store, "UPDATE probes SET next_at = ? WHERE run_id = ? AND seq = 1", now + 5, run_id)
     leases = Leases(store)
     assert leases.next_claimable(run_id, now) == now  # the interrupted submission
     claimed = leases.claim(run_id, "a", now, now + 10, now + LEASE, 100)
@@ -122,9 +129,8 @@ def test_a_run_is_completed_once_and_only_when_every_probe_finished(tmp_path: Pa
     store, run_id, now = _store(tmp_path)
     leases = Leases(store)
     assert leases.complete_run(run_id, now) is False
-    with store.transaction() as db:
-        finished = "UPDATE probes SET state = 'finished', next_at = NULL WHERE run_id = ?"
-        db.execute(finished, (run_id,))
+    finished = "UPDATE probes SET state = 'finished', next_at = NULL WHERE run_id = ?"
+    raw_rows(store, finished, run_id)
     assert leases.complete_run(run_id, now) is True
     assert leases.complete_run(run_id, now + 1) is False
     assert store.run(run_id).status == "complete"
@@ -145,6 +151,7 @@ def test_target_pace_spaces_requests_and_places_bound_concurrency(tmp_path: Path
     assert leases.take_place("http://t", 2, "b", now + LEASE, now + 2 * LEASE) == 1
 
 
+@pytest.mark.sqlite_store
 def test_a_store_of_version_4_gains_the_workers_tables(tmp_path: Path) -> None:
     store, run_id, _ = _store(tmp_path)
     store.close()
@@ -161,7 +168,7 @@ def test_a_store_of_version_4_gains_the_workers_tables(tmp_path: Path) -> None:
 
 def test_many_writers_keep_one_ledger_chain(tmp_path: Path) -> None:
     store, run_id, _ = _store(tmp_path)
-    writers = [Store(tmp_path / "audit.sqlite") for _ in range(3)]
+    writers = [store] + [open_store(tmp_path / "audit.sqlite") for _ in range(2)]
     ledgers = []
     for writer in writers:
         ledgers.append(EvidenceLedger(writer, run_id, Redactor([])))
@@ -178,9 +185,9 @@ class _Stealing:
     """The run's adapter; the first status look lets another worker take the probe's lease
     (the lease lapsed meanwhile) while the request is in flight."""
 
-    def __init__(self, adapter: Any, leases: Leases, clock: VirtualClock, run_id: str) -> None:
+    def __init__(self, adapter: Any, store: RunStore, clock: VirtualClock, run_id: str) -> None:
         self._adapter = adapter
-        self._leases = leases
+        self._store = store
         self._clock = clock
         self._run_id = run_id
         self.stolen: str | None = None
@@ -195,17 +202,19 @@ class _Stealing:
             self.stolen = probe_id
             self._clock.advance(LEASE + 0.1)  # a stall longer than the lease
             now = self._clock.now()
-            with self._leases.store.transaction() as db:  # b claims exactly this probe
-                db.execute(
-                    "UPDATE leases SET owner = 'b', until = ? WHERE run_id = ? AND probe_id = ?",
-                    (now + 1000, self._run_id, probe_id),
-                )
+            raw_rows(  # b takes exactly this probe
+                self._store,
+                "UPDATE leases SET owner = 'b', until = ? WHERE run_id = ? AND probe_id = ?",
+                now + 1000,
+                self._run_id,
+                probe_id,
+            )
         result: StatusResult = await self._adapter.status(post_id, probe_id)
         return result
 
 
 def _leased(
-    store: Store, run_id: str, clock: VirtualClock, transport: Any
+    store: RunStore, run_id: str, clock: VirtualClock, transport: Any
 ) -> tuple[LeasedEngine, _Stealing]:
     from audit.evidence.ledger import EvidenceLedger as Ledger
 
@@ -214,7 +223,7 @@ def _leased(
     ledger = Ledger(store, run_id, Redactor([]))
     adapter = build_adapter(target, clock, ledger, seed=run.seed, transport=transport)
     leases = Leases(store)
-    stealing = _Stealing(adapter, leases, clock, run_id)
+    stealing = _Stealing(adapter, store, clock, run_id)
     terms = LeaseTerms("a", LEASE)
     engine = LeasedEngine(
         store, run_id, store.pack_of(run), stealing, clock, EngineSettings(), leases, terms
@@ -222,7 +231,7 @@ def _leased(
     return engine, stealing
 
 
-async def _carry(engine: LeasedEngine, store: Store, clock: VirtualClock, run_id: str) -> None:
+async def _carry(engine: LeasedEngine, store: RunStore, clock: VirtualClock, run_id: str) -> None:
     """Drive the engine as a worker does, until the run has no next step."""
     while store.next_due_time(engine.run_id) is not None:
         await engine.run()
@@ -239,7 +248,7 @@ def test_a_lost_lease_discards_the_step_in_flight_and_stops_the_next(
     quiet_asgi(monkeypatch)
     clock = VirtualClock()
     platform = virtual_platform(clock)
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     run_id = planned_run(store, plan(3, 1, window="PT10M"), clock)
     engine, stealing = _leased(store, run_id, clock, platform.transport)
     asyncio.run(_carry(engine, store, clock, run_id))
@@ -263,7 +272,7 @@ def test_a_leased_engine_ends_as_one_process_does(
     for name, leased in (("plain", False), ("leased", True)):
         clock = VirtualClock()
         platform = virtual_platform(clock)
-        store = Store(tmp_path / name / "audit.sqlite")
+        store = open_store(tmp_path / name / "audit.sqlite")
         run_id = planned_run(store, plan(8, 2, window="PT1H"), clock)
         if leased:
             engine, stealing = _leased(store, run_id, clock, platform.transport)
