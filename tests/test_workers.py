@@ -24,6 +24,8 @@ from typing import Any
 import pytest
 
 from audit.store import Store
+from audit.store_leases import leases_of
+from audit.store_protocol import RunStore
 from tests.durable_support import (
     audit_command,
     copy_store,
@@ -38,9 +40,9 @@ from tests.test_kill_resume import SCALE, SEED, _check_platform, _compare, _deta
 LEASE = 2.0
 
 
-def _worker(workspace: Path, number: int) -> subprocess.Popen[bytes]:
+def _worker(workspace: Path, number: int, *store: str) -> subprocess.Popen[bytes]:
     command = audit_command(
-        workspace, "worker", "--lease", f"{LEASE:g}s", "--until-idle", "--format", "json"
+        workspace, *store, "worker", "--lease", f"{LEASE:g}s", "--until-idle", "--format", "json"
     )
     log = (workspace / f"worker{number}.log").open("ab")
     try:
@@ -59,8 +61,8 @@ def _twins(tmp_path: Path, first: str, second: str) -> tuple[str, Path, Path]:
     return run_id, reference, workers
 
 
-def _resume(workspace: Path, run_id: str) -> subprocess.Popen[bytes]:
-    command = audit_command(workspace, "resume", run_id, "--format", "json")
+def _resume(workspace: Path, run_id: str, *store: str) -> subprocess.Popen[bytes]:
+    command = audit_command(workspace, *store, "resume", run_id, "--format", "json")
     return subprocess.Popen(
         command, env=process_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -72,9 +74,9 @@ def _no_duplicate_notice(truth: dict[str, Any]) -> None:
         assert not post["notice_repeats"], post["idempotency_key"]
 
 
-def _verified(workspace: Path, run_id: str) -> None:
+def _verified(workspace: Path, run_id: str, *store: str) -> None:
     verified = subprocess.run(
-        audit_command(workspace, "verify", run_id),
+        audit_command(workspace, *store, "verify", run_id),
         env=process_env(),
         capture_output=True,
         text=True,
@@ -86,14 +88,16 @@ def _logs(workspace: Path) -> str:
     return "\n".join(p.read_text()[-2000:] for p in sorted(workspace.glob("worker*.log")))
 
 
-def _check_run(workspace: Path, run_id: str, truth: dict[str, Any]) -> Store:
-    store = Store(workspace / "audit.sqlite")
+def _check_run(
+    workspace: Path, run_id: str, truth: dict[str, Any], store: RunStore | None = None
+) -> RunStore:
+    store = store or Store(workspace / "audit.sqlite")
     assert store.run(run_id).status == "complete", _logs(workspace)
     _check_platform(store, run_id, truth)
     _no_duplicate_notice(truth)
-    with store.transaction() as db:  # every lease and place ended with its worker
-        assert db.execute("SELECT COUNT(*) FROM leases").fetchone()[0] == 0
-    _verified(workspace, run_id)
+    assert leases_of(store).held() == {}  # every lease ended with its worker
+    url = () if isinstance(store, Store) else ("--store", store.location)
+    _verified(workspace, run_id, *url)
     return store
 
 
@@ -185,3 +189,80 @@ def test_a_killed_workers_probes_are_taken_over_within_a_lease(tmp_path: Path) -
     excused = _compare(ref_store, store, run_id)
     # only a probe whose deadline fell in the takeover may differ (and then only inconclusive)
     assert len(excused) <= len(held)
+
+
+def _point_at_pg(url: str, base_url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE runs SET target_json = jsonb_set(target_json::jsonb, '{base_url}',"
+            " to_jsonb(%s::text))::text, plan_json = jsonb_set(plan_json::jsonb,"
+            " '{targets,0,base_url}', to_jsonb(%s::text))::text",
+            (base_url, base_url),
+        )
+
+
+@pytest.mark.slow
+def test_four_workers_on_postgresql_end_as_one_process_does(tmp_path: Path, pg_server: Any) -> None:
+    from audit.store_pg import PostgresStore
+    from tests import store_backends
+
+    store_backends.use("postgresql", pg_server)
+    stores: list[PostgresStore] = []
+    try:
+        ref_ws, workers_ws = tmp_path / "ref", tmp_path / "workers"
+        with served_sandbox(SEED, SCALE) as first, served_sandbox(SEED, SCALE) as second:
+            the_plan = plan(6, 2, base_url=first.base_url, window="PT12H", time_scale=SCALE)
+            plan_file = write_plan(tmp_path / "plan.yaml", the_plan)
+            ref_url = store_backends.store_url(ref_ws / "audit.sqlite")
+            out = subprocess.run(
+                audit_command(
+                    ref_ws, "--store", ref_url, "run", "--plan", str(plan_file), "--detach"
+                ),
+                env=process_env(),
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            run_id = out.split()[1].rstrip(":")
+            store_backends.copy_store(ref_ws / "audit.sqlite", workers_ws / "audit.sqlite")
+            workers_url = store_backends.store_url(workers_ws / "audit.sqlite")
+            _point_at_pg(workers_url, second.base_url)
+            reference = _resume(ref_ws, run_id, "--store", ref_url)
+            processes = [_worker(workers_ws, n, "--store", workers_url) for n in range(4)]
+            codes = [p.wait(timeout=300) for p in processes]
+            assert reference.wait(timeout=300) in (0, 1, 3)
+            stop(reference)
+            ref_truth, workers_truth = first.truth(), second.truth()
+        assert codes == [0] * 4, _logs(workers_ws)
+        stores += [PostgresStore(ref_url, ref_ws), PostgresStore(workers_url, workers_ws)]
+        _check_platform(stores[0], run_id, ref_truth)
+        store = _check_run(workers_ws, run_id, workers_truth, stores[1])
+        assert _compare(stores[0], store, run_id) == []
+        assert _logs(workers_ws).count(f"run {run_id}: finished") == 1
+    finally:
+        for opened in stores:
+            opened.close()
+        store_backends.reset()
+
+
+@pytest.mark.slow
+def test_a_worker_stopped_by_sigterm_ends_its_leases_and_another_finishes_the_run(
+    tmp_path: Path,
+) -> None:
+    with served_sandbox(SEED, SCALE) as sandbox:
+        the_plan = plan(6, 2, base_url=sandbox.base_url, window="PT12H", time_scale=SCALE)
+        workspace = tmp_path / "ws"
+        run_id = _detach(workspace, write_plan(tmp_path / "plan.yaml", the_plan))
+        first = _worker(workspace, 0)
+        store_file = workspace / "audit.sqlite"
+        mark = f":{first.pid}:"
+        _wait_for(lambda: any(mark in o for o, _ in _leases(store_file).values()), [first], 120)
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=60) == 0, _logs(workspace)
+        assert _leases(store_file) == {}, "a lease outlived its stopped worker"
+        second = _worker(workspace, 1)
+        assert second.wait(timeout=300) == 0, _logs(workspace)
+        truth = sandbox.truth()
+    _check_run(workspace, run_id, truth)

@@ -1,4 +1,7 @@
-"""``worker``: carry every running run of the workspace store forward, with other workers.
+"""``worker``: carry every running run of the store forward, with other workers.
+
+``platform-audit [--store URL] worker``: the store is the main command's (the workspace's
+SQLite file, or ``--store``: a PostgreSQL database for workers on several machines).
 
 Start as many as the work needs, on one store: each claims due probes under a lease, acts only
 on those and commits each step, fenced by its lease, before the next network action (see
