@@ -36,7 +36,7 @@ import dataclasses
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -528,8 +528,3 @@ class Worker:
             if upcoming is not None:
                 wake = min(wake, max(now, upcoming - self.terms.horizon))
             await self.clock.sleep_until(wake)
-
-
-def held_by(leases: LeaseStore, run_id: str) -> Sequence[str]:
-    """The owners holding leases of a run (for status and tests)."""
-    return sorted({owner for owner, _ in leases.held(run_id).values()})
