@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -30,7 +29,8 @@ from audit.runner import create_runs
 from audit.sandbox.app import create_app
 from audit.sandbox.moderation import default_config_path, load_sandbox_config
 from audit.sandbox.server import free_port
-from audit.store import Store
+from audit.store_protocol import RunStore
+from tests import store_backends
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -93,23 +93,21 @@ def virtual_platform(clock: VirtualClock, seed: int | None = None) -> VirtualPla
     return VirtualPlatform(clock, create_app(config, clock))
 
 
-def planned_run(store: Store, the_plan: Plan, clock: VirtualClock) -> str:
+def planned_run(store: RunStore, the_plan: Plan, clock: VirtualClock) -> str:
     (prepared,) = create_runs(store, the_plan, None, clock)
     return prepared.run_id
 
 
 def copy_store(source: Path, destination: Path) -> None:
-    """A consistent copy of a (WAL) store file: the twin of every run in it."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(source) as src, sqlite3.connect(destination) as dst:
-        src.backup(dst)
+    """A consistent copy of a store: the twin of every run in it (in the test's store)."""
+    store_backends.copy_store(source, destination)
 
 
 def posts_by_key(truth: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {p["idempotency_key"]: p for p in truth["posts"]}
 
 
-def outcomes(store: Store, run_id: str) -> dict[str, str | None]:
+def outcomes(store: RunStore, run_id: str) -> dict[str, str | None]:
     return {row.probe_id: row.outcome for row in store.probes(run_id)}
 
 

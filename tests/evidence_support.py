@@ -13,13 +13,14 @@ from audit.plan import Plan, Sample, Schedule, Target
 from audit.runner import create_runs, execute_run
 from audit.sandbox.app import SandboxPlatform, create_app
 from audit.sandbox.moderation import default_config_path, load_sandbox_config
-from audit.store import Store
+from audit.store_protocol import RunStore
+from tests.store_backends import open_store
 
 
 @dataclass
 class SmallAudit:
     root: Path
-    store: Store
+    store: RunStore
     run_id: str
     clock: VirtualClock
     platform: SandboxPlatform | None = None
@@ -53,8 +54,8 @@ def tiny_plan(
     )
 
 
-def start_run(root: Path, plan: Plan, clock: VirtualClock) -> tuple[Store, str]:
-    store = Store(root / "audit.sqlite")
+def start_run(root: Path, plan: Plan, clock: VirtualClock) -> tuple[RunStore, str]:
+    store = open_store(root / "audit.sqlite")
     (prepared,) = create_runs(store, plan, None, clock)
     return store, prepared.run_id
 

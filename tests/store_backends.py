@@ -33,6 +33,7 @@ class _Backend:
     urls: dict[Path, str] = field(default_factory=dict)
     opened: list[RunStore] = field(default_factory=list)
     url_of: dict[int, str] = field(default_factory=dict)
+    pinned: str | None = None  # the URL commands reach, whatever the test opens after
 
 
 _current = _Backend()
@@ -66,6 +67,7 @@ def close_since(mark: int) -> None:
     for store in _current.opened[mark:]:
         store.close()
     del _current.opened[mark:]
+    _current.pinned = None
     if _current.opened:  # commands reach the store still open (a module's shared audit)
         os.environ[STORE_ENV] = _current.url_of[id(_current.opened[-1])]
     else:
@@ -94,8 +96,31 @@ def open_store(path: Path) -> RunStore:
     store = PostgresStore(url, path.parent)
     _current.opened.append(store)
     _current.url_of[id(store)] = url
-    os.environ[STORE_ENV] = url  # a command run now reaches this store
+    os.environ[STORE_ENV] = _current.pinned or url  # a command run now reaches this store
     return store
+
+
+def pin_commands_to(path: Path) -> None:
+    """Commands the test runs reach the store at ``path`` (under PostgreSQL), whatever
+    store it opens after."""
+    if _current.kind == "postgresql":
+        _current.pinned = store_url(path)
+        os.environ[STORE_ENV] = _current.pinned
+
+
+def raw_sql(path: Path, sql: str, *args: object) -> tuple[list[tuple[object, ...]], int]:
+    """Run ``sql`` (``?`` placeholders) on the database of the store at ``path`` behind the
+    tool's back, committed: the rows it returns and the number of rows it changed."""
+    if _current.kind == "sqlite":
+        with sqlite3.connect(path) as db:
+            cursor = db.execute(sql, args)
+            return [tuple(r) for r in cursor.fetchall()], cursor.rowcount
+    import psycopg
+
+    with psycopg.connect(store_url(path), autocommit=True) as conn:
+        cursor = conn.execute(sql.replace("?", "%s"), args)  # type: ignore[arg-type]
+        rows = [tuple(r) for r in cursor.fetchall()] if cursor.description else []
+        return rows, cursor.rowcount
 
 
 def raw_rows(store: RunStore, sql: str, *args: object) -> list[tuple[object, ...]]:

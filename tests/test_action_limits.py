@@ -17,8 +17,10 @@ from pydantic import ValidationError
 from audit.clock import VirtualClock
 from audit.plan import ActionLimits, Target
 from audit.runner import execute_run
-from audit.store import Store
+from audit.store_protocol import RunStore
 from tests.evidence_support import start_run, tiny_plan
+
+pytestmark = pytest.mark.both_stores
 
 
 def _json(status: int, body: object, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -49,7 +51,7 @@ class PostingLimited:
         return httpx.Response(204)
 
 
-def _run(tmp_path: Path, actions: dict[str, ActionLimits]) -> tuple[list[dict], Store, str]:  # type: ignore[type-arg]
+def _run(tmp_path: Path, actions: dict[str, ActionLimits]) -> tuple[list[dict], RunStore, str]:  # type: ignore[type-arg]
     clock = VirtualClock()
     plan = tiny_plan(4, 0, criteria=["VN-SUP-02"])
     target = plan.targets[0].model_copy(update={"rate_limit": None, "actions": actions})

@@ -6,9 +6,13 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from audit.clock import VirtualClock
 from audit.runner import execute_run
 from tests.durable_support import plan, planned_run, virtual_platform
+
+pytestmark = pytest.mark.both_stores
 
 _CALLS = ("submit", "lookup", "status", "notice", "withdraw")
 
@@ -40,7 +44,7 @@ def test_an_adapter_raising_every_fifth_call_never_aborts_the_run(
     tmp_path: Path, monkeypatch: Any
 ) -> None:
     import audit.runner
-    from audit.store import Store
+    from tests.store_backends import open_store
 
     wrappers: list[EveryFifth] = []
     real = audit.runner.build_adapter
@@ -52,7 +56,7 @@ def test_an_adapter_raising_every_fifth_call_never_aborts_the_run(
     monkeypatch.setattr(audit.runner, "build_adapter", build)
     clock = VirtualClock()
     platform = virtual_platform(clock)
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     run_id = planned_run(store, plan(6, 2), clock)
     assert asyncio.run(execute_run(store, run_id, clock, transport=platform.transport)) is None
 

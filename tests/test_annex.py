@@ -20,9 +20,11 @@ from audit.outcomes import Outcome
 from audit.render import render_html, render_markdown
 from audit.runner import create_runs, execute_run
 from audit.scorecard_annex import REGULATION, build_annex, plan_digest
-from audit.store import Store
 from audit.workspace import scorecard_for
 from tests.conftest import VirtualAudit, virtual_plan
+from tests.store_backends import open_store
+
+pytestmark = pytest.mark.both_stores
 
 
 def test_the_annex_carries_the_frozen_plan_the_manifest_signs(
@@ -56,7 +58,7 @@ def _refusing(request: httpx.Request) -> httpx.Response:
 
 def test_probes_never_sent_after_an_outage_are_listed(tmp_path: Path) -> None:
     clock = VirtualClock()
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     plan = virtual_plan(violating=4, controls=1).model_copy(update={"time_scale": 60.0})
     (prepared,) = create_runs(store, plan, None, clock)
     with pytest.raises(TargetUnreachable):

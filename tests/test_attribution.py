@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from audit.clock import VirtualClock
 from audit.runner import execute_run
-from audit.store import Store
 from audit.store_protocol import ProbeUpdate
 from tests.durable_support import plan, planned_run, virtual_platform
+from tests.store_backends import open_store
+
+pytestmark = pytest.mark.both_stores
 
 _PER_PROBE = frozenset({"submit", "lookup", "status", "notice", "order", "withdraw"})
 
@@ -17,7 +21,7 @@ _PER_PROBE = frozenset({"submit", "lookup", "status", "notice", "order", "withdr
 def test_every_probe_exchange_is_attributed_after_a_restart(tmp_path: Path) -> None:
     clock = VirtualClock()
     platform = virtual_platform(clock)
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     run_id = planned_run(store, plan(4, 2), clock)
     first = min(store.probes(run_id), key=lambda r: r.next_at or 0)
     clock.advance((first.next_at or clock.now()) - clock.now())

@@ -21,9 +21,10 @@ from audit.evidence.bundle import (
     verify_bundle,
     verify_store,
 )
-from audit.store import ObservationRow, Store
+from audit.store import ObservationRow
 from audit.workspace import scorecard_for
 from tests.evidence_support import SmallAudit, sandbox_audit
+from tests.store_backends import open_store
 
 SETTINGS = settings(
     max_examples=int(os.environ.get("BUNDLE_FLIP_EXAMPLES", "150")),
@@ -31,9 +32,11 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
+pytestmark = pytest.mark.both_stores
+
 
 @pytest.fixture(scope="module")
-def audit(tmp_path_factory: pytest.TempPathFactory) -> SmallAudit:
+def audit(tmp_path_factory: pytest.TempPathFactory, store_kind: str) -> SmallAudit:
     return sandbox_audit(tmp_path_factory.mktemp("ws"))
 
 
@@ -326,6 +329,7 @@ def test_evidence_report_refuses_a_tampered_bundle(
     assert code == 2 and "does not verify (observations.jsonl: content differs" in err
 
 
+@pytest.mark.sqlite_store  # the SQLite file of a workspace folder
 def test_store_of_another_run_is_not_created_by_verify(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -352,7 +356,8 @@ def test_re_export_into_a_bundle_folder_replaces_it(folder: Path, audit: SmallAu
     assert verify_bundle(folder).ok
 
 
+@pytest.mark.sqlite_store  # the SQLite file of a workspace folder
 def test_a_store_that_is_not_a_store(tmp_path: Path) -> None:
     (tmp_path / "audit.sqlite").write_bytes(b"not sqlite" * 100)
     with pytest.raises(RuntimeFailure, match="is not a SQLite database"):
-        Store(tmp_path / "audit.sqlite")
+        open_store(tmp_path / "audit.sqlite")

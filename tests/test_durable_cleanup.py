@@ -10,9 +10,11 @@ import pytest
 
 from audit.clock import VirtualClock
 from audit.runner import cleanup_run, execute_run
-from audit.store import Store
-from audit.store_protocol import ProbeUpdate
+from audit.store_protocol import ProbeUpdate, RunStore
 from tests.durable_support import plan, planned_run, posts_by_key, virtual_platform
+from tests.store_backends import open_store
+
+pytestmark = pytest.mark.both_stores
 
 DAY = 86_400.0
 
@@ -29,7 +31,7 @@ class FailingWithdrawals(httpx.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
-def _assert_nothing_up(store: Store, run_id: str, truth: dict[str, object]) -> None:
+def _assert_nothing_up(store: RunStore, run_id: str, truth: dict[str, object]) -> None:
     keys = {row.probe_id for row in store.probes(run_id)}
     posts = [p for p in posts_by_key(truth).values() if p["idempotency_key"] in keys]
     assert all(p["withdrawn_at"] is not None for p in posts)
@@ -41,7 +43,7 @@ def _assert_nothing_up(store: Store, run_id: str, truth: dict[str, object]) -> N
 def test_cleanup_after_a_run_stopped_at_any_point(tmp_path: Path, stop_after: float) -> None:
     clock = VirtualClock()
     platform = virtual_platform(clock)
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     run_id = planned_run(store, plan(6, 2), clock)
     stop_at = clock.now() + stop_after
     asyncio.run(execute_run(store, run_id, clock, stop_at=stop_at, transport=platform.transport))
@@ -62,7 +64,7 @@ def test_cleanup_after_a_run_stopped_at_any_point(tmp_path: Path, stop_after: fl
 def test_cleanup_reconciles_a_probe_interrupted_mid_submission(tmp_path: Path) -> None:
     clock = VirtualClock()
     platform = virtual_platform(clock)
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     run_id = planned_run(store, plan(2, 1), clock)
     row = store.probes(run_id)[0]
     change = ProbeUpdate(state="submitting", submitted_at=clock.now())
@@ -92,7 +94,7 @@ def test_cleanup_reconciles_a_probe_interrupted_mid_submission(tmp_path: Path) -
 def test_failed_withdrawals_are_reported_and_a_second_cleanup_finishes(tmp_path: Path) -> None:
     clock = VirtualClock()
     platform = virtual_platform(clock)
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     run_id = planned_run(store, plan(4, 1), clock)
     stop_at = clock.now() + 3 * 3600
     asyncio.run(execute_run(store, run_id, clock, stop_at=stop_at, transport=platform.transport))
@@ -114,7 +116,7 @@ def test_engine_withdrawal_failures_are_left_for_cleanup(tmp_path: Path) -> None
     ``cleanup`` is what takes the post down then."""
     clock = VirtualClock()
     platform = virtual_platform(clock)
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     run_id = planned_run(store, plan(2, 1), clock)
     failing = FailingWithdrawals(platform.transport)
 

@@ -6,15 +6,18 @@ import asyncio
 from pathlib import Path
 
 import httpx
+import pytest
 
 from audit.clock import VirtualClock
 from audit.runner import execute_run
-from audit.store import Store
-from audit.store_protocol import ProbeUpdate
+from audit.store_protocol import ProbeUpdate, RunStore
 from tests.durable_support import plan, planned_run, posts_by_key, virtual_platform
+from tests.store_backends import open_store
+
+pytestmark = pytest.mark.both_stores
 
 
-def _crash_mid_submission(store: Store, run_id: str, clock: VirtualClock) -> str:
+def _crash_mid_submission(store: RunStore, run_id: str, clock: VirtualClock) -> str:
     """The first probe due: its intent stored, as if the process died during the POST."""
     row = min(store.probes(run_id), key=lambda r: r.next_at or 0)
     clock.advance((row.next_at or clock.now()) - clock.now())
@@ -33,7 +36,7 @@ def _post(base: httpx.Client, probe: dict[str, str], key: str) -> None:
 def test_post_that_reached_the_platform_is_found_not_reposted(tmp_path: Path) -> None:
     clock = VirtualClock()
     platform = virtual_platform(clock)
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     run_id = planned_run(store, plan(2, 1), clock)
     probe_id = _crash_mid_submission(store, run_id, clock)
     probe = store.probe(run_id, probe_id).probe
@@ -63,7 +66,7 @@ def test_post_that_reached_the_platform_is_found_not_reposted(tmp_path: Path) ->
 def test_post_that_never_reached_the_platform_is_sent_once_with_its_key(tmp_path: Path) -> None:
     clock = VirtualClock()
     platform = virtual_platform(clock)
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     run_id = planned_run(store, plan(2, 1), clock)
     probe_id = _crash_mid_submission(store, run_id, clock)
 
@@ -83,7 +86,7 @@ def test_reconciliation_is_immediate_on_restart(tmp_path: Path) -> None:
     """The lock guarantees nobody else is submitting, so there is no reason to wait."""
     clock = VirtualClock()
     platform = virtual_platform(clock)
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     run_id = planned_run(store, plan(2, 1), clock)
     probe_id = _crash_mid_submission(store, run_id, clock)
     crashed_at = clock.now()

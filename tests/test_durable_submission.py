@@ -14,15 +14,17 @@ from audit.clock import SystemClock, VirtualClock
 from audit.runner import cleanup_run, create_runs, execute_run
 from audit.sandbox.moderation import default_config_path, load_sandbox_config
 from audit.sandbox.server import SandboxServer
-from audit.store import Store
 from tests.durable_support import plan, planned_run, virtual_platform
+from tests.store_backends import open_store
+
+pytestmark = pytest.mark.both_stores
 
 HOUR = 3600.0
 
 
 def test_submissions_are_spread_over_the_window_in_mixed_order(tmp_path: Path) -> None:
     clock = VirtualClock()
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     start = clock.now()
     run_id = planned_run(store, plan(40, 10, window="PT2H"), clock)
     rows = sorted(store.probes(run_id), key=lambda r: r.scheduled_at)
@@ -47,7 +49,7 @@ def test_rate_limit_spaces_requests_on_the_virtual_clock(tmp_path: Path) -> None
     virtual clock jumps for every task when one of them sleeps."""
     clock = VirtualClock()
     platform = virtual_platform(clock)
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     the_plan = plan(5, 2, window="PT1S", rate_limit=2.0, concurrency=1)
     run_id = planned_run(store, the_plan, clock)
 
@@ -67,7 +69,7 @@ def test_rate_limit_holds_under_concurrency_in_real_time(tmp_path: Path) -> None
     config = load_sandbox_config(default_config_path(), time_scale=3600.0)
     with SandboxServer(config) as server:
         clock = SystemClock()
-        store = Store(tmp_path / "audit.sqlite")
+        store = open_store(tmp_path / "audit.sqlite")
         the_plan = plan(
             4, 1, base_url=server.base_url, window="PT1S", rate_limit=20.0, time_scale=3600.0
         )

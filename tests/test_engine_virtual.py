@@ -20,7 +20,8 @@ from audit.clock import VirtualClock
 from audit.engine import EngineSettings
 from audit.outcomes import Outcome
 from audit.runner import execute_run
-from audit.store import ProbeRow, Store
+from audit.store import ProbeRow
+from audit.store_protocol import RunStore
 from tests.durable_support import (
     copy_store,
     outcomes,
@@ -30,6 +31,9 @@ from tests.durable_support import (
     quiet_asgi,
     virtual_platform,
 )
+from tests.store_backends import open_store
+
+pytestmark = pytest.mark.both_stores
 
 DAY = 86_400.0
 
@@ -59,7 +63,7 @@ def test_thousand_probe_24h_audit_in_virtual_time(
     quiet_asgi(monkeypatch)
     clock = VirtualClock()
     platform = virtual_platform(clock)
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     run_id = planned_run(store, plan(300, 34), clock)
     start = clock.now()
 
@@ -84,14 +88,14 @@ def test_thousand_probe_24h_audit_in_virtual_time(
     assert counts[Outcome.INCONCLUSIVE] <= 5
 
 
-def _status_looks(store: Store, run_id: str) -> list[Any]:
+def _status_looks(store: RunStore, run_id: str) -> list[Any]:
     return [o for obs in store.observations(run_id).values() for o in obs if o.action == "status"]
 
 
 def _twins(tmp_path: Path, violating: int = 12, controls: int = 4) -> tuple[Path, Path, str]:
     clock = VirtualClock()
     first = tmp_path / "a" / "audit.sqlite"
-    store = Store(first)
+    store = open_store(first)
     run_id = planned_run(store, plan(violating, controls), clock)
     store.close()
     second = tmp_path / "b" / "audit.sqlite"
@@ -99,7 +103,7 @@ def _twins(tmp_path: Path, violating: int = 12, controls: int = 4) -> tuple[Path
     return first, second, run_id
 
 
-async def _interrupted(store: Store, run_id: str, rng: random.Random, stops: int) -> int:
+async def _interrupted(store: RunStore, run_id: str, rng: random.Random, stops: int) -> int:
     """Run, cancelling the engine after a random number of loop turns, until it finishes."""
     clock = VirtualClock()
     platform = virtual_platform(clock)
@@ -126,13 +130,13 @@ def _assert_posted_once(truth: dict[str, Any]) -> None:
 
 def test_interrupted_virtual_run_ends_as_the_uninterrupted_one(tmp_path: Path) -> None:
     first, second, run_id = _twins(tmp_path)
-    reference = Store(first)
+    reference = open_store(first)
     clock = VirtualClock()
     platform = virtual_platform(clock)
     asyncio.run(execute_run(reference, run_id, clock, transport=platform.transport))
     _assert_posted_once(platform.truth())
 
-    interrupted = Store(second)
+    interrupted = open_store(second)
     count = asyncio.run(_interrupted(interrupted, run_id, random.Random(3), stops=40))
 
     assert count == 40
@@ -149,7 +153,7 @@ def test_engine_holding_few_probes_ends_as_one_holding_all(
     first, second, run_id = _twins(tmp_path, violating=20, controls=6)
     third = tmp_path / "c" / "audit.sqlite"
     copy_store(first, third)
-    reference = Store(first)
+    reference = open_store(first)
     clock = VirtualClock()
     platform = virtual_platform(clock)
     asyncio.run(execute_run(reference, run_id, clock, transport=platform.transport))
@@ -157,11 +161,11 @@ def test_engine_holding_few_probes_ends_as_one_holding_all(
 
     few = functools.partial(EngineSettings, resident=3)
     monkeypatch.setattr(audit.runner, "EngineSettings", few)
-    held, clock = Store(second), VirtualClock()
+    held, clock = open_store(second), VirtualClock()
     platform = virtual_platform(clock)
     asyncio.run(execute_run(held, run_id, clock, transport=platform.transport))
     _assert_posted_once(platform.truth())
-    interrupted = Store(third)
+    interrupted = open_store(third)
     assert asyncio.run(_interrupted(interrupted, run_id, random.Random(5), stops=10)) == 10
 
     assert outcomes(held, run_id) == outcomes(reference, run_id)
@@ -173,7 +177,7 @@ def test_engine_holding_few_probes_ends_as_one_holding_all(
 def test_until_idle_does_only_what_is_due(tmp_path: Path) -> None:
     clock = VirtualClock()
     platform = virtual_platform(clock)
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     run_id = planned_run(store, plan(3, 1), clock)
 
     upcoming = asyncio.run(
@@ -189,7 +193,7 @@ def test_until_idle_does_only_what_is_due(tmp_path: Path) -> None:
 def test_stop_at_works_until_then_and_resumes_later(tmp_path: Path) -> None:
     clock = VirtualClock()
     platform = virtual_platform(clock)
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     run_id = planned_run(store, plan(3, 1), clock)
     half_day = clock.now() + DAY / 2
 

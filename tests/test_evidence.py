@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -30,12 +29,15 @@ from audit.redaction import (
     redact_query,
     secrets_in_headers,
 )
-from audit.store import ExchangeRecord, ObservationRow, Store
+from audit.store import ExchangeRecord, ObservationRow
 from tests.evidence_support import SmallAudit, sandbox_audit
+from tests.store_backends import open_store, raw_rows
+
+pytestmark = pytest.mark.both_stores
 
 
 def make_ledger(n: int, tmp_path: Path) -> list[ExchangeRecord]:
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     ledger = EvidenceLedger(store, "run-1", Redactor(["s3cr3t-token"]))
     for i in range(n):
         ledger.append(f"p{i % 3}" if i % 2 else None, {"action": "status", "i": i, "text": "é✓"})
@@ -43,7 +45,7 @@ def make_ledger(n: int, tmp_path: Path) -> list[ExchangeRecord]:
 
 
 @pytest.fixture(scope="module")
-def audit(tmp_path_factory: pytest.TempPathFactory) -> SmallAudit:
+def audit(tmp_path_factory: pytest.TempPathFactory, store_kind: str) -> SmallAudit:
     return sandbox_audit(tmp_path_factory.mktemp("audit"))
 
 
@@ -73,7 +75,7 @@ def test_chain_names_the_first_bad_entry(tmp_path: Path, change: object, bad: in
 
 
 def test_redactor_keeps_the_token_out_of_the_ledger(tmp_path: Path) -> None:
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     ledger = EvidenceLedger(store, "r", Redactor(["s3cr3t-token"]))
     ledger.append(None, {"body": "echo: Bearer s3cr3t-token", "s3cr3t-token": ["x s3cr3t-token"]})
     (record,) = store.exchanges("r")
@@ -83,7 +85,7 @@ def test_redactor_keeps_the_token_out_of_the_ledger(tmp_path: Path) -> None:
 
 
 def test_lone_surrogates_are_stored_not_crashed_on(tmp_path: Path) -> None:
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     EvidenceLedger(store, "r", Redactor()).append(None, {"error": "bad \udcff byte"})
     (record,) = store.exchanges("r")
     assert check_chain([record]).ok
@@ -152,12 +154,11 @@ def test_hash_over_the_stored_text_is_the_entry_hash(entry: dict[str, object], s
 
 
 def test_the_store_keeps_each_entry_once_as_the_canonical_text_hashed(audit: SmallAudit) -> None:
-    db = sqlite3.connect(audit.store.path)
-    rows = db.execute(
+    rows = raw_rows(
+        audit.store,
         "SELECT seq, probe_id, entry_json, prev_hash, hash FROM exchanges WHERE run_id = ?",
-        (audit.run_id,),
-    ).fetchall()
-    db.close()
+        audit.run_id,
+    )
     assert len(rows) > 20
     for seq, probe_id, text, prev, digest in rows:
         entry = json.loads(text)

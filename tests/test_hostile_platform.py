@@ -37,9 +37,11 @@ from audit.errors import TargetUnreachable
 from audit.evidence.ledger import check_agreement, check_chain
 from audit.http import EVIDENCE_BODY_BYTES, MAX_BODY_BYTES
 from audit.runner import execute_run
-from audit.store import Store
+from audit.store_protocol import RunStore
 from audit.workspace import scorecard_for
 from tests.evidence_support import start_run, tiny_plan
+
+pytestmark = pytest.mark.both_stores
 
 EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES", "40"))
 HOSTILE = settings(
@@ -251,7 +253,7 @@ FAULTS = sorted([*_RAISED, *_ANSWERED, "wrong-types", "deep-json", "empty", "odd
 
 
 # the property -------------------------------------------------------------------------------
-def run_hostile(tmp_path: Path, data: st.DataObject) -> tuple[HostilePlatform, Store, str]:
+def run_hostile(tmp_path: Path, data: st.DataObject) -> tuple[HostilePlatform, RunStore, str]:
     clock = VirtualClock()
     platform = HostilePlatform(
         clock,
@@ -269,7 +271,7 @@ def run_hostile(tmp_path: Path, data: st.DataObject) -> tuple[HostilePlatform, S
     return platform, store, run_id
 
 
-def check_no_false_removal(platform: HostilePlatform, store: Store, run_id: str) -> None:
+def check_no_false_removal(platform: HostilePlatform, store: RunStore, run_id: str) -> None:
     card = scorecard_for(store, run_id)
     rows = {r.probe_id: r for r in store.probes(run_id)}
     observations = store.observations(run_id)
@@ -290,7 +292,9 @@ def check_no_false_removal(platform: HostilePlatform, store: Store, run_id: str)
             assert probe.probe_id in platform.rejected, probe
 
 
-def check_every_request_in_the_ledger(platform: HostilePlatform, store: Store, run_id: str) -> None:
+def check_every_request_in_the_ledger(
+    platform: HostilePlatform, store: RunStore, run_id: str
+) -> None:
     records = list(store.exchanges(run_id))
     assert check_chain(records).ok
     seen: set[int] = set()
@@ -356,7 +360,7 @@ def test_every_fault_kind_alone_is_survived(tmp_path: Path, kind: str, data: st.
 
 
 def carry_or_end(
-    store: Store, run_id: str, clock: VirtualClock, transport: httpx.AsyncBaseTransport
+    store: RunStore, run_id: str, clock: VirtualClock, transport: httpx.AsyncBaseTransport
 ) -> bool:
     """Run to the end; True when a target that never answered usably ended the run (it is
     then failed, with the reason), which is the one other way a run may end."""

@@ -23,9 +23,12 @@ import pytest
 from audit.clock import VirtualClock
 from audit.plan import Plan, Sample, Schedule, Target
 from audit.runner import create_runs, execute_run
-from audit.store import Store
+from audit.store_protocol import RunStore
 from audit.workspace import scorecard_for
 from tests.durable_support import virtual_platform
+from tests.store_backends import open_store
+
+pytestmark = pytest.mark.both_stores
 
 
 class Killed(BaseException):
@@ -63,16 +66,16 @@ def _plan(profile: str | None) -> Plan:
     )
 
 
-def _killed_then_resumed(tmp_path: Path, profile: str | None) -> tuple[Store, str, dict]:  # type: ignore[type-arg]
+def _killed_then_resumed(tmp_path: Path, profile: str | None) -> tuple[RunStore, str, dict]:  # type: ignore[type-arg]
     clock = VirtualClock()
     platform = virtual_platform(clock, seed=11)
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     (prepared,) = create_runs(store, _plan(profile), None, clock)
     dying = DiesAfterFirstFiling(platform.transport)
     with pytest.raises(Killed):
         asyncio.run(execute_run(store, prepared.run_id, clock, transport=dying))
     store.close()
-    store = Store(tmp_path / "audit.sqlite")  # a new process
+    store = open_store(tmp_path / "audit.sqlite")  # a new process
     assert (
         asyncio.run(execute_run(store, prepared.run_id, clock, transport=platform.transport))
         is None

@@ -16,8 +16,10 @@ import pytest
 from audit.clock import VirtualClock
 from audit.plan import Plan, Sample, Schedule, Target
 from audit.runner import create_runs, execute_run
-from audit.store import Store
 from tests.durable_support import virtual_platform
+from tests.store_backends import open_store
+
+pytestmark = pytest.mark.both_stores
 
 START = VirtualClock().now()
 OUTAGE = (START + 300.0, START + 3000.0)  # from 5 min to 50 min into the run
@@ -66,7 +68,7 @@ def test_an_outage_longer_than_the_retries_loses_no_probe(tmp_path: Path, adapte
         sample=Sample(violating_per_criterion=8, controls_per_criterion=2),
         schedule=Schedule(submission_window="PT1H"),
     )
-    store = Store(tmp_path / "audit.sqlite")
+    store = open_store(tmp_path / "audit.sqlite")
     (prepared,) = create_runs(store, plan, None, clock)
     outage = Outage(platform.transport, clock)
     assert asyncio.run(execute_run(store, prepared.run_id, clock, transport=outage)) is None

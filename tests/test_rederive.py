@@ -11,7 +11,6 @@ import json
 import os
 import random
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -35,16 +34,20 @@ from audit.evidence.rederive import check_derivation, exchange_from_entry
 from audit.http import PlatformClient
 from audit.plan import Target
 from audit.runner import execute_run
-from audit.store import ExchangeRecord, Store
+from audit.store import ExchangeRecord
 from audit.workspace import scorecard_for
+from tests import store_backends
 from tests.evidence_support import SmallAudit, sandbox_audit, start_run, tiny_plan
+from tests.store_backends import open_store, raw_sql
 from tests.test_hostile_platform import HostilePlatform
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytestmark = pytest.mark.both_stores
+
 
 @pytest.fixture(scope="module")
-def honest(tmp_path_factory: pytest.TempPathFactory) -> SmallAudit:
+def honest(tmp_path_factory: pytest.TempPathFactory, store_kind: str) -> SmallAudit:
     audit = sandbox_audit(tmp_path_factory.mktemp("honest"), tiny_plan(4, 1))
     audit.store.close()  # every write is in the file itself: copies of the folder are whole
     return audit
@@ -52,8 +55,12 @@ def honest(tmp_path_factory: pytest.TempPathFactory) -> SmallAudit:
 
 @pytest.fixture
 def workspace(honest: SmallAudit, tmp_path: Path) -> Path:
-    """A copy of the honest run's workspace, to forge."""
-    return Path(shutil.copytree(honest.root, tmp_path / "ws"))
+    """A copy of the honest run's workspace and store, to forge; commands reach the copy."""
+    folder = Path(shutil.copytree(honest.root, tmp_path / "ws"))
+    if store_backends.current_kind() != "sqlite":  # the folder held the SQLite file
+        store_backends.copy_store(honest.root / "audit.sqlite", folder / "audit.sqlite")
+    store_backends.pin_commands_to(folder / "audit.sqlite")
+    return folder
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -68,28 +75,20 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
 
 def forge(workspace: Path, sql: str, *params: object) -> int:
     """Change the store behind the tool's back; returns the rows changed."""
-    db = sqlite3.connect(workspace / "audit.sqlite")
-    try:
-        changed = db.execute(sql, params).rowcount
-        db.commit()
-    finally:
-        db.close()
+    _, changed = raw_sql(workspace / "audit.sqlite", sql, *params)
     assert changed > 0, f"the forgery changed nothing: {sql}"
     return changed
 
 
 def probe_where(workspace: Path, run_id: str, condition: str) -> tuple[str, ...]:
-    db = sqlite3.connect(workspace / "audit.sqlite")
-    try:
-        row = db.execute(
-            "SELECT probe_id, clock_start, deadline_at, probe_json FROM probes "
-            f"WHERE run_id = ? AND {condition} ORDER BY seq LIMIT 1",
-            (run_id,),
-        ).fetchone()
-    finally:
-        db.close()
-    assert row is not None, f"no probe where {condition}"
-    return tuple(row)
+    rows, _ = raw_sql(
+        workspace / "audit.sqlite",
+        "SELECT probe_id, clock_start, deadline_at, probe_json FROM probes "
+        f"WHERE run_id = ? AND {condition} ORDER BY seq LIMIT 1",
+        run_id,
+    )
+    assert rows, f"no probe where {condition}"
+    return tuple(str(v) for v in rows[0])
 
 
 def verify(workspace: Path, run_id: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -103,7 +102,7 @@ def test_the_honest_run_verifies(
     code, out = verify(workspace, honest.run_id, capsys)
     assert code == 0, out
     assert out.startswith("OK  run ")
-    store = Store(workspace / "audit.sqlite")
+    store = open_store(workspace / "audit.sqlite")
     found = check_derivation(
         store.run(honest.run_id),
         store.probes(honest.run_id),
@@ -127,10 +126,12 @@ def test_visible_looks_flipped_to_removed_fail_verify_through_the_command_line(
         probe_id,
         float(str(deadline_at)) - 1.0,
     )
-    forged_store = Store(workspace / "audit.sqlite")
+    forged_store = open_store(workspace / "audit.sqlite")
     card = scorecard_for(forged_store, honest.run_id)  # the forgery would change the scorecard
     forged_store.close()
-    assert card.model_dump() != scorecard_for(Store(honest.root / "audit.sqlite"), honest.run_id)
+    assert card.model_dump() != scorecard_for(
+        open_store(honest.root / "audit.sqlite"), honest.run_id
+    )
     done = subprocess.run(
         [sys.executable, "-m", "audit", "--workspace", str(workspace), "verify", honest.run_id],
         cwd=ROOT,
@@ -148,17 +149,14 @@ def test_visible_looks_flipped_to_removed_fail_verify_through_the_command_line(
 
 
 def _status_looks(workspace: Path, run_id: str, probe_id: str) -> list[tuple[int, str, float]]:
-    db = sqlite3.connect(workspace / "audit.sqlite")
-    try:
-        return list(
-            db.execute(
-                "SELECT id, result, started_at FROM observations WHERE run_id = ? AND "
-                "probe_id = ? AND action = 'status' ORDER BY started_at",
-                (run_id, probe_id),
-            )
-        )
-    finally:
-        db.close()
+    rows, _ = raw_sql(
+        workspace / "audit.sqlite",
+        "SELECT id, result, started_at FROM observations WHERE run_id = ? AND "
+        "probe_id = ? AND action = 'status' ORDER BY started_at",
+        run_id,
+        probe_id,
+    )
+    return [(int(str(i)), str(r), float(str(t))) for i, r, t in rows]
 
 
 @pytest.mark.parametrize("onto", ["an earlier look", "no exchange"])
@@ -332,7 +330,7 @@ def test_a_bundle_re_signed_with_forged_observations_fails_and_is_not_reported(
 
 # the reader verify uses is the adapter's own -------------------------------------------------
 def _recorded(honest: SmallAudit, action: str) -> list[ExchangeRecord]:
-    store = Store(honest.root / "audit.sqlite")
+    store = open_store(honest.root / "audit.sqlite")
     try:
         return [r for r in store.exchanges(honest.run_id) if r.entry.get("action") == action]
     finally:
@@ -392,7 +390,7 @@ def test_the_profile_adapter_reads_with_its_profile_reader(
     target = Target(name="p", base_url="http://sandbox.test", profile="sandbox", rate_limit=None)
     for action in ("submit", "status"):
         record = _recorded(honest, action)[0]
-        store = Store(tmp_path / f"{action}.sqlite")
+        store = open_store(tmp_path / f"{action}.sqlite")
         ledger = EvidenceLedger(store, "r", Redactor([]))
         adapter = build_profile_adapter(
             target, VirtualClock(), ledger, seed=1, transport=_replay(record)
@@ -403,7 +401,9 @@ def test_the_profile_adapter_reads_with_its_profile_reader(
             from audit.probe import Probe
 
             probe = Probe.model_validate(
-                next(p.probe for p in Store(honest.root / "audit.sqlite").probes(honest.run_id))
+                next(
+                    p.probe for p in open_store(honest.root / "audit.sqlite").probes(honest.run_id)
+                )
             )
             live_submit = asyncio.run(adapter.submit(probe, probe.probe_id))
             expected = adapter.reader.read_submit(rebuilt)
@@ -417,6 +417,7 @@ def test_the_profile_adapter_reads_with_its_profile_reader(
 
 
 # a profile target: read again with the profile the run recorded ------------------------------
+@pytest.mark.sqlite_store  # the Mastodon test's helper makes its run in a SQLite store
 def test_a_profile_run_is_read_again_with_its_recorded_profile(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -11,6 +11,8 @@ import pytest
 from audit.cli import main
 from tests.conftest import run_virtual_audit, virtual_plan
 
+pytestmark = pytest.mark.both_stores
+
 
 def cli(args: list[str]) -> int:
     try:

@@ -19,9 +19,13 @@ from audit.plan import Plan, Sample, Schedule, Target
 from audit.runner import create_runs, execute_run
 from audit.sandbox.moderation import default_config_path, load_sandbox_config
 from audit.sandbox.server import SandboxServer
-from audit.store import ProbeRow, Store
+from audit.store import ProbeRow
+from audit.store_protocol import RunStore
 from audit.workspace import scorecard_for
 from tests.conftest import run_virtual_audit, virtual_plan
+from tests.store_backends import open_store
+
+pytestmark = pytest.mark.both_stores
 
 
 def expected_outcome(row: ProbeRow, truth: dict[str, Any], blocked: set[str]) -> set[str]:
@@ -51,7 +55,7 @@ def expected_outcome(row: ProbeRow, truth: dict[str, Any], blocked: set[str]) ->
     return {"removed_late"}
 
 
-def check_against_truth(store: Store, run_id: str, truth: dict[str, Any]) -> Counter[str]:
+def check_against_truth(store: RunStore, run_id: str, truth: dict[str, Any]) -> Counter[str]:
     posts = {p["idempotency_key"]: p for p in truth["posts"]}
     blocked = {b["idempotency_key"] for b in truth["blocked"]}
     card = scorecard_for(store, run_id)
@@ -101,7 +105,7 @@ def test_real_http_audit_agrees_with_ground_truth(tmp_path: Path) -> None:
             schedule=Schedule(submission_window="PT1H"),
             time_scale=scale,
         )
-        store = Store(tmp_path / "audit.sqlite")
+        store = open_store(tmp_path / "audit.sqlite")
         (prepared,) = create_runs(store, plan, None, SystemClock())
         asyncio.run(execute_run(store, prepared.run_id, SystemClock()))
         truth = httpx.get(f"{server.base_url}/_sandbox/truth").json()

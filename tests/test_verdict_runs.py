@@ -24,9 +24,12 @@ from audit.sandbox.app import create_app
 from audit.sandbox.moderation import SandboxConfig
 from audit.scorecard import Scorecard
 from audit.stats import OverRemovalVerdict, Verdict
-from audit.store import Store
+from audit.store_protocol import RunStore
 from audit.workspace import scorecard_for
 from tests.scorecards import DAY, START, gold_plan, platform
+from tests.store_backends import open_store
+
+pytestmark = pytest.mark.both_stores
 
 Rewrite = Callable[[httpx.Request, httpx.Response, bytes], httpx.Response | None]
 
@@ -70,8 +73,8 @@ def _run(
     config: SandboxConfig,
     rewrite: Rewrite | None = None,
     stop_at: float | None = None,
-) -> tuple[Store, str, VirtualClock, httpx.AsyncBaseTransport]:
-    store = Store(tmp / "audit.sqlite")
+) -> tuple[RunStore, str, VirtualClock, httpx.AsyncBaseTransport]:
+    store = open_store(tmp / "audit.sqlite")
     clock = VirtualClock(START)
     base: httpx.AsyncBaseTransport = httpx.ASGITransport(create_app(config, clock))
     transport = base if rewrite is None else _Hostile(base, rewrite)
@@ -80,7 +83,7 @@ def _run(
     return store, prepared.run_id, clock, transport
 
 
-def _card(store: Store, run_id: str) -> Scorecard:
+def _card(store: RunStore, run_id: str) -> Scorecard:
     return scorecard_for(store, run_id)
 
 
