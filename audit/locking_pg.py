@@ -101,9 +101,21 @@ class AdvisoryRunLock:
         return True
 
     def release(self) -> None:
+        import psycopg
+
         conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()  # ending the session releases its advisory locks
+        if conn is None:
+            return
+        # unlocked explicitly first: the server ends a closed session's backend (and with it
+        # its locks) a moment after the client closes, and a process taking the lock again at
+        # once (a run resumed in the same process) must not find it still held
+        give_back = "pg_advisory_unlock_shared" if self.shared else "pg_advisory_unlock"
+        try:
+            conn.execute(f"SELECT {give_back}(%s)", (self._key,))
+        except psycopg.Error:
+            pass  # the session is gone already, and its locks with it
+        finally:
+            conn.close()
 
     def holder(self) -> LockHolder | None:
         """Who holds the lock now, or None when it is free (or held by this object)."""

@@ -5,8 +5,9 @@ naming it (``owner``) and the time the lease ends (``until``, on the workers' sh
 clock). Every statement here runs in one ``BEGIN IMMEDIATE`` transaction, and SQLite lets one
 writer in at a time, so a claim (read the due probes whose lease is free or lapsed, then write
 the new leases) is atomic against every other claim and every fenced write: two workers never
-hold one probe. PostgreSQL does the same with ``SELECT ... FOR UPDATE SKIP LOCKED`` and an
-UPDATE in one transaction; a store offering workers implements the methods of :class:`Leases`.
+hold one probe. The PostgreSQL store does the same with ``SELECT ... FOR UPDATE SKIP LOCKED``
+and an upsert in one transaction (:mod:`audit.store_pg_leases`); both implement
+:class:`audit.store_protocol.LeaseStore`, which :func:`leases_of` finds for a store.
 
 Fencing: :meth:`Leases.write_fenced` commits a worker's transitions only for the probes whose
 lease it still holds (and renews those leases in the same transaction); a probe whose lease
