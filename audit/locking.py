@@ -14,6 +14,8 @@ holds alone).
 
 Scope: processes on one machine or sharing a local volume. Network file systems give ``flock``
 weak guarantees, and the SQLite store must not live on one either (see docs/scheduling.md).
+These are the SQLite store's locks; the PostgreSQL store's are the server's advisory locks
+(:mod:`audit.locking_pg`), which hold across machines.
 Lock files are never deleted: unlinking a lock file while another process waits on it would
 let two processes lock two different files of the same name.
 """

@@ -117,7 +117,10 @@ def run(coro: Any) -> Any:
 
 # real processes ---------------------------------------------------------------------------
 def audit_command(workspace: Path, *args: str) -> list[str]:
-    return [PYTHON, "-m", "audit", "--workspace", str(workspace), *args]
+    """The command line of a child process working on the workspace's store (under
+    PostgreSQL, ``--store`` names the workspace's database)."""
+    store = store_backends.store_args(workspace / "audit.sqlite")
+    return [PYTHON, "-m", "audit", "--workspace", str(workspace), *store, *args]
 
 
 def process_env() -> dict[str, str]:

