@@ -13,9 +13,10 @@ import email.utils
 import hashlib
 import random
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -29,9 +30,11 @@ from audit.redaction import (
 
 __all__ = [
     "Exchange",
+    "Pacer",
     "PlatformClient",
     "RateLimiter",
     "RetryPolicy",
+    "SendGate",
     "parse_rate_limit_reset",
     "parse_retry_after",
 ]
@@ -165,6 +168,32 @@ class RateLimiter:
             await self._clock.sleep_until(slot)
 
 
+class Pacer(Protocol):
+    """Waits until the next request under a rate limit may be sent (:class:`RateLimiter`)."""
+
+    async def acquire(self) -> None: ...
+
+
+class SendGate(Protocol):
+    """A target's limits shared with other processes (the workers of one store): its rate
+    limits, and its concurrent requests. Waiting at the gate is the auditor's own queue: it
+    comes before an attempt's send time is taken, so it is never charged to the platform."""
+
+    def limiter(self, name: str, rate: float | None) -> Pacer:
+        """The shared limiter of ``rate`` requests a second under ``name`` ("" for the
+        target's own limit, else an action's or a request section's)."""
+        ...
+
+    def place(self) -> AbstractAsyncContextManager[None]:
+        """Held while one request is in flight: one of the target's concurrent places."""
+        ...
+
+    def scoped(self, scope: str) -> SendGate:
+        """The gate of another client of the same target (other credentials): its own rate
+        limits, the target's concurrent places."""
+        ...
+
+
 class PlatformClient:
     """One platform's HTTP endpoint as the engine sees it."""
 
@@ -183,18 +212,21 @@ class PlatformClient:
         seed: int = 0,
         secrets: Iterable[str] = (),
         actions: Mapping[str, tuple[float | None, int | None]] | None = None,
+        gate: SendGate | None = None,
     ) -> None:
         """``actions``: per action, its own rate limit (on top of ``rate_limit``) and its
-        attempts (instead of the retry policy's), e.g. ``{"submit": (0.2, 8)}``."""
+        attempts (instead of the retry policy's), e.g. ``{"submit": (0.2, 8)}``. ``gate``:
+        limits shared with other processes, in place of this client's own limiters."""
         self.base_url = base_url.rstrip("/")
         self._redactor = Redactor([*secrets_in_headers(headers), *secrets])
         self._redactor.add(httpx.URL(self.base_url).password)
         self._clock = clock
         self._evidence = evidence
         self._retry = retry or RetryPolicy()
-        self._limiter = RateLimiter(clock, rate_limit)
+        self._gate = gate
+        self._limiter = self.limiter("", rate_limit)
         self._action_limiters = {
-            name: RateLimiter(clock, rate) for name, (rate, _) in (actions or {}).items() if rate
+            name: self.limiter(name, rate) for name, (rate, _) in (actions or {}).items() if rate
         }
         self._action_attempts = {
             name: tries for name, (_, tries) in (actions or {}).items() if tries is not None
@@ -209,6 +241,13 @@ class PlatformClient:
             transport=transport,
         )
         self._client._cookies = _SetCookiesOnly()
+
+    def limiter(self, name: str, rate: float | None) -> Pacer:
+        """A limiter of ``rate`` requests a second: this process's own, or the gate's shared
+        one under ``name``."""
+        if self._gate is not None:
+            return self._gate.limiter(name, rate)
+        return RateLimiter(self._clock, rate)
 
     def add_secret(self, secret: str) -> None:
         """A value to cut from every answer and every ledger entry (e.g. a password sent in a
@@ -275,8 +314,10 @@ class PlatformClient:
             if action_limiter is not None:
                 await action_limiter.acquire()
             await self._limiter.acquire()
+            place = self._gate.place() if self._gate is not None else nullcontext()
             try:
-                exchange = await self._send_once(request, attempt)
+                async with place:
+                    exchange = await self._send_once(request, attempt)
             except asyncio.CancelledError:
                 # the run ended (a dead target, Ctrl-C) with this request in flight: the
                 # platform may have seen it, so the ledger records it, unanswered

@@ -7,6 +7,11 @@ over at once, with no heartbeat or expiry to tune and no stale lock to clear by 
 also says who holds it (pid, host, since when, command), for ``status`` and for the message a
 second process prints when it finds the run busy.
 
+Workers (:mod:`audit.worker`) hold a run's lock *shared*: any number of them carry the run at
+once, each acting only on the probes it holds a lease on in the store, and while one does,
+`run`, `resume`, `poll` and `cleanup` find the run busy (and workers skip a run one of those
+holds alone).
+
 Scope: processes on one machine or sharing a local volume. Network file systems give ``flock``
 weak guarantees, and the SQLite store must not live on one either (see docs/scheduling.md).
 These are the SQLite store's locks; the PostgreSQL store's are the server's advisory locks
@@ -64,8 +69,12 @@ def lock_dir(workspace_store: Path) -> Path:
 class RunLock:
     """The lock of one run. Not re-entrant; one instance per holder."""
 
-    def __init__(self, directory: Path, run_id: str) -> None:
+    def __init__(self, directory: Path, run_id: str, *, shared: bool = False) -> None:
+        """``shared``: the lock the workers of a store take together (:mod:`audit.worker`):
+        any number of them hold it at once, and while any does, no process takes it alone
+        (nor do they while one holds it alone)."""
         self.run_id = run_id
+        self.shared = shared
         self.path = directory / f"{run_id}.lock"
         self._fd: int | None = None
 
@@ -82,7 +91,7 @@ class RunLock:
         give_up = time.monotonic() + wait
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if time.monotonic() >= give_up:

@@ -44,8 +44,13 @@ class AdvisoryRunLock:
     own (the server releases it when that session ends: exit, crash, ``kill -9``, a lost
     network), and a ``run_locks`` row saying who holds it. Not re-entrant."""
 
-    def __init__(self, url: str, location: str, run_id: str, connect_timeout: float) -> None:
+    def __init__(
+        self, url: str, location: str, run_id: str, connect_timeout: float, *, shared: bool = False
+    ) -> None:
+        """``shared``: the workers' lock (``pg_try_advisory_lock_shared``): any number of them
+        hold it at once, and no process holds it alone meanwhile."""
         self.run_id = run_id
+        self.shared = shared
         self._url = url
         self._location = location
         self._timeout = max(1, round(connect_timeout))
@@ -75,7 +80,8 @@ class AdvisoryRunLock:
         conn = self._connect()
         give_up = time.monotonic() + wait
         try:
-            while not _fetch_bool(conn, "SELECT pg_try_advisory_lock(%s)", self._key):
+            take = "pg_try_advisory_lock_shared" if self.shared else "pg_try_advisory_lock"
+            while not _fetch_bool(conn, f"SELECT {take}(%s)", self._key):
                 if time.monotonic() >= give_up:
                     conn.close()
                     return False
@@ -95,9 +101,21 @@ class AdvisoryRunLock:
         return True
 
     def release(self) -> None:
+        import psycopg
+
         conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()  # ending the session releases its advisory locks
+        if conn is None:
+            return
+        # unlocked explicitly first: the server ends a closed session's backend (and with it
+        # its locks) a moment after the client closes, and a process taking the lock again at
+        # once (a run resumed in the same process) must not find it still held
+        give_back = "pg_advisory_unlock_shared" if self.shared else "pg_advisory_unlock"
+        try:
+            conn.execute(f"SELECT {give_back}(%s)", (self._key,))
+        except psycopg.Error:
+            pass  # the session is gone already, and its locks with it
+        finally:
+            conn.close()
 
     def holder(self) -> LockHolder | None:
         """Who holds the lock now, or None when it is free (or held by this object)."""

@@ -21,6 +21,7 @@ from audit.durations import parse_duration
 from audit.engine import Engine, EngineSettings, ProgressEvent
 from audit.errors import InputError, TargetUnreachable
 from audit.evidence.ledger import EvidenceLedger, Redactor
+from audit.http import SendGate
 from audit.lifecycle import ProbeState, RunStatus
 from audit.locking import RunBusy
 from audit.packs import Pack, load_pack, resolve_pack
@@ -258,7 +259,11 @@ class _Parts:
 
 
 def _parts(
-    store: RunStore, run_id: str, clock: Clock, transport: httpx.AsyncBaseTransport | None
+    store: RunStore,
+    run_id: str,
+    clock: Clock,
+    transport: httpx.AsyncBaseTransport | None,
+    gate: SendGate | None = None,
 ) -> _Parts:
     run = store.run(run_id)
     target = Target.model_validate(run.target)
@@ -274,7 +279,7 @@ def _parts(
 
         profile = recorded_profile(run.profile)
     adapter = build_adapter(
-        target, clock, ledger, seed=run.seed, transport=transport, profile=profile
+        target, clock, ledger, seed=run.seed, transport=transport, profile=profile, gate=gate
     )
     return _Parts(
         run,

@@ -12,7 +12,9 @@ what the author's view said in a look made in both; older looks were all the aut
 run by that number (``run_key`` instead of ``run_id``), keeps each entry's canonical text
 compressed (``entry`` BLOB, :mod:`audit.ledger_codec`, instead of ``entry_json`` text) and its
 hash as 32 bytes (``hash`` BLOB instead of ``sha256:`` and hex text), and no longer repeats the
-previous entry's hash in each row (``prev_hash`` is gone: it is the row before's ``hash``).
+previous entry's hash in each row (``prev_hash`` is gone: it is the row before's ``hash``);
+it also adds ``leases``, ``target_pace`` and ``target_places``, the workers' shared state
+(:mod:`audit.store_leases`).
 Upgrades to versions 2 to 4 only add tables and columns; the upgrade to 5 rewrites the ledger
 table in the same order and content (every entry's text as it was, every hash as it was), so a
 store of version 1 to 4 opens, is upgraded, and reads as before. A store written by a newer
@@ -39,6 +41,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
+from audit.chain import GENESIS, text_hash
 from audit.errors import InputError, RuntimeFailure
 from audit.ledger_codec import encode_entry
 from audit.locking import RunLock, lock_dir
@@ -174,6 +177,24 @@ CREATE TABLE IF NOT EXISTS exchanges (
     hash BLOB NOT NULL,
     PRIMARY KEY (run_key, seq)
 );
+-- the workers' shared state (audit.store_leases): which worker holds which probe until when,
+-- when each target (and action) may next be sent a request, and its concurrent places
+CREATE TABLE IF NOT EXISTS leases (
+    run_id TEXT NOT NULL,
+    probe_id TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    until REAL NOT NULL,
+    PRIMARY KEY (run_id, probe_id)
+);
+CREATE INDEX IF NOT EXISTS leases_owner ON leases (owner);
+CREATE TABLE IF NOT EXISTS target_pace (key TEXT PRIMARY KEY, next_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS target_places (
+    key TEXT NOT NULL,
+    place INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    until REAL NOT NULL,
+    PRIMARY KEY (key, place)
+);
 """
 
 # the ledger table of schema versions 1 to 4: the run id, the entry's JSON text and both hashes
@@ -187,7 +208,7 @@ CREATE TABLE exchanges (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL,
     PRIMARY KEY (run_id, seq)
-)
+);
 """
 
 _ADVICE = (
@@ -232,7 +253,13 @@ _EXCHANGES_V4_COLUMNS = _our_tables(_EXCHANGES_V4)["exchanges"]
 _COMPACT_PROBE = ", ".join(
     "'{}' AS probe_json" if column[1] == "probe_json" else column[1] for column in _TABLES["probes"]
 )
-_ADDED_IN = {"scheduled_runs": 2, "run_keys": 5}  # tables a store of an older version may lack
+_ADDED_IN = {  # tables a store of an older version may lack
+    "scheduled_runs": 2,
+    "run_keys": 5,
+    "leases": 5,
+    "target_pace": 5,
+    "target_places": 5,
+}
 # columns added to a table after version 1, with the version that added them: a store of an
 # older version has its tables without them (an upgrade adds them at the end)
 _COLUMNS_ADDED_IN = {
@@ -467,9 +494,9 @@ class Store:
     def location(self) -> str:
         return str(self.path)
 
-    def run_lock(self, run_id: str) -> RunLock:
+    def run_lock(self, run_id: str, *, shared: bool = False) -> RunLock:
         """The run's lock: a ``flock`` on a file in the workspace's ``locks`` folder."""
-        return RunLock(lock_dir(self.path), run_id)
+        return RunLock(lock_dir(self.path), run_id, shared=shared)
 
     def snapshot_read(self) -> AbstractContextManager[object]:
         """One transaction (SQLite's reads in it see one state of the file)."""
@@ -909,8 +936,36 @@ class Store:
             key = self._run_keys[run_id] = int(row[0])
         return key
 
+    def _linked(
+        self, pending: list[tuple[str, ExchangeRecord]]
+    ) -> list[tuple[str, ExchangeRecord]]:
+        """The waiting ledger records, each linked to the run's last stored record, read in
+        the writing transaction: where another process (a worker) appended since this one's
+        ledger numbered a record, it gets its number and hashes again. SQLite lets one writer
+        in at a time, so the appends of all a run's writers form one chain."""
+        heads: dict[str, tuple[int, str]] = {}
+        out: list[tuple[str, ExchangeRecord]] = []
+        for run_id, record in pending:
+            if run_id not in heads:
+                row = self._db.execute(
+                    "SELECT seq, hash FROM exchanges WHERE run_key = ? ORDER BY seq DESC LIMIT 1",
+                    (self._run_key(run_id),),
+                ).fetchone()
+                heads[run_id] = (
+                    (int(row[0]), hash_from_sql(row[1])) if row is not None else (0, GENESIS)
+                )
+            seq, head = heads[run_id]
+            if (record.seq, record.prev_hash) != (seq + 1, head):  # another writer appended
+                text = record.text if record.text is not None else _compact(record.entry)
+                digest = text_hash(head, seq + 1, text, record.probe_id)
+                record = ExchangeRecord(seq + 1, record.probe_id, record.entry, head, digest, text)
+            heads[run_id] = (record.seq, record.hash)
+            out.append((run_id, record))
+        return out
+
     def _write_exchanges(self, pending: list[tuple[str, ExchangeRecord]]) -> None:
         if pending:
+            pending = self._linked(pending)
             self._db.executemany(
                 "INSERT INTO exchanges VALUES (?,?,?,?,?)",
                 [

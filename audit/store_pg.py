@@ -303,8 +303,10 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise self.failure(exc) from None
 
-    def run_lock(self, run_id: str) -> AdvisoryRunLock:
-        return AdvisoryRunLock(self._url, self._location, run_id, self._connect_timeout)
+    def run_lock(self, run_id: str, *, shared: bool = False) -> AdvisoryRunLock:
+        return AdvisoryRunLock(
+            self._url, self._location, run_id, self._connect_timeout, shared=shared
+        )
 
     # runs -------------------------------------------------------------------------------
     @_guarded
@@ -593,21 +595,31 @@ class PostgresStore:
         changes: Sequence[tuple[str, ObservationRow | None, ProbeUpdate]],
     ) -> None:
         """Several probes' changes, in order, in one transaction."""
-        looks = []
         with self.transaction() as conn, conn.cursor() as cur:
-            for probe_id, observation, change in changes:
-                fields = change.changes()
-                if fields.get("offsets") is not None:
-                    fields["offsets"] = json.dumps(fields["offsets"])
-                if fields:
-                    sets = ", ".join(f"{name} = %s" for name in fields)
-                    cur.execute(
-                        f"UPDATE probes SET {sets} WHERE run_id = %s AND probe_id = %s",  # noqa: S608
-                        (*fields.values(), run_id, probe_id),
-                    )
-                if observation is not None:  # inserted in this order: ids keep it
-                    looks.append((run_id, probe_id, *_observation_values(observation)))
-            self._insert_looks(cur, looks)
+            self.write_changes(cur, run_id, changes)
+
+    @classmethod
+    def write_changes(
+        cls,
+        cur: psycopg.Cursor[Any],
+        run_id: str,
+        changes: Sequence[tuple[str, ObservationRow | None, ProbeUpdate]],
+    ) -> None:
+        """Write the changes in the transaction of ``cur`` (see :meth:`update_probes`)."""
+        looks = []
+        for probe_id, observation, change in changes:
+            fields = change.changes()
+            if fields.get("offsets") is not None:
+                fields["offsets"] = json.dumps(fields["offsets"])
+            if fields:
+                sets = ", ".join(f"{name} = %s" for name in fields)
+                cur.execute(
+                    f"UPDATE probes SET {sets} WHERE run_id = %s AND probe_id = %s",  # noqa: S608
+                    (*fields.values(), run_id, probe_id),
+                )
+            if observation is not None:  # inserted in this order: ids keep it
+                looks.append((run_id, probe_id, *_observation_values(observation)))
+        cls._insert_looks(cur, looks)
 
     @staticmethod
     def _insert_looks(cur: psycopg.Cursor[Any], looks: list[tuple[Any, ...]]) -> None:

@@ -2,7 +2,8 @@
 
 Version 1 has the tables of the SQLite store's version 4 with PostgreSQL's types (``REAL`` as
 ``double precision``, ``INTEGER`` as ``bigint``, the observations' rowid as an identity
-column), and ``run_locks``: who holds a run's advisory lock. A later version is one more entry
+column), and ``run_locks``: who holds a run's advisory lock. Version 2 adds the workers'
+shared state (``leases``, ``target_pace``, ``target_places``). A later version is one more entry
 of :data:`MIGRATIONS`, the statements that make it from the one before.
 """
 
@@ -100,8 +101,39 @@ CREATE TABLE run_locks (
 );
 """
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+# version 2: the workers' shared state (audit.store_pg_leases), as in the SQLite store's 5
+_SCHEMA_V2 = """
+CREATE TABLE leases (
+    run_id TEXT NOT NULL,
+    probe_id TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    until DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (run_id, probe_id)
+);
+CREATE INDEX leases_owner ON leases (owner);
+CREATE TABLE target_pace (key TEXT PRIMARY KEY, next_at DOUBLE PRECISION NOT NULL);
+CREATE TABLE target_places (
+    key TEXT NOT NULL,
+    place BIGINT NOT NULL,
+    owner TEXT NOT NULL,
+    until DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (key, place)
+);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 """Each schema version and the statements that make it from the version before."""
 
 SCHEMA_VERSION = max(MIGRATIONS)
-TABLES = ("meta", "runs", "probes", "observations", "scheduled_runs", "media_sent", "exchanges")
+TABLES = (
+    "meta",
+    "runs",
+    "probes",
+    "observations",
+    "scheduled_runs",
+    "media_sent",
+    "exchanges",
+    "leases",
+    "target_pace",
+    "target_places",
+)

@@ -28,7 +28,7 @@ from audit.store_rows import ExchangeRecord, ObservationRow, ProbeRow, RunRow, S
 if TYPE_CHECKING:
     from audit.packs import Pack
 
-__all__ = ["KEEP", "NO_CHANGE", "ProbeUpdate", "RunLockLike", "RunStore"]
+__all__ = ["KEEP", "NO_CHANGE", "LeaseStore", "ProbeUpdate", "RunLockLike", "RunStore"]
 
 
 class _Keep(enum.Enum):
@@ -136,8 +136,9 @@ class RunStore(Protocol):
         """A block whose reads all see one state of the store (for a consistent bundle)."""
         ...
 
-    def run_lock(self, run_id: str) -> RunLockLike:
-        """The lock a process must hold to carry the run forward or clean it up."""
+    def run_lock(self, run_id: str, *, shared: bool = False) -> RunLockLike:
+        """The lock a process must hold to carry the run forward or clean it up; ``shared``:
+        the one the workers hold together (see :mod:`audit.worker`)."""
         ...
 
     # runs
@@ -233,3 +234,50 @@ class RunStore(Protocol):
     def media_sent(self, run_id: str) -> dict[str, frozenset[str]]: ...
 
     def exchange_count(self, run_id: str) -> int: ...
+
+
+class LeaseStore(Protocol):
+    """The workers' shared state in a store (:mod:`audit.worker`): probe leases, each target's
+    pace and concurrent places. Each method is one transaction. SQLite:
+    :class:`audit.store_leases.Leases`; PostgreSQL: :class:`audit.store_pg_leases.PgLeases`."""
+
+    def claim(
+        self, run_id: str, owner: str, now: float, horizon: float, until: float, limit: int
+    ) -> list[ProbeRow]:
+        """Lease to ``owner`` until ``until`` up to ``limit`` of the run's probes with work due
+        by ``horizon`` (or interrupted mid-submission) whose lease is free or lapsed at
+        ``now``, in the order they fall due; without their content."""
+        ...
+
+    def next_claimable(self, run_id: str, now: float) -> float | None: ...
+
+    def write_fenced(
+        self,
+        run_id: str,
+        changes: Sequence[tuple[str, ObservationRow | None, ProbeUpdate]],
+        owner: str,
+        now: float,
+        until: float,
+        release: Iterable[str] = (),
+    ) -> set[str]:
+        """The changes of the probes whose lease ``owner`` still holds (renewed to
+        ``until``), and the end of its leases in ``release``; returns the probes lost."""
+        ...
+
+    def renew(self, owner: str, now: float, until: float) -> set[tuple[str, str]]: ...
+
+    def holds(self, run_id: str, probe_id: str, owner: str, now: float, until: float) -> bool: ...
+
+    def release(self, owner: str, run_id: str | None = None) -> int: ...
+
+    def held(self, run_id: str | None = None) -> dict[str, tuple[str, float]]: ...
+
+    def complete_run(self, run_id: str, at: float) -> bool: ...
+
+    def take_pace(self, key: str, interval: float, now: float) -> float: ...
+
+    def take_place(
+        self, key: str, size: int, owner: str, now: float, until: float
+    ) -> int | None: ...
+
+    def leave_place(self, key: str, place: int, owner: str) -> None: ...

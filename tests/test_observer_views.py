@@ -32,7 +32,7 @@ from audit.runner import create_runs, execute_run
 from audit.sandbox.app import create_app
 from audit.sandbox.moderation import default_config_path, load_sandbox_config
 from audit.sandbox.server import free_port
-from audit.store import Store
+from audit.store import SCHEMA_VERSION, Store
 from audit.workspace import scorecard_for
 from tests.durable_support import audit_command, process_env, stop, write_plan
 from tests.evidence_support import as_version_4
@@ -393,7 +393,7 @@ def test_a_store_of_version_3_opens_with_every_look_the_authors(tmp_path: Path) 
     db = sqlite3.connect(tmp_path / "audit.sqlite")
     version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
     db.close()
-    assert version == "5"
+    assert version == str(SCHEMA_VERSION)
 
 
 @pytest.mark.parametrize(

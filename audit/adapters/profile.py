@@ -58,7 +58,7 @@ from audit.adapters.profile_request import SecretScrubber, render_request
 from audit.adapters.profile_template import Template, TemplateError, tree_references
 from audit.clock import Clock
 from audit.durations import parse_duration
-from audit.http import Exchange, PlatformClient, RateLimiter, RetryPolicy
+from audit.http import Exchange, PlatformClient, RetryPolicy, SendGate
 from audit.media_file import MediaFile
 from audit.packs import Modality
 from audit.plan import Observer, Target
@@ -138,7 +138,7 @@ class ProfileAdapter:
                 profile.observer_auth, client, values, clock, scrubber
             )
         self._limiters = {
-            section: RateLimiter(clock, rate_per_second(spec.rate_limit))
+            section: client.limiter(f"section {section}", rate_per_second(spec.rate_limit))
             for section, spec in self._requests().items()
             if spec.rate_limit is not None and section not in own_rates
         }
@@ -514,6 +514,7 @@ def build_profile_adapter(
     seed: int,
     transport: httpx.AsyncBaseTransport | None = None,
     profile: Profile | None = None,
+    gate: SendGate | None = None,
 ) -> ProfileAdapter:
     """The adapter for a profile target (with ``profile``, the one the run recorded); raises
     InputError when the target does not fit."""
@@ -533,6 +534,7 @@ def build_profile_adapter(
         transport=transport,
         seed=seed,
         secrets=secrets.values(),
+        gate=gate,
     )
     scrubber.listen(client.add_secret)  # and from answers, before the adapter reads them
     for value in secrets.values():

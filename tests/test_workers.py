@@ -1,0 +1,274 @@
+"""Worker processes carrying a run together against a real sandbox server, on SQLite.
+
+As in tests/test_kill_resume.py, one run is planned once (``run --detach``) and copied to a
+second workspace aimed at a second sandbox with the same seed: the twin draws the same fate
+for every probe. The reference is carried by one ``resume`` process; the other by 1 or 4
+``worker`` processes, or by two of which one is killed with SIGKILL mid-run. What must hold:
+no probe lost (each finished, with an outcome, once on the platform), none submitted twice,
+no notice filed twice, every post withdrawn, the ledger one unbroken chain (``verify``), and
+the outcomes of the reference probe by probe (with a killed worker, a probe whose deadline
+fell while its lease was lapsing may be inconclusive, never a wrong definite outcome).
+Time is compressed 1600x (a 24 h deadline lasts 54 s); leases last 2 s.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from audit.store import Store
+from audit.store_leases import leases_of
+from audit.store_protocol import RunStore
+from tests.durable_support import (
+    audit_command,
+    copy_store,
+    plan,
+    process_env,
+    served_sandbox,
+    stop,
+    write_plan,
+)
+from tests.test_kill_resume import SCALE, SEED, _check_platform, _compare, _detach, _point_at
+
+LEASE = 2.0
+
+
+def _worker(workspace: Path, number: int, *store: str) -> subprocess.Popen[bytes]:
+    command = audit_command(
+        workspace, *store, "worker", "--lease", f"{LEASE:g}s", "--until-idle", "--format", "json"
+    )
+    log = (workspace / f"worker{number}.log").open("ab")
+    try:
+        return subprocess.Popen(command, env=process_env(), stdout=log, stderr=log, cwd=workspace)
+    finally:
+        log.close()
+
+
+def _twins(tmp_path: Path, first: str, second: str) -> tuple[str, Path, Path]:
+    the_plan = plan(6, 2, base_url=first, window="PT12H", time_scale=SCALE)
+    plan_file = write_plan(tmp_path / "plan.yaml", the_plan)
+    reference, workers = tmp_path / "ref", tmp_path / "workers"
+    run_id = _detach(reference, plan_file)
+    copy_store(reference / "audit.sqlite", workers / "audit.sqlite")
+    _point_at(workers / "audit.sqlite", second)
+    return run_id, reference, workers
+
+
+def _resume(workspace: Path, run_id: str, *store: str) -> subprocess.Popen[bytes]:
+    command = audit_command(workspace, *store, "resume", run_id, "--format", "json")
+    return subprocess.Popen(
+        command, env=process_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+def _no_duplicate_notice(store: RunStore, run_id: str, truth: dict[str, Any]) -> None:
+    """Each post got at most one filing; a filing sent again (the platform de-duplicates by
+    key, and counts it) only where the store records an earlier intent of it, one whose
+    answer a stopped worker never had."""
+    history = store.observations(run_id)
+    for post in truth["posts"]:
+        key = post["idempotency_key"]
+        assert len(post["notices"]) <= 1, key
+        intents = [o for o in history.get(key, []) if o.result == "sending"]
+        assert post["notice_repeats"] <= max(0, len(intents) - 1), key
+
+
+def _verified(workspace: Path, run_id: str, *store: str) -> None:
+    verified = subprocess.run(
+        audit_command(workspace, *store, "verify", run_id),
+        env=process_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def _logs(workspace: Path) -> str:
+    return "\n".join(p.read_text()[-2000:] for p in sorted(workspace.glob("worker*.log")))
+
+
+def _check_run(
+    workspace: Path, run_id: str, truth: dict[str, Any], store: RunStore | None = None
+) -> RunStore:
+    store = store or Store(workspace / "audit.sqlite")
+    assert store.run(run_id).status == "complete", _logs(workspace)
+    _check_platform(store, run_id, truth)
+    _no_duplicate_notice(store, run_id, truth)
+    assert leases_of(store).held() == {}  # every lease ended with its worker
+    url = () if isinstance(store, Store) else ("--store", store.location)
+    _verified(workspace, run_id, *url)
+    return store
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 4])
+def test_workers_end_as_one_process_does(tmp_path: Path, workers: int) -> None:
+    with served_sandbox(SEED, SCALE) as first, served_sandbox(SEED, SCALE) as second:
+        run_id, ref_ws, workers_ws = _twins(tmp_path, first.base_url, second.base_url)
+        reference = _resume(ref_ws, run_id)
+        processes = [_worker(workers_ws, n) for n in range(workers)]
+        codes = [p.wait(timeout=300) for p in processes]
+        assert reference.wait(timeout=300) in (0, 1, 3)
+        stop(reference)
+        ref_truth, workers_truth = first.truth(), second.truth()
+    assert codes == [0] * workers, _logs(workers_ws)
+    ref_store = Store(ref_ws / "audit.sqlite")
+    _check_platform(ref_store, run_id, ref_truth)
+    store = _check_run(workers_ws, run_id, workers_truth)
+    assert _compare(ref_store, store, run_id) == []  # probe by probe, the same outcomes
+    finished = _logs(workers_ws).count(f"run {run_id}: finished")
+    assert finished == 1, "the run was completed (and its scorecard written) once"
+
+
+def _leases(store_file: Path) -> dict[str, tuple[str, float]]:
+    try:
+        with sqlite3.connect(f"file:{store_file}?mode=ro", uri=True, timeout=5) as db:
+            rows = db.execute("SELECT probe_id, owner, until FROM leases").fetchall()
+    except sqlite3.OperationalError:  # busy
+        return {}
+    return {str(r[0]): (str(r[1]), float(r[2])) for r in rows}
+
+
+def _wait_for(condition: Any, processes: list[subprocess.Popen[bytes]], timeout: float) -> Any:
+    give_up = time.monotonic() + timeout
+    while time.monotonic() < give_up:
+        for process in processes:
+            assert process.poll() is None, "a worker ended before the moment it was waited for"
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.02)
+    raise AssertionError(f"not within {timeout} s")
+
+
+@pytest.mark.slow
+def test_a_killed_workers_probes_are_taken_over_within_a_lease(tmp_path: Path) -> None:
+    with served_sandbox(SEED, SCALE) as first, served_sandbox(SEED, SCALE) as second:
+        run_id, ref_ws, workers_ws = _twins(tmp_path, first.base_url, second.base_url)
+        reference = _resume(ref_ws, run_id)
+        victim, survivor = _worker(workers_ws, 0), _worker(workers_ws, 1)
+        store_file = workers_ws / "audit.sqlite"
+        mark = f":{victim.pid}:"
+
+        def victim_watching() -> dict[str, tuple[str, float]]:
+            held = {p: v for p, v in _leases(store_file).items() if mark in v[0]}
+            with sqlite3.connect(f"file:{store_file}?mode=ro", uri=True, timeout=5) as db:
+                watching = db.execute("SELECT COUNT(*) FROM probes WHERE state = 'watching'")
+                return held if held and watching.fetchone()[0] >= 6 else {}
+
+        _wait_for(victim_watching, [victim, survivor], timeout=120)
+        os.kill(victim.pid, signal.SIGKILL)
+        killed_at = time.time()
+        victim.wait()
+        held = {p: v for p, v in _leases(store_file).items() if mark in v[0]}  # as it died
+        assert held, "the victim held no lease when it was killed"
+        lapse = max(until for _, until in held.values())
+
+        def taken_over() -> float | None:
+            now = time.time()
+            leases = _leases(store_file)
+            mine = [p for p in held if p in leases and mark not in leases[p][0]]
+            return now if mine else None
+
+        took = _wait_for(taken_over, [survivor], timeout=60)
+        assert survivor.wait(timeout=300) == 0, _logs(workers_ws)
+        assert reference.wait(timeout=300) in (0, 1, 3)
+        stop(reference)
+        ref_truth, workers_truth = first.truth(), second.truth()
+    delay = took - killed_at
+    print(
+        f"takeover {delay:.2f} s after SIGKILL (lease {LEASE:g} s; its lease ran to "
+        f"{lapse - killed_at:.2f} s after)"
+    )
+    assert took >= lapse - 0.05, "a probe was taken before its lease lapsed"
+    assert delay <= LEASE * 1.25 + 1.0, "not taken over within one lease (and a claim interval)"
+    ref_store = Store(ref_ws / "audit.sqlite")
+    _check_platform(ref_store, run_id, ref_truth)
+    store = _check_run(workers_ws, run_id, workers_truth)
+    excused = _compare(ref_store, store, run_id)
+    # only a probe whose deadline fell in the takeover may differ (and then only inconclusive)
+    assert len(excused) <= len(held)
+
+
+def _point_at_pg(url: str, base_url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE runs SET target_json = jsonb_set(target_json::jsonb, '{base_url}',"
+            " to_jsonb(%s::text))::text, plan_json = jsonb_set(plan_json::jsonb,"
+            " '{targets,0,base_url}', to_jsonb(%s::text))::text",
+            (base_url, base_url),
+        )
+
+
+@pytest.mark.slow
+def test_four_workers_on_postgresql_end_as_one_process_does(tmp_path: Path, pg_server: Any) -> None:
+    from audit.store_pg import PostgresStore
+    from tests import store_backends
+
+    store_backends.use("postgresql", pg_server)
+    stores: list[PostgresStore] = []
+    try:
+        ref_ws, workers_ws = tmp_path / "ref", tmp_path / "workers"
+        with served_sandbox(SEED, SCALE) as first, served_sandbox(SEED, SCALE) as second:
+            the_plan = plan(6, 2, base_url=first.base_url, window="PT12H", time_scale=SCALE)
+            plan_file = write_plan(tmp_path / "plan.yaml", the_plan)
+            ref_url = store_backends.store_url(ref_ws / "audit.sqlite")
+            out = subprocess.run(
+                audit_command(
+                    ref_ws, "--store", ref_url, "run", "--plan", str(plan_file), "--detach"
+                ),
+                env=process_env(),
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            run_id = out.split()[1].rstrip(":")
+            store_backends.copy_store(ref_ws / "audit.sqlite", workers_ws / "audit.sqlite")
+            workers_url = store_backends.store_url(workers_ws / "audit.sqlite")
+            _point_at_pg(workers_url, second.base_url)
+            reference = _resume(ref_ws, run_id, "--store", ref_url)
+            processes = [_worker(workers_ws, n, "--store", workers_url) for n in range(4)]
+            codes = [p.wait(timeout=300) for p in processes]
+            assert reference.wait(timeout=300) in (0, 1, 3)
+            stop(reference)
+            ref_truth, workers_truth = first.truth(), second.truth()
+        assert codes == [0] * 4, _logs(workers_ws)
+        stores += [PostgresStore(ref_url, ref_ws), PostgresStore(workers_url, workers_ws)]
+        _check_platform(stores[0], run_id, ref_truth)
+        store = _check_run(workers_ws, run_id, workers_truth, stores[1])
+        assert _compare(stores[0], store, run_id) == []
+        assert _logs(workers_ws).count(f"run {run_id}: finished") == 1
+    finally:
+        for opened in stores:
+            opened.close()
+        store_backends.reset()
+
+
+@pytest.mark.slow
+def test_a_worker_stopped_by_sigterm_ends_its_leases_and_another_finishes_the_run(
+    tmp_path: Path,
+) -> None:
+    with served_sandbox(SEED, SCALE) as sandbox:
+        the_plan = plan(6, 2, base_url=sandbox.base_url, window="PT12H", time_scale=SCALE)
+        workspace = tmp_path / "ws"
+        run_id = _detach(workspace, write_plan(tmp_path / "plan.yaml", the_plan))
+        first = _worker(workspace, 0)
+        store_file = workspace / "audit.sqlite"
+        mark = f":{first.pid}:"
+        _wait_for(lambda: any(mark in o for o, _ in _leases(store_file).values()), [first], 120)
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=60) == 0, _logs(workspace)
+        assert _leases(store_file) == {}, "a lease outlived its stopped worker"
+        second = _worker(workspace, 1)
+        assert second.wait(timeout=300) == 0, _logs(workspace)
+        truth = sandbox.truth()
+    _check_run(workspace, run_id, truth)
