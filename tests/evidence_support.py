@@ -99,8 +99,9 @@ def ledger_rows(path: Path, run_id: str) -> list[tuple[int, str | None, str, str
 
 
 def as_version_4(path: Path) -> None:
-    """Rewrite a closed store's ledger as schema version 4 kept it (the run id, the entry's
-    JSON text and both hashes as text in every row), and say it is of version 4."""
+    """Rewrite a closed store as schema version 4 kept it: its ledger with the run id, the
+    entry's JSON text and both hashes as text in every row, and none of the workers' tables
+    (which version 5 added); and say it is of version 4."""
     db = sqlite3.connect(path)
     runs = [str(r[0]) for r in db.execute("SELECT run_id FROM run_keys")]
     db.close()
@@ -110,6 +111,8 @@ def as_version_4(path: Path) -> None:
         with db:
             db.execute("DROP TABLE exchanges")
             db.execute("DROP TABLE run_keys")
+            for table in ("leases", "target_pace", "target_places"):
+                db.execute(f"DROP TABLE {table}")
             db.execute(
                 "CREATE TABLE exchanges (run_id TEXT NOT NULL, seq INTEGER NOT NULL, probe_id TEXT,"
                 " entry_json TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,"

@@ -24,6 +24,7 @@ from audit.store_leases import leases_of
 from audit.store_protocol import LeaseStore, ProbeUpdate, RunStore
 from audit.worker import LeasedEngine, LeaseTerms
 from tests.durable_support import outcomes, plan, planned_run, quiet_asgi, virtual_platform
+from tests.evidence_support import as_version_4
 from tests.store_backends import open_store, raw_rows
 
 pytestmark = pytest.mark.both_stores
@@ -155,10 +156,7 @@ def test_target_pace_spaces_requests_and_places_bound_concurrency(tmp_path: Path
 def test_a_store_of_version_4_gains_the_workers_tables(tmp_path: Path) -> None:
     store, run_id, _ = _store(tmp_path)
     store.close()
-    with sqlite3.connect(tmp_path / "audit.sqlite") as db:
-        for table in ("leases", "target_pace", "target_places"):
-            db.execute(f"DROP TABLE {table}")
-        db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    as_version_4(tmp_path / "audit.sqlite")
     upgraded = Store(tmp_path / "audit.sqlite")
     assert Leases(upgraded).held(run_id) == {}
     with sqlite3.connect(tmp_path / "audit.sqlite") as db:
