@@ -179,6 +179,9 @@ def test_single_byte_changes_never_crash_or_lie(pristine: Pristine, tmp_path: Pa
         }
         if verdict != "ok":
             allowed.update(report={4}, resume={4}, verify={1, 4})
+        elif codes["verify"] == 1:  # a valid database holding other data, found by verify:
+            # report scores the stored data (docs/reliability.md), so its verdict may differ
+            allowed.update(report={0, 1, 3, 4}, resume={0, 1, 3, 4})
         for name, code in codes.items():
             if code not in allowed[name]:
                 failures.append(f"{where}: {name} exit {code}: {ran[name].err.strip()[:300]}")
@@ -196,6 +199,7 @@ def test_single_byte_changes_never_crash_or_lie(pristine: Pristine, tmp_path: Pa
         if not catchers and codes["verify"] == 0:
             changed = sorted(n for n, r in ran.items() if r.out != baseline[n].out)
             tally["changed output, refused by nothing: " + ",".join(changed)] += 1
+            failures.append(f"{where}: changed {', '.join(changed)}, refused by nothing")
 
     print(f"\n{FLIPS} single-byte changes (seed {SEED}) of a {len(pristine.data)}-byte store:")
     for name, count in sorted(tally.items()):
