@@ -525,6 +525,8 @@ class Worker:
                 return  # every probe finished
             # others hold the rest, or it is not due yet: look again within a claim interval
             wake = now + self.terms.horizon
-            if upcoming is not None:
+            if upcoming is not None and self._room() > 0:
                 wake = min(wake, max(now, upcoming - self.terms.horizon))
+            # with no room (--max-probes held by this worker's other runs) it claims nothing:
+            # waiting a claim interval, not "now", keeps it from spinning without yielding
             await self.clock.sleep_until(wake)

@@ -141,3 +141,19 @@ def test_fault_share_at_a_tiny_size_finds_no_false_outcome() -> None:
     assert sum(result["faults"].values()) > 0
     assert result["false_outcomes"] == 0, result["false_by_kind"]
     assert sum(result["outcomes"].values()) > 0
+
+
+def test_workers_prints_its_scaling_figures() -> None:
+    from tests.pg_server import require_postgresql
+
+    require_postgresql()  # skips without the server binaries (fails under CI)
+    data = _json(
+        "workers.py", "--probes", "12", "--sandboxes", "2", "--workers", "1,2",
+        "--max-probes", "3", "--repeat", "1",
+    )  # fmt: skip
+    assert [p["workers"] for p in data["passes"]] == [1, 2]
+    for one in data["passes"]:
+        assert one["probes"] == 12 and one["run_statuses"] == ["complete"]
+        assert one["requests"] >= 12 and one["cpu_seconds"]["workers"] > 0
+    assert data["scaling_ratio_to_first"]["1"] == 1.0
+    assert data["requests_per_s_per_worker"]["2"] > 0

@@ -285,3 +285,34 @@ def test_a_worker_stopped_by_sigterm_ends_its_leases_and_another_finishes_the_ru
         assert second.wait(timeout=300) == 0, _logs(workspace)
         truth = sandbox.truth()
     _check_run(workspace, run_id, truth)
+
+
+def test_a_worker_whose_probes_are_held_by_its_other_run_waits_instead_of_spinning(
+    tmp_path: Path,
+) -> None:
+    """Two runs, a --max-probes smaller than one run: while one run's probes fill the worker,
+    the other's session must wait for room (a claim interval), not loop without yielding to
+    the event loop, which starved every request and the SIGTERM handler."""
+    scale = 86400.0 * 20
+    with served_sandbox(SEED, scale) as sandbox:
+        the_plan = plan(6, 0, base_url=sandbox.base_url, window="PT1S", time_scale=scale)
+        twin = the_plan.targets[0].model_copy(update={"name": "sandbox-2"})
+        the_plan = the_plan.model_copy(update={"targets": [the_plan.targets[0], twin]})
+        workspace = tmp_path / "ws"
+        plan_file = write_plan(tmp_path / "plan.yaml", the_plan)
+        _detach(workspace, plan_file)
+        command = audit_command(
+            workspace, "worker", "--lease", "2s", "--max-probes", "4", "--until-idle"
+        )
+        done = subprocess.run(
+            command, env=process_env(), cwd=workspace, capture_output=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+        assert done.stdout.decode().count(": finished;") == 2
+    store = Store(workspace / "audit.sqlite")
+    try:
+        runs = store.runs()
+        assert len(runs) == 2 and all(r.status == "complete" for r in runs)
+        assert all(p.outcome is not None for r in runs for p in store.probes(r.run_id))
+    finally:
+        store.close()
