@@ -8,7 +8,8 @@ no probe lost (each finished, with an outcome, once on the platform), none submi
 no notice filed twice, every post withdrawn, the ledger one unbroken chain (``verify``), and
 the outcomes of the reference probe by probe (with a killed worker, a probe whose deadline
 fell while its lease was lapsing may be inconclusive, never a wrong definite outcome).
-Time is compressed 1600x (a 24 h deadline lasts 54 s); leases last 2 s.
+Time is compressed 1600x (a 24 h deadline lasts 54 s; the probes go out over 6 h, 13.5 s);
+leases last 2 s.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from tests.durable_support import (
 from tests.test_kill_resume import SCALE, SEED, _check_platform, _compare, _detach, _point_at
 
 LEASE = 2.0
+WINDOW = "PT6H"  # the probes go out over 13.5 s of real time, then 54 s to their deadlines
 
 
 def _worker(workspace: Path, number: int, *store: str) -> subprocess.Popen[bytes]:
@@ -52,7 +54,7 @@ def _worker(workspace: Path, number: int, *store: str) -> subprocess.Popen[bytes
 
 
 def _twins(tmp_path: Path, first: str, second: str) -> tuple[str, Path, Path]:
-    the_plan = plan(6, 2, base_url=first, window="PT12H", time_scale=SCALE)
+    the_plan = plan(6, 2, base_url=first, window=WINDOW, time_scale=SCALE)
     plan_file = write_plan(tmp_path / "plan.yaml", the_plan)
     reference, workers = tmp_path / "ref", tmp_path / "workers"
     run_id = _detach(reference, plan_file)
@@ -232,7 +234,7 @@ def test_four_workers_on_postgresql_end_as_one_process_does(tmp_path: Path, pg_s
     try:
         ref_ws, workers_ws = tmp_path / "ref", tmp_path / "workers"
         with served_sandbox(SEED, SCALE) as first, served_sandbox(SEED, SCALE) as second:
-            the_plan = plan(6, 2, base_url=first.base_url, window="PT12H", time_scale=SCALE)
+            the_plan = plan(6, 2, base_url=first.base_url, window=WINDOW, time_scale=SCALE)
             plan_file = write_plan(tmp_path / "plan.yaml", the_plan)
             ref_url = store_backends.store_url(ref_ws / "audit.sqlite")
             out = subprocess.run(
@@ -271,7 +273,7 @@ def test_a_worker_stopped_by_sigterm_ends_its_leases_and_another_finishes_the_ru
     tmp_path: Path,
 ) -> None:
     with served_sandbox(SEED, SCALE) as sandbox:
-        the_plan = plan(6, 2, base_url=sandbox.base_url, window="PT12H", time_scale=SCALE)
+        the_plan = plan(6, 2, base_url=sandbox.base_url, window=WINDOW, time_scale=SCALE)
         workspace = tmp_path / "ws"
         run_id = _detach(workspace, write_plan(tmp_path / "plan.yaml", the_plan))
         first = _worker(workspace, 0)
