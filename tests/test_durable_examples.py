@@ -65,13 +65,13 @@ def _units() -> dict[str, configparser.ConfigParser]:
         parser = configparser.ConfigParser(strict=False, interpolation=None)
         parser.optionxform = str  # type: ignore[assignment,method-assign]
         parser.read(path)
-        units[path.suffix] = parser
+        units[path.name] = parser
     return units
 
 
 def test_systemd_example(tmp_path: Path) -> None:
     units = _units()
-    service, timer = units[".service"], units[".timer"]
+    service, timer = units["platform-audit-poll.service"], units["platform-audit-poll.timer"]
     assert service["Service"]["Type"] == "oneshot"
     assert timer["Timer"]["OnCalendar"] == "minutely"
     command = shlex.split(service["Service"]["ExecStart"])
@@ -80,19 +80,29 @@ def test_systemd_example(tmp_path: Path) -> None:
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze is not installed")
     binary = shutil.which("platform-audit") or str(Path(PYTHON).parent / "platform-audit")
+    written = []
     for path in (EXAMPLES / "systemd").iterdir():
         text = path.read_text().replace(BINARY, binary)
-        (tmp_path / path.name).write_text(text)
+        written.append(tmp_path / path.name.replace("@.", "@1."))  # a template: one instance
+        written[-1].write_text(text)
     checked = subprocess.run(
-        [
-            "systemd-analyze",
-            "verify",
-            *(str(tmp_path / p.name) for p in (EXAMPLES / "systemd").iterdir()),
-        ],
+        ["systemd-analyze", "verify", *(str(p) for p in written)],
         capture_output=True,
         text=True,
     )
     assert checked.returncode == 0, checked.stderr
+
+
+def test_systemd_worker_template() -> None:
+    """The workers' template unit: a long-running worker per instance, stopped by SIGTERM
+    with time to end its leases, its store URL from an environment file (never inline)."""
+    unit = _units()["platform-audit-worker@.service"]["Service"]
+    command = shlex.split(unit["ExecStart"])
+    assert command[0] == BINARY and "worker" in command and "--until-idle" not in command
+    assert unit["Type"] == "exec" and unit["KillSignal"] == "SIGTERM"
+    assert unit["EnvironmentFile"] == "/etc/platform-audit/store.env"
+    text = (EXAMPLES / "systemd" / "platform-audit-worker@.service").read_text()
+    assert "postgresql://" not in unit["ExecStart"] and ":password@" not in text
 
 
 def _documents() -> dict[str, dict[str, Any]]:
