@@ -28,13 +28,15 @@ import os
 import socket
 import sys
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from audit.errors import RuntimeFailure
 
-__all__ = ["LockHolder", "RunBusy", "RunLock", "lock_dir"]
+__all__ = ["HeldLock", "LockHolder", "RunBusy", "RunLock", "lock_dir"]
 
 _RETRY_SECONDS = 0.1
 
@@ -66,7 +68,45 @@ def lock_dir(workspace_store: Path) -> Path:
     return workspace_store.parent / "locks"
 
 
-class RunLock:
+class HeldLock(ABC):
+    """A run's lock as a ``with`` block: taken on entry (:class:`RunBusy` naming the holder
+    when another process has it), given back on exit. :class:`RunLock` here, and
+    :class:`audit.locking_pg.AdvisoryRunLock` in a PostgreSQL store."""
+
+    run_id: str
+
+    @property
+    @abstractmethod
+    def held(self) -> bool:
+        """Whether this instance holds the lock."""
+
+    @abstractmethod
+    def acquire(self, wait: float = 0.0) -> bool:
+        """Take the lock, waiting up to ``wait`` seconds for its holder: whether it was taken."""
+
+    @abstractmethod
+    def release(self) -> None:
+        """Give the lock back (nothing when it is not held)."""
+
+    @abstractmethod
+    def holder(self) -> LockHolder | None:
+        """Who holds the lock, when someone does."""
+
+    def __enter__(self) -> Self:
+        if not self.acquire():
+            raise RunBusy(self.run_id, self.holder())
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+class RunLock(HeldLock):
     """The lock of one run. Not re-entrant; one instance per holder."""
 
     def __init__(self, directory: Path, run_id: str, *, shared: bool = False) -> None:
@@ -120,19 +160,6 @@ class RunLock:
             return None  # we could lock it: nobody holds it
         finally:
             os.close(fd)
-
-    def __enter__(self) -> RunLock:
-        if not self.acquire():
-            raise RunBusy(self.run_id, self.holder())
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
 
     @staticmethod
     def _write_holder(fd: int) -> None:

@@ -16,11 +16,10 @@ import socket
 import sys
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from audit.errors import RuntimeFailure
-from audit.locking import LockHolder, RunBusy
+from audit.locking import HeldLock, LockHolder
 
 if TYPE_CHECKING:
     import psycopg
@@ -39,7 +38,7 @@ def _first_line(exc: BaseException) -> str:
     return " ".join(text.splitlines()[0].split()) if text else type(exc).__name__
 
 
-class AdvisoryRunLock:
+class AdvisoryRunLock(HeldLock):
     """A run's lock in a PostgreSQL store: a session advisory lock held on a connection of its
     own (the server releases it when that session ends: exit, crash, ``kill -9``, a lost
     network), and a ``run_locks`` row saying who holds it. Not re-entrant."""
@@ -137,19 +136,6 @@ class AdvisoryRunLock:
         if row is None:
             return LockHolder(0, "?", 0.0, "unknown")
         return LockHolder(int(row[0]), str(row[1]), float(row[2]), str(row[3]))
-
-    def __enter__(self) -> AdvisoryRunLock:
-        if not self.acquire():
-            raise RunBusy(self.run_id, self.holder())
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
 
 
 def _fetch_bool(conn: psycopg.Connection[Any], sql: str, key: int) -> bool:

@@ -23,12 +23,12 @@ from audit.errors import InputError, TargetUnreachable
 from audit.evidence.ledger import EvidenceLedger, Redactor
 from audit.http import SendGate
 from audit.lifecycle import ProbeState, RunStatus
-from audit.locking import RunBusy
+from audit.locking import HeldLock, RunBusy
 from audit.packs import Pack, load_pack, resolve_pack
 from audit.plan import Plan, Target, plan_dump
 from audit.reachability import Reachability
 from audit.store import ProbeRow, RunRow, SlotTaken
-from audit.store_protocol import RunLockLike, RunStore
+from audit.store_protocol import RunStore
 from audit.sweep import CleanupReport, Sweeper
 from audit.synthesis import SampleSize, derive_rng, synthesize_each
 
@@ -303,7 +303,7 @@ def give_up_after(store: RunStore, run_id: str, plan: Plan, override: float | No
     return max(GIVE_UP_FLOOR, GIVE_UP_SHARE * shortest)
 
 
-def run_lock(store: RunStore, run_id: str) -> RunLockLike:
+def run_lock(store: RunStore, run_id: str) -> HeldLock:
     """The lock a process must hold to carry the run forward or clean it up."""
     return store.run_lock(run_id)
 

@@ -20,15 +20,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from audit.locking import HeldLock
 from audit.store_rows import ExchangeRecord, ObservationRow, ProbeRow, RunRow, ScheduledRun
 
 if TYPE_CHECKING:
     from audit.packs import Pack
 
-__all__ = ["KEEP", "NO_CHANGE", "LeaseStore", "ProbeUpdate", "RunLockLike", "RunStore"]
+__all__ = ["KEEP", "NO_CHANGE", "LeaseStore", "ProbeUpdate", "RunStore"]
 
 
 class _Keep(enum.Enum):
@@ -83,30 +83,6 @@ NO_CHANGE = ProbeUpdate()
 """The update that changes no column (a transition that only records an observation)."""
 
 
-class RunLockLike(Protocol):
-    """The lock a process holds to carry a run forward (see :mod:`audit.locking`)."""
-
-    run_id: str
-
-    @property
-    def held(self) -> bool: ...
-
-    def acquire(self, wait: float = 0.0) -> bool: ...
-
-    def release(self) -> None: ...
-
-    def holder(self) -> Any: ...
-
-    def __enter__(self) -> RunLockLike: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-
 class RunStore(Protocol):
     """Runs, their probes, observations and evidence ledger, durable before the engine acts.
 
@@ -136,7 +112,7 @@ class RunStore(Protocol):
         """A block whose reads all see one state of the store (for a consistent bundle)."""
         ...
 
-    def run_lock(self, run_id: str, *, shared: bool = False) -> RunLockLike:
+    def run_lock(self, run_id: str, *, shared: bool = False) -> HeldLock:
         """The lock a process must hold to carry the run forward or clean it up; ``shared``:
         the one the workers hold together (see :mod:`audit.worker`)."""
         ...

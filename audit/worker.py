@@ -55,13 +55,14 @@ from audit.engine import Engine, EngineSettings, _Live
 from audit.errors import AuditError
 from audit.http import Pacer
 from audit.lifecycle import ProbeState, RunStatus
+from audit.locking import HeldLock
 from audit.packs import Pack
 from audit.plan import Target
 from audit.probe import Probe
 from audit.reachability import Reachability
 from audit.store import ProbeRow
 from audit.store_leases import leases_of
-from audit.store_protocol import LeaseStore, RunLockLike, RunStore
+from audit.store_protocol import LeaseStore, RunStore
 
 __all__ = [
     "LeaseLost",
@@ -456,7 +457,7 @@ class Worker:
             for engine in list(self._engines.values()):
                 engine.renewed(held, until)
 
-    async def _session(self, run_id: str, lock: RunLockLike) -> None:
+    async def _session(self, run_id: str, lock: HeldLock) -> None:
         """Carry one run while it is running and has work; marks it complete when this worker
         finds its last step done (once, whoever does), or failed when its target is dead."""
         from audit import runner
