@@ -661,11 +661,10 @@ class PostgresStore:
                 if not page:
                     return
                 looks: dict[str, list[ObservationRow]] = {}
-                for r in self._all(
+                for r in self._all(  # by the observations' probe index, the page's ids only
                     f"SELECT {OBSERVATION_COLUMNS} FROM observations"  # noqa: S608
-                    ' WHERE run_id = %s AND probe_id COLLATE "C" > %s'
-                    ' AND probe_id COLLATE "C" <= %s ORDER BY id',
-                    (run_id, after, page[-1].probe_id),
+                    " WHERE run_id = %s AND probe_id = ANY(%s) ORDER BY id",
+                    (run_id, [row.probe_id for row in page]),
                 ):
                     looks.setdefault(r[0], []).append(observation_from_sql(r))
             except psycopg.Error as exc:
