@@ -70,6 +70,7 @@ from audit.store_rows import (
     sent_media,
     stored_entry,
     stored_hash,
+    stored_text,
 )
 
 if TYPE_CHECKING:
@@ -841,6 +842,8 @@ class Store:
         fields = change.changes()
         if fields.get("offsets") is not None:
             fields["offsets"] = json.dumps(fields["offsets"])
+        if isinstance(fields.get("note"), str):
+            fields["note"] = stored_text(fields["note"])
         if fields:
             sets = ", ".join(f"{name} = ?" for name in fields)
             db.execute(
@@ -858,7 +861,7 @@ class Store:
                     observation.result,
                     observation.started_at,
                     observation.ended_at,
-                    observation.detail,
+                    stored_text(observation.detail),
                     observation.view,
                     observation.author_result,
                 ),

@@ -66,6 +66,7 @@ from audit.store_rows import (
     run_to_sql,
     scheduled_from_sql,
     sent_media,
+    stored_text,
     text_exchange_from_sql,
 )
 
@@ -611,6 +612,8 @@ class PostgresStore:
             fields = change.changes()
             if fields.get("offsets") is not None:
                 fields["offsets"] = json.dumps(fields["offsets"])
+            if isinstance(fields.get("note"), str):
+                fields["note"] = stored_text(fields["note"])
             if fields:
                 sets = ", ".join(f"{name} = %s" for name in fields)
                 cur.execute(
@@ -791,7 +794,8 @@ def _last_exchange(conn: psycopg.Connection[Any], run_id: str) -> tuple[int, str
 
 
 def _observation_values(o: ObservationRow) -> tuple[Any, ...]:
-    return (o.action, o.result, o.started_at, o.ended_at, o.detail, o.view, o.author_result)
+    detail = stored_text(o.detail)
+    return (o.action, o.result, o.started_at, o.ended_at, detail, o.view, o.author_result)
 
 
 def _insert(table: str, columns: Sequence[str]) -> str:

@@ -44,6 +44,7 @@ __all__ = [
     "sent_media",
     "stored_entry",
     "stored_hash",
+    "stored_text",
     "text_exchange_from_sql",
     "typed_row",
 ]
@@ -400,3 +401,10 @@ def insert_sql(table: str, columns: Sequence[str]) -> str:
     names = ", ".join(columns)
     marks = ", ".join(f":{c}" for c in columns)
     return f"INSERT INTO {table} ({names}) VALUES ({marks})"  # noqa: S608
+
+
+def stored_text(text: str) -> str:
+    """Free text as both stores keep it: a NUL (which a platform's answer can carry into an
+    observation's detail or a probe's note, and which no PostgreSQL text value can hold) becomes
+    U+FFFD, as undecodable bytes do; everything else is kept as it is."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text

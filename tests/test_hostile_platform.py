@@ -427,3 +427,24 @@ def test_an_html_404_page_is_not_a_removal(tmp_path: Path) -> None:
     carry_or_end(store, run_id, clock, httpx.MockTransport(handler))
     outcomes = {p.outcome for p in scorecard_for(store, run_id).probes}
     assert not outcomes & {"removed_in_time", "removed_late"}, outcomes
+
+
+def test_nul_bytes_in_a_platforms_answers_are_stored_on_either_store(tmp_path: Path) -> None:
+    """Answers full of NUL bytes (in a body and inside a JSON message) are errors like any
+    other: the run goes on, and the texts that quote them are stored with U+FFFD in their
+    place, the same in SQLite and in PostgreSQL (whose text values cannot hold a NUL)."""
+    clock = VirtualClock()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == "/api/v1/posts":
+            message = {"error": "policy_violation", "message": "no\u0000pe"}
+            return answer(422, message, 1)
+        return answer(503, b"\x00\x00down\x00", 2, "text/plain")
+
+    store, run_id = start_run(tmp_path, tiny_plan(2, 0, criteria=["VN-SUP-02"]), clock)
+    carry_or_end(store, run_id, clock, httpx.MockTransport(handler))
+    rows = store.probes(run_id)
+    assert {r.state for r in rows} == {"finished"}
+    details = [o.detail for h in store.observations(run_id).values() for o in h]
+    assert any("no\ufffdpe" in d for d in details), details
+    assert all("\x00" not in d for d in details)
