@@ -471,9 +471,10 @@ class Engine:
         intent = row.submitted_at if row.submitted_at is not None else self.clock.now()
         if found is not None and found.kind is SubmitKind.ACCEPTED and found.sent_at is None:
             # found after a restart: the platform's own time of the post is the accepted
-            # attempt's; without it the clock's start cannot be known (never the intent)
+            # attempt's. Without it a proactive probe's clock start cannot be known (never the
+            # intent); a triggered probe's clock starts at its filing, so it goes on.
             found = dataclasses.replace(found, sent_at=found.platform_time)
-            if found.sent_at is None:
+            if found.sent_at is None and row.trigger == "proactive":
                 self._finish(
                     live,
                     Outcome.INCONCLUSIVE,
@@ -528,13 +529,14 @@ class Engine:
                 self._commit(live, obs, ProbeUpdate(next_at=retry_at))
                 return
             self._finish(live, Outcome.INCONCLUSIVE, f"submission failed: {result.detail}", obs)
-        elif result.sent_at is None:
-            # the clock starts when the platform received it, never at the tool's intent
-            reason = "accepted, but when the platform received it is not known"
-            self._finish(live, Outcome.INCONCLUSIVE, reason, obs, post_id=result.post_id)
         elif row.trigger == "proactive":
-            self._start_clock(live, result.post_id, result.sent_at, obs)
-        else:
+            if result.sent_at is None:
+                # the clock starts when the platform received it, never at the tool's intent
+                reason = "accepted, but when the platform received it is not known"
+                self._finish(live, Outcome.INCONCLUSIVE, reason, obs, post_id=result.post_id)
+            else:
+                self._start_clock(live, result.post_id, result.sent_at, obs)
+        else:  # its clock starts at the filing: when the platform received the post is moot
             self._commit(
                 live,
                 obs,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections import Counter
 from pathlib import Path
 
 import httpx
 import pytest
 
 from audit.clock import VirtualClock
+from audit.evidence.bundle import verify_store
 from audit.runner import execute_run
 from audit.store_protocol import ProbeUpdate, RunStore
 from tests.durable_support import plan, planned_run, posts_by_key, virtual_platform
@@ -96,3 +99,84 @@ def test_reconciliation_is_immediate_on_restart(tmp_path: Path) -> None:
     lookup = store.observations(run_id)[probe_id][0]
     assert lookup.action == "lookup"
     assert lookup.ended_at == crashed_at
+
+
+class _Untimed(httpx.AsyncBaseTransport):
+    """A platform whose lookups by idempotency key never say when the post was made."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        answer = await self.inner.handle_async_request(request)
+        if request.method != "GET" or "idempotency_key" not in request.url.params:
+            return answer
+        await answer.aread()
+        body = json.loads(answer.content)
+        body.pop("created_at", None)
+        return httpx.Response(answer.status_code, json=body)
+
+
+def test_a_post_found_without_its_time_is_judged_where_its_clock_allows(tmp_path: Path) -> None:
+    """Every probe's POST reached the platform and the process died before recording the
+    answer; on restart the lookups find every post, but the platform does not say when it made
+    them. A triggered probe's clock starts at its filing, so it is filed and judged as ever; a
+    proactive probe's clock started when the platform received the post, which is now
+    unknowable: inconclusive, never judged from the tool's intent."""
+    clock = VirtualClock()
+    platform = virtual_platform(clock)
+    store = open_store(tmp_path / "audit.sqlite")
+    run_id = planned_run(store, plan(8, 2), clock)
+    rows = sorted(store.probes(run_id), key=lambda r: r.next_at or 0)
+    clock.advance((rows[-1].next_at or clock.now()) - clock.now())
+    for row in rows:
+        change = ProbeUpdate(state="submitting", submitted_at=clock.now(), next_at=clock.now())
+        store.update_probe(run_id, row.probe_id, None, change)
+
+    async def reach_platform() -> None:
+        async with httpx.AsyncClient(transport=platform.transport, base_url="http://s") as c:
+            for row in rows:
+                await _post_async(c, row.probe["text"], row.probe_id)
+
+    asyncio.run(reach_platform())
+    clock.advance(600.0)
+    transport = _Untimed(platform.transport)
+    asyncio.run(execute_run(store, run_id, clock, transport=transport))
+
+    posts = posts_by_key(platform.truth())
+    judged = Counter[str]()
+    for row in store.probes(run_id):
+        history = store.observations(run_id)[row.probe_id]
+        assert history[0].action == "lookup"
+        assert not {"submit", "resubmit"} & {o.action for o in history}
+        post = posts.get(row.probe_id)
+        if post is None:  # refused at upload: the lookup says so
+            assert row.outcome in ("rejected_at_submission", "over_removed")
+            continue
+        assert post["submissions"] == 1 and post["withdrawn_at"] is not None
+        if row.trigger == "proactive":
+            assert row.outcome == "inconclusive"
+            assert row.note == "found after a restart; when the platform received it is not known"
+            assert row.clock_start is None
+        else:
+            assert row.clock_start is not None and row.clock_start >= history[0].ended_at
+            assert row.deadline_at is not None
+            removal = post["removal_at"]
+            if row.expectation == "control":
+                truth = "kept" if removal is None else "over_removed"
+            elif removal is not None and removal <= row.deadline_at:
+                truth = "removed_in_time"
+            else:
+                truth = "survived" if removal is None else "removed_late"
+            assert row.outcome == truth, (row.probe_id, row.outcome, truth)
+        judged[row.trigger] += 1
+    assert judged["proactive"] and judged["notice"] and judged["order"], judged
+    verified = verify_store(store, run_id)  # the ledger backs every clock and outcome
+    assert verified.ok, verified.problems
+
+
+async def _post_async(client: httpx.AsyncClient, text: str, key: str) -> None:
+    answer = await client.post(
+        "/api/v1/posts", json={"text": text}, headers={"Idempotency-Key": key}
+    )
+    assert answer.status_code in (201, 422)
