@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,7 @@ from tests.durable_support import (
     plan,
     process_env,
 )
+from tests.store_backends import open_store, store_args
 
 HOLDER = """
 import sys, time
@@ -98,23 +100,34 @@ def test_waiting_acquire_gets_the_lock_when_the_holder_exits(tmp_path: Path) -> 
     lock.release()
 
 
+def _three_runs(workspace: Path, plan_file: Path, store: list[str]) -> None:
+    for _ in range(3):
+        created = subprocess.run(
+            audit_command(workspace, *store, "run", "--plan", str(plan_file), "--detach"),
+            env=process_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert created.stdout.startswith("run ")
+
+
+def _nothing_twice(truth: dict[str, Any]) -> None:
+    assert truth["posts"]
+    assert all(p["submissions"] == 1 for p in truth["posts"])
+    assert all(len(p["notices"]) <= 1 for p in truth["posts"])
+
+
 @pytest.mark.slow
+@pytest.mark.both_stores
 def test_two_pollers_never_work_on_the_same_run(tmp_path: Path) -> None:
     """Two ``poll`` processes started together on one workspace of three runs: each run is
     carried by exactly one of them and skipped by the other; nothing is done twice."""
     with SandboxServer(_sandbox_config()) as server:
         workspace = tmp_path / "ws"
-        plan_file = _plan_file(tmp_path, server.base_url)
-        for _ in range(3):
-            created = subprocess.run(
-                audit_command(workspace, "run", "--plan", str(plan_file), "--detach"),
-                env=process_env(),
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            assert created.stdout.startswith("run ")
-        command = audit_command(workspace, "poll", "--for", "4s", "--json")
+        store = store_args(workspace / "audit.sqlite")
+        _three_runs(workspace, _plan_file(tmp_path, server.base_url), store)
+        command = audit_command(workspace, *store, "poll", "--for", "4s", "--json")
         pollers = [
             subprocess.Popen(command, env=process_env(), stdout=subprocess.PIPE, text=True)
             for _ in range(2)
@@ -130,9 +143,42 @@ def test_two_pollers_never_work_on_the_same_run(tmp_path: Path) -> None:
     for outcomes in results.values():
         assert len(outcomes) == 2
         assert outcomes.count("busy") == 1  # one poller carried it, the other skipped it
-    assert truth["posts"]
-    assert all(p["submissions"] == 1 for p in truth["posts"])
-    assert all(len(p["notices"]) <= 1 for p in truth["posts"])
+    _nothing_twice(truth)
+
+
+@pytest.mark.slow
+@pytest.mark.both_stores
+def test_pollers_and_workers_started_together_never_do_anything_twice(tmp_path: Path) -> None:
+    """Two ``poll`` processes and two ``worker`` processes started together on one store of
+    three runs: a poller holds a run alone, workers share theirs by leases, so a run is carried
+    by one poller or by the workers, never both; the workers carry every run to its end (the
+    pollers' among them, once they stop), nothing is posted or filed twice, and every run
+    verifies."""
+    with SandboxServer(_sandbox_config()) as server:
+        workspace = tmp_path / "ws"
+        store = store_args(workspace / "audit.sqlite")
+        _three_runs(workspace, _plan_file(tmp_path, server.base_url), store)
+        poll = audit_command(workspace, *store, "poll", "--for", "2s", "--json")
+        work = audit_command(workspace, *store, "worker", "--lease", "2s", "--until-idle")
+        processes = [
+            subprocess.Popen(command, env=process_env(), stdout=subprocess.PIPE, text=True)
+            for command in (poll, poll, work, work)
+        ]
+        outputs = [p.communicate(timeout=300)[0] for p in processes]
+        assert [p.returncode for p in processes] == [0] * 4, outputs
+        truth = server.platform.truth()
+    _nothing_twice(truth)
+    opened = open_store(workspace / "audit.sqlite")
+    runs = opened.runs()
+    assert len(runs) == 3 and {r.status for r in runs} == {"complete"}
+    for run in runs:
+        verified = subprocess.run(
+            audit_command(workspace, *store, "verify", run.run_id),
+            env=process_env(),
+            capture_output=True,
+            text=True,
+        )
+        assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def _sandbox_config() -> object:
