@@ -1,9 +1,11 @@
-"""Worker processes carrying a run together against a real sandbox server, on SQLite.
+"""Worker processes carrying a run together against a real sandbox server, on SQLite and
+PostgreSQL.
 
 As in tests/test_kill_resume.py, one run is planned once (``run --detach``) and copied to a
 second workspace aimed at a second sandbox with the same seed: the twin draws the same fate
 for every probe. The reference is carried by one ``resume`` process; the other by 1 or 4
-``worker`` processes, or by two of which one is killed with SIGKILL mid-run. What must hold:
+``worker`` processes, or by two of which one is killed with SIGKILL mid-run, or (on
+PostgreSQL) by 1 or 4 each killed with SIGKILL at random points and replaced. What must hold:
 no probe lost (each finished, with an outcome, once on the platform), none submitted twice,
 no notice filed twice, every post withdrawn, the ledger one unbroken chain (``verify``), and
 the outcomes of the reference probe by probe (with a killed worker, a probe whose deadline
@@ -15,10 +17,12 @@ leases last 2 s.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import sqlite3
 import subprocess
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +40,16 @@ from tests.durable_support import (
     stop,
     write_plan,
 )
-from tests.test_kill_resume import SCALE, SEED, _check_platform, _compare, _detach, _point_at
+from tests.store_backends import ledger_count_query
+from tests.test_kill_resume import (
+    SCALE,
+    SEED,
+    _check_platform,
+    _compare,
+    _count,
+    _detach,
+    _point_at,
+)
 
 LEASE = 2.0
 WINDOW = "PT6H"  # the probes go out over 13.5 s of real time, then 54 s to their deadlines
@@ -224,44 +237,114 @@ def _point_at_pg(url: str, base_url: str) -> None:
         )
 
 
+@dataclass
+class _Crew:
+    """The workers carrying one twin, each killed with SIGKILL once the twin has recorded a
+    random number of exchanges more (at random points of the work, whatever this machine's
+    speed) and replaced at once, until the workers end by themselves."""
+
+    workspace: Path
+    url: str
+    size: int
+    rng: random.Random
+    live: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    codes: list[int] = field(default_factory=list)
+    kills: int = 0
+    started: int = 0
+    target: int = 0
+
+    def start(self) -> None:
+        self.live.append(_worker(self.workspace, self.started, "--store", self.url))
+        self.started += 1
+
+    def exchanges(self, run_id: str) -> int:
+        found = _count(self.workspace / "audit.sqlite", ledger_count_query(), run_id)
+        return -1 if found is None else found
+
+    def aim(self, run_id: str) -> None:
+        self.target = self.exchanges(run_id) + self.rng.randint(1, 2 * KILL_STEPS)
+
+    def step(self, run_id: str) -> bool:
+        """Reap the workers that ended, kill one when the target is reached; True while any
+        worker of the crew runs."""
+        for process in [p for p in self.live if p.poll() is not None]:
+            self.live.remove(process)
+            self.codes.append(process.wait())
+        if self.live and self.exchanges(run_id) >= self.target:
+            victim = self.rng.choice(self.live)
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.wait()
+            self.live.remove(victim)
+            self.kills += 1
+            self.start()
+            self.aim(run_id)
+        return bool(self.live)
+
+
+KILL_STEPS = 5  # a worker is killed after 5.5 exchanges of its twin on average
+
+
 @pytest.mark.slow
-def test_four_workers_on_postgresql_end_as_one_process_does(tmp_path: Path, pg_server: Any) -> None:
+def test_one_and_four_workers_killed_at_random_points_on_postgresql_end_as_one_process_does(
+    tmp_path: Path, pg_server: Any
+) -> None:
+    """On PostgreSQL, the reference carried by one ``resume`` process; a twin by one worker
+    and a twin by four, side by side, each worker killed with SIGKILL at random points of the
+    work and replaced at once (a replacement takes the dead worker's probes once its lease
+    lapses). Nothing lost, nothing posted or filed twice, the chain verifies, and probe by
+    probe the reference's outcomes, where only the differences a dead process cannot avoid
+    (see tests/test_kill_resume.py) may make a probe inconclusive."""
     from audit.store_pg import PostgresStore
     from tests import store_backends
 
     store_backends.use("postgresql", pg_server)
+    rng = random.Random(int(os.environ.get("KILL_SEED", "20261204")))
     stores: list[PostgresStore] = []
     try:
-        ref_ws, workers_ws = tmp_path / "ref", tmp_path / "workers"
-        with served_sandbox(SEED, SCALE) as first, served_sandbox(SEED, SCALE) as second:
+        ref_ws = tmp_path / "ref"
+        with (
+            served_sandbox(SEED, SCALE) as first,
+            served_sandbox(SEED, SCALE) as second,
+            served_sandbox(SEED, SCALE) as third,
+        ):
             the_plan = plan(6, 2, base_url=first.base_url, window=WINDOW, time_scale=SCALE)
             plan_file = write_plan(tmp_path / "plan.yaml", the_plan)
             ref_url = store_backends.store_url(ref_ws / "audit.sqlite")
-            out = subprocess.run(
-                audit_command(
-                    ref_ws, "--store", ref_url, "run", "--plan", str(plan_file), "--detach"
-                ),
-                env=process_env(),
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            run_id = out.split()[1].rstrip(":")
-            store_backends.copy_store(ref_ws / "audit.sqlite", workers_ws / "audit.sqlite")
-            workers_url = store_backends.store_url(workers_ws / "audit.sqlite")
-            _point_at_pg(workers_url, second.base_url)
+            run_id = _detach(ref_ws, plan_file, "--store", ref_url)
+            crews = []
+            for name, size, sandbox in (("one", 1, second), ("four", 4, third)):
+                workspace = tmp_path / name
+                store_backends.copy_store(ref_ws / "audit.sqlite", workspace / "audit.sqlite")
+                url = store_backends.store_url(workspace / "audit.sqlite")
+                _point_at_pg(url, sandbox.base_url)
+                crews.append(_Crew(workspace, url, size, random.Random(rng.random())))
             reference = _resume(ref_ws, run_id, "--store", ref_url)
-            processes = [_worker(workers_ws, n, "--store", workers_url) for n in range(4)]
-            codes = [p.wait(timeout=300) for p in processes]
+            for crew in crews:
+                crew.aim(run_id)
+                for _ in range(crew.size):
+                    crew.start()
+            give_up = time.monotonic() + 600
+            running = [crew.step(run_id) for crew in crews]  # every crew steps each time
+            while any(running):
+                assert time.monotonic() < give_up, "the workers did not end within 600 s"
+                time.sleep(0.02)
+                running = [crew.step(run_id) for crew in crews]
             assert reference.wait(timeout=300) in (0, 1, 3)
             stop(reference)
-            ref_truth, workers_truth = first.truth(), second.truth()
-        assert codes == [0] * 4, _logs(workers_ws)
-        stores += [PostgresStore(ref_url, ref_ws), PostgresStore(workers_url, workers_ws)]
+            ref_truth = first.truth()
+            truths = {crews[0].workspace: second.truth(), crews[1].workspace: third.truth()}
+        stores.append(PostgresStore(ref_url, ref_ws))
         _check_platform(stores[0], run_id, ref_truth)
-        store = _check_run(workers_ws, run_id, workers_truth, stores[1])
-        assert _compare(stores[0], store, run_id) == []
-        assert _logs(workers_ws).count(f"run {run_id}: finished") == 1
+        for crew in crews:
+            assert set(crew.codes) == {0}, _logs(crew.workspace)
+            stores.append(PostgresStore(crew.url, crew.workspace))
+            store = _check_run(crew.workspace, run_id, truths[crew.workspace], stores[-1])
+            excused = _compare(stores[0], store, run_id)
+            print(
+                f"{crew.size} worker(s): {crew.kills} kills, {crew.started} started, "
+                f"{len(excused)} excused, {crew.exchanges(run_id)} exchanges"
+            )
+            assert crew.kills >= 10, crew.kills
     finally:
         for opened in stores:
             opened.close()
