@@ -474,8 +474,7 @@ def verify_store(store: RunStore, run_id: str) -> Verification:
     observations, outcomes, deadline clocks and probe texts: see :mod:`audit.evidence.rederive`)."""
     store.check_integrity()
     run = store.run(run_id)
-    records = list(store.exchanges(run_id))
-    chain = check_chain(records)
+    chain = check_chain(store.exchanges(run_id))  # walked as read, never held whole
     result = Verification(f"run {run_id} in {store.location}", run_id=run.run_id)
     result.entries, result.head = chain.entries, chain.head
     if not chain.ok:
