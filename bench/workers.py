@@ -19,6 +19,12 @@ between minutes; the scaling ratio is the median requests/s of N workers over th
 one.
 
     python bench/workers.py [--probes 600] [--sandboxes 2] [--workers 1,2,4] [--repeat 2]
+
+With ``--verify`` every run of every pass is verified afterwards (``platform-audit --store URL
+verify RUN``, its wall and CPU seconds and peak RSS recorded): the form for one large run,
+
+    python bench/workers.py --probes 100000 --sandboxes 1 --workers 2 --repeat 1 \
+        --max-probes 2000 --pass-timeout 7200 --verify
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from benchlib import load_average, machine, proc_cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +56,7 @@ from tests.pg_server import PgServer, start_server  # noqa: E402
 SCALE = 86400.0 * 20  # a 24 h deadline lasts 50 ms: every look is due almost at once
 SEED = 11
 LEASE = "10s"
-PASS_TIMEOUT = 240.0  # a pass that takes longer than this is a hung worker, not a figure
+PASS_TIMEOUT = 240.0  # by default, a pass that takes longer is a hung worker, not a figure
 
 
 def env() -> dict[str, str]:
@@ -118,8 +125,44 @@ def request_times(url: str, workspace: Path) -> list[float]:
     return sorted(times)
 
 
+def verify_runs(url: str, workspace: Path) -> list[dict[str, Any]]:
+    """``verify`` of every run in the store, each in its own process: verdict, seconds, RSS."""
+    store = open_store(workspace, url)
+    try:
+        run_ids = [run.run_id for run in store.runs()]
+    finally:
+        store.close()
+    found = []
+    for run_id in run_ids:
+        command = [sys.executable, "-m", "audit", "--workspace", str(workspace)]
+        command += ["--store", url, "verify", run_id]
+        started = time.time()
+        process = subprocess.Popen(
+            command, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+        output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+        found.append(
+            {
+                "run_id": run_id,
+                "exit_code": os.waitstatus_to_exitcode(status),
+                "first_line": output.splitlines()[0] if output else "",
+                "wall_seconds": round(time.time() - started, 1),
+                "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+                "peak_rss_mb": round(usage.ru_maxrss / 1024),
+            }
+        )
+    return found
+
+
 def one_pass(
-    server: PgServer, workers: int, sandboxes: int, probes: int, max_probes: int
+    server: PgServer,
+    workers: int,
+    sandboxes: int,
+    probes: int,
+    max_probes: int,
+    pass_timeout: float = PASS_TIMEOUT,
+    verify: bool = False,
 ) -> dict[str, Any]:
     ports = [free_port() for _ in range(sandboxes)]
     served = [start_sandbox(port) for port in ports]
@@ -129,7 +172,9 @@ def one_pass(
             url = server.fresh_database()
             store = open_store(workspace, url)
             plan = the_plan([f"http://127.0.0.1:{p}" for p in ports], probes)
+            planning = time.process_time()
             runs = create_runs(store, plan, None, SystemClock())
+            plan_cpu = time.process_time() - planning
             planned = sum(len(store.probes(r.run_id)) for r in runs)
             store.close()
             command = [sys.executable, "-m", "audit", "--workspace", str(workspace)]
@@ -150,7 +195,7 @@ def one_pass(
                 for n in range(workers)
             ]
             worker_cpu, codes = 0.0, []
-            waiting, give_up = list(processes), time.monotonic() + PASS_TIMEOUT
+            waiting, give_up = list(processes), time.monotonic() + pass_timeout
             while waiting:
                 for process in list(waiting):
                     pid, status, usage = os.wait4(process.pid, os.WNOHANG)
@@ -166,7 +211,7 @@ def one_pass(
                         process.wait()
                     raise RuntimeError(
                         f"{len(waiting)} of {workers} worker(s) still running after "
-                        f"{PASS_TIMEOUT:g} s (--max-probes {max_probes}); killed"
+                        f"{pass_timeout:g} s (--max-probes {max_probes}); killed"
                     )
                 time.sleep(0.05)
             wall = time.time() - started
@@ -181,6 +226,9 @@ def one_pass(
             finished = open_store(workspace, url)
             statuses = sorted({r.status for r in finished.runs()})
             finished.close()
+            verified = verify_runs(url, workspace) if verify else None
+            with psycopg.connect(url) as conn:
+                size = conn.execute("SELECT pg_database_size(current_database())").fetchone()
     finally:
         for process in served:
             process.terminate()
@@ -191,6 +239,8 @@ def one_pass(
     return {
         "workers": workers,
         "probes": planned,
+        "plan_cpu_seconds": round(plan_cpu, 1),
+        "database_mb": round(int(size[0]) / 1e6, 1) if size else None,
         "requests": requests,
         "run_statuses": statuses,
         "wall_seconds": round(wall, 2),
@@ -204,6 +254,7 @@ def one_pass(
         "worker_cpu_ms_per_request": round(1000 * worker_cpu / requests, 2),
         "postgresql_cpu_ms_per_request": round(1000 * pg_used / requests, 2),
         "load_average_1m_after": load,
+        **({} if verified is None else {"verify": verified}),
     }
 
 
@@ -218,6 +269,10 @@ def main() -> None:
         "--max-probes", type=int, default=50, help="each worker's --max-probes (probes held)"
     )
     parser.add_argument("--repeat", type=int, default=2, help="passes of each worker count")
+    parser.add_argument(
+        "--pass-timeout", type=float, default=PASS_TIMEOUT, help="seconds before a pass is hung"
+    )
+    parser.add_argument("--verify", action="store_true", help="verify every run after its pass")
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",") if n.strip()]
     if args.probes < 3 * args.sandboxes or args.repeat < 1 or not counts or min(counts) < 1:
@@ -228,7 +283,15 @@ def main() -> None:
         for repeat in range(args.repeat):
             order = counts if repeat % 2 == 0 else list(reversed(counts))
             for workers in order:
-                one = one_pass(server, workers, args.sandboxes, args.probes, args.max_probes)
+                one = one_pass(
+                    server,
+                    workers,
+                    args.sandboxes,
+                    args.probes,
+                    args.max_probes,
+                    args.pass_timeout,
+                    args.verify,
+                )
                 passes.append(one)
                 print(json.dumps(passes[-1]), file=sys.stderr, flush=True)
     finally:
