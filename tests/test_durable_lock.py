@@ -101,15 +101,10 @@ def test_waiting_acquire_gets_the_lock_when_the_holder_exits(tmp_path: Path) -> 
 
 
 def _three_runs(workspace: Path, plan_file: Path, store: list[str]) -> None:
+    from tests.test_kill_resume import _detach
+
     for _ in range(3):
-        created = subprocess.run(
-            audit_command(workspace, *store, "run", "--plan", str(plan_file), "--detach"),
-            env=process_env(),
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        assert created.stdout.startswith("run ")
+        _detach(workspace, plan_file, *store)
 
 
 def _nothing_twice(truth: dict[str, Any]) -> None:
