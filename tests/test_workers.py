@@ -40,7 +40,7 @@ from tests.durable_support import (
     stop,
     write_plan,
 )
-from tests.store_backends import ledger_count_query
+from tests.store_backends import ledger_count_query, open_store, store_args
 from tests.test_kill_resume import (
     SCALE,
     SEED,
@@ -349,6 +349,43 @@ def test_one_and_four_workers_killed_at_random_points_on_postgresql_end_as_one_p
         for opened in stores:
             opened.close()
         store_backends.reset()
+
+
+@pytest.mark.slow
+@pytest.mark.both_stores
+def test_cleanup_after_all_four_workers_were_killed_leaves_nothing_up(tmp_path: Path) -> None:
+    """Four workers killed with SIGKILL at once mid-run (some probes watched, some still to
+    submit), their leases still running: ``cleanup`` withdraws every post of the run, by the
+    sandbox's ground truth, and leaves nothing due."""
+    with served_sandbox(SEED, SCALE) as sandbox:
+        the_plan = plan(6, 2, base_url=sandbox.base_url, window=WINDOW, time_scale=SCALE)
+        workspace = tmp_path / "ws"
+        store_file = workspace / "audit.sqlite"
+        store = store_args(store_file)
+        run_id = _detach(workspace, write_plan(tmp_path / "plan.yaml", the_plan), *store)
+        workers = [_worker(workspace, n, *store) for n in range(4)]
+        watched = "SELECT COUNT(*) FROM probes WHERE state = 'watching'"
+        _wait_for(lambda: (_count(store_file, watched) or 0) >= 3, workers, timeout=120)
+        for process in workers:
+            os.kill(process.pid, signal.SIGKILL)
+        for process in workers:
+            process.wait()
+        cleaned = subprocess.run(
+            audit_command(workspace, *store, "cleanup", run_id),
+            env=process_env(),
+            capture_output=True,
+            text=True,
+        )
+        assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+        truth = sandbox.truth()
+    opened = open_store(store_file)
+    keys = {row.probe_id for row in opened.probes(run_id)}
+    posts = [p for p in truth["posts"] if p["idempotency_key"] in keys]
+    assert posts, "nothing was posted"
+    assert all(p["withdrawn_at"] is not None for p in posts)
+    assert all(p["submissions"] == 1 for p in posts)
+    assert opened.probes_up(run_id) == []
+    assert opened.next_due_time(run_id) is None
 
 
 @pytest.mark.slow
