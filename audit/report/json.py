@@ -10,6 +10,7 @@ from typing import Any
 from audit.report.escape import json_text
 from audit.report.renderer import TextRenderer
 from audit.scorecard import SCHEMA_VERSION, ProbeEvidence, Scorecard
+from audit.scorecard_probes import probe_data
 
 __all__ = [
     "RENDERER",
@@ -50,10 +51,11 @@ SLICE = 1000  # probes rendered at once when scorecard.json and probes.csv are w
 _PROBES_KEY = '\n  "probes": [],\n'  # the probes field of scorecard.json without its probes
 
 
-def probe_slices(probes: Sequence[ProbeEvidence]) -> Iterator[Sequence[ProbeEvidence]]:
-    """The probes, :data:`SLICE` at a time."""
+def probe_slices(probes: Sequence[ProbeEvidence]) -> Iterator[list[dict[str, Any]]]:
+    """The probes' evidence rows as data (``model_dump(mode="json")``), :data:`SLICE` at a
+    time."""
     for start in range(0, len(probes), SLICE):
-        yield probes[start : start + SLICE]
+        yield probe_data(probes, start, start + SLICE)
 
 
 def with_probes(card: Scorecard, probes: Sequence[ProbeEvidence]) -> Scorecard:
@@ -77,9 +79,9 @@ def write_json(card: Scorecard, path: Path) -> None:
         out.write("\n  ],\n" + after)
 
 
-def _probe_items(part: Sequence[ProbeEvidence]) -> str:
-    """The items of a list of probes as scorecard.json writes them (two levels deep)."""
-    listed = json_text([p.model_dump(mode="json") for p in part])  # "[\n  {...}\n]\n"
+def _probe_items(part: list[dict[str, Any]]) -> str:
+    """The items of a list of probes' data as scorecard.json writes them (two levels deep)."""
+    listed = json_text(part)  # "[\n  {...}\n]\n"
     items = listed[len("[\n") : -len("\n]\n")]
     return "  " + items.replace("\n", "\n  ")
 
