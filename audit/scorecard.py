@@ -138,7 +138,7 @@ def _judge(row: ProbeRow, observations: list[ObservationRow]) -> ProbeRecord:
         language=shared(str(probe.get("language", ""))),
         modality=shared(str(probe.get("modality", "text"))),
         variants=tuple(shared(str(v)) for v in probe.get("variants") or ()),
-        text=str(probe.get("text", "")),
+        text_utf8=str(probe.get("text", "")).encode("utf-8", "surrogatepass"),
         post_id=row.post_id,
         scheduled_at=row.scheduled_at,
         deadline_s=row.deadline_s,

@@ -68,7 +68,10 @@ class ProbeRecord:
     language: str
     modality: str
     variants: tuple[str, ...]
-    text: str
+    # the probe's text as UTF-8: a third of the str it decodes to where the text holds a
+    # character beyond the Basic Multilingual Plane (an emoji), which makes a str 4 bytes a
+    # character
+    text_utf8: bytes
     post_id: str | None
     scheduled_at: float
     deadline_s: float
@@ -86,6 +89,10 @@ class ProbeRecord:
     view_disagreements: int  # its looks on which the author's and observer's views disagreed
     measured_looks: int  # its status looks that saw it visible, removed or gone
     filing: Filing | None  # how its notice or order went (None: no such filing made)
+
+    @property
+    def text(self) -> str:
+        return self.text_utf8.decode("utf-8", "surrogatepass")
 
 
 def shared(value: str) -> str:
