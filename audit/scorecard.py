@@ -570,8 +570,8 @@ def scorecard_from_store(
 ) -> Scorecard:
     """:func:`build_scorecard` of the run in ``store``, in one pass over its probes and
     observations (:meth:`audit.store.Store.probes_with_observations`): each probe is judged as
-    it is read, and only its judgement and the content the scorecard shows are kept, never the
-    run's observations."""
+    it is read into one :class:`~audit.scorecard_probes.ProbeRecord` (its judgement and the
+    content the scorecard shows), never the run's observations."""
     read = store.probes_with_observations(run.run_id)
     judged = [_judge(row, observations) for row, observations in read]
     judged.sort(key=lambda j: j.seq)  # the store's order (store.probes)
