@@ -45,6 +45,7 @@ from audit.scorecard_model import (
     Scorecard,
     TimeFigure,
 )
+from audit.scorecard_probes import Filing, ProbeRecord, ProbeTable, shared, time_text
 from audit.scorecard_views import look_views_of, probe_views, views_line
 from audit.stats import (
     DEFAULT_MAX_OVER_REMOVAL,
@@ -98,73 +99,60 @@ def bootstrap_resamples(n: int) -> int:
 
 
 def _time(seconds: float | None, low: float | None = None, high: float | None = None) -> TimeFigure:
-    if seconds is None or math.isinf(seconds):
-        text = "not reached"
-    else:
-        text = format_duration(seconds)
-        if low is not None and high is not None:
-            hi = "∞" if math.isinf(high) else format_duration(high)
-            text += f" ({format_duration(low)} – {hi})"
     return TimeFigure(
         seconds=seconds,
         low=low,
         high=None if high is not None and math.isinf(high) else high,
-        text=text,
+        text=time_text(seconds, low, high),
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Judged:
-    row: ProbeRow
-    outcome: Outcome | None
-    last_visible: float | None
-    first_down: float | None
-    reason: str
-    looks: int
-    noticed_at: float | None  # when a notice or order about it was accepted
-    view: str | None  # the view that decided its looks (None: no measured look)
-    view_disagreements: int  # its looks on which the author's and observer's views disagreed
-    measured_looks: int  # its status looks that saw it visible, removed or gone
-    filing: _Filing | None  # how its notice or order went (None: no such filing made)
-
-
-@dataclass(frozen=True, slots=True)
-class _Filing:
-    accepted: int  # answers that said filed
-    intents: int  # attempts recorded before sending
-    cut_short: bool  # the last record is an intent with no answer after it
-
-
-def _filing(row: ProbeRow, observations: Sequence[ObservationRow]) -> _Filing | None:
+def _filing(row: ProbeRow, observations: Sequence[ObservationRow]) -> Filing | None:
     if row.trigger not in _FILINGS:
         return None
     mine = [o for o in observations if o.action == row.trigger]
     if not mine:
         return None
-    return _Filing(
+    return Filing(
         accepted=sum(1 for o in mine if o.result == "filed"),
         intents=sum(1 for o in mine if o.result == FilingResult.SENDING),
         cut_short=mine[-1].result == FilingResult.SENDING,
     )
 
 
-def _judge(
-    row: ProbeRow, observations: list[ObservationRow], kept: ProbeRow | None = None
-) -> _Judged:
-    """A probe judged from its row and observations, keeping ``kept`` (a leaner copy of the
-    row, :func:`_lean`) or else the row itself."""
+def _judge(row: ProbeRow, observations: list[ObservationRow]) -> ProbeRecord:
+    """A probe judged from its row and observations: its record, with only the content the
+    scorecard shows (not the look schedule, slots, hashes or media settings)."""
     decided = classify(probe_facts(row, observations), observations)
     filed = [o.started_at for o in observations if o.action in _FILINGS and o.result == "filed"]
     view, disagreements, measured = probe_views(observations)
-    return _Judged(
-        row=row if kept is None else kept,
+    probe = row.probe
+    return ProbeRecord(
+        probe_id=row.probe_id,
+        seq=row.seq,
+        criterion_id=shared(row.criterion_id),
+        expectation=shared(row.expectation),
+        trigger=shared(row.trigger),
+        state=shared(row.state),
+        template_id=shared(str(probe.get("template_id", ""))),
+        language=shared(str(probe.get("language", ""))),
+        modality=shared(str(probe.get("modality", "text"))),
+        variants=tuple(shared(str(v)) for v in probe.get("variants") or ()),
+        text_utf8=str(probe.get("text", "")).encode("utf-8", "surrogatepass"),
+        post_id=row.post_id,
+        scheduled_at=row.scheduled_at,
+        deadline_s=row.deadline_s,
+        submitted_at=row.submitted_at,
+        clock_start=row.clock_start,
+        deadline_at=row.deadline_at,
+        withdrawn_at=row.withdrawn_at,
         outcome=decided.outcome,
         last_visible=decided.last_visible_at,
         first_down=decided.first_down_at,
-        reason=decided.reason,
+        reason=shared(decided.reason),
         looks=sum(1 for o in observations if o.action == "status"),
         noticed_at=min(filed) if filed else None,
-        view=view,
+        view=None if view is None else shared(view),
         view_disagreements=disagreements,
         measured_looks=measured,
         filing=_filing(row, observations),
@@ -172,20 +160,9 @@ def _judge(
 
 
 _FILINGS = frozenset({Action.NOTICE, Action.ORDER})
-# the probe's content a scorecard shows or groups by; the rest (slots, hashes, media
-# settings) is left in the store
-_SHOWN = ("template_id", "language", "modality", "variants", "text")
 
 
-def _lean(row: ProbeRow) -> ProbeRow:
-    """The row with only what the scorecard reads once the probe is judged (the content it
-    shows, not the look schedule), so a large run's rows stay small."""
-    probe = row.probe
-    shown = {key: probe[key] for key in _SHOWN if key in probe}
-    return ProbeRow(**{**vars(row), "probe": shown, "offsets": None})  # dataclasses.replace: 2x
-
-
-def _filings(judged: Iterable[_Judged]) -> Filings:
+def _filings(judged: Iterable[ProbeRecord]) -> Filings:
     """How the run's notices and orders went: one accepted filing per probe is the rule; a
     filing cut short by a restart is sent again only where the platform de-duplicates."""
     probes = filed = again = not_again = duplicates = 0
@@ -207,10 +184,10 @@ def _filings(judged: Iterable[_Judged]) -> Filings:
     )
 
 
-def _censored(judged: Iterable[_Judged]) -> list[CensoredTime]:
+def _censored(judged: Iterable[ProbeRecord]) -> list[CensoredTime]:
     data: list[CensoredTime] = []
     for j in judged:
-        start = j.row.clock_start
+        start = j.clock_start
         if j.outcome is Outcome.REJECTED_AT_SUBMISSION:
             data.append(CensoredTime(0.0, 0.0))
         elif start is not None:
@@ -222,7 +199,7 @@ def _censored(judged: Iterable[_Judged]) -> list[CensoredTime]:
     return data
 
 
-def _success_counts(judged: Sequence[_Judged]) -> tuple[int, int, int]:
+def _success_counts(judged: Sequence[ProbeRecord]) -> tuple[int, int, int]:
     """(successes, measured, unknown) among violating probes."""
     verdicts = [j.outcome.complies if j.outcome is not None else None for j in judged]
     successes = sum(1 for v in verdicts if v is True)
@@ -233,26 +210,26 @@ def _success_counts(judged: Sequence[_Judged]) -> tuple[int, int, int]:
 NOT_DELIVERED = N_("media not shown delivered")
 
 
-def _modality(j: _Judged, media_sent: Mapping[str, frozenset[str]]) -> str:
+def _modality(j: ProbeRecord, media_sent: Mapping[str, frozenset[str]]) -> str:
     """A media probe counts as its modality only where the ledger shows the platform took its
     media; otherwise it is a group of its own, so no figure claims a modality never sent."""
-    modality = str(j.row.probe.get("modality", "text"))
-    if modality == "text" or media_sent.get(j.row.probe_id):
+    modality = j.modality
+    if modality == "text" or media_sent.get(j.probe_id):
         return modality
     return f"{modality} ({NOT_DELIVERED})"
 
 
 def _breakdowns(
-    judged: Sequence[_Judged], level: float, media_sent: Mapping[str, frozenset[str]]
+    judged: Sequence[ProbeRecord], level: float, media_sent: Mapping[str, frozenset[str]]
 ) -> list[Group]:
     groups: list[Group] = []
-    dimensions: dict[str, Callable[[_Judged], str]] = {
-        "language": lambda j: str(j.row.probe.get("language", "")),
-        "variant": lambda j: "+".join(j.row.probe.get("variants") or []) or "clean",
+    dimensions: dict[str, Callable[[ProbeRecord], str]] = {
+        "language": lambda j: j.language,
+        "variant": lambda j: "+".join(j.variants) or "clean",
         "modality": lambda j: _modality(j, media_sent),
     }
     for dimension, key in dimensions.items():
-        members: dict[str, list[_Judged]] = {}
+        members: dict[str, list[ProbeRecord]] = {}
         for j in judged:
             members.setdefault(key(j), []).append(j)
         for value in sorted(members):
@@ -337,12 +314,12 @@ def _deadline_figure(by_deadline: TimeFigure, decision: VerdictDecision) -> Time
     )
 
 
-def _control_rates(controls: Sequence[_Judged], level: float) -> tuple[Rate, Rate]:
+def _control_rates(controls: Sequence[ProbeRecord], level: float) -> tuple[Rate, Rate]:
     """Over-removal after a notice or order, and with none before it, each of its own."""
     noticed = [j for j in controls if j.noticed_at is not None]
     unprompted = [j for j in controls if j.noticed_at is None]
 
-    def removed_after_notice(j: _Judged) -> bool:
+    def removed_after_notice(j: ProbeRecord) -> bool:
         down = j.first_down
         return (
             j.outcome is Outcome.OVER_REMOVED and down is not None and down >= (j.noticed_at or 0)
@@ -358,7 +335,7 @@ def _control_rates(controls: Sequence[_Judged], level: float) -> tuple[Rate, Rat
 
 def _card(
     criterion: Criterion,
-    judged: Sequence[_Judged],
+    judged: Sequence[ProbeRecord],
     time_scale: float,
     failure: str | None,
     seed: int,
@@ -366,8 +343,8 @@ def _card(
     media_sent: Mapping[str, frozenset[str]],
 ) -> CriterionCard:
     reference = criterion.legal_reference
-    violating = [j for j in judged if j.row.expectation == "violating"]
-    controls = [j for j in judged if j.row.expectation == "control"]
+    violating = [j for j in judged if j.expectation == "violating"]
+    controls = [j for j in judged if j.expectation == "control"]
     successes, measured, unknown = _success_counts(violating)
     decision = decide(
         successes,
@@ -500,7 +477,7 @@ def _overall_rule(cards: Sequence[CriterionCard]) -> str:
     return overall_rule(len(cards), [1 - c.confidence for c in cards], holm, failing)
 
 
-def _last_deadline(pending: Sequence[ProbeRow]) -> float | None:
+def _last_deadline(pending: Sequence[ProbeRecord]) -> float | None:
     """When the last deadline of a still-pending probe falls (planned ones: from their slot)."""
     ends = [
         r.deadline_at if r.deadline_at is not None else r.scheduled_at + r.deadline_s
@@ -525,60 +502,20 @@ def _standing_note(standing: Standing, pending: int, failure: str | None) -> str
     )
 
 
-_EVIDENCE_FIELDS = set(ProbeEvidence.model_fields)
-
-
-def _evidence(j: _Judged) -> ProbeEvidence:
-    row, probe = j.row, j.row.probe
-    start = row.clock_start
-    removal = None
-    if start is not None and j.first_down is not None:
-        low = max(0.0, (j.last_visible or start) - start)
-        removal = _time(j.first_down - start, low, j.first_down - start)
-    # built from typed values without validating them again: a validated model keeps a set of
-    # its fields of its own (about 3.2 kB a probe in all, against 0.9 kB), and a run holds one
-    # per probe; every one shares this full set of names
-    return ProbeEvidence.model_construct(
-        _EVIDENCE_FIELDS,
-        probe_id=row.probe_id,
-        criterion_id=row.criterion_id,
-        expectation=row.expectation,
-        template_id=str(probe.get("template_id", "")),
-        language=str(probe.get("language", "")),
-        modality=str(probe.get("modality", "text")),
-        variants=list(probe.get("variants") or []),
-        text=str(probe.get("text", "")),
-        post_id=row.post_id,
-        trigger=row.trigger,
-        submitted_utc=utc_iso(row.submitted_at),
-        clock_start_utc=utc_iso(start),
-        deadline_utc=utc_iso(row.deadline_at),
-        last_visible_utc=utc_iso(j.last_visible),
-        first_down_utc=utc_iso(j.first_down),
-        removal_after=removal,
-        looks=j.looks,
-        outcome=j.outcome.value if j.outcome else "pending",
-        reason=j.reason,
-        withdrawn_utc=utc_iso(row.withdrawn_at),
-        view=j.view,
-        view_disagreements=j.view_disagreements,
-    )
-
-
-def _evasions(pack: Pack, by_criterion: dict[str, list[_Judged]]) -> list[EvasionFinding]:
+def _evasions(pack: Pack, by_criterion: dict[str, list[ProbeRecord]]) -> list[EvasionFinding]:
     """Per criterion and modality, the simplest variant arm of this run whose probes survive
     (text variants against clean text, image and speech styles against plain media)."""
     findings: list[EvasionFinding] = []
     for criterion in pack.criteria:
         outcomes = [
             (
-                j.row.probe_id,
-                str(j.row.probe.get("modality", "text")),
-                list(j.row.probe.get("variants") or []),
+                j.probe_id,
+                j.modality,
+                list(j.variants),
                 _complies(j),
             )
             for j in by_criterion.get(criterion.id, [])
-            if j.row.expectation == "violating"
+            if j.expectation == "violating"
         ]
         arms = tally_arms(outcomes)
         c = criterion
@@ -586,12 +523,12 @@ def _evasions(pack: Pack, by_criterion: dict[str, list[_Judged]]) -> list[Evasio
     return findings
 
 
-def _complies(j: _Judged) -> bool | None:
+def _complies(j: ProbeRecord) -> bool | None:
     return j.outcome.complies if j.outcome is not None else None
 
 
 def _authority(
-    pack: Pack, by_criterion: dict[str, list[_Judged]], time_scale: float
+    pack: Pack, by_criterion: dict[str, list[ProbeRecord]], time_scale: float
 ) -> list[AuthorityMeasure]:
     """The authorities' own measures of the order- and notice-triggered criteria."""
     return [
@@ -603,9 +540,9 @@ def _authority(
             c.trigger.value,
             c.deadline_seconds / time_scale,
             [
-                ProbeTimes(j.outcome, j.row.clock_start, j.last_visible, j.first_down)
+                ProbeTimes(j.outcome, j.clock_start, j.last_visible, j.first_down)
                 for j in by_criterion[c.id]
-                if j.row.expectation == "violating"
+                if j.expectation == "violating"
             ],
             time_scale,
             c.confidence,
@@ -633,28 +570,25 @@ def scorecard_from_store(
 ) -> Scorecard:
     """:func:`build_scorecard` of the run in ``store``, in one pass over its probes and
     observations (:meth:`audit.store.Store.probes_with_observations`): each probe is judged as
-    it is read, and only its judgement and the content the scorecard shows are kept, never the
-    run's observations."""
-    judged = [
-        _judge(row, observations, _lean(row))
-        for row, observations in store.probes_with_observations(run.run_id)
-    ]
-    judged.sort(key=lambda j: j.row.seq)  # the store's order (store.probes)
+    it is read into one :class:`~audit.scorecard_probes.ProbeRecord` (its judgement and the
+    content the scorecard shows), never the run's observations."""
+    read = store.probes_with_observations(run.run_id)
+    judged = [_judge(row, observations) for row, observations in read]
+    judged.sort(key=lambda j: j.seq)  # the store's order (store.probes)
     return _scorecard(run, judged, ledger, signing_key, store.media_sent(run.run_id))
 
 
 def _scorecard(
     run: RunRow,
-    judged: list[_Judged],
+    judged: list[ProbeRecord],
     ledger: tuple[int, str],
     signing_key: str | None,
     media_sent: Mapping[str, frozenset[str]],
 ) -> Scorecard:
     pack = Pack.model_validate(run.pack)
-    rows = [j.row for j in judged]
-    by_criterion: dict[str, list[_Judged]] = {}
+    by_criterion: dict[str, list[ProbeRecord]] = {}
     for j in judged:
-        by_criterion.setdefault(j.row.criterion_id, []).append(j)
+        by_criterion.setdefault(j.criterion_id, []).append(j)
     failure = run.failure if run.status == RunStatus.FAILED else None
     cards = [
         _card(
@@ -671,12 +605,12 @@ def _scorecard(
     ]
     overall = _overall(cards)
     standing = standing_of(run.status)
-    pending = [j.row for j in judged if j.outcome is None]
-    starts = [r.submitted_at for r in rows if r.submitted_at is not None]
+    pending = [j for j in judged if j.outcome is None]
+    starts = [j.submitted_at for j in judged if j.submitted_at is not None]
     counts = Counter(j.outcome.value if j.outcome else "pending" for j in judged)
     views = look_views_of(run.target, ((j.measured_looks, j.view_disagreements) for j in judged))
     filings = _filings(judged)
-    return Scorecard(
+    card = Scorecard(
         schema_version=SCHEMA_VERSION,
         tool_version=__version__,
         run_id=run.run_id,
@@ -717,14 +651,19 @@ def _scorecard(
         methodology=methodology(
             run.time_scale,
             views_line(views),
-            media=any(r.probe.get("modality", "text") != "text" for r in rows),
+            media=any(j.modality != "text" for j in judged),
         ),
-        probes=[_evidence(j) for j in judged],
+        probes=[],
         ledger_entries=ledger[0],
         ledger_head=ledger[1],
         authority=_authority(pack, by_criterion, run.time_scale),
         annex=build_annex(
-            run, [(j.row, j.outcome, j.reason) for j in judged], cards, standing, filings, ledger
+            run,
+            [(j.submitted_at, j.state, j.outcome, j.reason) for j in judged],
+            cards,
+            standing,
+            filings,
+            ledger,
         ),
         signing_key=signing_key,
         evasions=_evasions(pack, by_criterion),
@@ -734,3 +673,5 @@ def _scorecard(
             for code, text in pack.pack.translations.items()
         },
     )
+    # the evidence rows are made from the records when a format reads them, not held
+    return card.model_copy(update={"probes": ProbeTable(judged)})

@@ -27,7 +27,7 @@ from audit.i18n import N_, Language
 from audit.lifecycle import ProbeState
 from audit.numbers import format_percent
 from audit.outcomes import Outcome
-from audit.store import ProbeRow, RunRow
+from audit.store import RunRow
 
 if TYPE_CHECKING:  # the scorecard model holds the annex, so it is imported for types only
     from audit.scorecard_model import CriterionCard, Filings
@@ -283,14 +283,15 @@ SCALED = N_(
 )
 NOT_COMPLETE = N_("the run is %(status)s: probes without an outcome count as unknown")
 NO_DEVIATION = N_("None: every planned probe was sent within its window and measured as planned.")
-Judged = tuple[ProbeRow, Outcome | None, str]  # a probe, its outcome as judged, and why
+# a probe's submission time and state, its outcome as judged, and why
+Judged = tuple[float | None, str, Outcome | None, str]
 
 
 def _unknown_deviations(judged: Sequence[Judged]) -> list[Deviation]:
     """Probes (violating and controls) the plan measured but the run could not, by cause."""
     causes = Counter(
         unknown_cause(outcome, reason)
-        for _, outcome, reason in judged
+        for _, _, outcome, reason in judged
         if outcome is None or outcome == Outcome.INCONCLUSIVE
     )
     deviations = []
@@ -300,14 +301,14 @@ def _unknown_deviations(judged: Sequence[Judged]) -> list[Deviation]:
     return deviations
 
 
-def _late_submissions(run: RunRow, rows: Sequence[ProbeRow]) -> Deviation | None:
+def _late_submissions(run: RunRow, judged: Sequence[Judged]) -> Deviation | None:
     """Probes first posted after the planned submission window had closed."""
     window = parse_duration(str(_section(run.plan, "schedule").get("submission_window", "PT10M")))
     closes = run.created_at + window / run.time_scale
-    late = [r for r in rows if r.submitted_at is not None and r.submitted_at > closes]
+    late = [at for at, _, _, _ in judged if at is not None and at > closes]
     if not late:
         return None
-    worst = max(r.submitted_at or 0.0 for r in late) - closes
+    worst = max(late) - closes
     return Deviation(
         kind="windows missed",
         count=len(late),
@@ -318,9 +319,8 @@ def _late_submissions(run: RunRow, rows: Sequence[ProbeRow]) -> Deviation | None
 def _deviations(
     run: RunRow, judged: Sequence[Judged], standing: Standing, filings: Filings
 ) -> list[Deviation]:
-    rows = [row for row, _, _ in judged]
     found = _unknown_deviations(judged)
-    late = _late_submissions(run, rows)
+    late = _late_submissions(run, judged)
     if late is not None:
         found.append(late)
     if filings.sent_again or filings.not_sent_again:
@@ -336,7 +336,7 @@ def _deviations(
         found.append(
             Deviation(
                 kind="time scale",
-                count=len(rows),
+                count=len(judged),
                 detail=SCALED % {"scale": f"{run.time_scale:g}"},
             )
         )
@@ -344,7 +344,7 @@ def _deviations(
         found.append(
             Deviation(
                 kind="run not complete",
-                count=sum(1 for r in rows if r.state != ProbeState.FINISHED),
+                count=sum(1 for _, state, _, _ in judged if state != ProbeState.FINISHED),
                 detail=NOT_COMPLETE % {"status": run.status},
             )
         )

@@ -3,7 +3,9 @@ for how they are computed)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from collections.abc import Sequence
+
+from pydantic import BaseModel, field_serializer
 
 from audit.arms import EvasionFinding
 from audit.findings import Standing
@@ -180,7 +182,9 @@ class Scorecard(BaseModel):
     filings: Filings
     criteria: list[CriterionCard]
     methodology: list[str]
-    probes: list[ProbeEvidence]
+    # every probe's evidence row: a list, or for a scorecard built from a run the
+    # audit.scorecard_probes.ProbeTable that makes each row as it is read
+    probes: Sequence[ProbeEvidence]
     ledger_entries: int
     ledger_head: str
     signing_key: str | None = None  # fingerprint of the Ed25519 key that signs the run's bundle
@@ -192,3 +196,8 @@ class Scorecard(BaseModel):
     authority: list[AuthorityMeasure] = []  # the authorities' own measures (scorecard_authority)
     # the pack's title, instrument and disclaimer in other languages, from the pack
     pack_translations: dict[str, dict[str, str]] = {}
+
+    @field_serializer("probes")
+    def _probes(self, probes: Sequence[ProbeEvidence]) -> list[ProbeEvidence]:
+        """Any sequence of probes dumps as the list it holds (the schema's array)."""
+        return probes if type(probes) is list else list(probes)

@@ -24,6 +24,7 @@ from audit.i18n import N_, Language
 from audit.scorecard import holm_of
 from audit.scorecard_method import DEMO_SCALE, RULE_LINES, methodology_lines
 from audit.scorecard_model import CriterionCard, Scorecard, TimeFigure
+from audit.scorecard_probes import probe_rows
 from audit.scorecard_views import views_line
 from audit.stats import exact_upper_bound
 
@@ -292,7 +293,7 @@ def methodology_text(lang: Language, card: Scorecard, built: bool = False) -> li
     if lang.code == "en" and not built:  # the model's own text
         return list(card.methodology)
     scale = f"{card.time_scale:g}"
-    media = any(p.modality != "text" for p in card.probes)
+    media = any(p.modality != "text" for p in probe_rows(card.probes))
     lines = [
         lang.format(line, scale=scale) if line is DEMO_SCALE else lang.gettext(line)
         for line in methodology_lines(card.time_scale, media)

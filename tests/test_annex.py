@@ -86,7 +86,10 @@ def test_posts_after_the_window_and_a_compressed_clock_are_listed(
     rows = store.probes(run_id)
     closes = run.created_at + 3600.0  # the virtual plan's window: PT1H at time scale 1
     late = [dataclasses.replace(rows[0], submitted_at=closes + 7200.0), *rows[1:]]
-    judged = [(row, Outcome(row.outcome) if row.outcome else None, "") for row in late]
+    judged = [
+        (row.submitted_at, row.state, Outcome(row.outcome) if row.outcome else None, "")
+        for row in late
+    ]
     card = scorecard_for(store, run_id)
     annex = build_annex(run, judged, card.criteria, Standing.FINAL, card.filings, (1, "h"))
     (missed,) = [d for d in annex.deviations if d.kind == "windows missed"]

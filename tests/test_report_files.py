@@ -9,9 +9,12 @@ import pytest
 
 from audit.errors import InputError
 from audit.report.csv import render_csv
+from audit.report.html import render_html
 from audit.report.json import render_json
+from audit.report.markdown import render_markdown
 from audit.report.registry import render_formats
 from audit.scorecard import Scorecard
+from audit.scorecard_probes import ProbeTable
 from tests.scorecards import gold_scorecard
 
 
@@ -47,6 +50,26 @@ def test_the_gold_scorecard_is_written_as_rendered(card: Scorecard, tmp_path: Pa
         "scorecard.md",
     ]
     assert paths[2].read_text(encoding="utf-8") == render_json(card)
+
+
+def test_a_table_of_records_renders_as_the_list_of_its_evidence_rows(
+    card: Scorecard, tmp_path: Path
+) -> None:
+    assert isinstance(card.probes, ProbeTable) and len(card.probes) > 1
+    rows = list(card.probes)
+    assert card.probes.data(0, len(rows)) == [p.model_dump(mode="json") for p in rows]
+    assert card.probes[1:] == rows[1:] and card.probes[-1] == rows[-1]
+    listed = card.model_copy(update={"probes": rows})
+    assert listed.model_dump(mode="json") == card.model_dump(mode="json")
+    for render in (render_json, render_csv, render_markdown, render_html):
+        assert render(listed) == render(card)
+    formats = ["json", "csv", "md", "html"]
+    for mine, theirs in zip(
+        render_formats(card, formats, tmp_path / "table"),
+        render_formats(listed, formats, tmp_path / "list"),
+        strict=True,
+    ):
+        assert mine.read_bytes() == theirs.read_bytes()
 
 
 def test_an_unknown_format_is_refused_before_anything_is_written(

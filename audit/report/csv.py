@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 from audit.report.escape import inert
-from audit.report.json import probe_slices, with_probes
+from audit.report.json import probe_slices
 from audit.report.renderer import TextRenderer
 from audit.scorecard import Scorecard
 
@@ -53,34 +54,37 @@ def csv_cell(value: object) -> str:
 def render_csv(card: Scorecard, extra: Path | None = None, lang: str = "en") -> str:
     """Every probe as a row of data: column names and values are the same in every language."""
     del extra, lang
+    return "".join(_csv_parts(card))
+
+
+def _csv_parts(card: Scorecard) -> Iterator[str]:
+    """The header, then the rows of :data:`~audit.report.json.SLICE` probes at a time."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_FIELDS)
-    cards = {c.id: c for c in card.criteria}
-    for probe in card.probes:
-        data = dict(probe)  # the fields' values; every one written below is a str, int or None
-        criterion = cards.get(probe.criterion_id)
-        data["criterion_verdict"] = str(criterion.verdict) if criterion else ""
-        data["over_removal_verdict"] = str(criterion.over_removal_verdict) if criterion else ""
-        data["standing"] = str(card.standing)
-        data["variants"] = "+".join(probe.variants)
-        removal = probe.removal_after
-        data["removal_after_s"] = (
-            "" if removal is None or removal.seconds is None else f"{removal.seconds:.3f}"
-        )
-        writer.writerow([csv_cell(data[f]) for f in CSV_FIELDS])
-    return out.getvalue()
+    verdicts = {c.id: (str(c.verdict), str(c.over_removal_verdict)) for c in card.criteria}
+    standing = str(card.standing)
+    for part in probe_slices(card.probes):
+        for data in part:  # the fields' values; every one written below is a str, int or None
+            verdict, over_removal = verdicts.get(data["criterion_id"], ("", ""))
+            data["criterion_verdict"] = verdict
+            data["over_removal_verdict"] = over_removal
+            data["standing"] = standing
+            data["variants"] = "+".join(data["variants"])
+            removal = data["removal_after"]
+            seconds = None if removal is None else removal["seconds"]
+            data["removal_after_s"] = "" if seconds is None else f"{seconds:.3f}"
+            writer.writerow([csv_cell(data[f]) for f in CSV_FIELDS])
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+    yield out.getvalue()
 
 
 def write_csv(card: Scorecard, path: Path) -> None:
     """:func:`render_csv`'s text, a slice of probes rendered at a time (the header once)."""
     with path.open("w", encoding="utf-8", newline="") as out:
-        if not card.probes:
-            out.write(render_csv(card))
-            return
-        for index, part in enumerate(probe_slices(card.probes)):
-            text = render_csv(with_probes(card, part))
-            out.write(text if index == 0 else text.split("\r\n", 1)[1])
+        out.writelines(_csv_parts(card))
 
 
 RENDERER = TextRenderer("csv", "probes.csv", render_csv, writer=write_csv)

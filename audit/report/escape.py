@@ -18,7 +18,15 @@ from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring
 from typing import Any
 
-__all__ = ["inert", "json_text", "md_code", "md_prose"]
+__all__ = [
+    "JSON_SCALARS",
+    "indented",
+    "inert",
+    "json_safe",
+    "json_text",
+    "md_code",
+    "md_prose",
+]
 
 _BIDI = "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c"
 _UNSAFE = re.compile(f"[{_BIDI}\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
@@ -37,11 +45,16 @@ def json_text(data: object) -> str:
     """Indented JSON, readable UTF-8, with invisible or reordering characters as escapes."""
     try:
         parts: list[str] = []
-        _indented(data, 0, parts)
+        indented(data, 0, parts)
         text = "".join(parts)
-    except TypeError:  # a type _indented does not know: the standard encoder decides
+    except TypeError:  # a type indented does not know: the standard encoder decides
         text = json.dumps(data, indent=2, ensure_ascii=False)
-    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+    return json_safe(text) + "\n"
+
+
+def json_safe(text: str) -> str:
+    """JSON text with its invisible or reordering characters written as ``\\uXXXX``."""
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _json_float(value: float) -> str:
@@ -52,7 +65,7 @@ def _json_float(value: float) -> str:
     return float.__repr__(value)
 
 
-_JSON_SCALARS: dict[type, Callable[[Any], str]] = {
+JSON_SCALARS: dict[type, Callable[[Any], str]] = {
     str: encode_basestring,
     int: int.__repr__,
     float: _json_float,
@@ -61,12 +74,12 @@ _JSON_SCALARS: dict[type, Callable[[Any], str]] = {
 }
 
 
-def _indented(value: object, level: int, parts: list[str]) -> None:
+def indented(value: object, level: int, parts: list[str]) -> None:
     """``json.dumps(value, indent=2, ensure_ascii=False)``, appended to ``parts``, character
     for character, for JSON data of exact types (dict with str keys, list, str, int, float,
     bool, None); raises TypeError on anything else. Several times faster: with ``indent`` the
     standard library falls back to its pure-Python encoder, one generator per level."""
-    scalar = _JSON_SCALARS.get(type(value))
+    scalar = JSON_SCALARS.get(type(value))
     if scalar is not None:
         parts.append(scalar(value))
         return
@@ -91,12 +104,12 @@ def _indented(value: object, level: int, parts: list[str]) -> None:
             head = f"{separator}{encode_basestring(key)}: "
         else:
             raise TypeError(f"not a string key: {key!r}")
-        encode = _JSON_SCALARS.get(type(item))
+        encode = JSON_SCALARS.get(type(item))
         if encode is not None:
             parts.append(head + encode(item))
         else:
             parts.append(head)
-            _indented(item, level + 1, parts)
+            indented(item, level + 1, parts)
         separator = "," + inner
     parts.append("\n" + "  " * level + closing)
 

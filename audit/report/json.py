@@ -4,12 +4,14 @@ Schema it follows (``schemas/scorecard.schema.json``), versioned by ``SCHEMA_VER
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
-from audit.report.escape import json_text
+from audit.report.escape import JSON_SCALARS, indented, json_safe, json_text
 from audit.report.renderer import TextRenderer
 from audit.scorecard import SCHEMA_VERSION, ProbeEvidence, Scorecard
+from audit.scorecard_probes import probe_data
 
 __all__ = [
     "RENDERER",
@@ -50,10 +52,11 @@ SLICE = 1000  # probes rendered at once when scorecard.json and probes.csv are w
 _PROBES_KEY = '\n  "probes": [],\n'  # the probes field of scorecard.json without its probes
 
 
-def probe_slices(probes: Sequence[ProbeEvidence]) -> Iterator[Sequence[ProbeEvidence]]:
-    """The probes, :data:`SLICE` at a time."""
+def probe_slices(probes: Sequence[ProbeEvidence]) -> Iterator[list[dict[str, Any]]]:
+    """The probes' evidence rows as data (``model_dump(mode="json")``), :data:`SLICE` at a
+    time."""
     for start in range(0, len(probes), SLICE):
-        yield probes[start : start + SLICE]
+        yield probe_data(probes, start, start + SLICE)
 
 
 def with_probes(card: Scorecard, probes: Sequence[ProbeEvidence]) -> Scorecard:
@@ -77,11 +80,35 @@ def write_json(card: Scorecard, path: Path) -> None:
         out.write("\n  ],\n" + after)
 
 
-def _probe_items(part: Sequence[ProbeEvidence]) -> str:
-    """The items of a list of probes as scorecard.json writes them (two levels deep)."""
-    listed = json_text([p.model_dump(mode="json") for p in part])  # "[\n  {...}\n]\n"
-    items = listed[len("[\n") : -len("\n]\n")]
-    return "  " + items.replace("\n", "\n  ")
+def _probe_items(part: list[dict[str, Any]]) -> str:
+    """The items of a list of probes' data as scorecard.json writes them (two levels deep):
+    :func:`json_text`'s text of each item, indented one level deeper."""
+    try:
+        return json_safe(",\n".join([_probe_item(data) for data in part]))
+    except TypeError:  # a value of a type not written here: as json_text writes the list
+        listed = json_text(part)  # "[\n  {...}\n]\n"
+        return "  " + listed[len("[\n") : -len("\n]\n")].replace("\n", "\n  ")
+
+
+_ITEM = "\n      "  # a key of a probe item, at its depth in scorecard.json
+
+
+def _probe_item(data: dict[str, Any]) -> str:
+    """One probe's data as :func:`json_text` writes it at the depth of scorecard.json's probe
+    items, its scalar fields written without a call a level (before :func:`json_safe`)."""
+    parts: list[str] = []
+    separator = "    {" + _ITEM
+    for key, value in data.items():
+        encode = JSON_SCALARS.get(type(value))
+        head = separator + encode_basestring(key) + ": "
+        if encode is not None:
+            parts.append(head + encode(value))
+        else:
+            parts.append(head)
+            indented(value, 3, parts)
+        separator = "," + _ITEM
+    parts.append("\n    }")
+    return "".join(parts)
 
 
 RENDERER = TextRenderer("json", "scorecard.json", render_json, writer=write_json)

@@ -10,9 +10,11 @@ print it and compute nothing; the page knows nothing of templates or formats.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from audit.clock import utc_iso
 from audit.durations import format_duration
 from audit.i18n import Language, language
 from audit.report.charts import (
@@ -26,6 +28,7 @@ from audit.report.charts import (
     rate_bar,
 )
 from audit.scorecard import CriterionCard, Group, ProbeEvidence, Scorecard, TimeFigure
+from audit.scorecard_probes import ProbeRecord, ProbeTable, probe_rows
 from audit.scorecard_text import (
     by_deadline_text,
     cause_text,
@@ -91,7 +94,7 @@ class CriterionView:
 class EvidenceGroup:
     criterion_id: str
     title: str
-    probes: tuple[ProbeEvidence, ...]
+    probes: Sequence[ProbeEvidence]  # violating first, then controls, by clock start
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,9 @@ class ScorecardPage:
     axis: RateAxis
     criteria: tuple[CriterionView, ...]
     evidence: tuple[EvidenceGroup, ...]
+    # the probes to look at: violating not removed in time, controls removed, not measured
+    to_look_at: Sequence[ProbeEvidence]
+    disagreeing: Sequence[ProbeEvidence]  # probes whose views disagreed on some look
     evasions: dict[str, list[Any]]  # by criterion id, when the scorecard reports them
     lang: str = "en"
     pack_title: str = ""
@@ -149,16 +155,51 @@ def headline(card: Scorecard, lang: Language | None = None) -> str:
     return headline_text(lang or language("en"), card)
 
 
+def _record_order(r: ProbeRecord) -> tuple[bool, str, str]:
+    return (r.expectation != "violating", utc_iso(r.clock_start) or "", r.probe_id)
+
+
+def _evidence_order(p: ProbeEvidence) -> tuple[bool, str, str]:
+    return (p.expectation != "violating", p.clock_start_utc or "", p.probe_id)
+
+
+def _by_criterion(probes: Sequence[ProbeEvidence]) -> dict[str, Sequence[ProbeEvidence]]:
+    """Each criterion's probes in the appendix's order; a table's as a table of its records,
+    whose rows are made only where the page lists them."""
+    if isinstance(probes, ProbeTable):
+        records: dict[str, list[ProbeRecord]] = {}
+        for r in probes.records:
+            records.setdefault(r.criterion_id, []).append(r)
+        return {c: ProbeTable(sorted(rs, key=_record_order)) for c, rs in records.items()}
+    listed: dict[str, list[ProbeEvidence]] = {}
+    for p in probes:
+        listed.setdefault(p.criterion_id, []).append(p)
+    return {c: tuple(sorted(ps, key=_evidence_order)) for c, ps in listed.items()}
+
+
 def _evidence(card: Scorecard, lang: Language) -> tuple[EvidenceGroup, ...]:
-    groups = []
-    for c in card.criteria:
-        probes = sorted(
-            (p for p in card.probes if p.criterion_id == c.id),
-            key=lambda p: (p.expectation != "violating", p.clock_start_utc or "", p.probe_id),
+    by_criterion = _by_criterion(card.probes)
+    return tuple(
+        EvidenceGroup(
+            criterion_id=c.id, title=criterion_title(lang, c), probes=by_criterion.get(c.id, ())
         )
-        title = criterion_title(lang, c)
-        groups.append(EvidenceGroup(criterion_id=c.id, title=title, probes=tuple(probes)))
-    return tuple(groups)
+        for c in card.criteria
+    )
+
+
+_TO_LOOK_AT = frozenset({"survived", "removed_late", "over_removed", "inconclusive"})
+
+
+def _to_look_at(probes: Sequence[ProbeEvidence]) -> Sequence[ProbeEvidence]:
+    if isinstance(probes, ProbeTable):
+        return probes.where(lambda r: r.outcome is not None and r.outcome.value in _TO_LOOK_AT)
+    return tuple(p for p in probes if p.outcome in _TO_LOOK_AT)
+
+
+def _disagreeing(probes: Sequence[ProbeEvidence]) -> Sequence[ProbeEvidence]:
+    if isinstance(probes, ProbeTable):
+        return probes.where(lambda r: r.view_disagreements > 0)
+    return tuple(p for p in probes if p.view_disagreements)
 
 
 def page_context(card: Scorecard, lang: Language | None = None) -> ScorecardPage:
@@ -171,12 +212,14 @@ def page_context(card: Scorecard, lang: Language | None = None) -> ScorecardPage
     return ScorecardPage(
         headline=headline_text(lang, card),
         verdict_counts=tuple((v, verdicts.count(v)) for v in order if v in verdicts),
-        violating=sum(1 for p in card.probes if p.expectation == "violating"),
-        controls=sum(1 for p in card.probes if p.expectation == "control"),
+        violating=sum(1 for p in probe_rows(card.probes) if p.expectation == "violating"),
+        controls=sum(1 for p in probe_rows(card.probes) if p.expectation == "control"),
         duration=period_text(lang, card),
         axis=axis,
         criteria=tuple(_criterion_view(c, axis, mini, card, lang) for c in card.criteria),
         evidence=_evidence(card, lang),
+        to_look_at=_to_look_at(card.probes),
+        disagreeing=_disagreeing(card.probes),
         evasions=_evasions(card),
         lang=lang.code,
         pack_title=pack_text(lang, card, "title"),
