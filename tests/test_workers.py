@@ -16,6 +16,7 @@ leases last 2 s.
 
 from __future__ import annotations
 
+import bisect
 import os
 import random
 import signal
@@ -55,9 +56,21 @@ LEASE = 2.0
 WINDOW = "PT6H"  # the probes go out over 13.5 s of real time, then 54 s to their deadlines
 
 
-def _worker(workspace: Path, number: int, *store: str) -> subprocess.Popen[bytes]:
+def _worker(workspace: Path, number: int, *options: str) -> subprocess.Popen[bytes]:
+    """A worker with ``--until-idle``; ``options``: the main command's (``--store URL``),
+    then the worker's own (``--max-probes N``)."""
+    store = list(options[:2]) if options[:1] == ("--store",) else []
+    own = list(options[len(store) :])
     command = audit_command(
-        workspace, *store, "worker", "--lease", f"{LEASE:g}s", "--until-idle", "--format", "json"
+        workspace,
+        *store,
+        "worker",
+        "--lease",
+        f"{LEASE:g}s",
+        "--until-idle",
+        "--format",
+        "json",
+        *own,
     )
     log = (workspace / f"worker{number}.log").open("ab")
     try:
@@ -386,6 +399,40 @@ def test_cleanup_after_all_four_workers_were_killed_leaves_nothing_up(tmp_path: 
     assert all(p["submissions"] == 1 for p in posts)
     assert opened.probes_up(run_id) == []
     assert opened.next_due_time(run_id) is None
+
+
+@pytest.mark.slow
+@pytest.mark.both_stores
+def test_a_targets_rate_limit_holds_across_four_workers(tmp_path: Path) -> None:
+    """A target allowing 10 requests a second, carried by four workers at once: their
+    requests share the target's pace through the store, so no one-second window of the whole
+    run's ledger holds more than 11 request starts (the tool's own pace, never the platform's
+    clock: the deadlines run from the accepted attempts)."""
+    scale = 3600.0  # a 24 h deadline lasts 24 s: the rate limit, not the schedule, sets the pace
+    with served_sandbox(SEED, scale) as sandbox:
+        the_plan = plan(
+            6, 2, base_url=sandbox.base_url, window="PT1H", rate_limit=10.0, time_scale=scale
+        )
+        workspace = tmp_path / "ws"
+        store = store_args(workspace / "audit.sqlite")
+        run_id = _detach(workspace, write_plan(tmp_path / "plan.yaml", the_plan), *store)
+        # at most 6 probes each, so all four hold some of the run's 24 at once
+        workers = [_worker(workspace, n, *store, "--max-probes", "6") for n in range(4)]
+        owners, give_up = 0, time.monotonic() + 300
+        while any(process.poll() is None for process in workers):
+            assert time.monotonic() < give_up, "the workers did not end within 300 s"
+            held = "SELECT COUNT(DISTINCT owner) FROM leases"
+            owners = max(owners, _count(workspace / "audit.sqlite", held) or 0)
+            time.sleep(0.05)
+        assert [process.wait() for process in workers] == [0] * 4, _logs(workspace)
+    opened = open_store(workspace / "audit.sqlite")
+    assert opened.run(run_id).status == "complete"
+    starts = sorted(float(r.entry["started_at"]) for r in opened.exchanges(run_id))
+    assert len(starts) > 100
+    busiest = max(bisect.bisect_left(starts, t + 1.0) - i for i, t in enumerate(starts))
+    print(f"busiest second: {busiest} of {len(starts)} request starts; {owners} workers at once")
+    assert owners >= 3, "the workers did not share the run"
+    assert busiest <= 11
 
 
 @pytest.mark.slow
