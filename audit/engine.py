@@ -33,7 +33,7 @@ import asyncio
 import dataclasses
 import heapq
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from audit.adapters.base import (
@@ -217,6 +217,14 @@ class Engine:
         # round trip): places the last look before each deadline so its answer precedes it
         self._lateness: deque[float] = deque(maxlen=64)
         self._since = 0.0
+        # the step of a probe in each state with work left (by the stored state's text)
+        self._handlers: dict[str, Callable[[_Live], Awaitable[None]]] = {
+            ProbeState.PLANNED: self._submit,
+            ProbeState.SUBMITTING: self._reconcile,
+            ProbeState.NOTICING: self._notice,
+            ProbeState.WATCHING: self._look,
+            ProbeState.WITHDRAWING: self._withdraw,
+        }
 
     # loop -------------------------------------------------------------------------------
     async def run(self, *, until_idle: bool = False, stop_at: float | None = None) -> float | None:
@@ -431,14 +439,9 @@ class Engine:
 
     # steps ------------------------------------------------------------------------------
     async def _step(self, live: _Live) -> None:
-        handler = {
-            ProbeState.PLANNED: self._submit,
-            ProbeState.SUBMITTING: self._reconcile,
-            ProbeState.NOTICING: self._notice,
-            ProbeState.WATCHING: self._look,
-            ProbeState.WITHDRAWING: self._withdraw,
-        }.get(ProbeState(live.row.state))
+        handler = self._handlers.get(live.row.state)
         if handler is None:
+            ProbeState(live.row.state)  # a state that is none raises, as it always has
             self._commit(live, None, ProbeUpdate(next_at=None))
             return
         await handler(live)

@@ -10,11 +10,13 @@ import asyncio
 import base64
 import dataclasses
 import email.utils
+import functools
 import hashlib
+import json
 import random
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -68,6 +70,16 @@ class RetryPolicy:
     reset_header: str | None = None  # e.g. X-RateLimit-Reset, used when Retry-After is absent
 
 
+_UNREAD: Any = object()  # an answer's JSON not parsed yet
+
+
+def _json_of(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+
+
 @dataclass(frozen=True)
 class Exchange:
     """The final answer to a request after retries (or the last fault)."""
@@ -83,21 +95,22 @@ class Exchange:
     mono_started: float = 0.0
     mono_ended: float = 0.0
     redacted: bool = False  # a known secret was cut out of the body
+    # the body as JSON once read (the client's check that an answer is JSON and the adapter
+    # reading it both ask for it)
+    _parsed: Any = field(default=_UNREAD, init=False, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         return self.status is not None and self.error is None
 
     def json(self) -> Any:
-        """The body as JSON, or None when it is not valid JSON."""
-        import json
-
-        if self.truncated or not self.body:
-            return None
-        try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            return None
+        """The body as JSON, or None when it is not valid JSON: parsed once, the same value for
+        every caller, to be read and never changed."""
+        parsed = self._parsed
+        if parsed is _UNREAD:
+            parsed = _json_of(self.body) if self.body and not self.truncated else None
+            object.__setattr__(self, "_parsed", parsed)
+        return parsed
 
     def describe(self) -> str:
         if self.status is None:
@@ -340,12 +353,13 @@ class PlatformClient:
                 return exchange
             await self._clock.sleep_until(self._clock.now() + delay)
 
-    def _absolute(self, path: str) -> str:
-        """The request's URL as one string, parsed once by httpx (a path relative to the base
-        URL would be parsed, then merged and parsed again, on every request)."""
-        if "://" in path:
-            return path
-        return f"{self.base_url}/{path.lstrip('/')}"
+    def _absolute(self, path: str) -> httpx.URL:
+        """The request's URL, parsed by httpx once for all the requests to it (a probe's post
+        is looked at again and again); a path relative to the base URL is joined to it first
+        (it would be parsed, then merged and parsed again, on every request)."""
+        if "://" not in path:
+            path = f"{self.base_url}/{path.lstrip('/')}"
+        return _parsed_url(path)
 
     def _retry_delay(
         self, exchange: Exchange, attempt: int, expect_json: bool, budget: int
@@ -487,6 +501,12 @@ class PlatformClient:
         if media is not None:
             entry["media"] = dict(media)
         self._evidence(probe_id, entry)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_url(url: str) -> httpx.URL:
+    """A URL as httpx parses it, for every request to it (httpx never changes a URL)."""
+    return httpx.URL(url)
 
 
 def _evidence_url(url: httpx.URL) -> str:

