@@ -408,15 +408,15 @@ def test_a_targets_rate_limit_holds_across_four_workers(tmp_path: Path) -> None:
     requests share the target's pace through the store, so no one-second window of the whole
     run's ledger holds more than 11 request starts (the tool's own pace, never the platform's
     clock: the deadlines run from the accepted attempts)."""
-    scale = 3600.0  # a 24 h deadline lasts 24 s: the rate limit, not the schedule, sets the pace
+    scale = 86400.0 * 20  # every look due at once: the rate limit alone sets the pace
     with served_sandbox(SEED, scale) as sandbox:
         the_plan = plan(
-            6, 2, base_url=sandbox.base_url, window="PT1H", rate_limit=10.0, time_scale=scale
+            10, 2, base_url=sandbox.base_url, window="PT1S", rate_limit=10.0, time_scale=scale
         )
         workspace = tmp_path / "ws"
         store = store_args(workspace / "audit.sqlite")
         run_id = _detach(workspace, write_plan(tmp_path / "plan.yaml", the_plan), *store)
-        # at most 6 probes each, so all four hold some of the run's 24 at once
+        # at most 6 probes each, so all four hold some of the run's 36 at once
         workers = [_worker(workspace, n, *store, "--max-probes", "6") for n in range(4)]
         owners, give_up = 0, time.monotonic() + 300
         while any(process.poll() is None for process in workers):
@@ -439,8 +439,9 @@ def test_a_targets_rate_limit_holds_across_four_workers(tmp_path: Path) -> None:
 def test_a_worker_stopped_by_sigterm_ends_its_leases_and_another_finishes_the_run(
     tmp_path: Path,
 ) -> None:
-    with served_sandbox(SEED, SCALE) as sandbox:
-        the_plan = plan(6, 2, base_url=sandbox.base_url, window=WINDOW, time_scale=SCALE)
+    scale = 14_400.0  # what is tested does not wait on deadlines: a 24 h deadline lasts 6 s
+    with served_sandbox(SEED, scale) as sandbox:
+        the_plan = plan(6, 2, base_url=sandbox.base_url, window=WINDOW, time_scale=scale)
         workspace = tmp_path / "ws"
         run_id = _detach(workspace, write_plan(tmp_path / "plan.yaml", the_plan))
         first = _worker(workspace, 0)
