@@ -23,7 +23,7 @@ demo: $(DEMO_VENV)/.installed
 
 test: $(VENV)/.installed
 	bash scripts/install-synapse.sh >/dev/null
-	$(VENV)/bin/python -m pytest -n 2 --dist loadfile
+	$(VENV)/bin/python -m pytest -n 2 --dist load
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check audit tests bench scripts

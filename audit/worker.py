@@ -361,7 +361,7 @@ class StoreGate:
 class WorkerSettings:
     lease: float = 60.0
     max_probes: int = 2000  # probes held at once, over every run
-    until_idle: bool = False  # exit once no run it can carry has work left
+    until_idle: bool = False  # exit once no running run has work left (busy ones are waited for)
     give_up: float | None = None  # as `poll --give-up-after`
 
 
@@ -408,7 +408,9 @@ class Worker:
         try:
             while not stop.is_set():
                 started = self._start_sessions()
-                if self.settings.until_idle and not self._sessions and not started:
+                # a run another process holds alone (a poll) still has work: wait for it
+                idle = not self._sessions and not started and not self.report.busy
+                if self.settings.until_idle and idle:
                     break
                 pending = [stopped, *self._sessions.values()]
                 await asyncio.wait(

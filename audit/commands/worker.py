@@ -47,7 +47,10 @@ EXIT_OK, EXIT_RUNTIME = 0, 4
 @click.option(
     "--until-idle",
     is_flag=True,
-    help="Exit once no running run it can carry has work left, instead of waiting for more.",
+    help=(
+        "Exit once no running run has work left (a run another process holds alone is waited "
+        "for), instead of waiting for more."
+    ),
 )
 @formats_option("Scorecard formats written for each run this worker completes")
 @give_up_option
