@@ -430,8 +430,11 @@ class Worker:
 
     def _start_sessions(self) -> int:
         started = 0
-        for run in self.store.runs():
-            if run.status != RunStatus.RUNNING or run.run_id in self._sessions:
+        running = [run for run in self.store.runs() if run.status == RunStatus.RUNNING]
+        # a run another process held that has since ended is busy no longer
+        self.report.busy &= {run.run_id for run in running}
+        for run in running:
+            if run.run_id in self._sessions:
                 continue
             lock = self.store.run_lock(run.run_id, shared=True)
             if not lock.acquire():

@@ -281,3 +281,34 @@ def test_a_leased_engine_ends_as_one_process_does(
         results.append(outcomes(store, run_id))
         assert Leases(store).held(run_id) == {}
     assert results[0] == results[1]
+
+
+def test_until_idle_waits_for_a_run_held_alone_and_ends_when_its_holder_completed_it(
+    tmp_path: Path,
+) -> None:
+    """A worker with ``until_idle`` finds the store's only run held alone by another process
+    (a ``poll``): it waits rather than exit while that run has work, and exits once the holder
+    has completed it and let go, not later."""
+    from audit.clock import SystemClock
+    from audit.worker import Worker, WorkerSettings
+
+    store = open_store(tmp_path / "audit.sqlite")
+    run_id = planned_run(store, plan(2, 0), VirtualClock())
+    holder = store.run_lock(run_id)
+    assert holder.acquire()
+    worker = Worker(store, SystemClock(), WorkerSettings(lease=0.3, until_idle=True))
+
+    async def hold_then_complete() -> None:
+        carried = asyncio.create_task(worker.run())
+        for _ in range(100):  # waits on the worker's state, never on a set time
+            await asyncio.sleep(0.02)
+            if run_id in worker.report.busy:
+                break
+        await asyncio.sleep(0.3)  # three of the worker's claim intervals
+        assert not carried.done(), "the worker exited while the run still had work"
+        store.finish_run(run_id, "complete", SystemClock().now())
+        holder.release()
+        await asyncio.wait_for(carried, timeout=10)
+
+    asyncio.run(hold_then_complete())
+    assert worker.report.completed == [] and worker.report.busy == set()
