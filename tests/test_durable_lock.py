@@ -167,14 +167,10 @@ def test_pollers_and_workers_started_together_never_do_anything_twice(tmp_path: 
     opened = open_store(workspace / "audit.sqlite")
     runs = opened.runs()
     assert len(runs) == 3 and {r.status for r in runs} == {"complete"}
+    from tests.test_workers import _verified
+
     for run in runs:
-        verified = subprocess.run(
-            audit_command(workspace, *store, "verify", run.run_id),
-            env=process_env(),
-            capture_output=True,
-            text=True,
-        )
-        assert verified.returncode == 0, verified.stdout + verified.stderr
+        _verified(workspace, run.run_id, *store)
 
 
 def _sandbox_config(scale: float = 2400.0) -> object:

@@ -41,7 +41,7 @@ from tests.durable_support import (
     stop,
     write_plan,
 )
-from tests.store_backends import ledger_count_query, open_store, store_args
+from tests.store_backends import open_store, store_args
 from tests.test_kill_resume import (
     SCALE,
     SEED,
@@ -49,6 +49,7 @@ from tests.test_kill_resume import (
     _compare,
     _count,
     _detach,
+    _exchanges,
     _point_at,
 )
 
@@ -108,14 +109,16 @@ def _no_duplicate_notice(store: RunStore, run_id: str, truth: dict[str, Any]) ->
         assert post["notice_repeats"] <= max(0, len(intents) - 1), key
 
 
-def _verified(workspace: Path, run_id: str, *store: str) -> None:
-    verified = subprocess.run(
-        audit_command(workspace, *store, "verify", run_id),
-        env=process_env(),
-        capture_output=True,
-        text=True,
+def _succeeds(workspace: Path, *args: str) -> None:
+    """A command of the workspace that must exit 0 (its output shown when it does not)."""
+    done = subprocess.run(
+        audit_command(workspace, *args), env=process_env(), capture_output=True, text=True
     )
-    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _verified(workspace: Path, run_id: str, *store: str) -> None:
+    _succeeds(workspace, *store, "verify", run_id)
 
 
 def _logs(workspace: Path) -> str:
@@ -271,8 +274,7 @@ class _Crew:
         self.started += 1
 
     def exchanges(self, run_id: str) -> int:
-        found = _count(self.workspace / "audit.sqlite", ledger_count_query(), run_id)
-        return -1 if found is None else found
+        return _exchanges(self.workspace / "audit.sqlite", run_id)
 
     def aim(self, run_id: str) -> None:
         self.target = self.exchanges(run_id) + self.rng.randint(1, 2 * KILL_STEPS)
@@ -383,13 +385,7 @@ def test_cleanup_after_all_four_workers_were_killed_leaves_nothing_up(tmp_path: 
             os.kill(process.pid, signal.SIGKILL)
         for process in workers:
             process.wait()
-        cleaned = subprocess.run(
-            audit_command(workspace, *store, "cleanup", run_id),
-            env=process_env(),
-            capture_output=True,
-            text=True,
-        )
-        assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+        _succeeds(workspace, *store, "cleanup", run_id)
         truth = sandbox.truth()
     opened = open_store(store_file)
     keys = {row.probe_id for row in opened.probes(run_id)}
