@@ -24,7 +24,10 @@ With ``--verify`` every run of every pass is verified afterwards (``platform-aud
 verify RUN``, its wall and CPU seconds and peak RSS recorded): the form for one large run,
 
     python bench/workers.py --probes 100000 --sandboxes 1 --workers 2 --repeat 1 \
-        --max-probes 2000 --pass-timeout 7200 --verify
+        --max-probes 2000 --pass-timeout 7200 --verify --keep
+
+``--keep`` leaves the server's folder (the cluster in ``data``, each pass's workspace beside
+it) for a later look: start it again with ``postgres -D FOLDER/data -p PORT -k FOLDER``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -163,6 +167,7 @@ def one_pass(
     max_probes: int,
     pass_timeout: float = PASS_TIMEOUT,
     verify: bool = False,
+    keep: Path | None = None,
 ) -> dict[str, Any]:
     ports = [free_port() for _ in range(sandboxes)]
     served = [start_sandbox(port) for port in ports]
@@ -229,6 +234,8 @@ def one_pass(
             verified = verify_runs(url, workspace) if verify else None
             with psycopg.connect(url) as conn:
                 size = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+            if keep is not None:
+                shutil.copytree(workspace, keep / f"workspace-{url.rsplit('/', 1)[1]}")
     finally:
         for process in served:
             process.terminate()
@@ -273,6 +280,11 @@ def main() -> None:
         "--pass-timeout", type=float, default=PASS_TIMEOUT, help="seconds before a pass is hung"
     )
     parser.add_argument("--verify", action="store_true", help="verify every run after its pass")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the server's folder (cluster and every pass's workspace) and print its path",
+    )
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",") if n.strip()]
     if args.probes < 3 * args.sandboxes or args.repeat < 1 or not counts or min(counts) < 1:
@@ -291,11 +303,14 @@ def main() -> None:
                     args.max_probes,
                     args.pass_timeout,
                     args.verify,
+                    server.root if args.keep else None,
                 )
                 passes.append(one)
                 print(json.dumps(passes[-1]), file=sys.stderr, flush=True)
     finally:
-        server.stop()
+        server.stop(keep=args.keep)
+        if args.keep:
+            print(json.dumps({"kept": str(server.root), "port": server.port}), file=sys.stderr)
     medians: dict[str, float] = {}
     for workers in counts:
         rates = [p["requests_per_s_steady"] or p["requests_per_s_whole"] for p in passes

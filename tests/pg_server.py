@@ -90,7 +90,8 @@ class PgServer:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
-    def stop(self) -> None:
+    def stop(self, keep: bool = False) -> None:
+        """End the server; its folder is removed unless ``keep``."""
         prefix, _, _ = _as_user()
         data = self.root / "data"
         if self.process.poll() is None:
@@ -105,7 +106,8 @@ class PgServer:
         except subprocess.TimeoutExpired:
             os.kill(self.process.pid, signal.SIGKILL)
             self.process.wait()
-        shutil.rmtree(self.root, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 def start_server() -> PgServer:
