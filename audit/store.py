@@ -36,8 +36,8 @@ import json
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
@@ -519,9 +519,23 @@ class Store:
         """The run's lock: a ``flock`` on a file in the workspace's ``locks`` folder."""
         return RunLock(lock_dir(self.path), run_id, shared=shared)
 
-    def snapshot_read(self) -> AbstractContextManager[object]:
-        """One transaction (SQLite's reads in it see one state of the file)."""
-        return self.transaction()
+    @contextmanager
+    def snapshot_read(self) -> Iterator[object]:
+        """One read transaction: its reads see one state of the file (WAL), while a run
+        writing to the store goes on (a long ``verify`` or report holds no write lock). A
+        block inside an open transaction reads that transaction's state."""
+        if self._db.in_transaction:
+            yield self._db
+            return
+        try:
+            self._db.execute("BEGIN DEFERRED")
+        except sqlite3.DatabaseError as exc:
+            raise self.unreadable(exc) from None
+        try:
+            yield self._db
+        finally:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")  # it wrote nothing
 
     def close(self) -> None:
         self._db.close()
@@ -1023,6 +1037,25 @@ class Store:
                 record = exchange_from_sql(tuple(row), prev)
                 prev = record.hash
                 yield record
+        except sqlite3.ProgrammingError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise self.unreadable(exc) from None
+        except DamagedRow as exc:
+            raise damaged_store(self.path, f"a ledger record: {exc}") from None
+
+    def probe_exchanges(self, run_id: str) -> Generator[ExchangeRecord, None, None]:
+        """As :meth:`audit.store_protocol.RunStore.probe_exchanges` (SQLite sorts the run's
+        probe records on disk, its temporary store, not in memory)."""
+        try:
+            cursor = self._db.execute(
+                "SELECT e.seq, e.probe_id, e.entry, e.hash FROM exchanges e"
+                " JOIN run_keys k ON k.run_key = e.run_key"
+                " WHERE k.run_id = ? AND e.probe_id IS NOT NULL ORDER BY e.probe_id, e.seq",
+                (run_id,),
+            )
+            for row in cursor:
+                yield exchange_from_sql(tuple(row), "")
         except sqlite3.ProgrammingError:
             raise
         except sqlite3.DatabaseError as exc:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
@@ -766,6 +766,32 @@ class PostgresStore:
                 yield record
             if len(rows) < _PAGE:
                 return
+
+    def probe_exchanges(self, run_id: str) -> Generator[ExchangeRecord, None, None]:
+        """As :meth:`audit.store_protocol.RunStore.probe_exchanges`: one query, sorted by the
+        server (on disk past ``work_mem``) and fetched a page at a time through a server-side
+        cursor, probe ids in code point order whatever the database's collation."""
+        import psycopg
+
+        try:
+            with (
+                self._connection() as conn,
+                conn.transaction(),
+                conn.cursor(name="probe_exchanges") as cursor,
+            ):
+                cursor.itersize = _PAGE
+                cursor.execute(
+                    "SELECT seq, probe_id, entry_json, '', hash FROM exchanges"
+                    " WHERE run_id = %s AND probe_id IS NOT NULL"
+                    ' ORDER BY probe_id COLLATE "C", seq',
+                    (run_id,),
+                )
+                for row in cursor:
+                    yield text_exchange_from_sql(row)
+        except psycopg.Error as exc:
+            raise self.failure(exc) from None
+        except DamagedRow as exc:
+            raise self.damaged(f"a ledger record: {exc}") from None
 
     @_guarded
     def media_sent(self, run_id: str) -> dict[str, frozenset[str]]:

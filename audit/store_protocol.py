@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,6 +215,14 @@ class RunStore(Protocol):
     def exchanges_with_transitions(self) -> AbstractContextManager[None]: ...
 
     def exchanges(self, run_id: str) -> Iterator[ExchangeRecord]: ...
+
+    def probe_exchanges(self, run_id: str) -> Generator[ExchangeRecord, None, None]:
+        """The run's ledger records made for a probe, probe by probe in probe-id order (code
+        point order, as :meth:`probes_with_observations`), each probe's in ledger order, read
+        as a stream. Their ``prev_hash`` is not read (it is empty): the chain is walked in
+        ledger order by :meth:`exchanges`. Read it in :meth:`snapshot_read` beside that walk
+        so both see the same records."""
+        ...
 
     def media_sent(self, run_id: str) -> dict[str, frozenset[str]]: ...
 

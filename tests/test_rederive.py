@@ -25,8 +25,10 @@ from hypothesis import strategies as st
 from audit.adapters import sandbox
 from audit.adapters.profile import build_profile_adapter
 from audit.adapters.sandbox import SandboxAdapter
+from audit.chain import entry_hash
 from audit.cli import main
 from audit.clock import VirtualClock
+from audit.evidence.bundle import _ledger_disagreements, verify_store
 from audit.evidence.keys import workspace_key
 from audit.evidence.ledger import (
     TEXT_BY_REFERENCE_BYTES,
@@ -34,6 +36,7 @@ from audit.evidence.ledger import (
     Redactor,
     body_text,
     body_with_text,
+    snapshot,
 )
 from audit.evidence.manifest import MANIFEST_FILE, file_digest, write_manifest
 from audit.evidence.rederive import check_derivation, exchange_from_entry
@@ -211,6 +214,59 @@ def test_a_changed_outcome_fails_verify(
         f"probe {probe_id}: stored outcome 'removed_in_time', but its observations give "
         "'survived'" in out
     )
+
+
+def test_verify_of_a_store_reads_probe_by_probe_what_the_whole_run_check_finds(
+    workspace: Path, honest: SmallAudit
+) -> None:
+    """``verify`` of a run in the store reads each probe's observations and ledger records
+    side by side in probe-id order, never the whole run; it must find exactly what the check
+    of the whole run in memory (the export's check) finds: here three forged probes, with
+    ledger records made for probe ids the run does not hold sorted before, between and after
+    the run's own."""
+    run_id = honest.run_id
+    survived = probe_where(workspace, run_id, "outcome = 'survived'")[0]
+    forge(
+        workspace,
+        "UPDATE probes SET outcome = 'removed_in_time' WHERE run_id = ? AND probe_id = ?",
+        run_id,
+        survived,
+    )
+    notice = probe_where(workspace, run_id, "trigger = 'notice'")[0]
+    forge(
+        workspace,
+        "UPDATE probes SET clock_start = clock_start + 3600, deadline_at = deadline_at + 3600 "
+        "WHERE run_id = ? AND probe_id = ?",
+        run_id,
+        notice,
+    )
+    kept = probe_where(workspace, run_id, "outcome = 'kept'")[0]
+    forge(
+        workspace,
+        "UPDATE observations SET result = 'removed' WHERE run_id = ? AND probe_id = ?"
+        " AND action = 'status' AND result = 'visible'",
+        run_id,
+        kept,
+    )
+    store = open_store(workspace / "audit.sqlite")
+    try:
+        ids = sorted(row.probe_id for row in store.probes(run_id))
+        strays = ["", ids[0][:-1], ids[len(ids) // 2] + "~", ids[-1] + "~"]
+        seq, head = store.last_exchange(run_id)
+        for n, stray in enumerate(strays, start=seq + 1):
+            entry = {"action": "status", "started_at": 1.0, "ended_at": 1.0, "status": 200}
+            record = ExchangeRecord(n, stray, entry, head, entry_hash(head, n, entry, stray))
+            store.append_exchange(run_id, record)
+            head = record.hash
+        streamed = verify_store(store, run_id)
+        whole_problems, whole_notes = _ledger_disagreements(snapshot(store, run_id))
+    finally:
+        store.close()
+    assert streamed.entries == seq + len(strays)
+    assert sorted(streamed.problems) == sorted(whole_problems)
+    assert streamed.notes == whole_notes
+    for probe_id in (survived, notice, kept):
+        assert any(f"probe {probe_id}: " in p for p in streamed.problems), probe_id
 
 
 @pytest.mark.parametrize("trigger", ["proactive", "notice", "order"])

@@ -22,6 +22,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,11 +55,11 @@ from audit.evidence.manifest import (
     read_manifest,
     write_manifest,
 )
-from audit.evidence.rederive import check_derivation
+from audit.evidence.rederive import RunDerivation, check_derivation
 from audit.report.json import render_json
 from audit.report.registry import RENDERERS, TEXT_FORMATS
 from audit.scorecard import Scorecard, build_scorecard
-from audit.store import ExchangeRecord
+from audit.store import ExchangeRecord, RunRow
 from audit.store_protocol import RunStore
 from audit.store_rows import media_sent_by_probe
 
@@ -473,17 +474,63 @@ def verify_store(store: RunStore, run_id: str) -> Verification:
     """Check a run's ledger in the workspace store, and that its records follow from it (its
     observations, outcomes, deadline clocks and probe texts: see :mod:`audit.evidence.rederive`)."""
     store.check_integrity()
-    run = store.run(run_id)
-    chain = check_chain(store.exchanges(run_id))  # walked as read, never held whole
-    result = Verification(f"run {run_id} in {store.location}", run_id=run.run_id)
-    result.entries, result.head = chain.entries, chain.head
-    if not chain.ok:
-        result.problems.append(f"ledger {chain.place()}: {chain.problem}")
-        return result
-    problems, notes = _ledger_disagreements(snapshot(store, run_id))
+    with store.snapshot_read():  # the chain walk and the probe-by-probe pass read one state
+        run = store.run(run_id)
+        walk = _LedgerWalk()
+        chain = check_chain(walk.records(store.exchanges(run_id)))
+        result = Verification(f"run {run_id} in {store.location}", run_id=run.run_id)
+        result.entries, result.head = chain.entries, chain.head
+        if not chain.ok:
+            result.problems.append(f"ledger {chain.place()}: {chain.problem}")
+            return result
+        problems, notes = _streamed_disagreements(store, run, walk)
     result.problems += problems
     result.notes += notes
     return result
+
+
+class _LedgerWalk:
+    """What the derivation needs of the whole ledger, noted while the chain is walked: the
+    records made for no probe, and whether any record carries media."""
+
+    def __init__(self) -> None:
+        self.run_records: list[ExchangeRecord] = []
+        self.media_recorded = False
+
+    def records(self, records: Iterable[ExchangeRecord]) -> Iterator[ExchangeRecord]:
+        for record in records:
+            if record.probe_id is None:
+                self.run_records.append(record)
+            if not self.media_recorded and "media" in record.entry:
+                self.media_recorded = True
+            yield record
+
+
+def _streamed_disagreements(
+    store: RunStore, run: RunRow, walk: _LedgerWalk
+) -> tuple[list[str], list[str]]:
+    """:func:`_ledger_disagreements` of a run in the store, probe by probe: each probe's
+    observations and ledger records are read side by side in probe-id order, so memory holds
+    one probe's records, not the run's."""
+    derivation = RunDerivation(run, walk.run_records, walk.media_recorded)
+    found: list[str] = []
+    records = store.probe_exchanges(run.run_id)
+    try:
+        waiting = next(records, None)
+        for row, observations in store.probes_with_observations(run.run_id):
+            # records made for a probe id the run does not hold back nothing: passed over
+            while waiting is not None and str(waiting.probe_id) < row.probe_id:
+                waiting = next(records, None)
+            mine: list[ExchangeRecord] = []
+            while waiting is not None and waiting.probe_id == row.probe_id:
+                mine.append(waiting)
+                waiting = next(records, None)
+            found += check_agreement([row], {row.probe_id: observations}, mine)
+            derivation.probe(row, observations, mine)
+    finally:
+        records.close()
+    derived = derivation.result()
+    return _disagreements(found + derived.problems), derived.notes
 
 
 def scorecard_from_evidence(path: Path) -> Scorecard:

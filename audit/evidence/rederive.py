@@ -54,6 +54,7 @@ from audit.store_rows import sent_media
 __all__ = [
     "Derivation",
     "Readers",
+    "RunDerivation",
     "check_derivation",
     "exchange_from_entry",
     "readers_for",
@@ -568,40 +569,81 @@ def _deadline_s(run: RunRow, criterion_id: str) -> float | None:
     return None
 
 
+class RunDerivation:
+    """The derivation check of one run, fed probe by probe (:meth:`probe`), so a run of any
+    size is checked holding one probe's records at a time; :meth:`result` when all are fed.
+
+    ``run_records`` are the run's ledger records made for no probe (a profile's setup
+    requests, whose captured values its readers need); ``media_recorded`` is whether any
+    record of the run carries media (a run made before media were recorded carries none)."""
+
+    def __init__(
+        self, run: RunRow, run_records: Sequence[ExchangeRecord], media_recorded: bool
+    ) -> None:
+        readers = readers_for(run, run_records)
+        self._unread = readers if isinstance(readers, str) else None
+        self._check = None if isinstance(readers, str) else _Check(run, readers, _Ledger([]))
+        self._media_recorded = media_recorded
+        self._media_probes = False
+
+    def probe(
+        self,
+        row: ProbeRow,
+        observations: Sequence[ObservationRow],
+        records: Sequence[ExchangeRecord],
+    ) -> None:
+        """Check one probe: its observations (in the order made) and its ledger records."""
+        check = self._check
+        if check is None:
+            return
+        modality = str(row.probe.get("modality", "text"))
+        self._media_probes = self._media_probes or modality != "text"
+        check.modality = {row.probe_id: modality}
+        check.ledger = _Ledger(records)
+        rows = sorted(observations, key=lambda o: o.started_at)
+        forged = [o for o in rows if o.result in _MEASURED and not check.observation(o)]
+        check.text(row)
+        if self._media_recorded:
+            check.media(row, rows)
+        check.clock(row, rows)
+        if not forged:  # an outcome from forged observations is named by those already
+            check.outcome(row, list(rows))
+
+    def result(self) -> Derivation:
+        if self._check is None:
+            return Derivation(notes=[f"the recorded answers were not read again: {self._unread}"])
+        found = self._check.result
+        if not self._media_recorded and self._media_probes:
+            found.notes.append(
+                "the run's ledger records no media a request carried (a run made before media "
+                "were recorded, or whose adapter sent none): its media probes' delivery was not "
+                "checked, and its scorecard counts them apart, as media not shown delivered"
+            )
+        if found.unreadable:
+            found.notes.append(
+                f"{found.unreadable} observations rest on answers the ledger keeps only in part "
+                "(bodies over its limit); they were not read again"
+            )
+        return found
+
+
 def check_derivation(
     run: RunRow,
     probes: Sequence[ProbeRow],
     observations: Mapping[str, Sequence[ObservationRow]],
     records: Sequence[ExchangeRecord],
 ) -> Derivation:
-    """Read the run's recorded answers again and check the store follows from them."""
-    readers = readers_for(run, records)
-    if isinstance(readers, str):
-        return Derivation(notes=[f"the recorded answers were not read again: {readers}"])
-    check = _Check(run, readers, _Ledger(records))
-    check.modality = {row.probe_id: str(row.probe.get("modality", "text")) for row in probes}
-    # a ledger that records no media at all (a run made before media were recorded) is a
-    # note, not a check its media probes pass: the scorecard counts them apart
-    media_recorded = any("media" in r.entry for r in records)
+    """Read the run's recorded answers again and check the store follows from them (the
+    whole run in memory, as a bundle holds it; :class:`RunDerivation` probe by probe)."""
+    by_probe: dict[str, list[ExchangeRecord]] = {}
+    for record in sorted(records, key=lambda r: r.seq):
+        if record.probe_id is not None:
+            by_probe.setdefault(record.probe_id, []).append(record)
+    derivation = RunDerivation(
+        run,
+        [r for r in records if r.probe_id is None],
+        any("media" in r.entry for r in records),
+    )
     for row in probes:
-        rows = sorted(observations.get(row.probe_id, []), key=lambda o: o.started_at)
-        forged = [o for o in rows if o.result in _MEASURED and not check.observation(o)]
-        check.text(row)
-        if media_recorded:
-            check.media(row, rows)
-        check.clock(row, rows)
-        if not forged:  # an outcome from forged observations is named by those already
-            check.outcome(row, list(rows))
-    found = check.result
-    if not media_recorded and any(m != "text" for m in check.modality.values()):
-        found.notes.append(
-            "the run's ledger records no media a request carried (a run made before media "
-            "were recorded, or whose adapter sent none): its media probes' delivery was not "
-            "checked, and its scorecard counts them apart, as media not shown delivered"
-        )
-    if found.unreadable:
-        found.notes.append(
-            f"{found.unreadable} observations rest on answers the ledger keeps only in part "
-            "(bodies over its limit); they were not read again"
-        )
-    return found
+        derivation.probe(row, observations.get(row.probe_id, []), by_probe.get(row.probe_id, []))
+    return derivation.result()
