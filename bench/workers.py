@@ -13,10 +13,10 @@ Per pass it measures the exchanges the ledger holds over the steady part (the le
 times, from the 5th to the 95th percentile of the pass's requests, so start-up and the last
 stragglers are left out), the requests/s over the whole pass (first worker started to last
 worker exited), the CPU seconds of the workers (by ``wait4``), of the sandboxes and of the
-PostgreSQL server (postmaster and backends), and the 1-minute load average. Configurations are
-interleaved (1, 2, 4, then 4, 2, 1, ...) because the CPU speed of a shared machine varies
-between minutes; the scaling ratio is the median requests/s of N workers over the median of
-one.
+PostgreSQL server (postmaster and backends), the largest peak RSS of a worker, and the
+1-minute load average. Configurations are interleaved (1, 2, 4, then 4, 2, 1, ...) because the
+CPU speed of a shared machine varies between minutes; the scaling ratio is the median
+requests/s of N workers over the median of one.
 
     python bench/workers.py [--probes 600] [--sandboxes 2] [--workers 1,2,4] [--repeat 2]
 
@@ -199,7 +199,7 @@ def one_pass(
                 )
                 for n in range(workers)
             ]
-            worker_cpu, codes = 0.0, []
+            worker_cpu, worker_rss, codes = 0.0, 0, []
             waiting, give_up = list(processes), time.monotonic() + pass_timeout
             while waiting:
                 for process in list(waiting):
@@ -210,6 +210,7 @@ def one_pass(
                     process.returncode = os.waitstatus_to_exitcode(status)
                     codes.append(process.returncode)
                     worker_cpu += usage.ru_utime + usage.ru_stime
+                    worker_rss = max(worker_rss, usage.ru_maxrss)
                 if waiting and time.monotonic() > give_up:
                     for process in waiting:
                         process.kill()
@@ -259,6 +260,7 @@ def one_pass(
             "postgresql": round(pg_used, 2),
         },
         "worker_cpu_ms_per_request": round(1000 * worker_cpu / requests, 2),
+        "worker_peak_rss_mb": round(worker_rss / 1024),
         "postgresql_cpu_ms_per_request": round(1000 * pg_used / requests, 2),
         "load_average_1m_after": load,
         **({} if verified is None else {"verify": verified}),
