@@ -13,15 +13,17 @@ Per pass it measures the exchanges the ledger holds over the steady part (the le
 times, from the 5th to the 95th percentile of the pass's requests, so start-up and the last
 stragglers are left out), the requests/s over the whole pass (first worker started to last
 worker exited), the CPU seconds of the workers (by ``wait4``), of the sandboxes and of the
-PostgreSQL server (postmaster and backends), the largest peak RSS of a worker, and the
-1-minute load average. Configurations are interleaved (1, 2, 4, then 4, 2, 1, ...) because the
-CPU speed of a shared machine varies between minutes; the scaling ratio is the median
-requests/s of N workers over the median of one.
+PostgreSQL server (postmaster and backends), the largest peak RSS of a worker (its ``VmHWM``,
+sampled every 50 ms while it runs), and the 1-minute load average. Configurations are
+interleaved (1, 2, 4, then 4, 2, 1, ...) because the CPU speed of a shared machine varies
+between minutes; the scaling ratio is the median requests/s of N workers over the median of
+one.
 
     python bench/workers.py [--probes 600] [--sandboxes 2] [--workers 1,2,4] [--repeat 2]
 
 With ``--verify`` every run of every pass is verified afterwards (``platform-audit --store URL
-verify RUN``, its wall and CPU seconds and peak RSS recorded): the form for one large run,
+verify RUN``, its wall and CPU seconds and peak RSS, sampled as for the workers, recorded):
+the form for one large run,
 
     python bench/workers.py --probes 100000 --sandboxes 1 --workers 2 --repeat 1 \
         --max-probes 2000 --pass-timeout 7200 --verify --keep
@@ -45,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from benchlib import load_average, machine, proc_cpu_seconds
+from benchlib import load_average, machine, proc_cpu_seconds, proc_memory_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -116,6 +118,15 @@ def postgres_cpu_seconds(server: PgServer) -> float:
     return total
 
 
+def _peak_mb(pid: int) -> float:
+    """A live child's peak RSS so far (``VmHWM``; 0 once it has exited). Sampled while it
+    runs, not read from ``wait4``: see :func:`benchlib.peak_rss_mb`."""
+    try:
+        return proc_memory_mb(pid)[1]
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def request_times(url: str, workspace: Path) -> list[float]:
     store = open_store(workspace, url)
     try:
@@ -141,11 +152,17 @@ def verify_runs(url: str, workspace: Path) -> list[dict[str, Any]]:
         command = [sys.executable, "-m", "audit", "--workspace", str(workspace)]
         command += ["--store", url, "verify", run_id]
         started = time.time()
-        process = subprocess.Popen(
-            command, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-        output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+        with tempfile.TemporaryFile() as out:
+            process = subprocess.Popen(command, env=env(), stdout=out, stderr=subprocess.STDOUT)
+            peak = 0.0
+            while True:
+                peak = max(peak, _peak_mb(process.pid))
+                pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+                if pid:
+                    break
+                time.sleep(0.05)
+            out.seek(0)
+            output = out.read().decode(errors="replace")
         found.append(
             {
                 "run_id": run_id,
@@ -153,7 +170,7 @@ def verify_runs(url: str, workspace: Path) -> list[dict[str, Any]]:
                 "first_line": output.splitlines()[0] if output else "",
                 "wall_seconds": round(time.time() - started, 1),
                 "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
-                "peak_rss_mb": round(usage.ru_maxrss / 1024),
+                "peak_rss_mb": round(peak),
             }
         )
     return found
@@ -199,10 +216,11 @@ def one_pass(
                 )
                 for n in range(workers)
             ]
-            worker_cpu, worker_rss, codes = 0.0, 0, []
+            worker_cpu, worker_rss, codes = 0.0, 0.0, []
             waiting, give_up = list(processes), time.monotonic() + pass_timeout
             while waiting:
                 for process in list(waiting):
+                    worker_rss = max(worker_rss, _peak_mb(process.pid))
                     pid, status, usage = os.wait4(process.pid, os.WNOHANG)
                     if pid == 0:
                         continue
@@ -210,7 +228,6 @@ def one_pass(
                     process.returncode = os.waitstatus_to_exitcode(status)
                     codes.append(process.returncode)
                     worker_cpu += usage.ru_utime + usage.ru_stime
-                    worker_rss = max(worker_rss, usage.ru_maxrss)
                 if waiting and time.monotonic() > give_up:
                     for process in waiting:
                         process.kill()
@@ -260,7 +277,7 @@ def one_pass(
             "postgresql": round(pg_used, 2),
         },
         "worker_cpu_ms_per_request": round(1000 * worker_cpu / requests, 2),
-        "worker_peak_rss_mb": round(worker_rss / 1024),
+        "worker_peak_rss_mb": round(worker_rss),
         "postgresql_cpu_ms_per_request": round(1000 * pg_used / requests, 2),
         "load_average_1m_after": load,
         **({} if verified is None else {"verify": verified}),
