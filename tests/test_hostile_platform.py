@@ -448,3 +448,29 @@ def test_nul_bytes_in_a_platforms_answers_are_stored_on_either_store(tmp_path: P
     details = [o.detail for h in store.observations(run_id).values() for o in h]
     assert any("no\ufffdpe" in d for d in details), details
     assert all("\x00" not in d for d in details)
+
+
+@pytest.mark.parametrize(
+    "post_id", ["0000001\u0000", "", "00000\n01", "\u202e0000001", "7" * 600], ids=repr
+)
+def test_an_acceptance_with_an_unusable_post_id_is_a_fault_not_a_post(
+    tmp_path: Path, post_id: str
+) -> None:
+    """A platform that answers a submission 201 with a post id the audit cannot use (a NUL,
+    nothing, a line break, a bidi control, 600 characters) has answered garbage: no probe is
+    taken as posted, the run goes on to its end on either store, and nothing is counted."""
+    clock = VirtualClock()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == "/api/v1/posts":
+            return answer(201, {"id": post_id, "state": "visible"}, 1)
+        return answer(404, {"error": "not_found"}, 2)
+
+    store, run_id = start_run(tmp_path, tiny_plan(2, 0, criteria=["VN-SUP-02"]), clock)
+    carry_or_end(store, run_id, clock, httpx.MockTransport(handler))
+    rows = store.probes(run_id)
+    assert {r.state for r in rows} == {"finished"}
+    assert all(r.post_id is None and r.clock_start is None for r in rows)
+    assert {r.outcome for r in rows} == {"inconclusive"}
+    submits = [o for h in store.observations(run_id).values() for o in h if o.action == "submit"]
+    assert submits and all(o.result == "error" for o in submits), {o.result for o in submits}

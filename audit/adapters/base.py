@@ -32,6 +32,7 @@ __all__ = [
     "WithdrawResult",
     "both_views",
     "never_arrived",
+    "usable_post_id",
 ]
 
 
@@ -78,6 +79,21 @@ async def made_media(probe: Probe) -> MediaFile | SubmitResult:
     if media is None:
         return SubmitResult(SubmitKind.ERROR, detail="media probe without media")
     return media
+
+
+#: the longest post id taken from an answer; a platform's ids are short
+MAX_POST_ID = 512
+
+
+def usable_post_id(value: object) -> str | None:
+    """A post id an answer gave, if it is one the audit can use: text, not empty, at most
+    :data:`MAX_POST_ID` characters, every character printable (no control character, NUL or
+    line break: the id goes into request paths and into the store, and PostgreSQL text cannot
+    hold a NUL). None otherwise: the answer is then malformed, a platform fault like any other
+    garbage, never an acceptance."""
+    if isinstance(value, str) and 0 < len(value) <= MAX_POST_ID and value.isprintable():
+        return value
+    return None
 
 
 def never_arrived(result: SubmitResult) -> bool:

@@ -20,6 +20,7 @@ from audit.adapters.base import (
     SubmitResult,
     View,
     WithdrawResult,
+    usable_post_id,
 )
 from audit.adapters.profile_match import extract_text, first_match, search
 from audit.adapters.profile_model import LookupRule, NoticeSpec, Profile, SubmitRule, SubmitSpec
@@ -91,7 +92,7 @@ class ProfileReader:
             return None
         if not all(fields.values()):
             return None
-        return encode_post_id(fields)
+        return usable_post_id(encode_post_id(fields))
 
     def created_at(self, exchange: Exchange, submit: SubmitSpec | None = None) -> float | None:
         submit = submit or self.profile.submit

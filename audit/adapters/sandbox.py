@@ -31,6 +31,7 @@ from audit.adapters.base import (
     WithdrawResult,
     both_views,
     made_media,
+    usable_post_id,
 )
 from audit.adapters.timestamps import platform_timestamp
 from audit.http import Exchange, PlatformClient
@@ -71,7 +72,7 @@ def read_submit(exchange: Exchange) -> SubmitResult:
     if not exchange.ok:
         return SubmitResult(SubmitKind.ERROR, detail=exchange.describe())
     body = exchange.json()
-    if exchange.status in (200, 201) and isinstance(body, dict) and isinstance(body.get("id"), str):
+    if exchange.status in (200, 201) and isinstance(body, dict) and usable_post_id(body.get("id")):
         return _accepted(exchange, body)
     if (
         exchange.status == 422
@@ -94,7 +95,7 @@ def read_lookup(exchange: Exchange) -> SubmitResult:
         return SubmitResult(SubmitKind.ERROR, detail="not found: never reached the platform")
     if exchange.status == 410:
         body = exchange.json()
-        if isinstance(body, dict) and isinstance(body.get("id"), str):
+        if isinstance(body, dict) and usable_post_id(body.get("id")):
             return _accepted(exchange, body, sent=False)
     return dataclasses.replace(read_submit(exchange), sent_at=None)
 
