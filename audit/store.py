@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import re
 import sqlite3
 import time
@@ -68,6 +69,7 @@ from audit.store_rows import (
     run_to_sql,
     scheduled_from_sql,
     sent_media,
+    side_by_side,
     stored_entry,
     stored_hash,
     stored_text,
@@ -212,6 +214,7 @@ CREATE TABLE exchanges (
 );
 """
 
+_PROBE_ID = operator.attrgetter("probe_id")
 _ADVICE = (
     "restore the file from a backup; a run exported earlier keeps its scorecard in its evidence "
     "bundle (`platform-audit report --from-evidence BUNDLE`)"
@@ -1032,22 +1035,16 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise self.unreadable(exc) from None
         prev = GENESIS_HASH
-        try:
+        with self._reading("a ledger record"):
             for row in cursor:
                 record = exchange_from_sql(tuple(row), prev)
                 prev = record.hash
                 yield record
-        except sqlite3.ProgrammingError:
-            raise
-        except sqlite3.DatabaseError as exc:
-            raise self.unreadable(exc) from None
-        except DamagedRow as exc:
-            raise damaged_store(self.path, f"a ledger record: {exc}") from None
 
     def probe_exchanges(self, run_id: str) -> Generator[ExchangeRecord, None, None]:
         """As :meth:`audit.store_protocol.RunStore.probe_exchanges` (SQLite sorts the run's
         probe records on disk, its temporary store, not in memory)."""
-        try:
+        with self._reading("a ledger record"):
             cursor = self._db.execute(
                 "SELECT e.seq, e.probe_id, e.entry, e.hash FROM exchanges e"
                 " JOIN run_keys k ON k.run_key = e.run_key"
@@ -1056,12 +1053,19 @@ class Store:
             )
             for row in cursor:
                 yield exchange_from_sql(tuple(row), "")
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        """A generator's reads, their errors turned into one RuntimeFailure as
+        :func:`_guarded` does for a method's (``what`` names an undecodable row)."""
+        try:
+            yield
         except sqlite3.ProgrammingError:
-            raise
+            raise  # a misuse of the connection (closed...): a bug, not a damaged file
         except sqlite3.DatabaseError as exc:
             raise self.unreadable(exc) from None
         except DamagedRow as exc:
-            raise damaged_store(self.path, f"a ledger record: {exc}") from None
+            raise damaged_store(self.path, f"{what}: {exc}") from None
 
     @_guarded
     def media_sent(self, run_id: str) -> dict[str, frozenset[str]]:
@@ -1101,7 +1105,7 @@ class Store:
         key, observations by their probe index), so only one probe's observations are held at a
         time however large the run. Observations of a probe id the run does not hold (the
         schema never writes one) are not yielded."""
-        try:
+        with self._reading("a stored row"):
             probes = self._db.execute(
                 "SELECT * FROM probes WHERE run_id = ? ORDER BY probe_id", (run_id,)
             )
@@ -1112,20 +1116,9 @@ class Store:
                 " WHERE run_id = ? ORDER BY probe_id, id",
                 (run_id,),
             )
-            rows = (observation_from_sql(r) for r in looks)
-            waiting = next(rows, None)
-            for raw in probes:
-                row = probe_from_sql(raw)
-                while waiting is not None and waiting.probe_id < row.probe_id:
-                    waiting = next(rows, None)
-                mine: list[ObservationRow] = []
-                while waiting is not None and waiting.probe_id == row.probe_id:
-                    mine.append(waiting)
-                    waiting = next(rows, None)
-                yield row, mine
-        except sqlite3.ProgrammingError:
-            raise
-        except sqlite3.DatabaseError as exc:
-            raise self.unreadable(exc) from None
-        except DamagedRow as exc:
-            raise damaged_store(self.path, f"a stored row: {exc}") from None
+            yield from side_by_side(
+                (probe_from_sql(raw) for raw in probes),
+                (observation_from_sql(r) for r in looks),
+                _PROBE_ID,
+                _PROBE_ID,
+            )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -42,6 +42,7 @@ __all__ = [
     "run_to_sql",
     "scheduled_from_sql",
     "sent_media",
+    "side_by_side",
     "stored_entry",
     "stored_hash",
     "stored_text",
@@ -145,6 +146,32 @@ def sent_media(entry: Mapping[str, Any]) -> str | None:
         return None
     digest = media.get("sha256")
     return digest if isinstance(digest, str) else None
+
+
+Row = TypeVar("Row")
+Item = TypeVar("Item")
+
+
+def side_by_side(
+    rows: Iterable[Row],
+    items: Iterable[Item],
+    row_key: Callable[[Row], str],
+    item_key: Callable[[Item], str],
+) -> Iterator[tuple[Row, list[Item]]]:
+    """Each row with the items of its key, both read in the same order of their keys (code
+    point order, as both stores sort probe ids), one row's items held at a time; items of a
+    key no row has are passed over."""
+    pending = iter(items)
+    waiting = next(pending, None)
+    for row in rows:
+        key = row_key(row)
+        while waiting is not None and item_key(waiting) < key:
+            waiting = next(pending, None)
+        mine: list[Item] = []
+        while waiting is not None and item_key(waiting) == key:
+            mine.append(waiting)
+            waiting = next(pending, None)
+        yield row, mine
 
 
 def media_sent_by_probe(records: Iterable[ExchangeRecord]) -> dict[str, frozenset[str]]:

@@ -61,7 +61,7 @@ from audit.report.registry import RENDERERS, TEXT_FORMATS
 from audit.scorecard import Scorecard, build_scorecard
 from audit.store import ExchangeRecord, RunRow
 from audit.store_protocol import RunStore
-from audit.store_rows import media_sent_by_probe
+from audit.store_rows import media_sent_by_probe, side_by_side
 
 __all__ = [
     "DEFAULT_ARCHIVE",
@@ -516,15 +516,13 @@ def _streamed_disagreements(
     found: list[str] = []
     records = store.probe_exchanges(run.run_id)
     try:
-        waiting = next(records, None)
-        for row, observations in store.probes_with_observations(run.run_id):
-            # records made for a probe id the run does not hold back nothing: passed over
-            while waiting is not None and str(waiting.probe_id) < row.probe_id:
-                waiting = next(records, None)
-            mine: list[ExchangeRecord] = []
-            while waiting is not None and waiting.probe_id == row.probe_id:
-                mine.append(waiting)
-                waiting = next(records, None)
+        # records made for a probe id the run does not hold back nothing: passed over
+        for (row, observations), mine in side_by_side(
+            store.probes_with_observations(run.run_id),
+            records,
+            lambda probe: probe[0].probe_id,
+            lambda record: str(record.probe_id),
+        ):
             found += check_agreement([row], {row.probe_id: observations}, mine)
             derivation.probe(row, observations, mine)
     finally:
