@@ -276,10 +276,13 @@ def watch_and_kill(workspace: Path, probes: int, kill_at: float) -> dict[str, An
         time.sleep(0.5)
         try:
             done = _finished(db) / probes
-            rss, peak = proc_memory_mb(child.pid)
+            rss, hwm = proc_memory_mb(child.pid)
             cpu = proc_cpu_seconds(child.pid)
         except (sqlite3.OperationalError, FileNotFoundError, ProcessLookupError):
             continue
+        if hwm == 0:  # exited, not yet reaped: a zombie's status has no memory lines
+            continue
+        peak = max(peak, hwm)
         if done >= next_sample:
             samples.append((round(done, 3), round(rss)))
             next_sample = done + 0.1
