@@ -9,8 +9,10 @@ the same clock object sees the same time as the engine.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Protocol
 
 __all__ = ["Clock", "SystemClock", "VirtualClock", "to_utc", "utc_iso"]
@@ -77,8 +79,34 @@ def to_utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, tz=UTC)
 
 
+_DAY = 86_400
+_UNIX_ORDINAL = date(1970, 1, 1).toordinal()
+_YEAR_10000 = 253_402_300_800  # the first second datetime cannot hold
+# the text of each minute of a day, second of a minute and millisecond, made once
+_MINUTE_TEXT = [f"T{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]
+_SECOND_TEXT = [f"{s:02d}." for s in range(60)]
+_MILLI_TEXT = [f"{m:03d}Z" for m in range(1000)]
+
+
 def utc_iso(epoch: float | None) -> str | None:
-    """ISO 8601 UTC with millisecond precision, or None."""
+    """ISO 8601 UTC with millisecond precision, or None: the text of
+    ``to_utc(epoch).isoformat(timespec="milliseconds")`` with ``Z`` for ``+00:00``, made
+    without a datetime (a report writes several per probe, millions at 100,000 probes)."""
     if epoch is None:
         return None
-    return to_utc(epoch).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if not 0 <= epoch < _YEAR_10000 - 1:  # before 1970, near 10000, NaN: datetime decides
+        return to_utc(epoch).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    # as datetime.fromtimestamp: the fraction rounded half to even to microseconds
+    fraction, whole = math.modf(epoch)
+    micro = round(fraction * 1e6)
+    second = int(whole)
+    if micro >= 1_000_000:
+        second, micro = second + 1, micro - 1_000_000
+    days, in_day = divmod(second, _DAY)
+    minute, sec = divmod(in_day, 60)
+    return _day_text(days) + _MINUTE_TEXT[minute] + _SECOND_TEXT[sec] + _MILLI_TEXT[micro // 1000]
+
+
+@lru_cache(maxsize=4096)
+def _day_text(days: int) -> str:
+    return date.fromordinal(_UNIX_ORDINAL + days).isoformat()
