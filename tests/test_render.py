@@ -16,6 +16,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from junitparser import Error, Failure, JUnitXml, Skipped
 
 import audit.report
@@ -166,6 +168,25 @@ def test_csv_lists_every_probe_with_a_header(card: Scorecard) -> None:
 )
 def test_csv_cells_never_start_a_formula(value: object, expected: str) -> None:
     assert csv_cell(value) == expected
+
+
+_FORMULA = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+@given(
+    st.one_of(
+        st.none(),
+        st.integers(),
+        st.floats(),
+        st.text(),
+        st.text(alphabet=" =+-@\t\r\n\uff1d\u202e\x00a1"),
+    )
+)
+def test_csv_cell_is_inert_text_with_formulas_quoted(value: object) -> None:
+    """A cell is the value's inert text, with ``'`` before it when it starts (after spaces)
+    with a character a spreadsheet reads as a formula."""
+    text = inert("" if value is None else value)
+    assert csv_cell(value) == ("'" + text if text.lstrip(" ").startswith(_FORMULA) else text)
 
 
 def test_inert_shows_bidi_and_control_characters() -> None:

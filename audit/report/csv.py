@@ -45,9 +45,18 @@ CSV_FIELDS = (
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
+_ASCII_FORMULA_START = "".join(c for c in _FORMULA_START if c.isascii() and c.isprintable())
+
+
 def csv_cell(value: object) -> str:
     """A cell a spreadsheet shows as text: a leading formula character is quoted with ``'``."""
-    text = inert("" if value is None else value)
+    if value is None:
+        return ""
+    text = value if type(value) is str else str(value)
+    if text.isascii() and text.isprintable():  # most cells: inert leaves them as they are
+        first = text.lstrip(" ")[:1]
+        return "'" + text if first and first in _ASCII_FORMULA_START else text
+    text = inert(text)
     return "'" + text if text.lstrip(" ").startswith(_FORMULA_START) else text
 
 
