@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from audit.stats.survival import (
@@ -91,3 +91,18 @@ def test_cdf_many_is_cdf_at_each_time(pairs: list[tuple[float, float]], times: l
 def test_quantile_intervals_checks_every_share() -> None:
     with pytest.raises(ValueError, match="'p' must be a probability"):
         quantile_intervals(_data([(0, 1)]), [0.5, 1.5])
+
+
+@given(st.integers(min_value=1, max_value=10**6))
+@example(500)
+@example(2000)
+def test_bootstrap_work_does_not_drop_at_a_size(n: int) -> None:
+    """The scorecard's resamples: 400 up to 500 probes, never under 100, never more for a
+    larger criterion, and resamples times probes (the bootstrap's cost) never lower for one
+    more probe than it was for n, so the cost has no step down (or up) at any size."""
+    from audit.scorecard import bootstrap_resamples
+
+    b, after = bootstrap_resamples(n), bootstrap_resamples(n + 1)
+    assert 100 <= after <= b <= 400
+    assert (n + 1) * after >= n * b - n  # within rounding of one resample
+    assert b == 400 or n > 500
