@@ -94,9 +94,10 @@ def _rate(k: int, n: int, level: float, method: Callable[[int, int, float], Inte
 
 def bootstrap_resamples(n: int) -> int:
     """Bootstrap resamples behind the time-to-removal intervals of ``n`` probes (see
-    docs/statistics.md for their Monte Carlo error): 400 up to 500 probes, then fewer in
-    proportion, so that resamples times probes (what a bootstrap costs) stays level instead of
-    dropping by four at one size, down to 100 from 2,000 probes on."""
+    docs/statistics.md for their Monte Carlo error and cost): 400 up to 500 probes, then
+    fewer in proportion (resamples times probes level), down to 100 from 2,000 probes on, so
+    that neither the count nor the cost steps at one size. A fit costs less than in proportion
+    to its probes, so a call's cost still falls a little from 500 to 2,000 probes."""
     return 400 if n <= 500 else max(100, round(400 * 500 / n))
 
 
