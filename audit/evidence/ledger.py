@@ -430,7 +430,7 @@ class RunEvidence:
 
     def files(self) -> dict[str, bytes]:
         """The records as the files of a bundle: canonical JSON, one line per item."""
-        observations = [asdict(o) for rows in self.observations.values() for o in rows]
+        observations = [o._asdict() for rows in self.observations.values() for o in rows]
         return {
             LEDGER_FILE: "".join(ledger_lines(self.records)).encode("utf-8"),
             RUN_FILE: pretty_json(asdict(self.run)),
