@@ -215,6 +215,11 @@ _FIELDS: dict[type, dict[str, tuple[tuple[type, ...], bool]]] = {
     cls: {f.name: _kinds(str(f.type)) for f in dataclasses.fields(cls)}
     for cls in (RunRow, ProbeRow, ScheduledRun)
 }
+# typed_row makes these rows through their __dict__, without __init__: a row class given slots
+# or a __post_init__ would be made wrongly, so that is a fault of the package, found at import
+for _row_class in _FIELDS:
+    if "__slots__" in vars(_row_class) or hasattr(_row_class, "__post_init__"):
+        raise TypeError(f"{_row_class.__name__} must keep its fields in __dict__ (typed_row)")
 
 
 def loads_column(text: object, column: str) -> Any:
