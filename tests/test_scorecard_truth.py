@@ -72,8 +72,11 @@ def check_against_truth(store: RunStore, run_id: str, truth: dict[str, Any]) -> 
     for c in card.criteria:
         rows = [p for p in card.probes if p.criterion_id == c.id and p.expectation == "violating"]
         in_time = sum(p.outcome in ("removed_in_time", "rejected_at_submission") for p in rows)
-        measured = sum(p.outcome != "inconclusive" for p in rows)
-        assert (c.removal_in_deadline.successes, c.removal_in_deadline.n) == (in_time, measured)
+        unknown = sum(p.outcome in ("inconclusive", "pending") for p in rows)
+        # removed in time out of every planned probe (an unknown is not a removal); the
+        # measured ones apart
+        assert (c.removal_in_deadline.successes, c.removal_in_deadline.n) == (in_time, len(rows))
+        assert (c.planned, c.measured, c.inconclusive) == (len(rows), len(rows) - unknown, unknown)
     return tally
 
 
