@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from audit.locking import HeldLock
-from audit.store_rows import ExchangeRecord, ObservationRow, ProbeRow, RunRow, ScheduledRun
+from audit.store_rows import (
+    ExchangeRecord,
+    ObservationRow,
+    ProbeRow,
+    RunRow,
+    ScheduledRun,
+    row_of,
+)
 
 if TYPE_CHECKING:
     from audit.packs import Pack
@@ -76,14 +83,8 @@ class ProbeUpdate:
         changes = self.changes()
         if not changes:
             return row
-        # what dataclasses.replace(row, **changes) gives, for a fraction of its cost (it
-        # builds the row field by field through __init__, on every transition): a ProbeRow is a
-        # plain frozen dataclass (no __post_init__, no slots), its columns are its __dict__
-        changed = object.__new__(ProbeRow)
-        columns = changed.__dict__
-        columns.update(row.__dict__)
-        columns.update(changes)
-        return changed
+        # what dataclasses.replace(row, **changes) gives, without __init__ on every transition
+        return row_of(ProbeRow, row.__dict__, changes)
 
 
 _UPDATE_COLUMNS = tuple(f.name for f in dataclasses.fields(ProbeUpdate))
